@@ -1,0 +1,299 @@
+/**
+ * The wire format of one check result (DESIGN.md, "Wire format"): encoding for the agent and strict
+ * decoding for the sink, which treats every Kafka message as untrusted input.
+ *
+ * @module
+ */
+
+/** What kind of failure a probe ended in. */
+export type ErrorKind = "dns" | "connect" | "tls" | "timeout" | "http" | "content" | "redirects" | "other";
+
+/** Every error kind, in the order the database enum declares them. */
+export const ERROR_KINDS: readonly ErrorKind[] = [
+  "dns",
+  "connect",
+  "tls",
+  "timeout",
+  "http",
+  "content",
+  "redirects",
+  "other",
+];
+
+/** Why a probe was not up. */
+export interface CheckError {
+  readonly kind: ErrorKind;
+  readonly message: string;
+}
+
+/** One probe of one site: the message value, version 1. Field names are the wire names. */
+export interface CheckResult {
+  readonly v: 1;
+  readonly id: string;
+  readonly site: string;
+  readonly url: string;
+  readonly agent: string;
+  readonly region: string | null;
+  readonly scheduled_at: string;
+  readonly started_at: string;
+  readonly up: boolean;
+  readonly status: number | null;
+  readonly ttfb_ms: number | null;
+  readonly duration_ms: number;
+  readonly bytes: number | null;
+  readonly regex: string | null;
+  readonly regex_matched: boolean | null;
+  readonly cert_expires_at: string | null;
+  readonly error: CheckError | null;
+}
+
+/** The largest message value a reader accepts. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** The longest site name, agent name or region label. */
+export const MAX_NAME_LENGTH = 200;
+/** The longest URL. */
+export const MAX_URL_LENGTH = 4096;
+/** The longest duration a reader accepts, in milliseconds (one day). */
+export const MAX_DURATION_MS = 86_400_000;
+/** The largest body size, in bytes, that fits the database's integer column. */
+export const MAX_BODY_BYTES = 2_147_483_647;
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Encodes a check result as the UTF-8 JSON message value.
+ *
+ * @example
+ * ```ts
+ * const value = encodeCheck(result); // Uint8Array, the Kafka message value
+ * ```
+ */
+export function encodeCheck(result: CheckResult): Uint8Array {
+  return encoder.encode(JSON.stringify(result));
+}
+
+/**
+ * Decodes a Kafka message value into a check result, or throws an error whose message says precisely what is
+ * wrong (it is stored in the dead-letter table): `SyntaxError` for bytes that are not JSON, `TypeError` for a
+ * missing or mistyped field, `RangeError` for an out-of-range value, an unknown version or an oversized value.
+ * Fields a version-1 reader does not know are ignored.
+ *
+ * @example
+ * ```ts
+ * const check = decodeCheck(message.value);
+ * ```
+ */
+export function decodeCheck(value: Uint8Array | null): CheckResult {
+  if (value === null) throw new TypeError("Cannot decode check: the message has no value");
+  if (value.byteLength > MAX_MESSAGE_BYTES) {
+    throw new RangeError(
+      `Cannot decode check: the value is ${value.byteLength} bytes, over the limit of ${MAX_MESSAGE_BYTES}`,
+    );
+  }
+  let text: string;
+  try {
+    text = strictDecoder.decode(value);
+  } catch {
+    throw new TypeError("Cannot decode check: the value is not valid UTF-8");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SyntaxError(`Cannot decode check: the value is not JSON: ${(error as Error).message}`);
+  }
+  if (!isObject(json)) throw new TypeError(`Cannot decode check: the value is ${describe(json)}, not an object`);
+  if (!("v" in json)) throw new TypeError("Cannot decode check: field 'v' is missing");
+  if (json.v !== 1) throw new RangeError(`Cannot decode check: version ${describe(json.v)} is not supported`);
+  const read = new FieldReader(json);
+  const result: CheckResult = {
+    v: 1,
+    id: read.checkId("id"),
+    site: read.name("site"),
+    url: read.url("url"),
+    agent: read.name("agent"),
+    region: read.nullable("region", () => read.name("region")),
+    scheduled_at: read.timestamp("scheduled_at"),
+    started_at: read.timestamp("started_at"),
+    up: read.boolean("up"),
+    status: read.nullable("status", () => read.integer("status", 100, 599)),
+    ttfb_ms: read.nullable("ttfb_ms", () => read.number("ttfb_ms", 0, MAX_DURATION_MS)),
+    duration_ms: read.number("duration_ms", 0, MAX_DURATION_MS),
+    bytes: read.nullable("bytes", () => read.integer("bytes", 0, MAX_BODY_BYTES)),
+    regex: read.nullable("regex", () => read.string("regex", 1, MAX_URL_LENGTH)),
+    regex_matched: read.nullable("regex_matched", () => read.boolean("regex_matched")),
+    cert_expires_at: read.nullable("cert_expires_at", () => read.timestamp("cert_expires_at")),
+    error: read.nullable("error", () => read.error("error")),
+  };
+  if (result.up !== (result.error === null)) {
+    throw new RangeError(
+      `Cannot decode check: field 'up' is ${result.up} but field 'error' is ${
+        result.error === null ? "null" : "set"
+      }`,
+    );
+  }
+  return result;
+}
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `'${value.length > 40 ? value.slice(0, 40) + "…" : value}'`;
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
+// RFC 3339 in UTC ("Z"), with optional fractional seconds.
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+const MIN_TIME = Date.UTC(1970, 0, 1);
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+class FieldReader {
+  constructor(private readonly json: JsonObject) {}
+
+  #get(field: string): unknown {
+    if (!(field in this.json)) throw new TypeError(`Cannot decode check: field '${field}' is missing`);
+    return this.json[field];
+  }
+
+  #wrongType(field: string, expected: string, value: unknown): never {
+    throw new TypeError(`Cannot decode check: field '${field}' must be ${expected}: got ${describe(value)}`);
+  }
+
+  nullable<T>(field: string, read: () => T): T | null {
+    return this.#get(field) === null ? null : read();
+  }
+
+  string(field: string, minLength: number, maxLength: number): string {
+    const value = this.#get(field);
+    if (typeof value !== "string") this.#wrongType(field, "a string", value);
+    if (value.length < minLength || value.length > maxLength) {
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be ${minLength} to ${maxLength} characters long: got ${value.length}`,
+      );
+    }
+    return value;
+  }
+
+  name(field: string): string {
+    const value = this.string(field, 1, MAX_NAME_LENGTH);
+    // Control characters (NUL above all: PostgreSQL text cannot hold it) have no place in a name.
+    // deno-lint-ignore no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(value)) {
+      throw new RangeError(`Cannot decode check: field '${field}' must not contain control characters`);
+    }
+    return value;
+  }
+
+  url(field: string): string {
+    const value = this.string(field, 1, MAX_URL_LENGTH);
+    let protocol: string;
+    try {
+      protocol = new URL(value).protocol;
+    } catch {
+      throw new RangeError(`Cannot decode check: field '${field}' must be an absolute URL: got ${describe(value)}`);
+    }
+    if (protocol !== "http:" && protocol !== "https:") {
+      throw new RangeError(`Cannot decode check: field '${field}' must be an http or https URL: got ${describe(value)}`);
+    }
+    return value;
+  }
+
+  checkId(field: string): string {
+    const value = this.string(field, 1, 64);
+    if (!UUID.test(value) && !ULID.test(value)) {
+      throw new RangeError(`Cannot decode check: field '${field}' must be a UUID or a ULID: got ${describe(value)}`);
+    }
+    return value;
+  }
+
+  timestamp(field: string): string {
+    const value = this.string(field, 1, 40);
+    const time = Date.parse(value);
+    if (!TIMESTAMP.test(value) || Number.isNaN(time)) {
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be an RFC 3339 UTC timestamp: got ${describe(value)}`,
+      );
+    }
+    if (time < MIN_TIME || time > MAX_TIME) {
+      throw new RangeError(`Cannot decode check: field '${field}' must be between 1970 and 9999: got ${describe(value)}`);
+    }
+    return value;
+  }
+
+  boolean(field: string): boolean {
+    const value = this.#get(field);
+    if (typeof value !== "boolean") this.#wrongType(field, "a boolean", value);
+    return value;
+  }
+
+  number(field: string, min: number, max: number): number {
+    const value = this.#get(field);
+    if (typeof value !== "number") this.#wrongType(field, "a number", value);
+    if (!(value >= min && value <= max)) {
+      throw new RangeError(`Cannot decode check: field '${field}' must be between ${min} and ${max}: got ${value}`);
+    }
+    return value;
+  }
+
+  integer(field: string, min: number, max: number): number {
+    const value = this.number(field, min, max);
+    if (!Number.isInteger(value)) this.#wrongType(field, "an integer", value);
+    return value;
+  }
+
+  error(field: string): CheckError {
+    const value = this.#get(field);
+    if (!isObject(value)) this.#wrongType(field, "an object or null", value);
+    const kind = value.kind;
+    if (typeof kind !== "string" || !(ERROR_KINDS as readonly string[]).includes(kind)) {
+      throw new RangeError(
+        `Cannot decode check: field 'error.kind' must be one of ${ERROR_KINDS.join(", ")}: got ${describe(kind)}`,
+      );
+    }
+    const message = value.message;
+    if (typeof message !== "string") this.#wrongType("error.message", "a string", message);
+    return { kind: kind as ErrorKind, message };
+  }
+}
+
+/** Converts a check id (UUID or ULID) to the canonical lower-case UUID text the database stores. */
+export function checkIdToUuid(id: string): string {
+  if (UUID.test(id)) return id.toLowerCase();
+  const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  let value = 0n;
+  for (const char of id.toUpperCase()) value = value * 32n + BigInt(alphabet.indexOf(char));
+  const hex = value.toString(16).padStart(32, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * Makes a new time-ordered check id: a UUIDv7 (RFC 9562), 48 bits of Unix milliseconds then random bits.
+ *
+ * @example
+ * ```ts
+ * newCheckId(); // "019ab2c4-5d1e-7f3a-9b2c-1d2e3f4a5b6c"
+ * ```
+ */
+export function newCheckId(now: number = Date.now()): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  let time = now;
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = time % 256;
+    time = Math.floor(time / 256);
+  }
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
