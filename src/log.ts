@@ -9,7 +9,7 @@
 export type LogFormat = "text" | "json";
 
 /** Extra structured fields of a log line. */
-export type LogFields = Record<string, unknown>;
+export type LogFields = { readonly [key: string]: unknown };
 
 /** What every module takes instead of printing. */
 export interface Logger {

@@ -103,7 +103,9 @@ export function decodeCheck(value: Uint8Array | null): CheckResult {
   } catch (error) {
     throw new SyntaxError(`Cannot decode check: the value is not JSON: ${(error as Error).message}`);
   }
-  if (!isObject(json)) throw new TypeError(`Cannot decode check: the value is ${describe(json)}, not an object`);
+  if (!isObject(json)) {
+    throw new TypeError(`Cannot decode check: the value is ${describe(json)}, not an object`);
+  }
   if (!("v" in json)) throw new TypeError("Cannot decode check: field 'v' is missing");
   if (json.v !== 1) throw new RangeError(`Cannot decode check: version ${describe(json.v)} is not supported`);
   const read = new FieldReader(json);
@@ -176,6 +178,10 @@ class FieldReader {
   string(field: string, minLength: number, maxLength: number): string {
     const value = this.#get(field);
     if (typeof value !== "string") this.#wrongType(field, "a string", value);
+    // PostgreSQL text cannot hold NUL; a string with one is malformed, not merely odd.
+    if (value.includes("\0")) {
+      throw new RangeError(`Cannot decode check: field '${field}' must not contain NUL`);
+    }
     if (value.length < minLength || value.length > maxLength) {
       throw new RangeError(
         `Cannot decode check: field '${field}' must be ${minLength} to ${maxLength} characters long: got ${value.length}`,
@@ -200,10 +206,14 @@ class FieldReader {
     try {
       protocol = new URL(value).protocol;
     } catch {
-      throw new RangeError(`Cannot decode check: field '${field}' must be an absolute URL: got ${describe(value)}`);
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be an absolute URL: got ${describe(value)}`,
+      );
     }
     if (protocol !== "http:" && protocol !== "https:") {
-      throw new RangeError(`Cannot decode check: field '${field}' must be an http or https URL: got ${describe(value)}`);
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be an http or https URL: got ${describe(value)}`,
+      );
     }
     return value;
   }
@@ -211,7 +221,9 @@ class FieldReader {
   checkId(field: string): string {
     const value = this.string(field, 1, 64);
     if (!UUID.test(value) && !ULID.test(value)) {
-      throw new RangeError(`Cannot decode check: field '${field}' must be a UUID or a ULID: got ${describe(value)}`);
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be a UUID or a ULID: got ${describe(value)}`,
+      );
     }
     return value;
   }
@@ -225,7 +237,9 @@ class FieldReader {
       );
     }
     if (time < MIN_TIME || time > MAX_TIME) {
-      throw new RangeError(`Cannot decode check: field '${field}' must be between 1970 and 9999: got ${describe(value)}`);
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be between 1970 and 9999: got ${describe(value)}`,
+      );
     }
     return value;
   }
@@ -240,7 +254,9 @@ class FieldReader {
     const value = this.#get(field);
     if (typeof value !== "number") this.#wrongType(field, "a number", value);
     if (!(value >= min && value <= max)) {
-      throw new RangeError(`Cannot decode check: field '${field}' must be between ${min} and ${max}: got ${value}`);
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be between ${min} and ${max}: got ${value}`,
+      );
     }
     return value;
   }
@@ -257,11 +273,16 @@ class FieldReader {
     const kind = value.kind;
     if (typeof kind !== "string" || !(ERROR_KINDS as readonly string[]).includes(kind)) {
       throw new RangeError(
-        `Cannot decode check: field 'error.kind' must be one of ${ERROR_KINDS.join(", ")}: got ${describe(kind)}`,
+        `Cannot decode check: field 'error.kind' must be one of ${ERROR_KINDS.join(", ")}: got ${
+          describe(kind)
+        }`,
       );
     }
     const message = value.message;
     if (typeof message !== "string") this.#wrongType("error.message", "a string", message);
+    if (message.includes("\0")) {
+      throw new RangeError("Cannot decode check: field 'error.message' must not contain NUL");
+    }
     return { kind: kind as ErrorKind, message };
   }
 }

@@ -88,7 +88,12 @@ function pgBin(tool: string): string {
 }
 
 async function run(command: string, args: string[], cwd?: string): Promise<void> {
-  const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped", ...(cwd ? { cwd } : {}) })
+  const output = await new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    ...(cwd ? { cwd } : {}),
+  })
     .output();
   if (!output.success) {
     const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
@@ -145,7 +150,18 @@ export async function startPrivatePostgres(options: { tls?: boolean } = {}): Pro
     await Deno.writeTextFile(`${certs}/san.ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
     await run(
       "openssl",
-      ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "s.csr"],
+      [
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "s.csr",
+      ],
       certs,
     );
     await run("openssl", [

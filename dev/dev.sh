@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# deno task dev: the whole system on this machine. Starts PostgreSQL (if down) and the Kafka broker, creates
+# the `monitor` database and its schema, then runs a demo HTTP server, `monitor sink` and `monitor check`
+# on sites.toml, and prints what arrives in the database every few seconds. Ctrl-C stops everything but the
+# broker (`deno task kafka stop` stops that). DEV_SECONDS=N stops by itself after N seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source dev/permissions.sh
+
+bash dev/ensure_postgres.sh
+bash dev/kafka.sh start
+
+export MONITOR_BROKERS=${MONITOR_BROKERS:-127.0.0.1:9092}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/monitor}
+admin_url=${DATABASE_URL%/*}/postgres
+db_name=${DATABASE_URL##*/}
+db_name=${db_name%%\?*}
+if [[ $(psql "$admin_url" -Atc "select 1 from pg_database where datname = '$db_name'") != 1 ]]; then
+  psql "$admin_url" -qc "create database \"$db_name\""
+  echo "dev: created database $db_name"
+fi
+
+run() { deno run "${MONITOR_PERMISSIONS[@]}" main.ts "$@"; }
+run migrate
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo "dev: stopping (the broker keeps running; 'deno task kafka stop' stops it)"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+deno run --allow-net --allow-env dev/demo_server.ts &
+pids+=($!)
+run sink --summary-every 30s &
+pids+=($!)
+run check --sites "${MONITOR_SITES:-sites.toml}" --create-topic --summary-every 30s &
+pids+=($!)
+
+echo "dev: demo server, sink and agent running; rows in $DATABASE_URL (Ctrl-C to stop)"
+started=$SECONDS
+while [[ -z ${DEV_SECONDS:-} ]] || ((SECONDS - started < DEV_SECONDS)); do
+  sleep 5
+  psql "$DATABASE_URL" -qAt -F ' ' -c "
+    select 'dev: ' || count(*) || ' checks stored; latest: ' ||
+      coalesce((select string_agg(s.name || '=' || case when st.up then 'up' else 'DOWN' end, ', ' order by s.name)
+                from site_status st join sites s on s.id = st.site_id), 'none yet')
+    from checks" || true
+done

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# deno task test: format, lint and type checks, then every test against a real broker and PostgreSQL
+# (both started here when they are not running). Extra arguments go to `deno test`, e.g. a test file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deno fmt --check
+deno lint
+deno check main.ts src/ tests/ bench/ dev/
+bash dev/ensure_postgres.sh
+bash dev/kafka.sh start
+deno test --allow-all --parallel "$@"

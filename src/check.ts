@@ -1,0 +1,314 @@
+/**
+ * `monitor check`: the probing agent. Probes every site of a sites file on its own schedule and publishes
+ * each result to Kafka through a bounded outbox, or prints NDJSON when no brokers are configured.
+ *
+ * @module
+ */
+import { COMMON_FLAGS, durationFlag, KAFKA_FLAGS, logFormat, parseFlags, positiveInteger } from "./args.ts";
+import { CertificateCache } from "./certificates.ts";
+import { formatSites, loadSites } from "./config.ts";
+import { createKafka, describeKafka, ensureTopic, type KafkaSettings, kafkaSettings } from "./kafka.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { type CheckResult, encodeCheck } from "./message.ts";
+import { Outbox } from "./outbox.ts";
+import { createProbeClient, probe } from "./probe.ts";
+import { type OutboxEntry, Publisher } from "./publisher.ts";
+import { Scheduler } from "./scheduler.ts";
+import type { Site } from "./site.ts";
+import { formatOnceTable } from "./once_table.ts";
+
+/** Help text of `monitor check`. */
+export const CHECK_USAGE = `monitor check: probe the sites of a sites file and publish every result to Kafka
+
+USAGE:
+  monitor check [OPTIONS]
+
+OPTIONS:
+  --sites FILE          sites file (MONITOR_SITES; default sites.toml)
+  --once                probe every site once, print the results, exit 0 if all are up, 1 otherwise
+  --json                with --once: print NDJSON even on a terminal
+  --dry-run             print the resolved sites and the Kafka target, then exit
+  --agent NAME          agent name in every result (MONITOR_AGENT; default the host name)
+  --region LABEL        region label in every result (MONITOR_REGION)
+  --concurrency N       most probes in flight at once (MONITOR_CONCURRENCY; default 500)
+  --outbox N            results held while Kafka is unreachable; past it the oldest are dropped
+                        (MONITOR_OUTBOX; default 100000)
+  --create-topic        create the topic if it is missing (MONITOR_CREATE_TOPIC)
+  --partitions N        partitions of a topic made by --create-topic (MONITOR_PARTITIONS; default 6)
+  --summary-every DUR   how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
+  --drain-timeout DUR   on SIGINT/SIGTERM, how long to wait for probes and publishing (MONITOR_DRAIN_TIMEOUT;
+                        default 15s)
+
+KAFKA (without --brokers, results go to stdout as NDJSON):
+  --brokers H:P,...     MONITOR_BROKERS
+  --topic NAME          MONITOR_TOPIC (default monitor.checks)
+  --kafka-tls           use TLS with the system CA store (implied by the three options below and by SASL)
+  --kafka-ca FILE       CA certificate, PEM (MONITOR_KAFKA_CA), e.g. Aiven's ca.pem
+  --kafka-cert FILE     client certificate, PEM (MONITOR_KAFKA_CERT), e.g. service.cert
+  --kafka-key FILE      client key, PEM (MONITOR_KAFKA_KEY), e.g. service.key
+  --sasl-mechanism M    plain, scram-sha-256 or scram-sha-512 (MONITOR_SASL_MECHANISM)
+  --sasl-username U     MONITOR_SASL_USERNAME; the password only from MONITOR_SASL_PASSWORD
+
+COMMON:
+  --log-format FORMAT   text or json (MONITOR_LOG_FORMAT; default text)
+  -h, --help            show this help
+`;
+
+const CHECK_FLAGS = {
+  ...COMMON_FLAGS,
+  ...KAFKA_FLAGS,
+  sites: { type: "string", env: "MONITOR_SITES" },
+  once: { type: "boolean" },
+  json: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  agent: { type: "string", env: "MONITOR_AGENT" },
+  region: { type: "string", env: "MONITOR_REGION" },
+  concurrency: { type: "string", env: "MONITOR_CONCURRENCY" },
+  outbox: { type: "string", env: "MONITOR_OUTBOX" },
+  "create-topic": { type: "boolean", env: "MONITOR_CREATE_TOPIC" },
+  partitions: { type: "string", env: "MONITOR_PARTITIONS" },
+  "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
+  "drain-timeout": { type: "string", env: "MONITOR_DRAIN_TIMEOUT" },
+} as const;
+
+/** Where `check` writes results and text meant for the user. */
+export interface Output {
+  readonly write: (text: string) => void;
+  readonly isTerminal: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/** Standard output. */
+export const stdoutOutput: Output = {
+  write: (text) => {
+    const bytes = encoder.encode(text);
+    let written = 0;
+    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  },
+  isTerminal: Deno.stdout.isTerminal(),
+};
+
+interface CheckConfig {
+  readonly sites: readonly Site[];
+  readonly agent: string;
+  readonly region: string | null;
+  readonly concurrency: number;
+  readonly outboxSize: number;
+  readonly createTopic: boolean;
+  readonly partitions: number;
+  readonly summaryEveryMs: number;
+  readonly drainTimeoutMs: number;
+  readonly kafka: KafkaSettings | null;
+}
+
+/**
+ * Runs `monitor check` with its arguments (after the subcommand) until `shutdown` aborts.
+ * Returns the exit code; throws `UsageError` or `ConfigError` for bad input (exit 2).
+ */
+export async function checkCommand(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  shutdown: AbortSignal,
+  output: Output = stdoutOutput,
+): Promise<number> {
+  const flags = parseFlags(args, CHECK_FLAGS, env);
+  if (flags.help) {
+    output.write(CHECK_USAGE);
+    return 0;
+  }
+  const log = createLogger({ format: logFormat(flags["log-format"]) });
+  const sites = await loadSites(flags.sites ?? "sites.toml");
+  const agent = flags.agent ?? Deno.hostname();
+  const config: CheckConfig = {
+    sites,
+    agent,
+    region: flags.region ?? null,
+    concurrency: positiveInteger("concurrency", flags.concurrency, 500),
+    outboxSize: positiveInteger("outbox", flags.outbox, 100_000),
+    createTopic: flags["create-topic"],
+    partitions: positiveInteger("partitions", flags.partitions, 6),
+    summaryEveryMs: durationFlag("summary-every", flags["summary-every"], 60_000),
+    drainTimeoutMs: durationFlag("drain-timeout", flags["drain-timeout"], 15_000),
+    kafka: await kafkaSettings(flags, env, `monitor-check-${agent}`),
+  };
+  if (flags["dry-run"]) {
+    output.write(formatSites(sites));
+    output.write(`\nagent: ${agent}${config.region ? ` (region ${config.region})` : ""}\n`);
+    output.write(`publish to: ${config.kafka ? describeKafka(config.kafka) : "stdout (NDJSON)"}\n`);
+    return 0;
+  }
+  if (flags.once) return await runOnce(config, log, output, flags.json || !output.isTerminal);
+  await runForever(config, log, output, shutdown);
+  return 0;
+}
+
+/** The sink of results: the outbox in front of Kafka, or stdout. */
+interface ResultSink {
+  accept(result: CheckResult): void;
+  /** Flushes and disconnects; returns how many results could not be delivered. */
+  close(): Promise<number>;
+  readonly stats: () => { published: number; outbox: number; dropped: number };
+}
+
+/** Opens the Kafka outbox when brokers are configured, else NDJSON on `output` (or nothing, when not `print`). */
+function openSink(config: CheckConfig, log: Logger, output: Output, print: boolean): ResultSink {
+  if (config.kafka === null) {
+    let printed = 0;
+    return {
+      accept(result) {
+        if (!print) return;
+        output.write(JSON.stringify(result) + "\n");
+        printed++;
+      },
+      close: () => Promise.resolve(0),
+      stats: () => ({ published: printed, outbox: 0, dropped: 0 }),
+    };
+  }
+  const settings = config.kafka;
+  const kafka = createKafka(settings, log);
+  const outbox = new Outbox<OutboxEntry>(config.outboxSize);
+  let topicReady = !config.createTopic;
+  const publisher = new Publisher(kafka, settings.topic, outbox, log, {
+    prepare: async () => {
+      if (topicReady) return;
+      if (await ensureTopic(kafka, settings.topic, config.partitions)) {
+        log.info("created topic", { topic: settings.topic, partitions: config.partitions });
+      }
+      topicReady = true;
+    },
+  });
+  publisher.start();
+  log.info("publishing to Kafka", { target: describeKafka(settings) });
+  let droppedLogged = 0;
+  return {
+    accept(result) {
+      outbox.push({ key: result.site, value: encodeCheck(result) });
+      if (outbox.dropped > droppedLogged && outbox.dropped - droppedLogged >= 1_000) {
+        log.warn("outbox full: dropping the oldest results", {
+          dropped: outbox.dropped,
+          outbox: outbox.size,
+        });
+        droppedLogged = outbox.dropped;
+      }
+    },
+    close: () => publisher.stop(config.drainTimeoutMs),
+    stats: () => ({ published: publisher.published, outbox: outbox.size, dropped: outbox.dropped }),
+  };
+}
+
+async function runOnce(config: CheckConfig, log: Logger, output: Output, ndjson: boolean): Promise<number> {
+  // --once prints its results itself (NDJSON as they come, or a table at the end), Kafka or not.
+  const sink = openSink(config, log, output, false);
+  const client = createProbeClient();
+  const certificates = new CertificateCache();
+  const results: CheckResult[] = [];
+  try {
+    const scheduledAt = Date.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < config.sites.length) {
+        const site = config.sites[next++]!;
+        const result = await probe(site, {
+          agent: config.agent,
+          region: config.region,
+          scheduledAt,
+          client,
+          certificates,
+        });
+        results.push(result);
+        sink.accept(result);
+        if (ndjson) output.write(JSON.stringify(result) + "\n");
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(config.concurrency, config.sites.length) }, worker));
+  } finally {
+    client.close();
+    await certificates.close();
+  }
+  const undelivered = await sink.close();
+  if (!ndjson) {
+    const order = new Map(config.sites.map((site, index) => [site.name, index]));
+    results.sort((a, b) => order.get(a.site)! - order.get(b.site)!);
+    output.write(formatOnceTable(results));
+  }
+  if (undelivered > 0) {
+    log.error("results could not be published before the drain timeout", { undelivered });
+    return 1;
+  }
+  return results.every((result) => result.up) ? 0 : 1;
+}
+
+async function runForever(
+  config: CheckConfig,
+  log: Logger,
+  output: Output,
+  shutdown: AbortSignal,
+): Promise<void> {
+  const sink = openSink(config, log, output, true);
+  const client = createProbeClient();
+  const certificates = new CertificateCache();
+  const counts = { probes: 0, up: 0, down: 0 };
+  let totalProbes = 0;
+  const scheduler = new Scheduler(
+    config.sites,
+    (site) => site.intervalMs,
+    (site) => site.name,
+    async (site, scheduledAt) => {
+      const result = await probe(site, {
+        agent: config.agent,
+        region: config.region,
+        scheduledAt,
+        client,
+        certificates,
+      });
+      counts.probes++;
+      totalProbes++;
+      if (result.up) counts.up++;
+      else counts.down++;
+      sink.accept(result);
+    },
+    { concurrency: config.concurrency, onRunError: (error) => log.error("probe failed", { error }) },
+  );
+  log.info("agent started", {
+    sites: config.sites.length,
+    agent: config.agent,
+    region: config.region,
+    concurrency: config.concurrency,
+  });
+  scheduler.start();
+  const summary = setInterval(() => {
+    const stats = scheduler.takeStats();
+    log.info("summary", {
+      probes: counts.probes,
+      up: counts.up,
+      down: counts.down,
+      skipped: stats.skipped,
+      ...sink.stats(),
+      lag_p99_ms: stats.lag.percentile(99),
+      lag_max_ms: Math.round(stats.lag.max),
+    });
+    counts.probes = counts.up = counts.down = 0;
+  }, config.summaryEveryMs);
+  await new Promise<void>((resolve) => {
+    if (shutdown.aborted) resolve();
+    shutdown.addEventListener("abort", () => resolve(), { once: true });
+  });
+  log.info("stopping: finishing probes in flight and flushing results", { in_flight: scheduler.inFlight });
+  clearInterval(summary);
+  // Probes in flight finish within their own timeouts (a probe cut short would report a failure that the
+  // site did not have); the drain timeout bounds the wait, and results of probes still running are lost.
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    scheduler.stop(),
+    new Promise((resolve) => drainTimer = setTimeout(resolve, config.drainTimeoutMs)),
+  ]);
+  clearTimeout(drainTimer);
+  client.close();
+  await certificates.close();
+  const undelivered = await sink.close();
+  const stats = sink.stats();
+  const totals = { probes: totalProbes, published: stats.published, dropped: stats.dropped };
+  if (undelivered > 0) log.error("stopped with results unpublished", { ...totals, undelivered });
+  else log.info("stopped", totals);
+}

@@ -1,0 +1,497 @@
+/**
+ * Loads sites.toml into validated, frozen {@linkcode Site} values: defaults applied, unknown keys
+ * rejected, regexes compiled and cross-field rules checked, with errors naming the file, line and key.
+ *
+ * @module
+ */
+import { parse, TomlError } from "smol-toml";
+import { formatDuration, parseDuration } from "./duration.ts";
+import type { Site, StatusRange } from "./site.ts";
+
+/**
+ * A sites.toml that cannot be read or is not valid; the message names the file, the line and the key,
+ * e.g. `sites.toml:7: Cannot load site 'api': key 'interval' must be a duration such as "30s", "1m" or
+ * "500ms": got "fast"`. The CLI maps it to exit code 2.
+ */
+export class ConfigError extends Error {
+  /** Creates the error; `message` already holds the file and line. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigError";
+  }
+}
+
+const OPTION_KEYS = "interval timeout method headers body expect_status regex follow_redirects max_body_bytes"
+  .split(" ");
+const SITE_KEYS = ["name", "url", ...OPTION_KEYS];
+const DEFAULT_INTERVAL_MS = 60_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_INTERVAL_MS = 86_400_000; // timers overflow past 2^31 ms (~24.8 days); a day is plenty
+const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+const MAX_BODY_BYTES = 67_108_864;
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const CONTROL = /\p{Cc}/u;
+const STATUS = /^(\d{3})(?:-(\d{3}))?$/;
+
+/** What `[defaults]` or one `[[site]]` sets, already validated; absent keys stay absent. */
+interface Options {
+  intervalMs?: number;
+  timeoutMs?: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | null;
+  expectStatus?: StatusRange[];
+  regex?: RegExp | null;
+  followRedirects?: boolean;
+  maxBodyBytes?: number;
+}
+
+/** Throws a ConfigError for a key path (relative to the table being read) with a detail. */
+type Fail = (path: readonly string[], detail: string) => never;
+type Table = Record<string, unknown>;
+
+/**
+ * Parses the text of a sites.toml into validated sites, in file order. Pure: reads nothing.
+ *
+ * @example
+ * ```ts
+ * const sites = parseSites('[[site]]\nname = "home"\nurl = "http://127.0.0.1:8080/"\n', "sites.toml");
+ * sites[0]?.intervalMs; // 60000
+ * ```
+ *
+ * @param text The TOML text.
+ * @param file The path the text came from, used as given in error messages.
+ * @returns The sites, frozen, every default applied.
+ * @throws {ConfigError} If the text is not TOML or does not describe at least one valid site.
+ */
+export function parseSites(text: string, file: string): readonly Site[] {
+  let root: Table;
+  try {
+    root = parse(text);
+  } catch (error) {
+    if (!(error instanceof TomlError)) throw error;
+    const reason = error.message.split("\n")[0]?.replace(/^Invalid TOML document: /, "");
+    throw new ConfigError(`${file}:${error.line}:${error.column}: Cannot parse TOML: ${reason}`, {
+      cause: error,
+    });
+  }
+  const lines = locateKeys(text);
+  const failer = (base: readonly string[], label: string): Fail => (path, detail) => {
+    throw new ConfigError(`${file}:${lineOf(lines, [...base, ...path])}: Cannot load ${label}: ${detail}`);
+  };
+  const failTop: Fail = failer([], "config");
+  for (const key of Object.keys(root)) {
+    if (key !== "defaults" && key !== "site") {
+      failTop([key], `key '${key}' is unknown: allowed keys are 'defaults' and 'site'`);
+    }
+  }
+  if (root.defaults !== undefined && !isTable(root.defaults)) {
+    failTop(["defaults"], `key 'defaults' must be a table written [defaults]: got ${show(root.defaults)}`);
+  }
+  const tables = root.site ?? [];
+  if (!Array.isArray(tables) || !tables.every(isTable)) {
+    failTop(["site"], `key 'site' must be an array of tables written [[site]]: got ${show(tables)}`);
+  }
+  if (tables.length === 0) failTop([], "the file contains no [[site]] entries: expected at least one");
+  const defaultsTable = isTable(root.defaults) ? root.defaults : {};
+  const defaults = readOptions(defaultsTable, OPTION_KEYS, failer(["defaults"], "[defaults]"));
+
+  const firstLine = new Map<string, number>();
+  return Object.freeze(tables.map((table, index) => {
+    const base = ["site", String(index)];
+    const name = table.name;
+    const valid = typeof name === "string" && name.length > 0 && [...name].length <= 200 &&
+      !CONTROL.test(name);
+    const label = valid ? `site '${name}'` : `site #${index + 1}`;
+    const fail: Fail = failer(base, label);
+    const expectedName = "a string of 1 to 200 characters without control characters";
+    if (name === undefined) fail([], `key 'name' is missing: expected ${expectedName}`);
+    if (!valid) fail(["name"], `key 'name' must be ${expectedName}: got ${show(name)}`);
+    const first = firstLine.get(name);
+    if (first !== undefined) {
+      fail(["name"], `key 'name' must be unique: '${name}' is already used on line ${first}`);
+    }
+    firstLine.set(name, lineOf(lines, [...base, "name"]));
+
+    const own = readOptions(table, SITE_KEYS, fail);
+    if (table.url === undefined) fail([], "key 'url' is missing: expected an absolute http or https URL");
+    const url = readUrl(table.url, fail);
+    const merged: Options = { ...defaults, ...own, headers: mergeHeaders(defaults.headers, own.headers) };
+    // A cross-field error points at the site's own key, or at [defaults] when both values come from there.
+    const failCross: Fail = failer([], label);
+    const at = (...keys: string[]): string[] => {
+      const key = keys.find((k) => table[k] !== undefined);
+      return key === undefined ? ["defaults", keys[0] ?? ""] : [...base, key];
+    };
+    const from = (key: string): string => table[key] === undefined ? " (from [defaults])" : "";
+    const intervalMs = merged.intervalMs ?? DEFAULT_INTERVAL_MS;
+    const timeoutMs = merged.timeoutMs ?? Math.min(DEFAULT_TIMEOUT_MS, intervalMs);
+    if (timeoutMs > intervalMs) {
+      failCross(
+        at("timeout", "interval"),
+        `key 'timeout'${from("timeout")} must not be longer than the interval ` +
+          `"${formatDuration(intervalMs)}": got "${formatDuration(timeoutMs)}"`,
+      );
+    }
+    const method = merged.method ?? "GET";
+    const body = merged.body ?? null;
+    if (body !== null && (method === "GET" || method === "HEAD")) {
+      const detail = `must not be set with method "${method}": a GET or HEAD request has no body`;
+      failCross(at("body", "method"), `key 'body'${from("body")} ${detail}`);
+    }
+    return Object.freeze<Site>({
+      name,
+      url,
+      intervalMs,
+      timeoutMs,
+      method,
+      headers: Object.freeze(merged.headers ?? {}),
+      body,
+      expectStatus: Object.freeze(merged.expectStatus ?? [Object.freeze({ min: 200, max: 399 })]),
+      regex: merged.regex ?? null,
+      followRedirects: merged.followRedirects ?? true,
+      maxBodyBytes: merged.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    });
+  }));
+}
+
+/**
+ * Reads and parses a sites.toml file (see {@linkcode parseSites}).
+ *
+ * @example
+ * ```ts
+ * const sites = await loadSites("sites.toml");
+ * ```
+ *
+ * @param path The file's path, used as given in error messages.
+ * @returns The sites, frozen, every default applied.
+ * @throws {ConfigError} If the file cannot be read, is not UTF-8 or is not a valid config.
+ */
+export async function loadSites(path: string): Promise<readonly Site[]> {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(path));
+  } catch (error) {
+    const reason = error instanceof TypeError
+      ? "the file is not valid UTF-8"
+      : String(error instanceof Error ? error.message : error).replace(/: readfile '.*'$/, "");
+    throw new ConfigError(`${path}: Cannot read file: ${reason}`, { cause: error });
+  }
+  return parseSites(text, path);
+}
+
+/**
+ * Describes resolved sites for people, e.g. for `monitor check --dry-run`. Header values are shown as
+ * `***` as they may hold secrets; a body is shown by its size only.
+ *
+ * @example
+ * ```ts
+ * console.log(formatSites(await loadSites("sites.toml")));
+ * ```
+ *
+ * @param sites The sites, as {@linkcode parseSites} returns them.
+ * @returns One block per site, separated by blank lines, ending with a newline.
+ */
+export function formatSites(sites: readonly Site[]): string {
+  return sites.map((site) => {
+    const fields: [string, string][] = [
+      ["url", site.url],
+      ["interval", formatDuration(site.intervalMs)],
+      ["timeout", formatDuration(site.timeoutMs)],
+      ["method", site.method],
+      [
+        "expect status",
+        site.expectStatus.map((r) => r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`).join(", "),
+      ],
+      ["regex", site.regex === null ? "none" : String(site.regex)],
+      ["follow redirects", site.followRedirects ? "yes" : "no"],
+      ["max body", `${site.maxBodyBytes} bytes`],
+      ["headers", Object.keys(site.headers).map((name) => `${name}: ***`).join(", ") || "none"],
+      ["body", site.body === null ? "none" : `${new TextEncoder().encode(site.body).length} bytes`],
+    ];
+    const rows = fields.map(([key, value]) => `  ${`${key}:`.padEnd(18)}${value}\n`);
+    return `site '${site.name}'\n${rows.join("")}`;
+  }).join("\n");
+}
+
+/** Validates the option keys of `[defaults]` or a `[[site]]`, in file order; `name` and `url` are skipped. */
+function readOptions(table: Table, allowed: readonly string[], fail: Fail): Options {
+  const out: Options = {};
+  for (const [key, value] of Object.entries(table)) {
+    const must: Must = (expected, got = show(value), path = [key]) =>
+      fail(path, `key '${key}' must be ${expected}: got ${got}`);
+    if (!allowed.includes(key)) {
+      const what = SITE_KEYS.includes(key) ? "is only allowed in [[site]]" : "is unknown";
+      fail([key], `key '${key}' ${what}: allowed keys are ${allowed.map((k) => `'${k}'`).join(", ")}`);
+    }
+    switch (key) {
+      case "interval":
+      case "timeout": {
+        let ms = NaN;
+        try {
+          if (typeof value === "string") ms = parseDuration(value);
+        } catch { /* reported below */ }
+        if (Number.isNaN(ms)) must(`a duration such as "30s", "1m" or "500ms"`);
+        if (key === "interval" && ms < 1000) must(`at least "1s"`);
+        if (key === "interval" && ms > MAX_INTERVAL_MS) must(`at most "24h"`);
+        if (key === "timeout" && ms <= 0) must(`more than "0s"`);
+        out[key === "interval" ? "intervalMs" : "timeoutMs"] = ms;
+        break;
+      }
+      case "method":
+        if (typeof value !== "string" || !/^[A-Za-z]+$/.test(value)) {
+          must(`an HTTP method of letters such as "GET"`);
+        }
+        out.method = value.toUpperCase();
+        break;
+      case "headers":
+        out.headers = readHeaders(value, must);
+        break;
+      case "body":
+        if (typeof value !== "string") must("a string", kind(value));
+        out.body = value === "" ? null : value;
+        break;
+      case "expect_status":
+        out.expectStatus = readStatuses(value, must);
+        break;
+      case "regex":
+        if (typeof value !== "string") must("a JavaScript regular expression as a string");
+        try {
+          out.regex = value === "" ? null : new RegExp(value);
+        } catch (error) {
+          must(
+            "a valid JavaScript regular expression",
+            `${show(value)} (${String(error).replace(/^.*: /, "")})`,
+          );
+        }
+        break;
+      case "follow_redirects":
+        if (typeof value !== "boolean") must("true or false");
+        out.followRedirects = value;
+        break;
+      case "max_body_bytes":
+        if (!Number.isInteger(value) || Number(value) < 0 || Number(value) > MAX_BODY_BYTES) {
+          must(`an integer from 0 to ${MAX_BODY_BYTES}`);
+        }
+        out.maxBodyBytes = Number(value);
+    }
+  }
+  return out;
+}
+
+function readUrl(value: unknown, fail: Fail): string {
+  const url = typeof value === "string" && URL.canParse(value) ? new URL(value) : null;
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    fail(["url"], `key 'url' must be an absolute http or https URL: got ${show(value)}`);
+  }
+  return url.href;
+}
+
+type Must = (expected: string, got?: string, path?: string[]) => never;
+
+function readHeaders(value: unknown, must: Must): Record<string, string> {
+  if (!isTable(value)) return must("a table of header names to strings");
+  const seen = new Map<string, string>();
+  for (const [name, text] of Object.entries(value)) {
+    if (!HTTP_TOKEN.test(name)) {
+      must(`a table with HTTP token names such as "X-Api-Key"`, show(name), ["headers", name]);
+    }
+    const other = seen.get(name.toLowerCase());
+    if (other !== undefined) {
+      must("a table with each header once", `"${other}" and "${name}"`, ["headers", name]);
+    }
+    seen.set(name.toLowerCase(), name);
+    // Values are not quoted back: headers may hold secrets.
+    if (typeof text !== "string") {
+      must("a table of header names to strings", `${kind(text)} for "${name}"`, ["headers", name]);
+    }
+    if (/[\r\n\0]/.test(text)) {
+      must("a table of values without CR, LF or NUL", `one in "${name}" (value not shown)`, [
+        "headers",
+        name,
+      ]);
+    }
+  }
+  return value as Record<string, string>;
+}
+
+/** Site headers replace default headers of the same name in any letter case. */
+function mergeHeaders(
+  base: Record<string, string> = {},
+  own: Record<string, string> = {},
+): Record<string, string> {
+  const ownNames = new Set(Object.keys(own).map((name) => name.toLowerCase()));
+  const kept = Object.entries(base).filter(([name]) => !ownNames.has(name.toLowerCase()));
+  return { ...Object.fromEntries(kept), ...own };
+}
+
+function readStatuses(value: unknown, must: Must): StatusRange[] {
+  const expected = `a list of status codes from 100 to 599 or ranges such as [200, "300-399"]`;
+  if (!Array.isArray(value)) return must(expected);
+  if (value.length === 0) must(expected, "an empty list");
+  return value.map((entry: unknown, index) => {
+    const match = typeof entry === "string" ? STATUS.exec(entry) : null;
+    const min = Number.isInteger(entry) ? Number(entry) : Number(match?.[1]);
+    const max = match?.[2] === undefined ? min : Number(match[2]);
+    if (!(min >= 100 && max <= 599)) must(expected, show(entry), ["expect_status", String(index)]);
+    if (min > max) {
+      must(`a list of ranges with the lower code first, such as "200-399"`, show(entry), [
+        "expect_status",
+        String(index),
+      ]);
+    }
+    return Object.freeze({ min, max });
+  });
+}
+
+function isTable(value: unknown): value is Table {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+/** A value as an error message shows it: strings quoted, tables and lists by their kind. */
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") {
+    return String(value);
+  }
+  return kind(value);
+}
+
+function kind(value: unknown): string {
+  if (Array.isArray(value)) return "a list";
+  if (value instanceof Date) return "a date-time";
+  if (typeof value === "object" && value !== null) return "a table";
+  return typeof value === "number" ? "a number" : `a ${typeof value}`;
+}
+
+const pathKey = (path: readonly string[]): string => JSON.stringify(path);
+
+/** The line of `path`, or of its deepest recorded prefix (a table header), or 1. */
+function lineOf(lines: ReadonlyMap<string, number>, path: readonly string[]): number {
+  for (let n = path.length; n > 0; n--) {
+    const line = lines.get(pathKey(path.slice(0, n)));
+    if (line !== undefined) return line;
+  }
+  return 1;
+}
+
+/**
+ * Maps each key path (`["site", "0", "headers", "Accept"]`) to the line that defines it, as smol-toml
+ * reports no positions. Runs only on text that parsed, so it skips what it does not expect.
+ */
+function locateKeys(text: string): Map<string, number> {
+  const lines = new Map<string, number>();
+  const arrayCounts = new Map<string, number>();
+  let pos = 0;
+  let line = 1;
+  const advance = (count = 1): void => {
+    for (let i = 0; i < count && pos < text.length; i++) if (text[pos++] === "\n") line++;
+  };
+  const record = (path: readonly string[], at: number): void => {
+    if (!lines.has(pathKey(path))) lines.set(pathKey(path), at);
+  };
+  const skipBlank = (newlines: boolean): void => {
+    for (
+      let c = text[pos];
+      c === " " || c === "\t" || c === "\r" || c === "#" || (newlines && c === "\n");
+      c = text[pos]
+    ) {
+      if (c === "#") { while (pos < text.length && text[pos] !== "\n") advance(); }
+      else advance();
+    }
+  };
+  const readString = (): string => {
+    const quote = text[pos] ?? '"';
+    const delimiter = text.startsWith(quote.repeat(3), pos) ? quote.repeat(3) : quote;
+    advance(delimiter.length);
+    const start = pos;
+    while (pos < text.length && !text.startsWith(delimiter, pos)) {
+      advance(quote === '"' && text[pos] === "\\" ? 2 : 1);
+    }
+    const raw = text.slice(start, pos);
+    advance(delimiter.length);
+    while (delimiter.length === 3 && text[pos] === quote) advance(); // """a""""" ends with two quotes of content
+    if (quote === "'") return raw;
+    try {
+      return JSON.parse(`"${raw}"`);
+    } catch {
+      return raw;
+    }
+  };
+  const readKey = (): string[] => {
+    const parts: string[] = [];
+    for (;;) {
+      skipBlank(false);
+      if (text[pos] === '"' || text[pos] === "'") parts.push(readString());
+      else {
+        const bare = /[A-Za-z0-9_-]*/y;
+        bare.lastIndex = pos;
+        const part = bare.exec(text)?.[0] ?? "";
+        if (part === "") return parts;
+        parts.push(part);
+        advance(part.length);
+      }
+      skipBlank(false);
+      if (text[pos] !== ".") return parts;
+      advance();
+    }
+  };
+  const readValue = (path: readonly string[]): void => {
+    const open = text[pos];
+    if (open === '"' || open === "'") return void readString();
+    if (open !== "[" && open !== "{") {
+      while (pos < text.length && !/[\s,\]}#]/.test(text[pos] ?? "")) advance();
+      return;
+    }
+    advance();
+    for (let index = 0;; index++) {
+      skipBlank(true);
+      const start = pos;
+      if (pos >= text.length || text[pos] === (open === "[" ? "]" : "}")) break;
+      if (open === "[") {
+        record([...path, String(index)], line);
+        readValue([...path, String(index)]);
+      } else readKeyValue(path);
+      skipBlank(true);
+      if (text[pos] === ",") advance();
+      if (pos === start) advance(); // not valid TOML: never loop in place
+    }
+    advance();
+  };
+  const readKeyValue = (table: readonly string[]): void => {
+    const at = line;
+    const path = [...table];
+    for (const key of readKey()) {
+      path.push(key);
+      record(path, at);
+    }
+    skipBlank(false);
+    if (text[pos] === "=") advance();
+    skipBlank(false);
+    readValue(path);
+  };
+  let table: string[] = [];
+  for (skipBlank(true); pos < text.length; skipBlank(true)) {
+    const start = pos;
+    if (text[pos] === "[") {
+      const isArray = text[pos + 1] === "[";
+      const at = line;
+      advance(isArray ? 2 : 1);
+      const keys = readKey();
+      table = [];
+      keys.forEach((key, i) => {
+        table.push(key);
+        const count = arrayCounts.get(pathKey(table));
+        // [[site]] opens element n of "site"; [site.headers] lands in its latest element.
+        if (isArray && i === keys.length - 1) {
+          arrayCounts.set(pathKey(table), (count ?? 0) + 1);
+          table.push(String(count ?? 0));
+        } else if (count !== undefined) table.push(String(count - 1));
+      });
+      record(table, at);
+    } else readKeyValue(table);
+    while (pos < text.length && text[pos] !== "\n") advance(); // only a comment can follow
+    if (pos === start) advance();
+  }
+  return lines;
+}

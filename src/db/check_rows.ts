@@ -1,0 +1,144 @@
+/**
+ * Bulk insertion of `checks` rows, idempotent on the check id, in the two ways bench/db_insert.ts compares:
+ * one `INSERT … SELECT FROM unnest(arrays)` (what the writer uses: faster at every batch size measured), and
+ * `COPY` into a temporary staging table followed by `INSERT … SELECT`.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { ErrorKind } from "../message.ts";
+
+/** One `checks` row, every value already in its database form. */
+export interface CheckRow {
+  /** Lower-case UUID text (`checkIdToUuid`). */
+  readonly id: string;
+  readonly siteId: number;
+  readonly agentId: number;
+  /** RFC 3339 timestamps, as received. */
+  readonly scheduledAt: string;
+  readonly startedAt: string;
+  readonly up: boolean;
+  readonly status: number | null;
+  readonly ttfbMs: number | null;
+  readonly durationMs: number;
+  readonly bytes: number | null;
+  readonly regexMatched: boolean | null;
+  readonly certExpiresAt: string | null;
+  readonly errorKind: ErrorKind | null;
+  /** Free text without NUL characters (PostgreSQL text cannot hold them). */
+  readonly errorMessage: string | null;
+}
+
+// postgres.js type ids of the element types the arrays are sent as.
+const INT4 = 23;
+const TEXT = 25;
+const FLOAT8 = 701;
+const BOOL = 16;
+
+/**
+ * Inserts the rows with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (one array parameter per
+ * column; enum and uuid arrays travel as text arrays, so a pool opened before the migration can send them) and
+ * returns how many were new. Rows whose id is already stored, or repeated in `rows`, are not inserted.
+ *
+ * @example
+ * ```ts
+ * const inserted = await sql.begin((tx) => insertChecksUnnest(tx, rows));
+ * ```
+ */
+export async function insertChecksUnnest(
+  tx: postgres.TransactionSql,
+  rows: readonly CheckRow[],
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const column = <T>(pick: (row: CheckRow) => T): T[] => rows.map(pick);
+  const result = await tx`
+    insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms,
+                        bytes, regex_matched, cert_expires_at, error_kind, error_message)
+    select * from unnest(
+      ${tx.array(column((r) => r.id), TEXT)}::text[]::uuid[],
+      ${tx.array(column((r) => r.siteId), INT4)}::int4[],
+      ${tx.array(column((r) => r.agentId), INT4)}::int4[],
+      ${tx.array(column((r) => r.scheduledAt), TEXT)}::text[]::timestamptz[],
+      ${tx.array(column((r) => r.startedAt), TEXT)}::text[]::timestamptz[],
+      ${tx.array(column((r) => r.up), BOOL)}::bool[],
+      ${tx.array(column((r) => r.status), INT4)}::int4[]::int2[],
+      ${tx.array(column((r) => r.ttfbMs), FLOAT8)}::float8[]::real[],
+      ${tx.array(column((r) => r.durationMs), FLOAT8)}::float8[]::real[],
+      ${tx.array(column((r) => r.bytes), INT4)}::int4[],
+      ${tx.array(column((r) => r.regexMatched), BOOL)}::bool[],
+      ${tx.array(column((r) => r.certExpiresAt), TEXT)}::text[]::timestamptz[],
+      ${tx.array(column((r) => r.errorKind), TEXT)}::text[]::check_error_kind[],
+      ${tx.array(column((r) => r.errorMessage), TEXT)}::text[]
+    )
+    on conflict do nothing`;
+  return result.count;
+}
+
+/** How {@linkcode insertChecksCopy} gets its staging table. */
+export type Staging =
+  /** `create temp table … on commit drop` in every transaction. */
+  | "drop"
+  /** `create temp table if not exists … on commit delete rows`: made once per connection, emptied at commit. */
+  | "reuse";
+
+/**
+ * Inserts the rows by `COPY` into a temporary staging table, then `INSERT … SELECT … ON CONFLICT DO NOTHING`;
+ * returns how many were new. Same result as {@linkcode insertChecksUnnest}; kept for the benchmark. Call it at
+ * most once per transaction.
+ *
+ * @example
+ * ```ts
+ * const inserted = await sql.begin((tx) => insertChecksCopy(tx, rows, "drop"));
+ * ```
+ */
+export async function insertChecksCopy(
+  tx: postgres.TransactionSql,
+  rows: readonly CheckRow[],
+  staging: Staging = "drop",
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  if (staging === "drop") await tx`create temp table checks_staging (like checks) on commit drop`;
+  else await tx`create temp table if not exists checks_staging (like checks) on commit delete rows`;
+  const stream = await tx`
+    copy checks_staging (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms,
+                         bytes, regex_matched, cert_expires_at, error_kind, error_message)
+    from stdin`.writable();
+  const CHUNK = 1000;
+  for (let start = 0; start < rows.length; start += CHUNK) {
+    const text = rows.slice(start, start + CHUNK).map(copyLine).join("");
+    if (!stream.write(text)) await new Promise((resolve) => stream.once("drain", resolve));
+  }
+  await new Promise<void>((resolve, reject) => {
+    stream.once("error", reject);
+    stream.end(() => resolve());
+  });
+  const result = await tx`insert into checks select * from checks_staging on conflict do nothing`;
+  return result.count;
+}
+
+function copyLine(row: CheckRow): string {
+  return [
+    row.id,
+    row.siteId,
+    row.agentId,
+    row.scheduledAt,
+    row.startedAt,
+    row.up ? "t" : "f",
+    row.status ?? "\\N",
+    row.ttfbMs ?? "\\N",
+    row.durationMs,
+    row.bytes ?? "\\N",
+    row.regexMatched === null ? "\\N" : row.regexMatched ? "t" : "f",
+    row.certExpiresAt ?? "\\N",
+    row.errorKind ?? "\\N",
+    row.errorMessage === null ? "\\N" : copyText(row.errorMessage),
+  ].join("\t") + "\n";
+}
+
+const COPY_SPECIAL = /[\\\n\r\t]/g;
+const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** Escapes text for COPY's text format. */
+function copyText(value: string): string {
+  return value.replace(COPY_SPECIAL, (char) => COPY_ESCAPES[char] ?? char);
+}

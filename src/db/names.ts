@@ -1,0 +1,174 @@
+/**
+ * The small tables that keep strings off the check rows: `sites` (name → id, with the current URL and regex)
+ * and `agents` ((name, region) → id). Used by the writer inside its transaction.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { CheckResult } from "../message.ts";
+import { timestampMicros } from "./status.ts";
+
+/** A check with its database ids. */
+export interface ResolvedCheck {
+  readonly check: CheckResult;
+  /** The check id as lower-case UUID text. */
+  readonly id: string;
+  readonly siteId: number;
+  readonly agentId: number;
+}
+
+/** Agent ids by (name, region). */
+export interface AgentIds {
+  get(name: string, region: string | null): number;
+}
+
+const TEXT = 25;
+
+interface SiteSeen {
+  name: string;
+  url: string;
+  regex: string | null;
+  first: string;
+  firstMicros: bigint;
+  last: string;
+  lastMicros: bigint;
+}
+
+/**
+ * Makes sure every site of `checks` has a row and returns the ids by name. `url` and `regex` become those of the
+ * newest check unless the stored row has seen a newer one; `first_seen` and `last_seen` widen to the checks'
+ * started_at. Existing rows are locked in name order (so concurrent writers cannot deadlock) and only missing
+ * names are inserted, so the identity sequence is not spent on every batch.
+ *
+ * @example
+ * ```ts
+ * const ids = await upsertSites(tx, checks); // Map { "example" => 1 }
+ * ```
+ */
+export async function upsertSites(
+  tx: postgres.TransactionSql,
+  checks: readonly CheckResult[],
+): Promise<Map<string, number>> {
+  const seen = new Map<string, SiteSeen>();
+  for (const check of checks) {
+    const micros = timestampMicros(check.started_at);
+    const site = seen.get(check.site);
+    if (site === undefined) {
+      seen.set(check.site, {
+        name: check.site,
+        url: cleanText(check.url),
+        regex: check.regex === null ? null : cleanText(check.regex),
+        first: check.started_at,
+        firstMicros: micros,
+        last: check.started_at,
+        lastMicros: micros,
+      });
+      continue;
+    }
+    if (micros < site.firstMicros) [site.first, site.firstMicros] = [check.started_at, micros];
+    if (micros >= site.lastMicros) {
+      [site.last, site.lastMicros] = [check.started_at, micros];
+      site.url = cleanText(check.url);
+      site.regex = check.regex === null ? null : cleanText(check.regex);
+    }
+  }
+  const ids = new Map<string, number>();
+  let pending = [...seen.values()];
+  // Normally one pass: update what exists, insert the rest. A name another writer inserts at the same moment is
+  // missed by both statements of the pass, and found by the next.
+  for (let pass = 0; pending.length > 0; pass++) {
+    if (pass === 3) throw new Error(`Cannot store sites: no id for '${pending[0]!.name}' after 3 passes`);
+    const columns = siteColumns(tx, pending);
+    const updated = await tx<{ id: number; name: string }[]>`
+      update sites s set
+        url = case when t.last_seen >= s.last_seen then t.url else s.url end,
+        regex = case when t.last_seen >= s.last_seen then t.regex else s.regex end,
+        first_seen = least(s.first_seen, t.first_seen),
+        last_seen = greatest(s.last_seen, t.last_seen)
+      from (
+        select s2.id, t.*
+        from sites s2
+        join unnest(${columns.names}::text[], ${columns.urls}::text[], ${columns.regexes}::text[],
+                    ${columns.firsts}::text[]::timestamptz[], ${columns.lasts}::text[]::timestamptz[])
+          as t(name, url, regex, first_seen, last_seen) on t.name = s2.name
+        order by s2.name
+        for update of s2
+      ) t
+      where s.id = t.id
+      returning s.id, s.name`;
+    for (const row of updated) ids.set(row.name, row.id);
+    const missing = pending.filter((site) => !ids.has(site.name));
+    if (missing.length === 0) break;
+    const insertColumns = siteColumns(tx, missing);
+    const inserted = await tx<{ id: number; name: string }[]>`
+      insert into sites (name, url, regex, first_seen, last_seen)
+      select * from unnest(${insertColumns.names}::text[], ${insertColumns.urls}::text[],
+                           ${insertColumns.regexes}::text[], ${insertColumns.firsts}::text[]::timestamptz[],
+                           ${insertColumns.lasts}::text[]::timestamptz[]) as t(name, url, regex, first_seen, last_seen)
+      order by name
+      on conflict (name) do nothing
+      returning id, name`;
+    for (const row of inserted) ids.set(row.name, row.id);
+    pending = missing.filter((site) => !ids.has(site.name));
+  }
+  return ids;
+}
+
+function siteColumns(tx: postgres.TransactionSql, sites: readonly SiteSeen[]) {
+  const sorted = [...sites].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    names: tx.array(sorted.map((site) => site.name), TEXT),
+    urls: tx.array(sorted.map((site) => site.url), TEXT),
+    regexes: tx.array(sorted.map((site) => site.regex), TEXT),
+    firsts: tx.array(sorted.map((site) => site.first), TEXT),
+    lasts: tx.array(sorted.map((site) => site.last), TEXT),
+  };
+}
+
+/**
+ * Makes sure every (agent, region) of `checks` has a row and returns the ids. Agents never change, so the
+ * common case is one SELECT.
+ *
+ * @example
+ * ```ts
+ * const agents = await upsertAgents(tx, checks);
+ * agents.get("probe-1", "eu-west"); // 1
+ * ```
+ */
+export async function upsertAgents(tx: postgres.TransactionSql, checks: readonly CheckResult[]): Promise<AgentIds> {
+  const key = (name: string, region: string | null) => JSON.stringify([name, region]);
+  const wanted = new Map<string, { name: string; region: string | null }>();
+  for (const check of checks) wanted.set(key(check.agent, check.region), { name: check.agent, region: check.region });
+  const ids = new Map<string, number>();
+  for (let pass = 0; ids.size < wanted.size; pass++) {
+    const missing = [...wanted].filter(([k]) => !ids.has(k)).map(([, agent]) => agent);
+    if (pass === 3) throw new Error(`Cannot store agents: no id for '${missing[0]!.name}' after 3 passes`);
+    if (pass > 0) {
+      await tx`
+        insert into agents (name, region)
+        select * from unnest(${tx.array(missing.map((a) => a.name), TEXT)}::text[],
+                             ${tx.array(missing.map((a) => a.region), TEXT)}::text[]) as t(name, region)
+        order by name, region
+        on conflict do nothing`;
+    }
+    const rows = await tx<{ id: number; name: string; region: string | null }[]>`
+      select a.id, a.name, a.region
+      from agents a
+      join unnest(${tx.array(missing.map((a) => a.name), TEXT)}::text[],
+                  ${tx.array(missing.map((a) => a.region), TEXT)}::text[]) as t(name, region)
+        on a.name = t.name and a.region is not distinct from t.region`;
+    for (const row of rows) ids.set(key(row.name, row.region), row.id);
+  }
+  return {
+    get(name, region) {
+      const id = ids.get(key(name, region));
+      if (id === undefined) throw new Error(`Cannot find agent '${name}': it was not in the batch`);
+      return id;
+    },
+  };
+}
+
+/** Replaces NUL, which PostgreSQL text cannot hold (a row with one would fail its batch on every retry). */
+export function cleanText(value: string): string {
+  return value.includes("\0") ? value.replaceAll("\0", "\uFFFD") : value;
+}

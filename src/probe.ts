@@ -1,0 +1,283 @@
+/**
+ * One probe of one site: a request on a fresh connection, redirects followed by hand, the body read up to
+ * a limit and matched against the site's pattern, all within the site's deadline. The outcome is a
+ * {@linkcode CheckResult} value; network and HTTP failures never throw.
+ *
+ * @module
+ */
+import type { CertificateCache } from "./certificates.ts";
+import { type CheckError, type CheckResult, newCheckId } from "./message.ts";
+import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
+import { isExpectedStatus, type Site } from "./site.ts";
+import { VERSION } from "./version.ts";
+
+/** What a probe needs besides the site: who probes, when it was due, and the shared resources. */
+export interface ProbeContext {
+  /** Agent name, copied into the result. */
+  readonly agent: string;
+  /** Free label of where the agent runs, copied into the result. */
+  readonly region: string | null;
+  /** When the probe was due, in epoch milliseconds. */
+  readonly scheduledAt: number;
+  /** Made with {@linkcode createProbeClient}, so every probe pays for its own connect and TLS handshake. */
+  readonly client: Deno.HttpClient;
+  /** Certificate expiry dates, refreshed in the background. */
+  readonly certificates: CertificateCache;
+  /** Aborted on shutdown. The probe's own deadline is `site.timeoutMs`. */
+  readonly signal?: AbortSignal;
+}
+
+/** The most redirects one probe follows. */
+export const MAX_REDIRECTS = 10;
+
+const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+// Headers that describe a request body, dropped when a redirect turns the request into a GET (Fetch standard).
+const BODY_HEADERS = [
+  "content-type",
+  "content-length",
+  "content-encoding",
+  "content-language",
+  "content-location",
+];
+// Headers that must not leak to another origin on a redirect (as browsers do).
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
+
+/**
+ * Makes the HTTP client probes share. It keeps no idle connection, so each probe opens its own and the
+ * connect and TLS time count in the measured times.
+ *
+ * @example
+ * ```ts
+ * const client = createProbeClient();
+ * // … probes …
+ * client.close();
+ * ```
+ */
+export function createProbeClient(): Deno.HttpClient {
+  return Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+}
+
+/** What the probe learnt so far; everything measured relative to the start of the first request. */
+interface Progress {
+  status: number | null;
+  ttfbMs: number | null;
+  bytes: number | null;
+  regexMatched: boolean | null;
+  error: CheckError | null;
+}
+
+/**
+ * Probes `site` once and returns the full wire message. Resolves for every DNS, connect, TLS, timeout,
+ * HTTP, content and redirect failure (as `error`); only a bug rejects.
+ *
+ * @example
+ * ```ts
+ * const result = await probe(site, { agent: "eu-1", region: null, scheduledAt: Date.now(), client, certificates });
+ * if (!result.up) console.log(result.error?.kind, result.error?.message);
+ * ```
+ */
+export async function probe(site: Site, context: ProbeContext): Promise<CheckResult> {
+  const siteUrl = new URL(site.url);
+  // Asking early starts a refresh that may finish before this probe does.
+  context.certificates.expiryFor(siteUrl);
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException(`Probe timed out after ${site.timeoutMs} ms`, "TimeoutError")),
+    site.timeoutMs,
+  );
+  const signal = context.signal === undefined
+    ? deadline.signal
+    : AbortSignal.any([deadline.signal, context.signal]);
+  const startedAt = Date.now();
+  const start = performance.now();
+  const elapsed = () => Math.round((performance.now() - start) * 1000) / 1000;
+  const progress: Progress = { status: null, ttfbMs: null, bytes: null, regexMatched: null, error: null };
+  try {
+    await run(site, context.client, signal, elapsed, progress, (phase) => {
+      if (deadline.signal.aborted) return timeoutError(site, phase, progress);
+      if (signal.aborted) return { kind: "other", message: "Probe cancelled: the agent is stopping" };
+      return null;
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  const durationMs = elapsed();
+  return {
+    v: 1,
+    id: newCheckId(startedAt),
+    site: site.name,
+    url: site.url,
+    agent: context.agent,
+    region: context.region,
+    scheduled_at: new Date(context.scheduledAt).toISOString(),
+    started_at: new Date(startedAt).toISOString(),
+    up: progress.error === null,
+    status: progress.status,
+    ttfb_ms: progress.ttfbMs,
+    duration_ms: durationMs,
+    bytes: progress.bytes,
+    regex: site.regex?.source ?? null,
+    regex_matched: progress.regexMatched,
+    cert_expires_at: context.certificates.expiryFor(siteUrl),
+    error: progress.error,
+  };
+}
+
+/** Returns the error an abort explains (timeout or shutdown), or null when the signal is not aborted. */
+type AbortExplainer = (phase: ProbePhase) => CheckError | null;
+
+async function run(
+  site: Site,
+  client: Deno.HttpClient,
+  signal: AbortSignal,
+  elapsed: () => number,
+  progress: Progress,
+  explainAbort: AbortExplainer,
+): Promise<void> {
+  let url = new URL(site.url);
+  let method = site.method;
+  let body = site.body;
+  const headers = new Headers();
+  const seen = new Set([url.href]);
+  let response: Response;
+  for (let hops = 0;; hops++) {
+    progress.status = null;
+    progress.ttfbMs = null;
+    try {
+      if (hops === 0) {
+        // Inside the try: a header value fetch rejects is a failed probe, not a crashed agent.
+        for (const [name, value] of Object.entries(site.headers)) headers.set(name, value);
+        if (!headers.has("user-agent")) headers.set("user-agent", `monitor/${VERSION}`);
+      }
+      response = await fetch(url, { method, headers, body, client, redirect: "manual", signal });
+    } catch (error) {
+      progress.error = explainAbort("request") ?? classifyFetchError(error, url, "request");
+      return;
+    }
+    progress.status = response.status;
+    progress.ttfbMs = elapsed();
+    const location = response.headers.get("location");
+    if (!site.followRedirects || !REDIRECT_STATUSES.has(response.status) || location === null) break;
+    await response.body?.cancel().catch(() => {});
+    const next = URL.parse(location, url);
+    if (next === null || (next.protocol !== "http:" && next.protocol !== "https:")) {
+      const what = next === null ? "an invalid Location" : `a Location with scheme '${next.protocol}'`;
+      progress.error = { kind: "redirects", message: `Cannot follow redirect ${hops + 1}: it has ${what}` };
+      return;
+    }
+    if (seen.has(next.href)) {
+      progress.error = {
+        kind: "redirects",
+        message: `Redirect loop: redirect ${hops + 1} leads to a URL seen before`,
+      };
+      return;
+    }
+    if (hops + 1 > MAX_REDIRECTS) {
+      progress.error = { kind: "redirects", message: `Too many redirects: more than ${MAX_REDIRECTS}` };
+      return;
+    }
+    seen.add(next.href);
+    const status = response.status;
+    if ((status === 303 && method !== "HEAD") || ((status === 301 || status === 302) && method === "POST")) {
+      method = "GET";
+      body = null;
+      for (const name of BODY_HEADERS) headers.delete(name);
+    }
+    if (next.origin !== url.origin) { for (const name of CREDENTIAL_HEADERS) headers.delete(name); }
+    url = next;
+  }
+
+  const read = await readBody(response, site.maxBodyBytes, signal);
+  progress.bytes = read.bytes;
+  if (read.error !== undefined) {
+    progress.error = explainAbort("body") ?? classifyFetchError(read.error, url, "body");
+    return;
+  }
+  if (!isExpectedStatus(site, response.status)) {
+    progress.error = { kind: "http", message: `Status ${response.status} is not in ${describeRanges(site)}` };
+  }
+  if (site.regex !== null) {
+    // search() ignores lastIndex, so a /g or /y pattern shared by every probe of the site stays stateless.
+    progress.regexMatched = new TextDecoder().decode(read.data).search(site.regex) !== -1;
+    if (!progress.regexMatched && progress.error === null) {
+      const where = read.capped ? ` in its first ${read.bytes} bytes` : "";
+      progress.error = {
+        kind: "content",
+        message: `Body does not match ${describePattern(site.regex)}${where}`,
+      };
+    }
+  }
+}
+
+interface BodyRead {
+  /** Bytes read (at most the limit). */
+  readonly bytes: number;
+  /** What was read, when the read completed or reached the limit. */
+  readonly data: Uint8Array;
+  /** Whether reading stopped at the limit, with more to come. */
+  readonly capped: boolean;
+  /** Why reading failed, if it did. */
+  readonly error?: unknown;
+}
+
+/** Reads the body chunk by chunk, keeping at most `limit` bytes, and cancels the stream there. */
+async function readBody(response: Response, limit: number, signal: AbortSignal): Promise<BodyRead> {
+  const stream = response.body;
+  if (stream === null) return { bytes: 0, data: new Uint8Array(0), capped: false };
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  let capped = false;
+  try {
+    while (true) {
+      const { done, value } = await abortable(reader.read(), signal);
+      if (done) break;
+      const room = limit - bytes;
+      const part = value.byteLength > room ? value.subarray(0, room) : value;
+      if (part.byteLength > 0) chunks.push(part);
+      bytes += part.byteLength;
+      if (value.byteLength >= room) {
+        capped = true;
+        break;
+      }
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    return { bytes, data: new Uint8Array(0), capped, error };
+  }
+  // Also ends a body that ended exactly at the limit; cancelling a finished stream is a no-op.
+  await reader.cancel().catch(() => {});
+  const data = new Uint8Array(bytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { bytes, data, capped };
+}
+
+/** Rejects with the signal's reason as soon as it aborts, whatever the stream underneath does. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function timeoutError(site: Site, phase: ProbePhase, progress: Progress): CheckError {
+  const what = phase === "request"
+    ? "no response headers yet"
+    : `reading the body, ${progress.bytes ?? 0} bytes read`;
+  return { kind: "timeout", message: `Timed out after ${site.timeoutMs} ms: ${what}` };
+}
+
+function describeRanges(site: Site): string {
+  return site.expectStatus.map(({ min, max }) => min === max ? `${min}` : `${min}-${max}`).join(", ");
+}
+
+function describePattern(regex: RegExp): string {
+  const text = `/${regex.source}/${regex.flags}`;
+  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+}

@@ -1,0 +1,122 @@
+/**
+ * The real Kafka broker for tests: the shared one that `dev/kafka.sh start` runs (CI starts it), and private
+ * brokers on other ports for fault tests that stop and start their own.
+ *
+ * @module
+ */
+import { Kafka, logLevel } from "kafkajs";
+
+const root = new URL("..", import.meta.url).pathname;
+
+/** The shared broker's PLAINTEXT address. */
+export const BROKER = Deno.env.get("TEST_KAFKA_BROKERS") ?? "127.0.0.1:9092";
+const basePort = Number(BROKER.split(":").at(-1));
+/** Its SSL (client certificate required) and SASL_SSL (SCRAM-SHA-512) listeners. */
+export const SSL_BROKER = `127.0.0.1:${basePort + 1}`;
+export const SASL_BROKER = `127.0.0.1:${basePort + 2}`;
+/** Where the broker script keeps the CA, client certificate and key, and an unrelated CA. */
+export const CERTS = `${root}.kafka/${basePort}/certs`;
+export const SCRAM_USER = "monitor";
+export const SCRAM_PASSWORD = "monitor-secret";
+
+/** A kafkajs client on the shared broker's PLAINTEXT listener. */
+export function plainKafka(brokers = BROKER): Kafka {
+  return new Kafka({ clientId: "monitor-test", brokers: [brokers], logLevel: logLevel.NOTHING });
+}
+
+/** Creates a uniquely named topic and returns its name. */
+export async function createTopic(prefix: string, partitions = 1, brokers = BROKER): Promise<string> {
+  const topic = `${prefix}-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
+  const admin = plainKafka(brokers).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+  return topic;
+}
+
+/** A decoded message read back from a topic. */
+export interface ReadMessage {
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: string | null;
+  readonly value: string | null;
+}
+
+/**
+ * Reads every message of `topic` from the beginning until `count` arrived or `timeoutMs` passed
+ * (with a plain consumer that assigns partitions itself, so no group is involved).
+ */
+export async function readTopic(
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+  brokers = BROKER,
+): Promise<ReadMessage[]> {
+  const kafka = plainKafka(brokers);
+  const consumer = kafka.consumer({ groupId: `reader-${crypto.randomUUID()}` });
+  const messages: ReadMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          messages.push({
+            partition,
+            offset: message.offset,
+            key: message.key === null ? null : message.key.toString(),
+            value: message.value === null ? null : message.value.toString(),
+          });
+          if (messages.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}
+
+/** A broker of a test's own, on its own ports and data folder, for fault tests. */
+export interface PrivateBroker {
+  readonly brokers: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+async function script(command: string, env: Record<string, string>): Promise<void> {
+  const output = await new Deno.Command("bash", {
+    args: [`${root}dev/kafka.sh`, command],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`Cannot ${command} the private broker: ${new TextDecoder().decode(output.stderr)}`);
+  }
+}
+
+/** Starts a private broker on `port` (and the three ports above it). */
+export async function startPrivateBroker(port: number): Promise<PrivateBroker> {
+  const dir = await Deno.makeTempDir({ prefix: "monitor-kafka-" });
+  const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir };
+  const broker: PrivateBroker = {
+    brokers: `127.0.0.1:${port}`,
+    start: () => script("start", env),
+    stop: () => script("stop", env),
+    async destroy() {
+      await script("stop", env).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  await broker.start();
+  return broker;
+}

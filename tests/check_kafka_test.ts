@@ -1,0 +1,339 @@
+/**
+ * `monitor check` publishing to the real broker: message shape, security listeners, SIGTERM flushing, and
+ * a broker outage survived by the outbox (on a private broker, so the shared one is never disturbed).
+ */
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { finish, runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
+import {
+  BROKER,
+  CERTS,
+  createTopic,
+  readTopic,
+  SASL_BROKER,
+  SCRAM_PASSWORD,
+  SCRAM_USER,
+  SSL_BROKER,
+  startPrivateBroker,
+} from "./_kafka.ts";
+
+const WIRE_FIELDS = [
+  "agent",
+  "bytes",
+  "cert_expires_at",
+  "duration_ms",
+  "error",
+  "id",
+  "regex",
+  "regex_matched",
+  "region",
+  "scheduled_at",
+  "site",
+  "started_at",
+  "status",
+  "ttfb_ms",
+  "up",
+  "url",
+  "v",
+];
+
+/** A loopback server with a healthy page, a failing one and a slow one. */
+function startTargets(): { server: Deno.HttpServer; base: string } {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/ok") return new Response("all systems ok");
+    if (path === "/slow") {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      return new Response("slow ok");
+    }
+    return new Response("broken", { status: 500 });
+  });
+  return { server, base: `http://127.0.0.1:${server.addr.port}` };
+}
+
+function sitesFile(base: string, extra = ""): Promise<string> {
+  return tempFile(`
+[[site]]
+name = "healthy"
+url = "${base}/ok"
+regex = "systems ok"
+
+[[site]]
+name = "broken"
+url = "${base}/fail"
+${extra}`);
+}
+
+const kafkaTest = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test(
+  "check --once publishes one message per probe, keyed by site, with every wire field",
+  kafkaTest,
+  async () => {
+    const { server, base } = startTargets();
+    const sites = await sitesFile(base);
+    try {
+      const topic = await createTopic("check-once");
+      const run = await runMonitor([
+        "check",
+        "--sites",
+        sites,
+        "--once",
+        "--json",
+        "--brokers",
+        BROKER,
+        "--topic",
+        topic,
+        "--agent",
+        "test-agent",
+        "--region",
+        "eu-test",
+      ]);
+      assertEquals(run.code, 1, run.stderr); // one site is down
+      const messages = await readTopic(topic, 2);
+      assertEquals(messages.length, 2);
+      const byKey = new Map(messages.map((m) => [m.key, JSON.parse(m.value!)]));
+      const healthy = byKey.get("healthy");
+      const broken = byKey.get("broken");
+      assertEquals(Object.keys(healthy).sort(), WIRE_FIELDS);
+      assertEquals(Object.keys(broken).sort(), WIRE_FIELDS);
+      assertEquals(
+        [healthy.v, healthy.site, healthy.url, healthy.agent, healthy.region, healthy.up, healthy.status],
+        [1, "healthy", `${base}/ok`, "test-agent", "eu-test", true, 200],
+      );
+      assertEquals([healthy.regex, healthy.regex_matched, healthy.bytes, healthy.error], [
+        "systems ok",
+        true,
+        14,
+        null,
+      ]);
+      assertEquals([broken.up, broken.status, broken.error.kind], [false, 500, "http"]);
+      assertMatch(healthy.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assertEquals(healthy.id === broken.id, false);
+      // The NDJSON on stdout is the same results.
+      const printed = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+      assertEquals(printed.map((r) => r.id).sort(), [healthy.id, broken.id].sort());
+    } finally {
+      await server.shutdown();
+      await Deno.remove(sites);
+    }
+  },
+);
+
+Deno.test("check --once exits 0 when every site is up and prints a table on request", kafkaTest, async () => {
+  const { server, base } = startTargets();
+  const sites = await tempFile(`[[site]]\nname = "healthy"\nurl = "${base}/ok"\n`);
+  try {
+    const run = await runMonitor(["check", "--sites", sites, "--once"]);
+    assertEquals(run.code, 0, run.stderr);
+    // Piped stdout gets NDJSON: one line, the healthy site.
+    const [line, ...rest] = run.stdout.trim().split("\n");
+    assertEquals(rest, []);
+    assertEquals(JSON.parse(line!).up, true);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(sites);
+  }
+});
+
+Deno.test("check publishes over the SSL listener with a client certificate", kafkaTest, async () => {
+  const { server, base } = startTargets();
+  const sites = await sitesFile(base);
+  try {
+    const topic = await createTopic("check-ssl");
+    const run = await runMonitor([
+      "check",
+      "--sites",
+      sites,
+      "--once",
+      "--brokers",
+      SSL_BROKER,
+      "--topic",
+      topic,
+    ], {
+      MONITOR_KAFKA_CA: `${CERTS}/ca.pem`,
+      MONITOR_KAFKA_CERT: `${CERTS}/client.pem`,
+      MONITOR_KAFKA_KEY: `${CERTS}/client.key`,
+    });
+    assertEquals(run.code, 1, run.stderr);
+    const messages = await readTopic(topic, 2);
+    assertEquals(messages.map((m) => m.key).sort(), ["broken", "healthy"]);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(sites);
+  }
+});
+
+Deno.test(
+  "check publishes over SASL_SSL with SCRAM-SHA-512, and never logs the password",
+  kafkaTest,
+  async () => {
+    const { server, base } = startTargets();
+    const sites = await sitesFile(base);
+    try {
+      const topic = await createTopic("check-sasl");
+      const run = await runMonitor([
+        "check",
+        "--sites",
+        sites,
+        "--once",
+        "--brokers",
+        SASL_BROKER,
+        "--topic",
+        topic,
+        "--kafka-ca",
+        `${CERTS}/ca.pem`,
+        "--sasl-mechanism",
+        "scram-sha-512",
+        "--sasl-username",
+        SCRAM_USER,
+      ], { MONITOR_SASL_PASSWORD: SCRAM_PASSWORD });
+      assertEquals(run.code, 1, run.stderr);
+      assertEquals(run.stderr.includes(SCRAM_PASSWORD), false);
+      const messages = await readTopic(topic, 2);
+      assertEquals(messages.map((m) => m.key).sort(), ["broken", "healthy"]);
+    } finally {
+      await server.shutdown();
+      await Deno.remove(sites);
+    }
+  },
+);
+
+Deno.test("check with a wrong CA fails with a clear certificate error and exit 1", kafkaTest, async () => {
+  const { server, base } = startTargets();
+  const sites = await sitesFile(base);
+  try {
+    const run = await runMonitor([
+      "check",
+      "--sites",
+      sites,
+      "--once",
+      "--brokers",
+      SSL_BROKER,
+      "--kafka-ca",
+      `${CERTS}/wrong-ca.pem`,
+      "--kafka-cert",
+      `${CERTS}/client.pem`,
+      "--kafka-key",
+      `${CERTS}/client.key`,
+      "--drain-timeout",
+      "3s",
+    ]);
+    assertEquals(run.code, 1);
+    assertMatch(run.stderr, /cannot publish; will retry.*certificate/i);
+    assertMatch(run.stderr, /results could not be published before the drain timeout undelivered=2/);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(sites);
+  }
+});
+
+/** Parses the agent's final "stopped" line: how many probes it made and published. */
+function stoppedTotals(stderr: string): { probes: number; published: number; dropped: number } {
+  const line = stderr.split("\n").find((l) => / (INFO|ERROR) +stopped/.test(l));
+  if (line === undefined) throw new Error(`no 'stopped' line in:\n${stderr}`);
+  const field = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(line)?.[1]);
+  return { probes: field("probes"), published: field("published"), dropped: field("dropped") };
+}
+
+/** Reads stderr of a running child into `sink.text` as it arrives. */
+function collect(child: Deno.ChildProcess): { text: string; done: Promise<void> } {
+  const sink = { text: "", done: Promise.resolve() };
+  sink.done = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) sink.text += decoder.decode(chunk, { stream: true });
+  })();
+  return sink;
+}
+
+Deno.test(
+  "SIGTERM with probes in flight: their results are on the topic when the agent exits",
+  kafkaTest,
+  async () => {
+    const { server, base } = startTargets();
+    const sites = await tempFile(
+      Array.from(
+        { length: 20 },
+        (_, i) => `[[site]]\nname = "slow-${i}"\nurl = "${base}/slow"\ninterval = "1s"\n`,
+      )
+        .join("\n"),
+    );
+    try {
+      const topic = await createTopic("check-sigterm", 3);
+      const child = spawnMonitor(["check", "--sites", sites, "--brokers", BROKER, "--topic", topic]);
+      const stderr = collect(child);
+      await waitFor(() => stderr.text.includes("agent started"), 20_000, "the agent to start");
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await stderr.done;
+      await child.stdout.cancel();
+      assertEquals(status.code, 0, stderr.text);
+      const totals = stoppedTotals(stderr.text);
+      assertEquals(totals.probes >= 20, true, stderr.text);
+      assertEquals(totals.published, totals.probes);
+      const messages = await readTopic(topic, totals.probes + 1, 8_000);
+      const ids = messages.map((m) => JSON.parse(m.value!).id);
+      assertEquals(messages.length, totals.probes);
+      assertEquals(new Set(ids).size, ids.length);
+      // Every slow probe ran to its end: none was cut short by the shutdown.
+      assertEquals(messages.every((m) => JSON.parse(m.value!).up === true), true);
+    } finally {
+      await server.shutdown();
+      await Deno.remove(sites);
+    }
+  },
+);
+
+Deno.test(
+  "a broker outage: results wait in the outbox and all arrive, once each, when it returns",
+  kafkaTest,
+  async () => {
+    const { server, base } = startTargets();
+    const sites = await tempFile(
+      Array.from({ length: 5 }, (_, i) => `[[site]]\nname = "s${i}"\nurl = "${base}/ok"\ninterval = "1s"\n`)
+        .join("\n"),
+    );
+    const broker = await startPrivateBroker(19092);
+    try {
+      const topic = "outage-test";
+      const child = spawnMonitor([
+        "check",
+        "--sites",
+        sites,
+        "--brokers",
+        broker.brokers,
+        "--topic",
+        topic,
+        "--create-topic",
+        "--partitions",
+        "2",
+      ]);
+      const stderr = collect(child);
+      await waitFor(() => stderr.text.includes("created topic"), 30_000, "the topic");
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await broker.stop();
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      await broker.start();
+      await waitFor(() => stderr.text.includes("publishing again"), 60_000, "publishing to resume");
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await stderr.done;
+      await child.stdout.cancel();
+      assertEquals(status.code, 0, stderr.text);
+      assertMatch(stderr.text, /cannot publish; will retry/);
+      const totals = stoppedTotals(stderr.text);
+      assertEquals(totals.dropped, 0);
+      assertEquals(totals.published, totals.probes);
+      assertEquals(totals.probes >= 40, true, `only ${totals.probes} probes`);
+      const messages = await readTopic(topic, totals.probes + 1, 10_000, broker.brokers);
+      const ids = messages.map((m) => JSON.parse(m.value!).id);
+      assertEquals(new Set(ids).size, totals.probes);
+      assertEquals(ids.length, totals.probes);
+    } finally {
+      await broker.destroy();
+      await server.shutdown();
+      await Deno.remove(sites);
+    }
+  },
+);

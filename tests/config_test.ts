@@ -1,0 +1,586 @@
+import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { ConfigError, formatSites, loadSites, parseSites } from "../src/config.ts";
+import type { Site } from "../src/site.ts";
+import SHIPPED from "../sites.toml" with { type: "text" };
+
+const toml = (...lines: string[]): string => lines.join("\n") + "\n";
+const SITE = ["[[site]]", 'name = "api"', 'url = "https://api.example.com/health"'];
+
+/** A site with every default applied, as parseSites() returns it for SITE. */
+const API: Site = {
+  name: "api",
+  url: "https://api.example.com/health",
+  intervalMs: 60_000,
+  timeoutMs: 10_000,
+  method: "GET",
+  headers: {},
+  body: null,
+  expectStatus: [{ min: 200, max: 399 }],
+  regex: null,
+  followRedirects: true,
+  maxBodyBytes: 1_048_576,
+};
+
+const ALLOWED_SITE = "'name', 'url', 'interval', 'timeout', 'method', 'headers', 'body', 'expect_status', " +
+  "'regex', 'follow_redirects', 'max_body_bytes'";
+const ALLOWED_DEFAULTS = ALLOWED_SITE.replace("'name', 'url', ", "");
+const DURATION = `a duration such as "30s", "1m" or "500ms"`;
+const STATUSES = `a list of status codes from 100 to 599 or ranges such as [200, "300-399"]`;
+const NAME = "a string of 1 to 200 characters without control characters";
+
+/** [behaviour, sites.toml text, the exact ConfigError message] */
+const BAD: [string, string, string][] = [
+  [
+    "rejects an unparsable duration, naming file, line, site and key",
+    toml("# sites", "", "[defaults]", 'timeout = "5s"', "", ...SITE, 'interval = "fast"'),
+    `sites.toml:9: Cannot load site 'api': key 'interval' must be ${DURATION}: got "fast"`,
+  ],
+  [
+    "reports a TOML syntax error with its line and column",
+    toml("[[site]]", 'name = "api"', "url = "),
+    "sites.toml:3:7: Cannot parse TOML: invalid value",
+  ],
+  [
+    "reports a key defined twice as a TOML error",
+    toml(...SITE, 'name = "again"'),
+    "sites.toml:4:1: Cannot parse TOML: trying to redefine an already defined table or value",
+  ],
+  [
+    "rejects an unknown key in a site, listing the allowed keys",
+    toml(...SITE, 'intervall = "30s"'),
+    `sites.toml:4: Cannot load site 'api': key 'intervall' is unknown: allowed keys are ${ALLOWED_SITE}`,
+  ],
+  [
+    "rejects an unknown key in [defaults], listing the allowed keys",
+    toml("[defaults]", "retries = 3", ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'retries' is unknown: allowed keys are ${ALLOWED_DEFAULTS}`,
+  ],
+  [
+    "rejects a url in [defaults]",
+    toml("[defaults]", 'url = "https://example.com/"', ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'url' is only allowed in [[site]]: allowed keys are ${ALLOWED_DEFAULTS}`,
+  ],
+  [
+    "rejects an unknown top-level table such as [[sites]]",
+    toml("[[sites]]", 'name = "api"'),
+    "sites.toml:1: Cannot load config: key 'sites' is unknown: allowed keys are 'defaults' and 'site'",
+  ],
+  [
+    "rejects an unknown top-level key",
+    toml('title = "x"', ...SITE),
+    "sites.toml:1: Cannot load config: key 'title' is unknown: allowed keys are 'defaults' and 'site'",
+  ],
+  [
+    "rejects [defaults] that is not a table",
+    toml("defaults = 1", ...SITE),
+    "sites.toml:1: Cannot load config: key 'defaults' must be a table written [defaults]: got 1",
+  ],
+  [
+    "rejects [site] written as a single table",
+    toml("[site]", 'name = "api"'),
+    "sites.toml:1: Cannot load config: key 'site' must be an array of tables written [[site]]: got a table",
+  ],
+  [
+    "rejects an empty file",
+    "",
+    "sites.toml:1: Cannot load config: the file contains no [[site]] entries: expected at least one",
+  ],
+  [
+    "rejects a file with [defaults] and no site",
+    toml("[defaults]", 'interval = "30s"'),
+    "sites.toml:1: Cannot load config: the file contains no [[site]] entries: expected at least one",
+  ],
+  [
+    "rejects a missing name at the site's header line",
+    toml(...SITE, "", "[[site]]", 'url = "https://example.com/"'),
+    `sites.toml:5: Cannot load site #2: key 'name' is missing: expected ${NAME}`,
+  ],
+  [
+    "rejects an empty name",
+    toml("[[site]]", 'name = ""'),
+    `sites.toml:2: Cannot load site #1: key 'name' must be ${NAME}: got ""`,
+  ],
+  [
+    "rejects a name with a control character",
+    toml("[[site]]", 'name = "a\\tb"'),
+    `sites.toml:2: Cannot load site #1: key 'name' must be ${NAME}: got "a\\tb"`,
+  ],
+  [
+    "rejects a name of more than 200 characters",
+    toml("[[site]]", `name = "${"n".repeat(201)}"`),
+    `sites.toml:2: Cannot load site #1: key 'name' must be ${NAME}: got "${"n".repeat(80)}…"`,
+  ],
+  [
+    "rejects a name that is not a string",
+    toml("[[site]]", "name = 42"),
+    `sites.toml:2: Cannot load site #1: key 'name' must be ${NAME}: got 42`,
+  ],
+  [
+    "rejects a duplicate name, naming the line of the first",
+    toml(...SITE, "", ...SITE),
+    "sites.toml:6: Cannot load site 'api': key 'name' must be unique: 'api' is already used on line 2",
+  ],
+  [
+    "rejects a missing url at the site's header line",
+    toml("[[site]]", 'name = "api"', 'interval = "30s"'),
+    "sites.toml:1: Cannot load site 'api': key 'url' is missing: expected an absolute http or https URL",
+  ],
+  [
+    "rejects a url that is not http or https",
+    toml("[[site]]", 'name = "api"', 'url = "ftp://example.com/"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got "ftp://example.com/"`,
+  ],
+  [
+    "rejects a url that is not absolute",
+    toml("[[site]]", 'name = "api"', 'url = "example.com"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got "example.com"`,
+  ],
+  [
+    "rejects a url that is not a string",
+    toml("[[site]]", 'name = "api"', "url = 1"),
+    "sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got 1",
+  ],
+  [
+    "rejects a regex that does not compile",
+    toml(...SITE, 'regex = "(unclosed"'),
+    `sites.toml:4: Cannot load site 'api': key 'regex' must be a valid JavaScript regular expression: ` +
+    `got "(unclosed" (Unterminated group)`,
+  ],
+  [
+    "rejects a regex that is not a string",
+    toml(...SITE, "regex = true"),
+    "sites.toml:4: Cannot load site 'api': key 'regex' must be a JavaScript regular expression as a string: got true",
+  ],
+  [
+    "rejects an interval under 1s",
+    toml(...SITE, 'interval = "500ms"'),
+    `sites.toml:4: Cannot load site 'api': key 'interval' must be at least "1s": got "500ms"`,
+  ],
+  [
+    "rejects an interval over 24h",
+    toml(...SITE, 'interval = "25h"'),
+    `sites.toml:4: Cannot load site 'api': key 'interval' must be at most "24h": got "25h"`,
+  ],
+  [
+    "rejects an interval in [defaults] under 1s",
+    toml("[defaults]", 'interval = "999ms"', ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'interval' must be at least "1s": got "999ms"`,
+  ],
+  [
+    "rejects a duration that is a number",
+    toml(...SITE, "interval = 30"),
+    `sites.toml:4: Cannot load site 'api': key 'interval' must be ${DURATION}: got 30`,
+  ],
+  [
+    "rejects a timeout of zero",
+    toml(...SITE, 'timeout = "0s"'),
+    `sites.toml:4: Cannot load site 'api': key 'timeout' must be more than "0s": got "0s"`,
+  ],
+  [
+    "rejects a timeout longer than the interval",
+    toml(...SITE, 'interval = "30s"', 'timeout = "1m"'),
+    `sites.toml:5: Cannot load site 'api': key 'timeout' must not be longer than the interval "30s": got "1m"`,
+  ],
+  [
+    "rejects a timeout from [defaults] longer than the site's interval, at the interval's line",
+    toml("[defaults]", 'timeout = "20s"', ...SITE, 'interval = "10s"'),
+    `sites.toml:6: Cannot load site 'api': key 'timeout' (from [defaults]) must not be longer than the ` +
+    `interval "10s": got "20s"`,
+  ],
+  [
+    "rejects a timeout longer than the interval when both come from [defaults], at [defaults]",
+    toml("[defaults]", 'interval = "5s"', 'timeout = "6s"', ...SITE),
+    `sites.toml:3: Cannot load site 'api': key 'timeout' (from [defaults]) must not be longer than the ` +
+    `interval "5s": got "6s"`,
+  ],
+  [
+    "rejects a body with method GET",
+    toml(...SITE, 'body = "{}"'),
+    `sites.toml:4: Cannot load site 'api': key 'body' must not be set with method "GET": a GET or HEAD ` +
+    `request has no body`,
+  ],
+  [
+    "rejects a body from [defaults] with a site's method HEAD, at the method's line",
+    toml("[defaults]", 'method = "POST"', 'body = "{}"', ...SITE, 'method = "head"'),
+    `sites.toml:7: Cannot load site 'api': key 'body' (from [defaults]) must not be set with method "HEAD": ` +
+    `a GET or HEAD request has no body`,
+  ],
+  [
+    "rejects a body that is not a string without showing it",
+    toml(...SITE, 'method = "POST"', "body = { a = 1 }"),
+    "sites.toml:5: Cannot load site 'api': key 'body' must be a string: got a table",
+  ],
+  [
+    "rejects a method that is not letters",
+    toml(...SITE, 'method = "GET /"'),
+    `sites.toml:4: Cannot load site 'api': key 'method' must be an HTTP method of letters such as "GET": got "GET /"`,
+  ],
+  [
+    "rejects follow_redirects that is not a boolean",
+    toml(...SITE, 'follow_redirects = "yes"'),
+    `sites.toml:4: Cannot load site 'api': key 'follow_redirects' must be true or false: got "yes"`,
+  ],
+  [
+    "rejects max_body_bytes over 64 MiB",
+    toml(...SITE, "max_body_bytes = 67108865"),
+    "sites.toml:4: Cannot load site 'api': key 'max_body_bytes' must be an integer from 0 to 67108864: " +
+    "got 67108865",
+  ],
+  [
+    "rejects max_body_bytes that is not an integer",
+    toml(...SITE, 'max_body_bytes = "1MiB"'),
+    `sites.toml:4: Cannot load site 'api': key 'max_body_bytes' must be an integer from 0 to 67108864: ` +
+    `got "1MiB"`,
+  ],
+  [
+    "rejects expect_status that is not a list",
+    toml(...SITE, "expect_status = 200"),
+    `sites.toml:4: Cannot load site 'api': key 'expect_status' must be ${STATUSES}: got 200`,
+  ],
+  [
+    "rejects an empty expect_status",
+    toml(...SITE, "expect_status = []"),
+    `sites.toml:4: Cannot load site 'api': key 'expect_status' must be ${STATUSES}: got an empty list`,
+  ],
+  [
+    'rejects an expect_status entry like "2xx"',
+    toml(...SITE, 'expect_status = [200, "2xx"]'),
+    `sites.toml:4: Cannot load site 'api': key 'expect_status' must be ${STATUSES}: got "2xx"`,
+  ],
+  [
+    "rejects an expect_status code over 599, at the entry's line in a multi-line list",
+    toml(...SITE, "expect_status = [", "  200,", "  # comment, ]", "", "  600,", "]"),
+    `sites.toml:8: Cannot load site 'api': key 'expect_status' must be ${STATUSES}: got 600`,
+  ],
+  [
+    "rejects an expect_status code under 100",
+    toml(...SITE, 'expect_status = ["99-200"]'),
+    `sites.toml:4: Cannot load site 'api': key 'expect_status' must be ${STATUSES}: got "99-200"`,
+  ],
+  [
+    "rejects an expect_status range with the higher code first",
+    toml(...SITE, 'expect_status = ["399-200"]'),
+    `sites.toml:4: Cannot load site 'api': key 'expect_status' must be a list of ranges with the lower code ` +
+    `first, such as "200-399": got "399-200"`,
+  ],
+  [
+    "rejects headers that are not a table",
+    toml(...SITE, 'headers = "Accept: */*"'),
+    `sites.toml:4: Cannot load site 'api': key 'headers' must be a table of header names to strings: ` +
+    `got "Accept: */*"`,
+  ],
+  [
+    "rejects a header name that is not an HTTP token, at its line in [site.headers]",
+    toml(...SITE, "[site.headers]", 'Accept = "*/*"', '"Bad Name" = "x"'),
+    `sites.toml:6: Cannot load site 'api': key 'headers' must be a table with HTTP token names such as ` +
+    `"X-Api-Key": got "Bad Name"`,
+  ],
+  [
+    "rejects a header value that is not a string without showing it",
+    toml(...SITE, "headers = { X-Retry = 3 }"),
+    `sites.toml:4: Cannot load site 'api': key 'headers' must be a table of header names to strings: ` +
+    `got a number for "X-Retry"`,
+  ],
+  [
+    "rejects a header value with a line break without showing the value",
+    toml("[defaults]", 'headers.Authorization = "Bearer secret\\r\\nX: y"', ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'headers' must be a table of values without CR, LF or NUL: ` +
+    `got one in "Authorization" (value not shown)`,
+  ],
+  [
+    "rejects a header set twice in different letter case",
+    toml(...SITE, "[site.headers]", 'Accept = "*/*"', 'accept = "text/html"'),
+    `sites.toml:6: Cannot load site 'api': key 'headers' must be a table with each header once: ` +
+    `got "Accept" and "accept"`,
+  ],
+];
+
+for (const [behaviour, text, message] of BAD) {
+  Deno.test(`parseSites() ${behaviour}`, () => {
+    assertThrows(() => parseSites(text, "sites.toml"), ConfigError, message);
+  });
+}
+
+Deno.test("parseSites() names the file path as given", () => {
+  assertThrows(
+    () => parseSites(toml(...SITE, 'interval = "fast"'), "/etc/monitor/sites.toml"),
+    ConfigError,
+    `/etc/monitor/sites.toml:4: Cannot load site 'api': key 'interval' must be ${DURATION}: got "fast"`,
+  );
+});
+
+Deno.test("parseSites() finds the line of a key past comments, quoted keys and multi-line strings", () => {
+  const text = toml(
+    "# [[site]] in a comment is not a table",
+    "[defaults] # trailing comment",
+    '"interval" = "30s"',
+    'body = """',
+    "[[site]]",
+    'interval = "not a key"',
+    '"""',
+    "method = 'POST'",
+    "",
+    "[[site]]",
+    "name = 'first' # with ' quotes \"",
+    'url = "https://example.com/#a = b"',
+    "headers = { 'X-One' = \"1\", \"X-Two\" = '''2''' }",
+    "",
+    "[[site]]",
+    '"name" = "second"',
+    "url = '''https://example.com/'''",
+    "regex = '''",
+    "multi-line",
+    "literal'''",
+    "tags.x = 1",
+  );
+  assertThrows(
+    () => parseSites(text, "sites.toml"),
+    ConfigError,
+    `sites.toml:21: Cannot load site 'second': key 'tags' is unknown: allowed keys are ${ALLOWED_SITE}`,
+  );
+});
+
+Deno.test("parseSites() finds the line of a key in an inline array of sites", () => {
+  const text = toml(
+    "site = [",
+    '  { name = "a", url = "https://a.example/" },',
+    '  { name = "b", url = "https://b.example/",',
+    '    interval = "1x" },',
+    "]",
+  );
+  assertThrows(
+    () => parseSites(text, "sites.toml"),
+    ConfigError,
+    `sites.toml:4: Cannot load site 'b': key 'interval' must be ${DURATION}: got "1x"`,
+  );
+});
+
+Deno.test("parseSites() finds the line of a header in [defaults.headers] after several sites", () => {
+  const text = toml(
+    ...SITE,
+    "[site.headers]",
+    'A = "1"',
+    "[[site]]",
+    'name = "b"',
+    "[defaults.headers]",
+    "",
+    '"B C" = "2"',
+  );
+  assertThrows(
+    () => parseSites(text, "sites.toml"),
+    ConfigError,
+    `sites.toml:10: Cannot load [defaults]: key 'headers' must be a table with HTTP token names such as ` +
+      `"X-Api-Key": got "B C"`,
+  );
+});
+
+Deno.test("parseSites() applies the built-in defaults to a site with only a name and url", () => {
+  assertEquals(parseSites(toml(...SITE), "sites.toml"), [API]);
+});
+
+Deno.test("parseSites() makes the default timeout the interval when the interval is under 10s", () => {
+  const [site] = parseSites(toml(...SITE, 'interval = "5s"'), "sites.toml");
+  assertEquals([site?.intervalMs, site?.timeoutMs], [5_000, 5_000]);
+});
+
+Deno.test("parseSites() lets a site inherit from [defaults] and override it, merging headers by name", () => {
+  const text = toml(
+    "[defaults]",
+    'interval = "2m"',
+    'timeout = "15s"',
+    'method = "post"',
+    'body = "ping"',
+    "expect_status = [204]",
+    'regex = "ok"',
+    "follow_redirects = false",
+    "max_body_bytes = 0",
+    "[defaults.headers]",
+    'User-Agent = "monitor"',
+    'Authorization = "Bearer a"',
+    ...SITE,
+    "",
+    "[[site]]",
+    'name = "web"',
+    'url = "http://127.0.0.1:8080"',
+    'interval = "1m30s"',
+    'method = "GET"',
+    'body = ""',
+    'regex = ""',
+    "headers = { authorization = 'Bearer b', Accept = \"*/*\" }",
+  );
+  const [api, web] = parseSites(text, "sites.toml");
+  const inherited = {
+    intervalMs: 120_000,
+    timeoutMs: 15_000,
+    method: "POST",
+    body: "ping",
+    expectStatus: [{ min: 204, max: 204 }],
+    followRedirects: false,
+    maxBodyBytes: 0,
+  };
+  assertEquals(api, {
+    ...API,
+    ...inherited,
+    headers: { "User-Agent": "monitor", Authorization: "Bearer a" },
+    regex: /ok/,
+  });
+  assertEquals(web, {
+    ...API,
+    ...inherited,
+    name: "web",
+    url: "http://127.0.0.1:8080/",
+    intervalMs: 90_000,
+    method: "GET",
+    body: null,
+    headers: { "User-Agent": "monitor", authorization: "Bearer b", Accept: "*/*" },
+    regex: null,
+  });
+});
+
+Deno.test("parseSites() reads expect_status codes and ranges in order", () => {
+  const [site] = parseSites(toml(...SITE, 'expect_status = [200, "404", "500-503", 301.0]'), "sites.toml");
+  assertEquals(site?.expectStatus, [{ min: 200, max: 200 }, { min: 404, max: 404 }, { min: 500, max: 503 }, {
+    min: 301,
+    max: 301,
+  }]);
+});
+
+Deno.test("parseSites() compiles the regex without flags, so testing it keeps no state", () => {
+  const [site] = parseSites(toml(...SITE, String.raw`regex = '"status":\s*"ok"'`), "sites.toml");
+  assertEquals(site?.regex?.source, String.raw`"status":\s*"ok"`);
+  assertEquals(site?.regex?.flags, "");
+  assertEquals([site?.regex?.test('{"status": "ok"}'), site?.regex?.test('{"status": "ok"}')], [true, true]);
+});
+
+Deno.test("parseSites() returns frozen sites, headers and status ranges", () => {
+  const sites = parseSites(toml(...SITE, "headers = { A = 'b' }"), "sites.toml");
+  const site = sites[0]!;
+  assertEquals(
+    [sites, site, site.headers, site.expectStatus, site.expectStatus[0]].map(Object.isFrozen),
+    [true, true, true, true, true],
+  );
+  assertThrows(() => ((site as { name: string }).name = "x"), TypeError);
+});
+
+Deno.test("parseSites() keeps sites in file order", () => {
+  const text = toml(
+    ...SITE,
+    "[[site]]",
+    'name = "b"',
+    'url = "http://b.example/"',
+    "[[site]]",
+    'name = "c"',
+    'url = "http://c.example/"',
+  );
+  assertEquals(parseSites(text, "sites.toml").map((site) => site.name), ["api", "b", "c"]);
+});
+
+Deno.test("the shipped sites.toml parses into the demo sites", () => {
+  const sites = parseSites(SHIPPED, "sites.toml");
+  assertEquals(sites.map((site) => [site.name, site.url]), [
+    ["demo-home", "http://127.0.0.1:8080/"],
+    ["demo-slow", "http://127.0.0.1:8080/slow"],
+    ["demo-error", "http://127.0.0.1:8080/status/500"],
+  ]);
+  assertEquals(sites[0]?.regex, /monitor demo ok/);
+});
+
+Deno.test("the commented-out examples in the shipped sites.toml parse once uncommented", () => {
+  const examples = SHIPPED.slice(SHIPPED.indexOf("# [[site]]")).replace(/^# ?/gm, "");
+  const sites = parseSites(examples, "examples");
+  assertEquals(sites.map((site) => site.name), ["example", "api-health"]);
+  assertEquals(sites[1]?.method, "POST");
+});
+
+// File tests need --allow-read and --allow-write (the test task grants them); a bare `deno test` skips them.
+const io = {
+  ignore: ["read", "write"].some((name) =>
+    Deno.permissions.querySync({ name: name as "read" | "write" }).state !== "granted"
+  ),
+};
+
+Deno.test("loadSites() reads a file and reports errors with its path", io, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/sites.toml`, toml(...SITE));
+    assertEquals(await loadSites(`${dir}/sites.toml`), [API]);
+    await Deno.writeTextFile(`${dir}/bad.toml`, toml(...SITE, "x = 1"));
+    await assertRejects(
+      () => loadSites(`${dir}/bad.toml`),
+      ConfigError,
+      `${dir}/bad.toml:4: Cannot load site 'api': key 'x' is unknown: allowed keys are ${ALLOWED_SITE}`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadSites() rejects a missing file with the path and the OS reason", io, async () => {
+  const error = await assertRejects(
+    () => loadSites("/nonexistent/sites.toml"),
+    ConfigError,
+    "/nonexistent/sites.toml: Cannot read file: No such file or directory (os error 2)",
+  );
+  assertEquals(error.cause instanceof Deno.errors.NotFound, true);
+});
+
+Deno.test("loadSites() rejects a file that is not UTF-8", io, async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeFile(file, new Uint8Array([0x6e, 0x61, 0x6d, 0x65, 0xff]));
+    await assertRejects(
+      () => loadSites(file),
+      ConfigError,
+      `${file}: Cannot read file: the file is not valid UTF-8`,
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("formatSites() lists resolved values and hides header values", () => {
+  const text = toml(
+    ...SITE,
+    'method = "post"',
+    'body = "secret body"',
+    'regex = "ok$"',
+    'expect_status = [200, "300-302"]',
+    "follow_redirects = false",
+    "headers = { Authorization = 'Bearer secret', Accept = 'text/plain' }",
+    "[[site]]",
+    'name = "home"',
+    'url = "http://127.0.0.1:8080/"',
+    'interval = "5s"',
+  );
+  const listing = formatSites(parseSites(text, "sites.toml"));
+  assertEquals(
+    listing,
+    [
+      "site 'api'",
+      "  url:              https://api.example.com/health",
+      "  interval:         1m",
+      "  timeout:          10s",
+      "  method:           POST",
+      "  expect status:    200, 300-302",
+      "  regex:            /ok$/",
+      "  follow redirects: no",
+      "  max body:         1048576 bytes",
+      "  headers:          Authorization: ***, Accept: ***",
+      "  body:             11 bytes",
+      "",
+      "site 'home'",
+      "  url:              http://127.0.0.1:8080/",
+      "  interval:         5s",
+      "  timeout:          5s",
+      "  method:           GET",
+      "  expect status:    200-399",
+      "  regex:            none",
+      "  follow redirects: yes",
+      "  max body:         1048576 bytes",
+      "  headers:          none",
+      "  body:             none",
+      "",
+    ].join("\n"),
+  );
+  assertEquals(listing.includes("secret"), false);
+});
