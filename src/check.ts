@@ -285,6 +285,7 @@ async function runForever(
       down: counts.down,
       skipped: stats.skipped,
       ...sink.stats(),
+      lag_p50_ms: stats.lag.percentile(50),
       lag_p99_ms: stats.lag.percentile(99),
       lag_max_ms: Math.round(stats.lag.max),
     });

@@ -248,7 +248,9 @@ export class SinkConsumer {
   ) {
     this.#consumer = kafka.consumer({
       groupId: options.group,
-      sessionTimeout: 30_000,
+      // A crashed member holds its partitions until this runs out: short enough for quick failover,
+      // long enough to ride out a pause.
+      sessionTimeout: 10_000,
       heartbeatInterval: 3_000,
       maxWaitTimeInMs: 100,
       maxBytesPerPartition: 4 * 1024 * 1024,

@@ -6,7 +6,7 @@
  */
 import type postgres from "postgres";
 import type { CheckResult } from "../message.ts";
-import { timestampMicros } from "./status.ts";
+import { cleanText, timestampMicros } from "./_values.ts";
 
 /** A check with its database ids. */
 export interface ResolvedCheck {
@@ -37,37 +37,41 @@ interface SiteSeen {
 /**
  * Makes sure every site of `checks` has a row and returns the ids by name. `url` and `regex` become those of the
  * newest check unless the stored row has seen a newer one; `first_seen` and `last_seen` widen to the checks'
- * started_at. Existing rows are locked in name order (so concurrent writers cannot deadlock) and only missing
+ * started_at, taken as `now` when later than `now` (so one agent with a clock years ahead cannot freeze the URL
+ * until then). Existing rows are locked in name order (so concurrent writers cannot deadlock) and only missing
  * names are inserted, so the identity sequence is not spent on every batch.
  *
  * @example
  * ```ts
- * const ids = await upsertSites(tx, checks); // Map { "example" => 1 }
+ * const ids = await upsertSites(tx, checks, new Date()); // Map { "example" => 1 }
  * ```
  */
 export async function upsertSites(
   tx: postgres.TransactionSql,
   checks: readonly CheckResult[],
+  now: Date,
 ): Promise<Map<string, number>> {
+  const nowMicros = BigInt(now.getTime()) * 1000n;
   const seen = new Map<string, SiteSeen>();
   for (const check of checks) {
-    const micros = timestampMicros(check.started_at);
+    let [time, micros] = [check.started_at, timestampMicros(check.started_at)];
+    if (micros > nowMicros) [time, micros] = [now.toISOString(), nowMicros];
     const site = seen.get(check.site);
     if (site === undefined) {
       seen.set(check.site, {
         name: check.site,
         url: cleanText(check.url),
         regex: check.regex === null ? null : cleanText(check.regex),
-        first: check.started_at,
+        first: time,
         firstMicros: micros,
-        last: check.started_at,
+        last: time,
         lastMicros: micros,
       });
       continue;
     }
-    if (micros < site.firstMicros) [site.first, site.firstMicros] = [check.started_at, micros];
+    if (micros < site.firstMicros) [site.first, site.firstMicros] = [time, micros];
     if (micros >= site.lastMicros) {
-      [site.last, site.lastMicros] = [check.started_at, micros];
+      [site.last, site.lastMicros] = [time, micros];
       site.url = cleanText(check.url);
       site.regex = check.regex === null ? null : cleanText(check.regex);
     }
@@ -135,10 +139,15 @@ function siteColumns(tx: postgres.TransactionSql, sites: readonly SiteSeen[]) {
  * agents.get("probe-1", "eu-west"); // 1
  * ```
  */
-export async function upsertAgents(tx: postgres.TransactionSql, checks: readonly CheckResult[]): Promise<AgentIds> {
+export async function upsertAgents(
+  tx: postgres.TransactionSql,
+  checks: readonly CheckResult[],
+): Promise<AgentIds> {
   const key = (name: string, region: string | null) => JSON.stringify([name, region]);
   const wanted = new Map<string, { name: string; region: string | null }>();
-  for (const check of checks) wanted.set(key(check.agent, check.region), { name: check.agent, region: check.region });
+  for (const check of checks) {
+    wanted.set(key(check.agent, check.region), { name: check.agent, region: check.region });
+  }
   const ids = new Map<string, number>();
   for (let pass = 0; ids.size < wanted.size; pass++) {
     const missing = [...wanted].filter(([k]) => !ids.has(k)).map(([, agent]) => agent);
@@ -166,9 +175,4 @@ export async function upsertAgents(tx: postgres.TransactionSql, checks: readonly
       return id;
     },
   };
-}
-
-/** Replaces NUL, which PostgreSQL text cannot hold (a row with one would fail its batch on every retry). */
-export function cleanText(value: string): string {
-  return value.includes("\0") ? value.replaceAll("\0", "\uFFFD") : value;
 }

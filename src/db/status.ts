@@ -1,10 +1,19 @@
 /**
- * The latest-status arithmetic of `site_status`, kept apart from SQL so its rules are plain to read and test:
- * which checks are newer than the stored row, and how a run of them moves `state_since` and
- * `consecutive_failures`.
+ * `site_status`, the latest check of each site: the arithmetic (which checks are newer than the stored row, and
+ * how a run of them moves `state_since` and `consecutive_failures`) as a pure function, and the statements that
+ * apply it inside the writer's transaction.
  *
  * @module
  */
+import type postgres from "postgres";
+import type { CheckResult } from "../message.ts";
+import { cleanText, timestampMicros } from "./_values.ts";
+import type { ResolvedCheck } from "./names.ts";
+
+const INT4 = 23;
+const TEXT = 25;
+const BOOL = 16;
+const FLOAT8 = 701;
 
 /** Where a check or a stored status stands in time: started_at in microseconds (as PostgreSQL keeps it), then
  * the check id (lower-case UUID text, which sorts as PostgreSQL sorts uuid) to break ties. */
@@ -71,29 +80,88 @@ export function advanceStatus<T extends StatusInput>(
   return latest === null ? null : { latest, stateSince, consecutiveFailures: failures };
 }
 
-const TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/;
-
 /**
- * Converts an RFC 3339 UTC timestamp (as `decodeCheck` accepts) to microseconds since 1970, rounding the fraction
- * as PostgreSQL does on input (to nearest, ties to even), so that JavaScript and the database order checks alike.
- * Throws `RangeError` for any other text.
+ * Moves the `site_status` rows of the checks' sites forward: locks the stored rows (in site order), folds the
+ * checks in with {@linkcode advanceStatus}, and upserts the outcome. Checks starting after `horizonMicros` are
+ * left out. Runs inside the writer's transaction.
  *
  * @example
  * ```ts
- * timestampMicros("1970-01-01T00:00:01.5Z"); // 1500000n
+ * await updateSiteStatus(tx, resolvedChecks, BigInt(Date.now() + 600_000) * 1000n);
  * ```
  */
-export function timestampMicros(timestamp: string): bigint {
-  const match = TIMESTAMP.exec(timestamp);
-  const millis = match ? Date.parse(`${match[1]}Z`) : NaN;
-  if (!match || Number.isNaN(millis)) {
-    throw new RangeError(`Cannot read timestamp: '${timestamp}' is not an RFC 3339 UTC timestamp`);
+export async function updateSiteStatus(
+  tx: postgres.TransactionSql,
+  checks: readonly ResolvedCheck[],
+  horizonMicros: bigint,
+): Promise<void> {
+  const bySite = new Map<number, (ResolvedCheck & StatusInput)[]>();
+  const seen = new Set<string>();
+  for (const resolved of checks) {
+    if (seen.has(resolved.id)) continue; // a check twice in one batch counts once
+    seen.add(resolved.id);
+    const micros = timestampMicros(resolved.check.started_at);
+    if (micros > horizonMicros) continue;
+    const list = bySite.get(resolved.siteId) ?? [];
+    list.push({
+      ...resolved,
+      micros,
+      checkId: resolved.id,
+      startedAt: resolved.check.started_at,
+      up: resolved.check.up,
+    });
+    bySite.set(resolved.siteId, list);
   }
-  let fraction = 0;
-  if (match[2] !== undefined) {
-    const scaled = Number(`0.${match[2]}`) * 1_000_000;
-    fraction = Math.round(scaled);
-    if (scaled % 1 === 0.5 && fraction % 2 === 1) fraction--;
-  }
-  return BigInt(millis) * 1000n + BigInt(fraction);
+  const siteIds = [...bySite.keys()].sort((a, b) => a - b);
+  if (siteIds.length === 0) return;
+  const rows = await tx<
+    { site_id: number; check_id: string; micros: string; up: boolean; failures: number }[]
+  >`
+    select site_id, check_id::text, (extract(epoch from checked_at) * 1000000)::int8 as micros, up,
+           consecutive_failures as failures
+    from site_status where site_id = any(${tx.array(siteIds, INT4)}::int4[])
+    order by site_id
+    for update`;
+  const stored = new Map(rows.map((row): [number, StoredStatus] => [row.site_id, {
+    micros: BigInt(row.micros),
+    checkId: row.check_id,
+    up: row.up,
+    consecutiveFailures: row.failures,
+  }]));
+  const outcomes = siteIds.flatMap((siteId) => {
+    const outcome = advanceStatus(stored.get(siteId) ?? null, bySite.get(siteId)!);
+    return outcome === null ? [] : [outcome];
+  });
+  if (outcomes.length === 0) return;
+  const column = <T>(pick: (outcome: typeof outcomes[number]) => T): T[] => outcomes.map(pick);
+  const latest = <T>(pick: (check: CheckResult) => T): T[] =>
+    outcomes.map((outcome) => pick(outcome.latest.check));
+  // A null state_since keeps the stored one. The WHERE guards the "never back in time" rule in SQL as well.
+  await tx`
+    insert into site_status as s (site_id, check_id, checked_at, agent_id, up, status, state_since,
+                                  consecutive_failures, error_kind, error_message, duration_ms)
+    select t.site_id, t.check_id, t.checked_at, t.agent_id, t.up, t.status,
+           coalesce(t.state_since, cur.state_since), t.failures, t.error_kind, t.error_message, t.duration_ms
+    from unnest(
+      ${tx.array(column((o) => o.latest.siteId), INT4)}::int4[],
+      ${tx.array(column((o) => o.latest.id), TEXT)}::text[]::uuid[],
+      ${tx.array(latest((c) => c.started_at), TEXT)}::text[]::timestamptz[],
+      ${tx.array(column((o) => o.latest.agentId), INT4)}::int4[],
+      ${tx.array(latest((c) => c.up), BOOL)}::bool[],
+      ${tx.array(latest((c) => c.status), INT4)}::int4[]::int2[],
+      ${tx.array(column((o) => o.stateSince), TEXT)}::text[]::timestamptz[],
+      ${tx.array(column((o) => o.consecutiveFailures), INT4)}::int4[],
+      ${tx.array(latest((c) => c.error?.kind ?? null), TEXT)}::text[]::check_error_kind[],
+      ${tx.array(latest((c) => c.error === null ? null : cleanText(c.error.message)), TEXT)}::text[],
+      ${tx.array(latest((c) => c.duration_ms), FLOAT8)}::float8[]::real[]
+    ) as t(site_id, check_id, checked_at, agent_id, up, status, state_since, failures, error_kind, error_message,
+           duration_ms)
+    left join site_status cur on cur.site_id = t.site_id
+    order by t.site_id
+    on conflict (site_id) do update set
+      check_id = excluded.check_id, checked_at = excluded.checked_at, agent_id = excluded.agent_id,
+      up = excluded.up, status = excluded.status, state_since = excluded.state_since,
+      consecutive_failures = excluded.consecutive_failures, error_kind = excluded.error_kind,
+      error_message = excluded.error_message, duration_ms = excluded.duration_ms, updated_at = now()
+    where (excluded.checked_at, excluded.check_id) > (s.checked_at, s.check_id)`;
 }

@@ -7,10 +7,11 @@
  * @module
  */
 import type postgres from "postgres";
-import { type CheckResult, checkIdToUuid } from "../message.ts";
+import { checkIdToUuid, type CheckResult } from "../message.ts";
 import { type CheckRow, insertChecksUnnest } from "./check_rows.ts";
-import { advanceStatus, type StoredStatus, timestampMicros } from "./status.ts";
-import { cleanText, type ResolvedCheck, upsertAgents, upsertSites } from "./names.ts";
+import { updateSiteStatus } from "./status.ts";
+import { cleanText } from "./_values.ts";
+import { type ResolvedCheck, upsertAgents, upsertSites } from "./names.ts";
 
 /** A decoded check and where it came from. */
 export interface IncomingCheck {
@@ -45,6 +46,12 @@ export interface Batch {
   readonly progress: readonly PartitionProgress[];
 }
 
+/** Options of {@linkcode writeBatch}. */
+export interface WriteOptions {
+  /** The sink's clock; default the current time. */
+  readonly now?: Date;
+}
+
 /** What {@linkcode writeBatch} did with the batch's messages. */
 export interface BatchResult {
   /** Checks inserted. */
@@ -59,14 +66,15 @@ export interface BatchResult {
 
 const INT4 = 23;
 const INT8 = 20;
-const TEXT = 25;
-const BOOL = 16;
-const FLOAT8 = 701;
 const OFFSET = /^(0|[1-9]\d{0,18})$/;
+/** How far ahead of the sink's clock a check may start and still become a site's latest status. */
+export const MAX_FUTURE_MS = 10 * 60_000;
 const DEAD_LETTER_CHUNK = 5000;
 
 /**
- * Writes a batch in one transaction and returns what was stored. Throws `TypeError` or `RangeError` for a
+ * Writes a batch in one transaction and returns what was stored. `site_status` moves only forward in time, and
+ * a check that starts more than {@linkcode MAX_FUTURE_MS} after `now` (an agent's clock far ahead) is stored but
+ * does not become the latest status: it would hold the status until that time. Throws `TypeError` or `RangeError` for a
  * malformed batch before touching the database; database errors propagate with their SQLSTATE `code` (the
  * transaction is rolled back and the caller retries the same batch).
  *
@@ -76,14 +84,21 @@ const DEAD_LETTER_CHUNK = 5000;
  * // { stored: 498, duplicates: 2, deadLetters: 0, skipped: 0 }
  * ```
  */
-export async function writeBatch(sql: postgres.Sql, batch: Batch): Promise<BatchResult> {
+export async function writeBatch(
+  sql: postgres.Sql,
+  batch: Batch,
+  options: WriteOptions = {},
+): Promise<BatchResult> {
   const ranges = validateBatch(batch);
+  const now = options.now ?? new Date();
   const partitions = [...ranges.keys()].sort((a, b) => a - b);
   return await sql.begin(async (tx) => {
     // Lock this group's offsets rows, in partition order so that two sinks never wait on each other in a cycle.
     await tx`
       insert into consumer_offsets (group_id, topic, partition, next_offset)
-      select ${batch.group}, ${batch.topic}, p, 0 from unnest(${tx.array(partitions, INT4)}::int4[]) p order by p
+      select ${batch.group}, ${batch.topic}, p, 0 from unnest(${
+      tx.array(partitions, INT4)
+    }::int4[]) p order by p
       on conflict do nothing`;
     const rows = await tx<{ partition: number; next_offset: string }[]>`
       select partition, next_offset from consumer_offsets
@@ -100,7 +115,7 @@ export async function writeBatch(sql: postgres.Sql, batch: Batch): Promise<Batch
 
     let stored = 0;
     if (checks.length > 0) {
-      const sites = await upsertSites(tx, checks.map((incoming) => incoming.check));
+      const sites = await upsertSites(tx, checks.map((incoming) => incoming.check), now);
       const agents = await upsertAgents(tx, checks.map((incoming) => incoming.check));
       const resolved = checks.map(({ check }): ResolvedCheck => ({
         check,
@@ -109,7 +124,7 @@ export async function writeBatch(sql: postgres.Sql, batch: Batch): Promise<Batch
         agentId: agents.get(check.agent, check.region),
       }));
       stored = await insertChecksUnnest(tx, resolved.map(toRow));
-      await updateStatus(tx, resolved);
+      await updateSiteStatus(tx, resolved, BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n);
     }
     const deadLetters = await insertDeadLetters(tx, batch.topic, letters);
     await tx`
@@ -132,7 +147,11 @@ export async function writeBatch(sql: postgres.Sql, batch: Batch): Promise<Batch
  * const offsets = await readOffsets(sql, "monitor-sink", "monitor.checks"); // Map { 0 => "1200", 1 => "977" }
  * ```
  */
-export async function readOffsets(sql: postgres.Sql, group: string, topic: string): Promise<Map<number, string>> {
+export async function readOffsets(
+  sql: postgres.Sql,
+  group: string,
+  topic: string,
+): Promise<Map<number, string>> {
   const rows = await sql<{ partition: number; next_offset: string }[]>`
     select partition, next_offset from consumer_offsets where group_id = ${group} and topic = ${topic}
     order by partition`;
@@ -151,7 +170,9 @@ function validateBatch(batch: Batch): Map<number, OffsetRange> {
   for (const progress of batch.progress) {
     const { partition } = progress;
     if (!Number.isInteger(partition) || partition < 0 || partition > 2_147_483_647) {
-      throw new RangeError(`Cannot write batch as a partition must be a non-negative integer: got ${partition}`);
+      throw new RangeError(
+        `Cannot write batch as a partition must be a non-negative integer: got ${partition}`,
+      );
     }
     if (ranges.has(partition)) {
       throw new RangeError(`Cannot write batch as partition ${partition} has two progress entries`);
@@ -209,72 +230,6 @@ function toRow({ check, id, siteId, agentId }: ResolvedCheck): CheckRow {
     errorKind: check.error?.kind ?? null,
     errorMessage: check.error === null ? null : cleanText(check.error.message),
   };
-}
-
-async function updateStatus(tx: postgres.TransactionSql, checks: readonly ResolvedCheck[]): Promise<void> {
-  const bySite = new Map<number, (ResolvedCheck & { micros: bigint; checkId: string; startedAt: string; up: boolean })[]>();
-  const seen = new Set<string>();
-  for (const resolved of checks) {
-    if (seen.has(resolved.id)) continue; // a check twice in one batch counts once
-    seen.add(resolved.id);
-    const list = bySite.get(resolved.siteId) ?? [];
-    list.push({
-      ...resolved,
-      micros: timestampMicros(resolved.check.started_at),
-      checkId: resolved.id,
-      startedAt: resolved.check.started_at,
-      up: resolved.check.up,
-    });
-    bySite.set(resolved.siteId, list);
-  }
-  const siteIds = [...bySite.keys()].sort((a, b) => a - b);
-  const rows = await tx<{ site_id: number; check_id: string; micros: string; up: boolean; failures: number }[]>`
-    select site_id, check_id::text, (extract(epoch from checked_at) * 1000000)::int8 as micros, up,
-           consecutive_failures as failures
-    from site_status where site_id = any(${tx.array(siteIds, INT4)}::int4[])
-    order by site_id
-    for update`;
-  const stored = new Map(rows.map((row): [number, StoredStatus] => [row.site_id, {
-    micros: BigInt(row.micros),
-    checkId: row.check_id,
-    up: row.up,
-    consecutiveFailures: row.failures,
-  }]));
-  const outcomes = siteIds.flatMap((siteId) => {
-    const outcome = advanceStatus(stored.get(siteId) ?? null, bySite.get(siteId)!);
-    return outcome === null ? [] : [outcome];
-  });
-  if (outcomes.length === 0) return;
-  const column = <T>(pick: (outcome: typeof outcomes[number]) => T): T[] => outcomes.map(pick);
-  const latest = <T>(pick: (check: CheckResult) => T): T[] => outcomes.map((outcome) => pick(outcome.latest.check));
-  // A null state_since keeps the stored one. The WHERE guards the "never back in time" rule in SQL as well.
-  await tx`
-    insert into site_status as s (site_id, check_id, checked_at, agent_id, up, status, state_since,
-                                  consecutive_failures, error_kind, error_message, duration_ms)
-    select t.site_id, t.check_id, t.checked_at, t.agent_id, t.up, t.status,
-           coalesce(t.state_since, cur.state_since), t.failures, t.error_kind, t.error_message, t.duration_ms
-    from unnest(
-      ${tx.array(column((o) => o.latest.siteId), INT4)}::int4[],
-      ${tx.array(column((o) => o.latest.id), TEXT)}::text[]::uuid[],
-      ${tx.array(latest((c) => c.started_at), TEXT)}::text[]::timestamptz[],
-      ${tx.array(column((o) => o.latest.agentId), INT4)}::int4[],
-      ${tx.array(latest((c) => c.up), BOOL)}::bool[],
-      ${tx.array(latest((c) => c.status), INT4)}::int4[]::int2[],
-      ${tx.array(column((o) => o.stateSince), TEXT)}::text[]::timestamptz[],
-      ${tx.array(column((o) => o.consecutiveFailures), INT4)}::int4[],
-      ${tx.array(latest((c) => c.error?.kind ?? null), TEXT)}::text[]::check_error_kind[],
-      ${tx.array(latest((c) => c.error === null ? null : cleanText(c.error.message)), TEXT)}::text[],
-      ${tx.array(latest((c) => c.duration_ms), FLOAT8)}::float8[]::real[]
-    ) as t(site_id, check_id, checked_at, agent_id, up, status, state_since, failures, error_kind, error_message,
-           duration_ms)
-    left join site_status cur on cur.site_id = t.site_id
-    order by t.site_id
-    on conflict (site_id) do update set
-      check_id = excluded.check_id, checked_at = excluded.checked_at, agent_id = excluded.agent_id,
-      up = excluded.up, status = excluded.status, state_since = excluded.state_since,
-      consecutive_failures = excluded.consecutive_failures, error_kind = excluded.error_kind,
-      error_message = excluded.error_message, duration_ms = excluded.duration_ms, updated_at = now()
-    where (excluded.checked_at, excluded.check_id) > (s.checked_at, s.check_id)`;
 }
 
 async function insertDeadLetters(

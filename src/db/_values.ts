@@ -1,0 +1,37 @@
+/**
+ * Value conversions the writer's modules share (private to src/db).
+ *
+ * @module
+ */
+
+/** Replaces NUL, which PostgreSQL text cannot hold (a row with one would fail its batch on every retry). */
+export function cleanText(value: string): string {
+  return value.includes("\0") ? value.replaceAll("\0", "\uFFFD") : value;
+}
+
+const TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/;
+
+/**
+ * Converts an RFC 3339 UTC timestamp (as `decodeCheck` accepts) to microseconds since 1970, rounding the fraction
+ * as PostgreSQL does on input (to nearest, ties to even), so that JavaScript and the database order checks alike.
+ * Throws `RangeError` for any other text.
+ *
+ * @example
+ * ```ts
+ * timestampMicros("1970-01-01T00:00:01.5Z"); // 1500000n
+ * ```
+ */
+export function timestampMicros(timestamp: string): bigint {
+  const match = TIMESTAMP.exec(timestamp);
+  const millis = match ? Date.parse(`${match[1]}Z`) : NaN;
+  if (!match || Number.isNaN(millis)) {
+    throw new RangeError(`Cannot read timestamp: '${timestamp}' is not an RFC 3339 UTC timestamp`);
+  }
+  let fraction = 0;
+  if (match[2] !== undefined) {
+    const scaled = Number(`0.${match[2]}`) * 1_000_000;
+    fraction = Math.round(scaled);
+    if (scaled % 1 === 0.5 && fraction % 2 === 1) fraction--;
+  }
+  return BigInt(millis) * 1000n + BigInt(fraction);
+}

@@ -1,0 +1,380 @@
+/**
+ * `monitor sink` against the real broker and PostgreSQL: end to end from `check --once`, poison messages,
+ * duplicates, crashes, database outages, rebalances and TLS.
+ */
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { finish, runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
+import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
+import { BROKER, CERTS, createTopic } from "./_kafka.ts";
+import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
+import postgres from "postgres";
+
+const options = { sanitizeOps: false, sanitizeResources: false };
+
+/** A running sink and what it printed so far. */
+interface RunningSink {
+  readonly child: Deno.ChildProcess;
+  readonly stderr: { text: string };
+  stop(signal?: Deno.Signal): Promise<{ code: number; stderr: string }>;
+}
+
+function startSink(databaseUrl: string, topic: string, group: string, extraEnv: Record<string, string> = {}) {
+  const child = spawnMonitor(
+    ["sink", "--brokers", BROKER, "--topic", topic, "--group", group, "--summary-every", "2s"],
+    { DATABASE_URL: databaseUrl, ...extraEnv },
+  );
+  const stderr = { text: "" };
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) stderr.text += decoder.decode(chunk, { stream: true });
+  })();
+  const sink: RunningSink = {
+    child,
+    stderr,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+      const status = await child.status;
+      await reading;
+      await child.stdout.cancel().catch(() => {});
+      return { code: status.code, stderr: stderr.text };
+    },
+  };
+  return sink;
+}
+
+async function count(sql: postgres.Sql, table: "checks" | "dead_letters"): Promise<number> {
+  try {
+    const [row] = await sql.unsafe(`select count(*)::int as n from ${table}`);
+    return row?.n ?? 0;
+  } catch {
+    return 0; // not migrated yet
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<void> {
+  const db = await createTestDatabase("monitor_sink");
+  try {
+    await fn(db);
+  } finally {
+    await db.drop();
+  }
+}
+
+Deno.test(
+  "end to end: check --once -> topic -> sink -> exact rows, status and uptime views",
+  options,
+  async () => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+      return new URL(request.url).pathname === "/ok"
+        ? new Response("fine")
+        : new Response("no", { status: 503 });
+    });
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const sites = await tempFile(
+      `[[site]]\nname = "good"\nurl = "${base}/ok"\n\n[[site]]\nname = "bad"\nurl = "${base}/down"\n`,
+    );
+    try {
+      await withDatabase(async (db) => {
+        const topic = await createTopic("e2e", 2);
+        for (let i = 0; i < 2; i++) {
+          const run = await runMonitor([
+            "check",
+            "--sites",
+            sites,
+            "--once",
+            "--brokers",
+            BROKER,
+            "--topic",
+            topic,
+            "--agent",
+            "e2e-agent",
+            "--region",
+            "local",
+          ]);
+          assertEquals(run.code, 1, run.stderr);
+        }
+        const sink = startSink(db.url, topic, "e2e");
+        await waitFor(async () => (await count(db.sql, "checks")) === 4, 30_000, "4 checks stored");
+        const rows = await db.sql`
+        select s.name, c.up, c.status, c.error_kind::text as kind, a.name as agent, a.region
+        from checks c join sites s on s.id = c.site_id join agents a on a.id = c.agent_id
+        order by s.name, c.started_at`;
+        assertEquals(rows.map((r) => ({ ...r })), [
+          { name: "bad", up: false, status: 503, kind: "http", agent: "e2e-agent", region: "local" },
+          { name: "bad", up: false, status: 503, kind: "http", agent: "e2e-agent", region: "local" },
+          { name: "good", up: true, status: 200, kind: null, agent: "e2e-agent", region: "local" },
+          { name: "good", up: true, status: 200, kind: null, agent: "e2e-agent", region: "local" },
+        ]);
+        const siteRows = await db.sql`select name, url from sites order by name`;
+        assertEquals(siteRows.map((r) => ({ ...r })), [
+          { name: "bad", url: `${base}/down` },
+          { name: "good", url: `${base}/ok` },
+        ]);
+        const status = await db.sql`
+        select s.name, st.up, st.consecutive_failures from site_status st join sites s on s.id = st.site_id
+        order by s.name`;
+        assertEquals(status.map((r) => ({ ...r })), [
+          { name: "bad", up: false, consecutive_failures: 2 },
+          { name: "good", up: true, consecutive_failures: 0 },
+        ]);
+        const uptime = await db.sql`
+        select site, checks::int, up_checks::int, uptime_percent::float8 as pct from site_uptime_daily order by site`;
+        assertEquals(uptime.map((r) => ({ ...r })), [
+          { site: "bad", checks: 2, up_checks: 0, pct: 0 },
+          { site: "good", checks: 2, up_checks: 2, pct: 100 },
+        ]);
+        const hourly = await db
+          .sql`select uptime_percent::float8 as pct from site_uptime_hourly where site = 'good'`;
+        assertEquals(hourly.map((r) => r.pct), [100]);
+        const stopped = await sink.stop();
+        assertEquals(stopped.code, 0, stopped.stderr);
+      });
+    } finally {
+      await server.shutdown();
+      await Deno.remove(sites);
+    }
+  },
+);
+
+Deno.test(
+  "poison messages go to dead_letters with a precise error; good ones and the rest are stored",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("poison");
+      const now = new Date();
+      const good1 = makeCheck("alpha", now);
+      const good2 = makeCheck("beta", new Date(now.getTime() + 1));
+      const { url: _url, ...missingUrl } = makeCheck("gamma", now);
+      const poison: { value: string | Uint8Array | null; error: string }[] = [
+        { value: "{not json", error: "Cannot decode check: the value is not JSON: " },
+        { value: JSON.stringify({ ...good1, v: 2, id: crypto.randomUUID() }), error: "version number 2" },
+        { value: JSON.stringify(missingUrl), error: "Cannot decode check: field 'url' is missing" },
+        {
+          value: JSON.stringify({ ...makeCheck("delta", now), status: "200" }),
+          error: "Cannot decode check: field 'status' must be a number: got '200'",
+        },
+        {
+          value: JSON.stringify({ ...makeCheck("eps", now), status: 999 }),
+          error: "Cannot decode check: field 'status' must be between 100 and 599: got 999",
+        },
+        {
+          value: JSON.stringify({ ...makeCheck("zeta", now), padding: "x".repeat(70_000) }),
+          error: "over the limit of 65536",
+        },
+        { value: null, error: "Cannot decode check: the message has no value" },
+        {
+          value: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+          error: "Cannot decode check: the value is not valid UTF-8",
+        },
+        { value: "[1,2,3]", error: "Cannot decode check: the value is an array, not an object" },
+      ];
+      await produce(topic, [
+        { key: "alpha", value: JSON.stringify(good1) },
+        ...poison.map((p) => ({ key: "poison", value: p.value })),
+        { key: "beta", value: JSON.stringify(good2) },
+        { key: "alpha", value: JSON.stringify(good1) }, // the same check id again: stored once
+      ]);
+      const sink = startSink(db.url, topic, "poison");
+      await waitFor(
+        async () =>
+          (await count(db.sql, "dead_letters")) === poison.length && (await count(db.sql, "checks")) === 2,
+        30_000,
+        "dead letters and checks",
+      );
+      await sleep(1_000); // anything more (a duplicate) would show up by now
+      const letters = await db
+        .sql`select "offset"::int as offset, topic, partition, payload, error from dead_letters order by "offset"`;
+      assertEquals(letters.length, poison.length);
+      letters.forEach((letter, i) => {
+        assertEquals([letter.offset, letter.topic, letter.partition], [i + 1, topic, 0]);
+        const expected = poison[i]!;
+        assertMatch(letter.error, new RegExp(expected.error.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+        const raw = expected.value === null
+          ? null
+          : typeof expected.value === "string"
+          ? new TextEncoder().encode(expected.value)
+          : expected.value;
+        assertEquals(letter.payload === null ? null : new Uint8Array(letter.payload), raw);
+      });
+      const ids = await db.sql`select id::text from checks order by started_at`;
+      assertEquals(ids.map((r) => r.id), [good1.id, good2.id]);
+      const [offsets] = await db
+        .sql`select next_offset::int as next from consumer_offsets where topic = ${topic}`;
+      assertEquals(offsets?.next, poison.length + 3);
+      const stopped = await sink.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+    });
+  },
+);
+
+Deno.test(
+  "the sink killed with SIGKILL mid-backlog and restarted stores every check exactly once",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("sigkill", 3);
+      const checks = manyChecks(60_000, 200);
+      await produceChecks(topic, checks);
+      const first = startSink(db.url, topic, "crash");
+      await waitFor(async () => (await count(db.sql, "checks")) > 0, 30_000, "the first rows");
+      await first.stop("SIGKILL");
+      const atKill = await count(db.sql, "checks");
+      const second = startSink(db.url, topic, "crash");
+      await waitFor(
+        async () => (await count(db.sql, "checks")) === checks.length,
+        60_000,
+        "every check stored",
+      );
+      await sleep(1_000);
+      assertEquals(await count(db.sql, "checks"), checks.length);
+      const [distinct] = await db.sql`select count(distinct id)::int as n from checks`;
+      assertEquals(distinct?.n, checks.length);
+      const [next] = await db
+        .sql`select sum(next_offset)::int as n from consumer_offsets where topic = ${topic}`;
+      assertEquals(next?.n, checks.length);
+      const stopped = await second.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+      console.log(`killed with ${atKill} of ${checks.length} stored`);
+    });
+  },
+);
+
+Deno.test(
+  "database connections killed during consumption: nothing lost, nothing twice, the sink stays up",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("pgkill", 2);
+      const checks = manyChecks(40_000, 100);
+      await produceChecks(topic, checks);
+      const sink = startSink(db.url, topic, "pgkill");
+      await waitFor(async () => (await count(db.sql, "checks")) > 0, 30_000, "the first rows");
+      for (let i = 0; i < 3; i++) {
+        await db.sql`
+        select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = ${db.name} and pid <> pg_backend_pid()`;
+        await sleep(300);
+      }
+      await waitFor(
+        async () => (await count(db.sql, "checks")) === checks.length,
+        60_000,
+        "every check stored",
+      );
+      await sleep(1_000);
+      assertEquals(await count(db.sql, "checks"), checks.length);
+      const stopped = await sink.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+    });
+  },
+);
+
+Deno.test(
+  "a database stopped and restarted during consumption: the sink waits, then stores everything once",
+  options,
+  async () => {
+    const pg = await startPrivatePostgres();
+    const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
+    try {
+      await admin`create database sinkdb`;
+      const url = pg.url.replace(/\/postgres$/, "/sinkdb");
+      const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
+      const topic = await createTopic("pgstop", 2);
+      const checks = manyChecks(30_000, 100);
+      const sink = startSink(url, topic, "pgstop");
+      await waitFor(() => sink.stderr.text.includes("joined the group"), 30_000, "the sink to join");
+      await produceChecks(topic, checks.slice(0, 10_000));
+      await waitFor(async () => (await count(sql, "checks")) > 0, 30_000, "the first rows");
+      await sql.end();
+      await pg.stop("fast");
+      await produceChecks(topic, checks.slice(10_000));
+      await sleep(4_000);
+      await pg.start();
+      const after = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await waitFor(
+          async () => (await count(after, "checks")) === checks.length,
+          90_000,
+          "every check stored",
+        );
+        await sleep(1_000);
+        assertEquals(await count(after, "checks"), checks.length);
+      } finally {
+        await after.end();
+      }
+      const stopped = await sink.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+      assertMatch(stopped.stderr, /will retry/);
+    } finally {
+      await admin.end({ timeout: 1 }).catch(() => {});
+      await pg.destroy();
+    }
+  },
+);
+
+Deno.test(
+  "two sinks in one group over four partitions, one stopped halfway: every check stored once",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("rebalance", 4);
+      const checks = manyChecks(80_000, 400);
+      const one = startSink(db.url, topic, "pair");
+      const two = startSink(db.url, topic, "pair");
+      await waitFor(
+        () => one.stderr.text.includes("joined the group") && two.stderr.text.includes("joined the group"),
+        30_000,
+        "both sinks to join",
+      );
+      await produceChecks(topic, checks.slice(0, 40_000));
+      await waitFor(async () => (await count(db.sql, "checks")) > 5_000, 60_000, "rows from both");
+      const stoppedTwo = await two.stop();
+      assertEquals(stoppedTwo.code, 0, stoppedTwo.stderr);
+      await produceChecks(topic, checks.slice(40_000));
+      await waitFor(
+        async () => (await count(db.sql, "checks")) === checks.length,
+        90_000,
+        "every check stored",
+      );
+      await sleep(1_000);
+      assertEquals(await count(db.sql, "checks"), checks.length);
+      const stoppedOne = await one.stop();
+      assertEquals(stoppedOne.code, 0, stoppedOne.stderr);
+    });
+  },
+);
+
+Deno.test(
+  "migrate reaches the database over TLS with verify-full and refuses a wrong CA",
+  options,
+  async () => {
+    const pg = await startPrivatePostgres({ tls: true });
+    try {
+      const url = `postgres://postgres@localhost:${pg.port}/postgres?sslmode=verify-full`;
+      const good = await runMonitor(["migrate", "--database-url", url, "--database-ca", pg.caFile!]);
+      assertEquals(good.code, 0, good.stderr);
+      assertMatch(good.stderr, /migrations applied/);
+      const again = await runMonitor(["migrate"], { DATABASE_URL: url, MONITOR_DATABASE_CA: pg.caFile! });
+      assertEquals(again.code, 0, again.stderr);
+      assertMatch(again.stderr, /schema up to date/);
+      const wrongCa = await tempFile(
+        await Deno.readTextFile(`${CERTS}/wrong-ca.pem`),
+        ".pem",
+      );
+      const bad = await runMonitor(["migrate", "--database-url", url, "--database-ca", wrongCa]);
+      assertEquals(bad.code, 1);
+      assertMatch(bad.stderr, /certificate/i);
+      await Deno.remove(wrongCa);
+    } finally {
+      await pg.destroy();
+    }
+  },
+);
