@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type CpuSnapshot, cpuShares, readMemory, snapshotCpu } from "./check_procfs.ts";
+import { cpuShares, type CpuSnapshot, readMemory, snapshotCpu } from "./check_procfs.ts";
 
 /** The permissions of the compiled binary (dev/permissions.sh). */
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"];
@@ -13,6 +13,7 @@ const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"
 const STOP_TIMEOUT_MS = 30_000;
 const MAX_LINES = 1_000_000;
 const MAX_NOTES = 20;
+const MAX_SAMPLES = 3_600;
 
 /** One `summary` line: counts over one window, lag in milliseconds over that window. */
 export interface Summary {
@@ -64,6 +65,8 @@ export interface AgentRun {
   readonly exitCode: number | null;
   /** Largest resident set size seen, in KiB: the maximum of 1 s samples and the final high-water mark. */
   readonly peakRssKb: number;
+  /** Resident set size sampled every second, in MiB. */
+  readonly rssMib: readonly number[];
   /** Share of a core each process used over the measured windows (agent, then the neighbours). */
   readonly cpu: Record<string, number | null>;
   /** Warnings, errors and lines that are not JSON (first few), to explain a bad run. */
@@ -186,9 +189,12 @@ export async function runAgent(options: AgentOptions): Promise<AgentRun> {
   })();
 
   let peakRssKb = 0;
+  const rssMib: number[] = [];
   const sample = () => {
     const memory = readMemory(child.pid);
-    if (memory !== null) peakRssKb = Math.max(peakRssKb, memory.rssKb, memory.hwmKb);
+    if (memory === null) return;
+    peakRssKb = Math.max(peakRssKb, memory.rssKb, memory.hwmKb);
+    if (rssMib.length < MAX_SAMPLES) rssMib.push(Math.round(memory.rssKb / 1024));
   };
   const sampler = setInterval(sample, 1_000);
   let exited = false;
@@ -223,6 +229,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentRun> {
       stopped,
       exitCode: code,
       peakRssKb,
+      rssMib,
       cpu: cpuAt.first !== null && cpuAt.last !== null ? cpuShares(cpuAt.first, cpuAt.last) : {},
       notes,
       incomplete: summaries.length < options.windows,

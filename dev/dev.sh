@@ -20,8 +20,8 @@ if [[ $(psql "$admin_url" -Atc "select 1 from pg_database where datname = '$db_n
   echo "dev: created database $db_name"
 fi
 
-run() { deno run "${MONITOR_PERMISSIONS[@]}" main.ts "$@"; }
-run migrate
+monitor=(deno run "${MONITOR_PERMISSIONS[@]}" main.ts)
+"${monitor[@]}" migrate
 
 pids=()
 cleanup() {
@@ -34,9 +34,10 @@ trap cleanup EXIT INT TERM
 
 deno run --allow-net --allow-env dev/demo_server.ts &
 pids+=($!)
-run sink --summary-every 30s &
+# Started directly (not through a shell function), so $! is the process itself and the trap can stop it.
+"${monitor[@]}" sink --summary-every 30s &
 pids+=($!)
-run check --sites "${MONITOR_SITES:-sites.toml}" --create-topic --summary-every 30s &
+"${monitor[@]}" check --sites "${MONITOR_SITES:-sites.toml}" --create-topic --summary-every 30s &
 pids+=($!)
 
 echo "dev: demo server, sink and agent running; rows in $DATABASE_URL (Ctrl-C to stop)"

@@ -157,6 +157,10 @@ const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
 // RFC 3339 in UTC ("Z"), with optional fractional seconds.
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const MIN_TIME = Date.UTC(1970, 0, 1);
+
+function sameSecond(time: number, text: string): boolean {
+  return new Date(time).toISOString().slice(0, 19) === text.slice(0, 19);
+}
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 
 class FieldReader {
@@ -231,7 +235,8 @@ class FieldReader {
   timestamp(field: string): string {
     const value = this.string(field, 1, 40);
     const time = Date.parse(value);
-    if (!TIMESTAMP.test(value) || Number.isNaN(time)) {
+    // Date.parse rolls an impossible date (February 31st) over into the next month: compare it back.
+    if (!TIMESTAMP.test(value) || Number.isNaN(time) || !sameSecond(time, value)) {
       throw new RangeError(
         `Cannot decode check: field '${field}' must be an RFC 3339 UTC timestamp: got ${describe(value)}`,
       );

@@ -94,6 +94,7 @@ const MIGRATE_FLAGS = { ...COMMON_FLAGS, ...DATABASE_FLAGS } as const;
 type Env = Readonly<Record<string, string | undefined>>;
 
 const PARTITION_MAINTENANCE_EVERY_MS = 3_600_000;
+const HEARTBEAT_SLICE_MS = 2_000;
 
 function databaseUrl(value: string | undefined): string {
   if (value === undefined || value === "") {
@@ -111,9 +112,19 @@ export async function migrateCommand(args: readonly string[], env: Env): Promise
   }
   const log = createLogger({ format: logFormat(flags["log-format"]) });
   const url = databaseUrl(flags["database-url"]);
-  const sql = await connectDatabase({ url, caFile: flags["database-ca"] ?? null, log });
+  const sql = await connectDatabase({
+    url,
+    caFile: flags["database-ca"] ?? null,
+    log,
+    connectTimeoutSeconds: 5,
+  });
   try {
-    const applied = await migrate(sql, log);
+    let applied: string[];
+    try {
+      applied = await migrate(sql, log);
+    } catch (error) {
+      throw new Error(`Cannot apply migrations: ${describeError(error)}`, { cause: error });
+    }
     log.info(applied.length > 0 ? "migrations applied" : "schema up to date", {
       applied,
       database: redactUrl(url),
@@ -139,7 +150,12 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
 
-  const sql = await connectDatabase({ url, caFile: flags["database-ca"] ?? null, log });
+  const sql = await connectDatabase({
+    url,
+    caFile: flags["database-ca"] ?? null,
+    log,
+    connectTimeoutSeconds: 5,
+  });
   try {
     // Migrations and partitions wait for the database like everything else: a sink started before its
     // database keeps trying rather than exiting.
@@ -186,13 +202,20 @@ async function retrying<T>(
     try {
       return await action();
     } catch (error) {
-      if (!isTransient(error)) throw error;
+      if (!isTransient(error)) throw new Error(`Cannot ${what}: ${describeError(error)}`, { cause: error });
       const delay = backoff.next();
       log.warn(`cannot ${what}; will retry`, { error: (error as Error).message, retry_in_ms: delay });
       await sleep(delay, shutdown);
     }
   }
   return undefined;
+}
+
+/** An error's message with its code (SQLSTATE, or the TLS or socket error code) when it has one. */
+function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 // Connection trouble and server shutdowns are worth waiting out; a broken migration or a permission error
@@ -250,7 +273,7 @@ export class SinkConsumer {
       groupId: options.group,
       // A crashed member holds its partitions until this runs out: short enough for quick failover,
       // long enough to ride out a pause.
-      sessionTimeout: 10_000,
+      sessionTimeout: 20_000,
       heartbeatInterval: 3_000,
       maxWaitTimeInMs: 100,
       maxBytesPerPartition: 4 * 1024 * 1024,
@@ -379,9 +402,12 @@ export class SinkConsumer {
           attempt: backoff.attempts,
           retry_in_ms: delay,
         });
-        await sleep(delay, shutdown);
-        // Keeps the group membership while the database is away; throws when a rebalance is under way.
-        await heartbeat();
+        // Heartbeats keep the group membership while the database is away (kafkajs sends them only when
+        // asked); heartbeat() throws when a rebalance is under way, which abandons this batch.
+        for (let waited = 0; waited < delay && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
+          await sleep(Math.min(HEARTBEAT_SLICE_MS, delay - waited), shutdown);
+          await heartbeat();
+        }
       }
     }
     resolveOffset(last.offset);

@@ -64,7 +64,7 @@ export async function readTopic(
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       consumer.run({
-        eachMessage: async ({ partition, message }) => {
+        eachMessage: ({ partition, message }) => {
           messages.push({
             partition,
             offset: message.offset,
@@ -75,6 +75,7 @@ export async function readTopic(
             clearTimeout(timer);
             resolve();
           }
+          return Promise.resolve();
         },
       });
     });

@@ -101,7 +101,7 @@ async function run(command: string, args: string[], cwd?: string): Promise<void>
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -113,7 +113,7 @@ const asPostgres = (args: string[]) => ["-u", "postgres", "--", ...args];
 
 /** Creates and starts a private PostgreSQL instance. */
 export async function startPrivatePostgres(options: { tls?: boolean } = {}): Promise<PrivatePostgres> {
-  const port = await freePort();
+  const port = freePort();
   const dataDir = await Deno.makeTempDir({ prefix: "monitor-pg-" });
   await Deno.chmod(dataDir, 0o755);
   await run("chown", ["postgres:postgres", dataDir]);

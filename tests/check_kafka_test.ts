@@ -3,7 +3,7 @@
  * a broker outage survived by the outbox (on a private broker, so the shared one is never disturbed).
  */
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { finish, runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
+import { runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
 import {
   BROKER,
   CERTS,

@@ -2,6 +2,7 @@ import postgres from "postgres";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { timestampMicros } from "../src/db/_values.ts";
 import { type Batch, type DeadLetter, readOffsets, writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
@@ -483,6 +484,25 @@ Deno.test("db writer", async (t) => {
         "a\uFFFDb",
       ]);
     });
+
+    await t.step(
+      "timestampMicros() reads a timestamp to the microsecond exactly as PostgreSQL does",
+      async () => {
+        const samples = [
+          "2026-11-20T10:00:00Z",
+          "2026-11-20T10:00:00.1Z",
+          "2026-11-20T10:00:00.123456Z",
+          "2026-11-20T10:00:00.1234565Z",
+          "2026-11-20T10:00:00.1234575Z",
+          "2026-11-20T10:00:00.999999999Z",
+          "1970-01-01T00:00:00.000001Z",
+        ];
+        const rows = await sql<{ micros: string }[]>`
+        select (extract(epoch from t::timestamptz) * 1000000)::int8 as micros
+        from unnest(${sql.array(samples, 25)}::text[]) with ordinality as u(t, n) order by n`;
+        assertEquals(samples.map((s) => timestampMicros(s)), rows.map((row) => BigInt(row.micros)));
+      },
+    );
 
     await t.step("writeBatch() rejects a malformed batch before touching the database", async () => {
       const good = batch("g10", 0, 5, [check("lambda", 800, "2026-11-20T16:00:00Z")]);

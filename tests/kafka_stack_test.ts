@@ -18,9 +18,10 @@ async function roundTrip(kafka: Kafka, label: string): Promise<{ key: string; va
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("no message within 20s")), 20_000);
       consumer.run({
-        eachMessage: async ({ message }) => {
+        eachMessage: ({ message }) => {
           clearTimeout(timer);
           resolve({ key: String(message.key), value: String(message.value) });
+          return Promise.resolve();
         },
       });
     });

@@ -34,8 +34,9 @@ function sleep(ms: number): Promise<void> {
 Deno.test("Scheduler runs each site on its interval without drift", async () => {
   const runs: { name: string; due: number }[] = [];
   const sites = [{ name: "a", intervalMs: 50 }, { name: "b", intervalMs: 100 }];
-  const scheduler = new Scheduler(sites, (s) => s.intervalMs, (s) => s.name, async (site, due) => {
+  const scheduler = new Scheduler(sites, (s) => s.intervalMs, (s) => s.name, (site, due) => {
     runs.push({ name: site.name, due });
+    return Promise.resolve();
   }, { concurrency: 10 });
   scheduler.start();
   await sleep(520);

@@ -3,7 +3,7 @@
  * duplicates, crashes, database outages, rebalances and TLS.
  */
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { finish, runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
+import { runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
 import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
 import { BROKER, CERTS, createTopic } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";

@@ -23,6 +23,8 @@ export interface AgentIds {
 }
 
 const TEXT = 25;
+/** How far last_seen must move before a batch rewrites a site's row for it. */
+export const LAST_SEEN_STEP = "1 hour";
 
 interface SiteSeen {
   name: string;
@@ -36,10 +38,12 @@ interface SiteSeen {
 
 /**
  * Makes sure every site of `checks` has a row and returns the ids by name. `url` and `regex` become those of the
- * newest check unless the stored row has seen a newer one; `first_seen` and `last_seen` widen to the checks'
- * started_at, taken as `now` when later than `now` (so one agent with a clock years ahead cannot freeze the URL
- * until then). Existing rows are locked in name order (so concurrent writers cannot deadlock) and only missing
- * names are inserted, so the identity sequence is not spent on every batch.
+ * newest check unless the stored row has seen a newer one; `first_seen` widens to the oldest started_at, and
+ * `last_seen` to the newest once it has moved by {@linkcode LAST_SEEN_STEP} (the exact latest check is in
+ * `site_status`; rewriting every site's row in every batch would halve the write rate). A started_at later than
+ * `now` counts as `now`, so one agent with a clock years ahead cannot freeze the URL until then. Rows that change
+ * are locked in name order (so concurrent writers cannot deadlock), and only missing names are inserted, so the
+ * identity sequence is not spent on every batch.
  *
  * @example
  * ```ts
@@ -83,24 +87,33 @@ export async function upsertSites(
   for (let pass = 0; pending.length > 0; pass++) {
     if (pass === 3) throw new Error(`Cannot store sites: no id for '${pending[0]!.name}' after 3 passes`);
     const columns = siteColumns(tx, pending);
-    const updated = await tx<{ id: number; name: string }[]>`
-      update sites s set
-        url = case when t.last_seen >= s.last_seen then t.url else s.url end,
-        regex = case when t.last_seen >= s.last_seen then t.regex else s.regex end,
-        first_seen = least(s.first_seen, t.first_seen),
-        last_seen = greatest(s.last_seen, t.last_seen)
-      from (
-        select s2.id, t.*
-        from sites s2
-        join unnest(${columns.names}::text[], ${columns.urls}::text[], ${columns.regexes}::text[],
-                    ${columns.firsts}::text[]::timestamptz[], ${columns.lasts}::text[]::timestamptz[])
-          as t(name, url, regex, first_seen, last_seen) on t.name = s2.name
-        order by s2.name
-        for update of s2
-      ) t
-      where s.id = t.id
-      returning s.id, s.name`;
-    for (const row of updated) ids.set(row.name, row.id);
+    // One statement: the ids of the sites that exist, and an update of those rows whose URL, regex or
+    // first_seen changed or whose last_seen moved by LAST_SEEN_STEP (not every batch rewrites every site).
+    const found = await tx<{ id: number; name: string }[]>`
+      with t as (
+        select * from unnest(${columns.names}::text[], ${columns.urls}::text[], ${columns.regexes}::text[],
+                             ${columns.firsts}::text[]::timestamptz[], ${columns.lasts}::text[]::timestamptz[])
+          as t(name, url, regex, first_seen, last_seen)
+      ),
+      changed as (
+        update sites s set
+          url = case when c.last_seen >= s.last_seen then c.url else s.url end,
+          regex = case when c.last_seen >= s.last_seen then c.regex else s.regex end,
+          first_seen = least(s.first_seen, c.first_seen),
+          last_seen = greatest(s.last_seen, c.last_seen)
+        from (
+          select s2.id, t.*
+          from sites s2 join t on t.name = s2.name
+          where t.first_seen < s2.first_seen
+             or t.last_seen >= s2.last_seen + ${LAST_SEEN_STEP}::interval
+             or (t.last_seen >= s2.last_seen and (t.url <> s2.url or t.regex is distinct from s2.regex))
+          order by s2.name
+          for update of s2
+        ) c
+        where s.id = c.id
+      )
+      select s.id, s.name from sites s join t on t.name = s.name`;
+    for (const row of found) ids.set(row.name, row.id);
     const missing = pending.filter((site) => !ids.has(site.name));
     if (missing.length === 0) break;
     const insertColumns = siteColumns(tx, missing);

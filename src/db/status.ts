@@ -7,6 +7,7 @@
  */
 import type postgres from "postgres";
 import type { CheckResult } from "../message.ts";
+import { all } from "./_pipeline.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
 import type { ResolvedCheck } from "./names.ts";
 
@@ -132,36 +133,48 @@ export async function updateSiteStatus(
     const outcome = advanceStatus(stored.get(siteId) ?? null, bySite.get(siteId)!);
     return outcome === null ? [] : [outcome];
   });
-  if (outcomes.length === 0) return;
-  const column = <T>(pick: (outcome: typeof outcomes[number]) => T): T[] => outcomes.map(pick);
-  const latest = <T>(pick: (check: CheckResult) => T): T[] =>
-    outcomes.map((outcome) => pick(outcome.latest.check));
-  // A null state_since keeps the stored one. The WHERE guards the "never back in time" rule in SQL as well.
-  await tx`
+  const existing = outcomes.filter((outcome) => stored.has(outcome.latest.siteId));
+  const added = outcomes.filter((outcome) => !stored.has(outcome.latest.siteId));
+  const values = (list: typeof outcomes) => {
+    const column = <T>(pick: (outcome: typeof outcomes[number]) => T): T[] => list.map(pick);
+    const latest = <T>(pick: (check: CheckResult) => T): T[] =>
+      list.map((outcome) => pick(outcome.latest.check));
+    return tx`
+      unnest(
+        ${tx.array(column((o) => o.latest.siteId), INT4)}::int4[],
+        ${tx.array(column((o) => o.latest.id), TEXT)}::text[]::uuid[],
+        ${tx.array(latest((c) => c.started_at), TEXT)}::text[]::timestamptz[],
+        ${tx.array(column((o) => o.latest.agentId), INT4)}::int4[],
+        ${tx.array(latest((c) => c.up), BOOL)}::bool[],
+        ${tx.array(latest((c) => c.status), INT4)}::int4[]::int2[],
+        ${tx.array(column((o) => o.stateSince), TEXT)}::text[]::timestamptz[],
+        ${tx.array(column((o) => o.consecutiveFailures), INT4)}::int4[],
+        ${tx.array(latest((c) => c.error?.kind ?? null), TEXT)}::text[]::check_error_kind[],
+        ${tx.array(latest((c) => c.error === null ? null : cleanText(c.error.message)), TEXT)}::text[],
+        ${tx.array(latest((c) => c.duration_ms), FLOAT8)}::float8[]::real[]
+      ) as t(site_id, check_id, checked_at, agent_id, up, status, state_since, failures, error_kind, error_message,
+             duration_ms)`;
+  };
+  // The rows are locked already: a plain UPDATE (much cheaper than an upsert); a null state_since keeps the
+  // stored one. The time condition repeats the "never back in time" rule in SQL.
+  const update = existing.length === 0 ? null : tx`
+    update site_status s set
+      check_id = t.check_id, checked_at = t.checked_at, agent_id = t.agent_id, up = t.up, status = t.status,
+      state_since = coalesce(t.state_since, s.state_since), consecutive_failures = t.failures,
+      error_kind = t.error_kind, error_message = t.error_message, duration_ms = t.duration_ms, updated_at = now()
+    from ${values(existing)}
+    where s.site_id = t.site_id and (t.checked_at, t.check_id) > (s.checked_at, s.check_id)`;
+  // A site's first status; a writer that got there first in the meantime is overtaken only by a newer check.
+  const insert = added.length === 0 ? null : tx`
     insert into site_status as s (site_id, check_id, checked_at, agent_id, up, status, state_since,
                                   consecutive_failures, error_kind, error_message, duration_ms)
-    select t.site_id, t.check_id, t.checked_at, t.agent_id, t.up, t.status,
-           coalesce(t.state_since, cur.state_since), t.failures, t.error_kind, t.error_message, t.duration_ms
-    from unnest(
-      ${tx.array(column((o) => o.latest.siteId), INT4)}::int4[],
-      ${tx.array(column((o) => o.latest.id), TEXT)}::text[]::uuid[],
-      ${tx.array(latest((c) => c.started_at), TEXT)}::text[]::timestamptz[],
-      ${tx.array(column((o) => o.latest.agentId), INT4)}::int4[],
-      ${tx.array(latest((c) => c.up), BOOL)}::bool[],
-      ${tx.array(latest((c) => c.status), INT4)}::int4[]::int2[],
-      ${tx.array(column((o) => o.stateSince), TEXT)}::text[]::timestamptz[],
-      ${tx.array(column((o) => o.consecutiveFailures), INT4)}::int4[],
-      ${tx.array(latest((c) => c.error?.kind ?? null), TEXT)}::text[]::check_error_kind[],
-      ${tx.array(latest((c) => c.error === null ? null : cleanText(c.error.message)), TEXT)}::text[],
-      ${tx.array(latest((c) => c.duration_ms), FLOAT8)}::float8[]::real[]
-    ) as t(site_id, check_id, checked_at, agent_id, up, status, state_since, failures, error_kind, error_message,
-           duration_ms)
-    left join site_status cur on cur.site_id = t.site_id
-    order by t.site_id
+    select * from ${values(added)}
+    order by site_id
     on conflict (site_id) do update set
       check_id = excluded.check_id, checked_at = excluded.checked_at, agent_id = excluded.agent_id,
       up = excluded.up, status = excluded.status, state_since = excluded.state_since,
       consecutive_failures = excluded.consecutive_failures, error_kind = excluded.error_kind,
       error_message = excluded.error_message, duration_ms = excluded.duration_ms, updated_at = now()
     where (excluded.checked_at, excluded.check_id) > (s.checked_at, s.check_id)`;
+  await all([update, insert]);
 }

@@ -10,6 +10,7 @@ import type postgres from "postgres";
 import { checkIdToUuid, type CheckResult } from "../message.ts";
 import { type CheckRow, insertChecksUnnest } from "./check_rows.ts";
 import { updateSiteStatus } from "./status.ts";
+import { all } from "./_pipeline.ts";
 import { cleanText } from "./_values.ts";
 import { type ResolvedCheck, upsertAgents, upsertSites } from "./names.ts";
 
@@ -94,18 +95,21 @@ export async function writeBatch(
   const partitions = [...ranges.keys()].sort((a, b) => a - b);
   return await sql.begin(async (tx) => {
     // Lock this group's offsets rows, in partition order so that two sinks never wait on each other in a cycle.
-    await tx`
-      insert into consumer_offsets (group_id, topic, partition, next_offset)
-      select ${batch.group}, ${batch.topic}, p, 0 from unnest(${
-      tx.array(partitions, INT4)
-    }::int4[]) p order by p
-      on conflict do nothing`;
-    const rows = await tx<{ partition: number; next_offset: string }[]>`
-      select partition, next_offset from consumer_offsets
-      where group_id = ${batch.group} and topic = ${batch.topic}
-        and partition = any(${tx.array(partitions, INT4)}::int4[])
-      order by partition
-      for update`;
+    // Statements that do not need each other's results are sent together (postgres.js pipelines them on the
+    // transaction's connection), so building one query's parameters overlaps the server running the previous.
+    const [, rows] = await all([
+      tx`
+        insert into consumer_offsets (group_id, topic, partition, next_offset)
+        select ${batch.group}, ${batch.topic}, p, 0 from unnest(${tx.array(partitions, INT4)}::int4[]) p
+        order by p
+        on conflict do nothing`,
+      tx<{ partition: number; next_offset: string }[]>`
+        select partition, next_offset from consumer_offsets
+        where group_id = ${batch.group} and topic = ${batch.topic}
+          and partition = any(${tx.array(partitions, INT4)}::int4[])
+        order by partition
+        for update`,
+    ]);
     const fence = new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
     const isNew = (message: { partition: number; offset: string }) =>
       BigInt(message.offset) >= (fence.get(message.partition) ?? 0n);
@@ -113,28 +117,30 @@ export async function writeBatch(
     const letters = batch.deadLetters.filter(isNew);
     const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
 
-    let stored = 0;
+    let resolved: ResolvedCheck[] = [];
     if (checks.length > 0) {
-      const sites = await upsertSites(tx, checks.map((incoming) => incoming.check), now);
-      const agents = await upsertAgents(tx, checks.map((incoming) => incoming.check));
-      const resolved = checks.map(({ check }): ResolvedCheck => ({
+      const decoded = checks.map((incoming) => incoming.check);
+      const [sites, agents] = await all([upsertSites(tx, decoded, now), upsertAgents(tx, decoded)]);
+      resolved = checks.map(({ check }): ResolvedCheck => ({
         check,
         id: checkIdToUuid(check.id),
         siteId: sites.get(check.site)!,
         agentId: agents.get(check.agent, check.region),
       }));
-      stored = await insertChecksUnnest(tx, resolved.map(toRow));
-      await updateSiteStatus(tx, resolved, BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n);
     }
-    const deadLetters = await insertDeadLetters(tx, batch.topic, letters);
-    await tx`
-      update consumer_offsets c
-      set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
-      from unnest(
-        ${tx.array(partitions, INT4)}::int4[],
-        ${tx.array(partitions.map((p) => ranges.get(p)!.next.toString()), INT8)}::int8[]
-      ) as p(partition, next_offset)
-      where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`;
+    const [stored, deadLetters] = await all([
+      insertChecksUnnest(tx, resolved.map(toRow)),
+      insertDeadLetters(tx, batch.topic, letters),
+      updateSiteStatus(tx, resolved, BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n),
+      tx`
+        update consumer_offsets c
+        set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
+        from unnest(
+          ${tx.array(partitions, INT4)}::int4[],
+          ${tx.array(partitions.map((p) => ranges.get(p)!.next.toString()), INT8)}::int8[]
+        ) as p(partition, next_offset)
+        where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
+    ]);
     return { stored, duplicates: checks.length - stored, deadLetters, skipped };
   });
 }

@@ -1,0 +1,173 @@
+import { assertEquals, assertMatch, assertThrows } from "./_assert.ts";
+import { checkIdToUuid, type CheckResult, decodeCheck, encodeCheck, newCheckId } from "../src/message.ts";
+
+const valid: CheckResult = {
+  v: 1,
+  id: "01936b2c-5d1e-7f3a-9b2c-1d2e3f4a5b6c",
+  site: "shop",
+  url: "https://shop.example.com/health",
+  agent: "eu-1",
+  region: "eu-west",
+  scheduled_at: "2026-11-23T10:00:00.000Z",
+  started_at: "2026-11-23T10:00:00.004Z",
+  up: false,
+  status: 503,
+  ttfb_ms: 12.5,
+  duration_ms: 13.25,
+  bytes: 120,
+  regex: "ok",
+  regex_matched: false,
+  cert_expires_at: "2027-01-01T00:00:00Z",
+  error: { kind: "http", message: "Status 503 is not in 200-399" },
+};
+
+const bytes = (value: unknown) =>
+  new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));
+
+Deno.test("decodeCheck() round-trips what encodeCheck() writes", () => {
+  assertEquals(decodeCheck(encodeCheck(valid)), valid);
+});
+
+Deno.test("decodeCheck() ignores fields it does not know (version 1 can grow)", () => {
+  assertEquals(decodeCheck(bytes({ ...valid, future_field: [1, 2] })), valid);
+});
+
+Deno.test("decodeCheck() accepts a ULID as the check id", () => {
+  const id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  assertEquals(decodeCheck(bytes({ ...valid, id })).id, id);
+  assertEquals(checkIdToUuid(id), "01563e3a-b5d3-d676-4c61-efb99302bd5b");
+});
+
+const bad: [
+  string,
+  unknown,
+  ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor | SyntaxErrorConstructor,
+  string,
+][] = [
+  ["not JSON", "{oops", SyntaxError, "Cannot decode check: the value is not JSON: "],
+  ["an array", [1], TypeError, "Cannot decode check: the value is an array, not an object"],
+  ["no version", { ...valid, v: undefined }, TypeError, "Cannot decode check: field 'v' is missing"],
+  ["version 2", { ...valid, v: 2 }, RangeError, "Cannot decode check: version number 2 is not supported"],
+  ["a missing field", { ...valid, url: undefined }, TypeError, "Cannot decode check: field 'url' is missing"],
+  [
+    "a string status",
+    { ...valid, status: "503" },
+    TypeError,
+    "Cannot decode check: field 'status' must be a number: got '503'",
+  ],
+  [
+    "a status out of range",
+    { ...valid, status: 99 },
+    RangeError,
+    "Cannot decode check: field 'status' must be between 100 and 599: got 99",
+  ],
+  [
+    "a fractional status",
+    { ...valid, status: 200.5 },
+    TypeError,
+    "Cannot decode check: field 'status' must be an integer: got number 200.5",
+  ],
+  [
+    "a negative duration",
+    { ...valid, duration_ms: -1 },
+    RangeError,
+    "Cannot decode check: field 'duration_ms' must be between 0 and 86400000: got -1",
+  ],
+  [
+    "a bad id",
+    { ...valid, id: "123" },
+    RangeError,
+    "Cannot decode check: field 'id' must be a UUID or a ULID: got '123'",
+  ],
+  [
+    "a local time",
+    { ...valid, started_at: "2026-11-23T10:00:00+01:00" },
+    RangeError,
+    "Cannot decode check: field 'started_at' must be an RFC 3339 UTC timestamp: got '2026-11-23T10:00:00+01:00'",
+  ],
+  [
+    "an impossible date",
+    { ...valid, started_at: "2026-02-31T10:00:00Z" },
+    RangeError,
+    "Cannot decode check: field 'started_at' must be an RFC 3339 UTC timestamp: got '2026-02-31T10:00:00Z'",
+  ],
+  [
+    "a non-http URL",
+    { ...valid, url: "ftp://x/" },
+    RangeError,
+    "Cannot decode check: field 'url' must be an http or https URL: got 'ftp://x/'",
+  ],
+  [
+    "an empty site",
+    { ...valid, site: "" },
+    RangeError,
+    "Cannot decode check: field 'site' must be 1 to 200 characters long: got 0",
+  ],
+  [
+    "a NUL in a site",
+    { ...valid, site: "a\u0000b" },
+    RangeError,
+    "Cannot decode check: field 'site' must not contain NUL",
+  ],
+  [
+    "a control character in an agent",
+    { ...valid, agent: "a\nb" },
+    RangeError,
+    "Cannot decode check: field 'agent' must not contain control characters",
+  ],
+  [
+    "an unknown error kind",
+    { ...valid, error: { kind: "boom", message: "x" } },
+    RangeError,
+    "Cannot decode check: field 'error.kind' must be one of dns, connect, tls, timeout, http, content, redirects, other: got 'boom'",
+  ],
+  [
+    "up with an error",
+    { ...valid, up: true },
+    RangeError,
+    "Cannot decode check: field 'up' is true but field 'error' is set",
+  ],
+  [
+    "down without an error",
+    { ...valid, error: null },
+    RangeError,
+    "Cannot decode check: field 'up' is false but field 'error' is null",
+  ],
+  [
+    "a null up",
+    { ...valid, up: null },
+    TypeError,
+    "Cannot decode check: field 'up' must be a boolean: got null",
+  ],
+];
+
+for (const [what, value, ErrorClass, message] of bad) {
+  Deno.test(`decodeCheck() rejects ${what} with ${ErrorClass.name}`, () => {
+    const error = assertThrows(() => decodeCheck(bytes(value)), ErrorClass);
+    if (message.endsWith(": ")) assertMatch(error.message, new RegExp(`^${message}`));
+    else assertEquals(error.message, message);
+  });
+}
+
+Deno.test("decodeCheck() rejects a missing value, bad UTF-8 and an oversized value", () => {
+  assertThrows(() => decodeCheck(null), TypeError, "Cannot decode check: the message has no value");
+  assertThrows(
+    () => decodeCheck(new Uint8Array([0x7b, 0xc3, 0x28, 0x7d])),
+    TypeError,
+    "Cannot decode check: the value is not valid UTF-8",
+  );
+  assertThrows(
+    () => decodeCheck(new Uint8Array(64 * 1024 + 1)),
+    RangeError,
+    "Cannot decode check: the value is 65537 bytes, over the limit of 65536",
+  );
+});
+
+Deno.test("newCheckId() makes time-ordered UUIDv7s", () => {
+  const a = newCheckId(1_700_000_000_000);
+  const b = newCheckId(1_700_000_000_001);
+  assertMatch(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assertEquals(a.slice(0, 13), "018bcfe5-6800");
+  assertEquals(a < b, true);
+  assertEquals(newCheckId() === newCheckId(), false);
+});
