@@ -13,6 +13,7 @@
  */
 import type postgres from "postgres";
 import { createTestDatabase } from "../tests/_pg.ts";
+import { connectDatabase } from "../src/db/connect.ts";
 import { type CheckRow, insertChecksCopy, insertChecksUnnest, type Staging } from "../src/db/check_rows.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { maintainPartitions } from "../src/db/partitions.ts";
@@ -167,8 +168,9 @@ async function bytesPerCheck(sql: postgres.Sql) {
 }
 
 const db = await createTestDatabase("monitor_bench");
+// The sink's own pool (connectDatabase turns Nagle's algorithm off, which COPY needs: see src/db/connect.ts).
+const sql = await connectDatabase({ url: db.url, log });
 try {
-  const { sql } = db;
   await migrate(sql, log);
   await maintainPartitions(sql, { now: new Date(day), aheadDays: 1, retentionDays: 0, log });
   await sql`
@@ -213,6 +215,7 @@ try {
     }; average row ${size.tuple} bytes before header alignment and line pointer`,
   );
 } finally {
+  await sql.end({ timeout: 5 });
   await db.drop();
 }
 

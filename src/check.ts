@@ -16,6 +16,7 @@ import { type OutboxEntry, Publisher } from "./publisher.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
+import { type Metric, serveMetrics } from "./metrics.ts";
 
 /** Help text of `monitor check`. */
 export const CHECK_USAGE = `monitor check: probe the sites of a sites file and publish every result to Kafka
@@ -36,6 +37,7 @@ OPTIONS:
   --create-topic        create the topic if it is missing (MONITOR_CREATE_TOPIC)
   --partitions N        partitions of a topic made by --create-topic (MONITOR_PARTITIONS; default 6)
   --summary-every DUR   how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
+  --metrics HOST:PORT   serve Prometheus metrics on /metrics, e.g. :9464 (MONITOR_METRICS; default off)
   --drain-timeout DUR   on SIGINT/SIGTERM, how long to wait for probes and publishing (MONITOR_DRAIN_TIMEOUT;
                         default 15s)
 
@@ -69,6 +71,7 @@ const CHECK_FLAGS = {
   partitions: { type: "string", env: "MONITOR_PARTITIONS" },
   "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
   "drain-timeout": { type: "string", env: "MONITOR_DRAIN_TIMEOUT" },
+  metrics: { type: "string", env: "MONITOR_METRICS" },
 } as const;
 
 /** Where `check` writes results and text meant for the user. */
@@ -99,6 +102,7 @@ interface CheckConfig {
   readonly partitions: number;
   readonly summaryEveryMs: number;
   readonly drainTimeoutMs: number;
+  readonly metrics: string | null;
   readonly kafka: KafkaSettings | null;
 }
 
@@ -130,6 +134,7 @@ export async function checkCommand(
     partitions: positiveInteger("partitions", flags.partitions, 6),
     summaryEveryMs: durationFlag("summary-every", flags["summary-every"], 60_000),
     drainTimeoutMs: durationFlag("drain-timeout", flags["drain-timeout"], 15_000),
+    metrics: flags.metrics ?? null,
     kafka: await kafkaSettings(flags, env, `monitor-check-${agent}`),
   };
   if (flags["dry-run"]) {
@@ -148,7 +153,7 @@ interface ResultSink {
   accept(result: CheckResult): void;
   /** Flushes and disconnects; returns how many results could not be delivered. */
   close(): Promise<number>;
-  readonly stats: () => { published: number; outbox: number; dropped: number };
+  readonly stats: () => { published: number; outbox: number; dropped: number; failures: number };
 }
 
 /** Opens the Kafka outbox when brokers are configured, else NDJSON on `output` (or nothing, when not `print`). */
@@ -162,7 +167,7 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
         printed++;
       },
       close: () => Promise.resolve(0),
-      stats: () => ({ published: printed, outbox: 0, dropped: 0 }),
+      stats: () => ({ published: printed, outbox: 0, dropped: 0, failures: 0 }),
     };
   }
   const settings = config.kafka;
@@ -181,19 +186,27 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
   publisher.start();
   log.info("publishing to Kafka", { target: describeKafka(settings) });
   let droppedLogged = 0;
+  let droppedLoggedAt = -Infinity;
   return {
     accept(result) {
       outbox.push({ key: result.site, value: encodeCheck(result) });
-      if (outbox.dropped > droppedLogged && outbox.dropped - droppedLogged >= 1_000) {
+      // Said at once, then at most every 10 s while it goes on: enough to alert on, not a flood.
+      if (outbox.dropped > droppedLogged && Date.now() - droppedLoggedAt >= 10_000) {
         log.warn("outbox full: dropping the oldest results", {
           dropped: outbox.dropped,
           outbox: outbox.size,
         });
         droppedLogged = outbox.dropped;
+        droppedLoggedAt = Date.now();
       }
     },
     close: () => publisher.stop(config.drainTimeoutMs),
-    stats: () => ({ published: publisher.published, outbox: outbox.size, dropped: outbox.dropped }),
+    stats: () => ({
+      published: publisher.published,
+      outbox: outbox.size,
+      dropped: outbox.dropped,
+      failures: publisher.failures,
+    }),
   };
 }
 
@@ -249,7 +262,8 @@ async function runForever(
   const client = createProbeClient();
   const certificates = new CertificateCache();
   const counts = { probes: 0, up: 0, down: 0 };
-  let totalProbes = 0;
+  const totals = { up: 0, down: 0 };
+  let lastLagP99 = 0;
   const scheduler = new Scheduler(
     config.sites,
     (site) => site.intervalMs,
@@ -263,9 +277,13 @@ async function runForever(
         certificates,
       });
       counts.probes++;
-      totalProbes++;
-      if (result.up) counts.up++;
-      else counts.down++;
+      if (result.up) {
+        counts.up++;
+        totals.up++;
+      } else {
+        counts.down++;
+        totals.down++;
+      }
       sink.accept(result);
     },
     { concurrency: config.concurrency, onRunError: (error) => log.error("probe failed", { error }) },
@@ -277,8 +295,13 @@ async function runForever(
     concurrency: config.concurrency,
   });
   scheduler.start();
+  const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => {
+    const stats = sink.stats();
+    return agentMetrics({ ...totals, skipped: scheduler.skippedTotal, lagP99: lastLagP99, ...stats });
+  }, log);
   const summary = setInterval(() => {
     const stats = scheduler.takeStats();
+    lastLagP99 = stats.lag.percentile(99);
     log.info("summary", {
       probes: counts.probes,
       up: counts.up,
@@ -297,6 +320,7 @@ async function runForever(
   });
   log.info("stopping: finishing probes in flight and flushing results", { in_flight: scheduler.inFlight });
   clearInterval(summary);
+  await metrics?.close();
   // Probes in flight finish within their own timeouts (a probe cut short would report a failure that the
   // site did not have); the drain timeout bounds the wait, and results of probes still running are lost.
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -309,7 +333,64 @@ async function runForever(
   await certificates.close();
   const undelivered = await sink.close();
   const stats = sink.stats();
-  const totals = { probes: totalProbes, published: stats.published, dropped: stats.dropped };
-  if (undelivered > 0) log.error("stopped with results unpublished", { ...totals, undelivered });
-  else log.info("stopped", totals);
+  const final = { probes: totals.up + totals.down, published: stats.published, dropped: stats.dropped };
+  if (undelivered > 0) log.error("stopped with results unpublished", { ...final, undelivered });
+  else log.info("stopped", final);
+}
+
+function agentMetrics(values: {
+  up: number;
+  down: number;
+  skipped: number;
+  lagP99: number;
+  published: number;
+  outbox: number;
+  dropped: number;
+  failures: number;
+}): Metric[] {
+  return [
+    { name: "monitor_probes_up_total", help: "Probes whose site was up.", type: "counter", value: values.up },
+    {
+      name: "monitor_probes_down_total",
+      help: "Probes whose site was down.",
+      type: "counter",
+      value: values.down,
+    },
+    {
+      name: "monitor_probes_skipped_total",
+      help: "Due probes not started because the site's previous probe was still running.",
+      type: "counter",
+      value: values.skipped,
+    },
+    {
+      name: "monitor_schedule_lag_p99_ms",
+      help: "p99 of the time from due to start over the last summary period.",
+      type: "gauge",
+      value: values.lagP99,
+    },
+    {
+      name: "monitor_published_total",
+      help: "Results acknowledged by Kafka.",
+      type: "counter",
+      value: values.published,
+    },
+    {
+      name: "monitor_publish_failures_total",
+      help: "Failed attempts to publish a batch (each retried).",
+      type: "counter",
+      value: values.failures,
+    },
+    {
+      name: "monitor_outbox_depth",
+      help: "Results waiting to be published.",
+      type: "gauge",
+      value: values.outbox,
+    },
+    {
+      name: "monitor_outbox_dropped_total",
+      help: "Results dropped because the outbox was full.",
+      type: "counter",
+      value: values.dropped,
+    },
+  ];
 }

@@ -101,6 +101,7 @@ export class Scheduler<S> {
   #running = false;
   #started = 0;
   #skipped = 0;
+  #skippedTotal = 0;
   #lag = new Histogram();
 
   constructor(
@@ -129,6 +130,11 @@ export class Scheduler<S> {
     });
   }
 
+  /** Due runs skipped since the start (see {@linkcode SchedulerStats.skipped}). */
+  get skippedTotal(): number {
+    return this.#skippedTotal + this.#skipped;
+  }
+
   /** Runs in flight now. */
   get inFlight(): number {
     return this.#inFlight.size;
@@ -154,6 +160,7 @@ export class Scheduler<S> {
   /** Returns the counters and the lag histogram collected since the last call, and starts afresh. */
   takeStats(): SchedulerStats {
     const stats = { started: this.#started, skipped: this.#skipped, lag: this.#lag };
+    this.#skippedTotal += this.#skipped;
     this.#started = 0;
     this.#skipped = 0;
     this.#lag = new Histogram();

@@ -28,6 +28,7 @@ import { createKafka, describeKafka, kafkaSettings } from "./kafka.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { decodeCheck } from "./message.ts";
 import { Histogram } from "./histogram.ts";
+import { type Metric, serveMetrics } from "./metrics.ts";
 
 /** Help text of `monitor sink`. */
 export const SINK_USAGE = `monitor sink: consume check results from Kafka and store them in PostgreSQL
@@ -41,6 +42,7 @@ OPTIONS:
                           (MONITOR_RETENTION_DAYS; default 90)
   --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
   --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
+  --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
 
 KAFKA:
   --brokers H:P,...       MONITOR_BROKERS (required)
@@ -87,6 +89,7 @@ const SINK_FLAGS = {
   retention: { type: "string", env: "MONITOR_RETENTION_DAYS" },
   "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
   "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
+  metrics: { type: "string", env: "MONITOR_METRICS" },
 } as const;
 
 const MIGRATE_FLAGS = { ...COMMON_FLAGS, ...DATABASE_FLAGS } as const;
@@ -178,11 +181,15 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       );
     }, PARTITION_MAINTENANCE_EVERY_MS);
     const summary = setInterval(() => log.info("summary", sink.takeStats()), summaryEveryMs);
+    const metrics = flags.metrics === undefined
+      ? null
+      : serveMetrics(flags.metrics, () => sink.metrics(), log);
     try {
       await sink.run();
     } finally {
       clearInterval(maintenance);
       clearInterval(summary);
+      await metrics?.close();
       log.info("stopped", sink.takeStats());
     }
     return 0;
@@ -262,6 +269,7 @@ export class SinkConsumer {
   readonly #pendingCommits = new Map<number, string>();
   #lastKafkaCommit = 0;
   #stats = newStats();
+  readonly #totals = newStats();
   #latency = new Histogram();
 
   constructor(
@@ -286,6 +294,34 @@ export class SinkConsumer {
         restartOnFailure: () => Promise.resolve(true),
       },
     });
+  }
+
+  /** Counters since the start, for the metrics endpoint. */
+  metrics(): Metric[] {
+    const totals = this.#totals;
+    const counter = (name: string, help: string, value: number): Metric => ({
+      name,
+      help,
+      type: "counter",
+      value,
+    });
+    return [
+      counter("monitor_sink_checks_stored_total", "Checks inserted.", totals.stored),
+      counter("monitor_sink_duplicates_total", "Checks whose id was already stored.", totals.duplicates),
+      counter(
+        "monitor_sink_skipped_total",
+        "Messages below the stored offsets (redelivered).",
+        totals.skipped,
+      ),
+      counter("monitor_sink_dead_letters_total", "Messages stored in dead_letters.", totals.dead_letters),
+      counter("monitor_sink_batches_total", "Batches committed.", totals.batches),
+      {
+        name: "monitor_sink_consumer_lag",
+        help: "Messages behind the end of the assigned partitions, as of the last batch.",
+        type: "gauge",
+        value: [...this.#lag.values()].reduce((sum, lag) => sum + lag, 0),
+      },
+    ];
   }
 
   /** Counters since the last call. */
@@ -459,11 +495,13 @@ export class SinkConsumer {
   }
 
   #count(result: Awaited<ReturnType<typeof writeBatch>>, checks: readonly IncomingCheck[]): void {
-    this.#stats.stored += result.stored;
-    this.#stats.duplicates += result.duplicates;
-    this.#stats.skipped += result.skipped;
-    this.#stats.dead_letters += result.deadLetters;
-    this.#stats.batches++;
+    for (const stats of [this.#stats, this.#totals]) {
+      stats.stored += result.stored;
+      stats.duplicates += result.duplicates;
+      stats.skipped += result.skipped;
+      stats.dead_letters += result.deadLetters;
+      stats.batches++;
+    }
     const now = Date.now();
     for (const { check } of checks) {
       this.#latency.record(now - Date.parse(check.started_at) - check.duration_ms);

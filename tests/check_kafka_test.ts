@@ -337,3 +337,53 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "with the broker unreachable, a full outbox drops the oldest results, counts and exposes them",
+  kafkaTest,
+  async () => {
+    const { server, base } = startTargets();
+    const sites = await tempFile(
+      Array.from({ length: 4 }, (_, i) => `[[site]]\nname = "s${i}"\nurl = "${base}/ok"\ninterval = "1s"\n`)
+        .join("\n"),
+    );
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const metricsPort = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    try {
+      const child = spawnMonitor([
+        "check",
+        "--sites",
+        sites,
+        "--brokers",
+        "127.0.0.1:19999", // nothing listens here
+        "--outbox",
+        "3",
+        "--metrics",
+        `127.0.0.1:${metricsPort}`,
+        "--drain-timeout",
+        "1s",
+      ]);
+      const stderr = collect(child);
+      await waitFor(() => stderr.text.includes("outbox full: dropping the oldest results"), 20_000, "drops");
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1]);
+      assertEquals(value("monitor_outbox_depth"), 3);
+      assertEquals(value("monitor_outbox_dropped_total") > 0, true, metrics);
+      assertEquals(value("monitor_published_total"), 0);
+      assertEquals(value("monitor_probes_up_total") >= 4, true, metrics);
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await stderr.done;
+      await child.stdout.cancel();
+      assertEquals(status.code, 0, stderr.text);
+      assertMatch(
+        stderr.text,
+        /stopped with results unpublished probes=\d+ published=0 dropped=\d+ undelivered=3/,
+      );
+    } finally {
+      await server.shutdown();
+      await Deno.remove(sites);
+    }
+  },
+);

@@ -56,6 +56,22 @@ Deno.test("connectDatabase() connects without TLS and never logs the password", 
   });
 });
 
+Deno.test("connectDatabase() rejects queries with the socket error when nothing listens", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const sql = await connectDatabase({
+    url: `postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable`,
+    log,
+  });
+  try {
+    const error = await assertRejects(() => sql`select 1`, Error);
+    assertEquals((error as Error & { code?: string }).code, "ECONNREFUSED");
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+});
+
 Deno.test("connectDatabase() honours sslmode against a TLS server", async () => {
   const pg = await startPrivatePostgres({ tls: true });
   const ssl = async (url: string, caFile: string | null = null) => {

@@ -6,6 +6,7 @@
  * @module
  */
 import type postgres from "postgres";
+import { boolArray, numberArray, textArray } from "./_arrays.ts";
 import type { ErrorKind } from "../message.ts";
 
 /** One `checks` row, every value already in its database form. */
@@ -29,16 +30,9 @@ export interface CheckRow {
   readonly errorMessage: string | null;
 }
 
-// postgres.js type ids of the element types the arrays are sent as.
-const INT4 = 23;
-const TEXT = 25;
-const FLOAT8 = 701;
-const BOOL = 16;
-
 /**
- * Inserts the rows with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (one array parameter per
- * column; enum and uuid arrays travel as text arrays, so a pool opened before the migration can send them) and
- * returns how many were new. Rows whose id is already stored, or repeated in `rows`, are not inserted.
+ * Inserts the rows with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (one array literal parameter
+ * per column, cast in SQL) and returns how many were new. Rows whose id is already stored, or repeated in `rows`, are not inserted.
  *
  * @example
  * ```ts
@@ -55,20 +49,20 @@ export async function insertChecksUnnest(
     insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms,
                         bytes, regex_matched, cert_expires_at, error_kind, error_message)
     select * from unnest(
-      ${tx.array(column((r) => r.id), TEXT)}::text[]::uuid[],
-      ${tx.array(column((r) => r.siteId), INT4)}::int4[],
-      ${tx.array(column((r) => r.agentId), INT4)}::int4[],
-      ${tx.array(column((r) => r.scheduledAt), TEXT)}::text[]::timestamptz[],
-      ${tx.array(column((r) => r.startedAt), TEXT)}::text[]::timestamptz[],
-      ${tx.array(column((r) => r.up), BOOL)}::bool[],
-      ${tx.array(column((r) => r.status), INT4)}::int4[]::int2[],
-      ${tx.array(column((r) => r.ttfbMs), FLOAT8)}::float8[]::real[],
-      ${tx.array(column((r) => r.durationMs), FLOAT8)}::float8[]::real[],
-      ${tx.array(column((r) => r.bytes), INT4)}::int4[],
-      ${tx.array(column((r) => r.regexMatched), BOOL)}::bool[],
-      ${tx.array(column((r) => r.certExpiresAt), TEXT)}::text[]::timestamptz[],
-      ${tx.array(column((r) => r.errorKind), TEXT)}::text[]::check_error_kind[],
-      ${tx.array(column((r) => r.errorMessage), TEXT)}::text[]
+      ${textArray(column((r) => r.id))}::uuid[],
+      ${numberArray(column((r) => r.siteId))}::int4[],
+      ${numberArray(column((r) => r.agentId))}::int4[],
+      ${textArray(column((r) => r.scheduledAt))}::timestamptz[],
+      ${textArray(column((r) => r.startedAt))}::timestamptz[],
+      ${boolArray(column((r) => r.up))}::bool[],
+      ${numberArray(column((r) => r.status))}::int2[],
+      ${numberArray(column((r) => r.ttfbMs))}::real[],
+      ${numberArray(column((r) => r.durationMs))}::real[],
+      ${numberArray(column((r) => r.bytes))}::int4[],
+      ${boolArray(column((r) => r.regexMatched))}::bool[],
+      ${textArray(column((r) => r.certExpiresAt))}::timestamptz[],
+      ${textArray(column((r) => r.errorKind))}::check_error_kind[],
+      ${textArray(column((r) => r.errorMessage))}::text[]
     )
     on conflict do nothing`;
   return result.count;

@@ -5,6 +5,7 @@
  * @module
  */
 import type postgres from "postgres";
+import { textArray } from "./_arrays.ts";
 import type { CheckResult } from "../message.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
 
@@ -22,7 +23,6 @@ export interface AgentIds {
   get(name: string, region: string | null): number;
 }
 
-const TEXT = 25;
 /** How far last_seen must move before a batch rewrites a site's row for it. */
 export const LAST_SEEN_STEP = "1 hour";
 
@@ -86,13 +86,13 @@ export async function upsertSites(
   // missed by both statements of the pass, and found by the next.
   for (let pass = 0; pending.length > 0; pass++) {
     if (pass === 3) throw new Error(`Cannot store sites: no id for '${pending[0]!.name}' after 3 passes`);
-    const columns = siteColumns(tx, pending);
+    const columns = siteColumns(pending);
     // One statement: the ids of the sites that exist, and an update of those rows whose URL, regex or
     // first_seen changed or whose last_seen moved by LAST_SEEN_STEP (not every batch rewrites every site).
     const found = await tx<{ id: number; name: string }[]>`
       with t as (
         select * from unnest(${columns.names}::text[], ${columns.urls}::text[], ${columns.regexes}::text[],
-                             ${columns.firsts}::text[]::timestamptz[], ${columns.lasts}::text[]::timestamptz[])
+                             ${columns.firsts}::timestamptz[], ${columns.lasts}::timestamptz[])
           as t(name, url, regex, first_seen, last_seen)
       ),
       changed as (
@@ -116,12 +116,12 @@ export async function upsertSites(
     for (const row of found) ids.set(row.name, row.id);
     const missing = pending.filter((site) => !ids.has(site.name));
     if (missing.length === 0) break;
-    const insertColumns = siteColumns(tx, missing);
+    const insertColumns = siteColumns(missing);
     const inserted = await tx<{ id: number; name: string }[]>`
       insert into sites (name, url, regex, first_seen, last_seen)
       select * from unnest(${insertColumns.names}::text[], ${insertColumns.urls}::text[],
-                           ${insertColumns.regexes}::text[], ${insertColumns.firsts}::text[]::timestamptz[],
-                           ${insertColumns.lasts}::text[]::timestamptz[]) as t(name, url, regex, first_seen, last_seen)
+                           ${insertColumns.regexes}::text[], ${insertColumns.firsts}::timestamptz[],
+                           ${insertColumns.lasts}::timestamptz[]) as t(name, url, regex, first_seen, last_seen)
       order by name
       on conflict (name) do nothing
       returning id, name`;
@@ -131,14 +131,14 @@ export async function upsertSites(
   return ids;
 }
 
-function siteColumns(tx: postgres.TransactionSql, sites: readonly SiteSeen[]) {
+function siteColumns(sites: readonly SiteSeen[]) {
   const sorted = [...sites].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
-    names: tx.array(sorted.map((site) => site.name), TEXT),
-    urls: tx.array(sorted.map((site) => site.url), TEXT),
-    regexes: tx.array(sorted.map((site) => site.regex), TEXT),
-    firsts: tx.array(sorted.map((site) => site.first), TEXT),
-    lasts: tx.array(sorted.map((site) => site.last), TEXT),
+    names: textArray(sorted.map((site) => site.name)),
+    urls: textArray(sorted.map((site) => site.url)),
+    regexes: textArray(sorted.map((site) => site.regex)),
+    firsts: textArray(sorted.map((site) => site.first)),
+    lasts: textArray(sorted.map((site) => site.last)),
   };
 }
 
@@ -168,16 +168,16 @@ export async function upsertAgents(
     if (pass > 0) {
       await tx`
         insert into agents (name, region)
-        select * from unnest(${tx.array(missing.map((a) => a.name), TEXT)}::text[],
-                             ${tx.array(missing.map((a) => a.region), TEXT)}::text[]) as t(name, region)
+        select * from unnest(${textArray(missing.map((a) => a.name))}::text[],
+                             ${textArray(missing.map((a) => a.region))}::text[]) as t(name, region)
         order by name, region
         on conflict do nothing`;
     }
     const rows = await tx<{ id: number; name: string; region: string | null }[]>`
       select a.id, a.name, a.region
       from agents a
-      join unnest(${tx.array(missing.map((a) => a.name), TEXT)}::text[],
-                  ${tx.array(missing.map((a) => a.region), TEXT)}::text[]) as t(name, region)
+      join unnest(${textArray(missing.map((a) => a.name))}::text[],
+                  ${textArray(missing.map((a) => a.region))}::text[]) as t(name, region)
         on a.name = t.name and a.region is not distinct from t.region`;
     for (const row of rows) ids.set(key(row.name, row.region), row.id);
   }

@@ -6,15 +6,11 @@
  * @module
  */
 import type postgres from "postgres";
+import { boolArray, numberArray, textArray } from "./_arrays.ts";
 import type { CheckResult } from "../message.ts";
 import { all } from "./_pipeline.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
 import type { ResolvedCheck } from "./names.ts";
-
-const INT4 = 23;
-const TEXT = 25;
-const BOOL = 16;
-const FLOAT8 = 701;
 
 /** Where a check or a stored status stands in time: started_at in microseconds (as PostgreSQL keeps it), then
  * the check id (lower-case UUID text, which sorts as PostgreSQL sorts uuid) to break ties. */
@@ -120,7 +116,7 @@ export async function updateSiteStatus(
   >`
     select site_id, check_id::text, (extract(epoch from checked_at) * 1000000)::int8 as micros, up,
            consecutive_failures as failures
-    from site_status where site_id = any(${tx.array(siteIds, INT4)}::int4[])
+    from site_status where site_id = any(${numberArray(siteIds)}::int4[])
     order by site_id
     for update`;
   const stored = new Map(rows.map((row): [number, StoredStatus] => [row.site_id, {
@@ -141,17 +137,17 @@ export async function updateSiteStatus(
       list.map((outcome) => pick(outcome.latest.check));
     return tx`
       unnest(
-        ${tx.array(column((o) => o.latest.siteId), INT4)}::int4[],
-        ${tx.array(column((o) => o.latest.id), TEXT)}::text[]::uuid[],
-        ${tx.array(latest((c) => c.started_at), TEXT)}::text[]::timestamptz[],
-        ${tx.array(column((o) => o.latest.agentId), INT4)}::int4[],
-        ${tx.array(latest((c) => c.up), BOOL)}::bool[],
-        ${tx.array(latest((c) => c.status), INT4)}::int4[]::int2[],
-        ${tx.array(column((o) => o.stateSince), TEXT)}::text[]::timestamptz[],
-        ${tx.array(column((o) => o.consecutiveFailures), INT4)}::int4[],
-        ${tx.array(latest((c) => c.error?.kind ?? null), TEXT)}::text[]::check_error_kind[],
-        ${tx.array(latest((c) => c.error === null ? null : cleanText(c.error.message)), TEXT)}::text[],
-        ${tx.array(latest((c) => c.duration_ms), FLOAT8)}::float8[]::real[]
+        ${numberArray(column((o) => o.latest.siteId))}::int4[],
+        ${textArray(column((o) => o.latest.id))}::uuid[],
+        ${textArray(latest((c) => c.started_at))}::timestamptz[],
+        ${numberArray(column((o) => o.latest.agentId))}::int4[],
+        ${boolArray(latest((c) => c.up))}::bool[],
+        ${numberArray(latest((c) => c.status))}::int2[],
+        ${textArray(column((o) => o.stateSince))}::timestamptz[],
+        ${numberArray(column((o) => o.consecutiveFailures))}::int4[],
+        ${textArray(latest((c) => c.error?.kind ?? null))}::check_error_kind[],
+        ${textArray(latest((c) => c.error === null ? null : cleanText(c.error.message)))}::text[],
+        ${numberArray(latest((c) => c.duration_ms))}::real[]
       ) as t(site_id, check_id, checked_at, agent_id, up, status, state_since, failures, error_kind, error_message,
              duration_ms)`;
   };

@@ -7,6 +7,7 @@
  * @module
  */
 import type postgres from "postgres";
+import { numberArray, textArray } from "./_arrays.ts";
 import { checkIdToUuid, type CheckResult } from "../message.ts";
 import { type CheckRow, insertChecksUnnest } from "./check_rows.ts";
 import { updateSiteStatus } from "./status.ts";
@@ -65,8 +66,6 @@ export interface BatchResult {
   readonly skipped: number;
 }
 
-const INT4 = 23;
-const INT8 = 20;
 const OFFSET = /^(0|[1-9]\d{0,18})$/;
 /** How far ahead of the sink's clock a check may start and still become a site's latest status. */
 export const MAX_FUTURE_MS = 10 * 60_000;
@@ -100,13 +99,13 @@ export async function writeBatch(
     const [, rows] = await all([
       tx`
         insert into consumer_offsets (group_id, topic, partition, next_offset)
-        select ${batch.group}, ${batch.topic}, p, 0 from unnest(${tx.array(partitions, INT4)}::int4[]) p
+        select ${batch.group}, ${batch.topic}, p, 0 from unnest(${numberArray(partitions)}::int4[]) p
         order by p
         on conflict do nothing`,
       tx<{ partition: number; next_offset: string }[]>`
         select partition, next_offset from consumer_offsets
         where group_id = ${batch.group} and topic = ${batch.topic}
-          and partition = any(${tx.array(partitions, INT4)}::int4[])
+          and partition = any(${numberArray(partitions)}::int4[])
         order by partition
         for update`,
     ]);
@@ -136,8 +135,8 @@ export async function writeBatch(
         update consumer_offsets c
         set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
         from unnest(
-          ${tx.array(partitions, INT4)}::int4[],
-          ${tx.array(partitions.map((p) => ranges.get(p)!.next.toString()), INT8)}::int8[]
+          ${numberArray(partitions)}::int4[],
+          ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
         ) as p(partition, next_offset)
         where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
     ]);

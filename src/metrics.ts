@@ -1,0 +1,69 @@
+/**
+ * An optional Prometheus endpoint (`--metrics HOST:PORT`): `/metrics` in the text exposition format and
+ * `/healthz`. The agent exposes its probe, outbox and drop counts here, the sink its stored, dead-letter and
+ * lag figures, so the numbers the summary line logs can also be scraped and alerted on.
+ *
+ * @module
+ */
+import { UsageError } from "./args.ts";
+import type { Logger } from "./log.ts";
+
+/** One metric sample. */
+export interface Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "gauge";
+  readonly value: number;
+}
+
+/** A running metrics endpoint. */
+export interface MetricsServer {
+  /** The port it listens on (useful with port 0). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Formats samples in the Prometheus text format.
+ *
+ * @example
+ * ```ts
+ * formatMetrics([{ name: "monitor_probes_total", help: "Probes made.", type: "counter", value: 3 }]);
+ * // "# HELP monitor_probes_total Probes made.\n# TYPE monitor_probes_total counter\nmonitor_probes_total 3\n"
+ * ```
+ */
+export function formatMetrics(metrics: readonly Metric[]): string {
+  return metrics.map((metric) =>
+    `# HELP ${metric.name} ${metric.help}\n# TYPE ${metric.name} ${metric.type}\n${metric.name} ${
+      Number.isFinite(metric.value) ? metric.value : 0
+    }\n`
+  ).join("");
+}
+
+/** Parses `HOST:PORT` or `:PORT` (every interface) for `--metrics`. */
+export function parseListenAddress(value: string): { hostname: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]*):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (match === null || port > 65_535) {
+    throw new UsageError(`Cannot use flag '--metrics': expected HOST:PORT or :PORT: got '${value}'`);
+  }
+  const host = match[1]!.replace(/^\[|\]$/g, "");
+  return { hostname: host === "" ? "0.0.0.0" : host, port };
+}
+
+/** Serves `collect()` on `/metrics` until closed. */
+export function serveMetrics(address: string, collect: () => readonly Metric[], log: Logger): MetricsServer {
+  const { hostname, port } = parseListenAddress(address);
+  const server = Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/metrics") {
+      return new Response(formatMetrics(collect()), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    if (path === "/healthz") return new Response("ok\n");
+    return new Response("not found\n", { status: 404 });
+  });
+  log.info("serving metrics", { address: `${hostname}:${server.addr.port}`, path: "/metrics" });
+  return { port: server.addr.port, close: () => server.shutdown() };
+}

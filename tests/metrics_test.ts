@@ -1,0 +1,44 @@
+import { assertEquals, assertThrows } from "./_assert.ts";
+import { formatMetrics, parseListenAddress, serveMetrics } from "../src/metrics.ts";
+import { UsageError } from "../src/args.ts";
+import { silentLogger } from "../src/log.ts";
+
+Deno.test("formatMetrics() writes the Prometheus text format", () => {
+  assertEquals(
+    formatMetrics([
+      { name: "monitor_outbox_dropped_total", help: "Results dropped.", type: "counter", value: 4 },
+      { name: "monitor_outbox_depth", help: "Results waiting.", type: "gauge", value: NaN },
+    ]),
+    "# HELP monitor_outbox_dropped_total Results dropped.\n# TYPE monitor_outbox_dropped_total counter\n" +
+      "monitor_outbox_dropped_total 4\n# HELP monitor_outbox_depth Results waiting.\n" +
+      "# TYPE monitor_outbox_depth gauge\nmonitor_outbox_depth 0\n",
+  );
+});
+
+Deno.test("parseListenAddress() takes HOST:PORT and :PORT, and rejects anything else", () => {
+  assertEquals(parseListenAddress("127.0.0.1:9464"), { hostname: "127.0.0.1", port: 9464 });
+  assertEquals(parseListenAddress(":9464"), { hostname: "0.0.0.0", port: 9464 });
+  assertEquals(parseListenAddress("[::1]:80"), { hostname: "::1", port: 80 });
+  assertThrows(
+    () => parseListenAddress("9464"),
+    UsageError,
+    "Cannot use flag '--metrics': expected HOST:PORT or :PORT: got '9464'",
+  );
+});
+
+Deno.test("serveMetrics() answers /metrics with the current values and /healthz with ok", async () => {
+  let probes = 1;
+  const server = serveMetrics("127.0.0.1:0", () => [
+    { name: "monitor_probes_total", help: "Probes.", type: "counter", value: probes },
+  ], silentLogger);
+  try {
+    probes = 7;
+    const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    assertEquals(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    assertEquals((await response.text()).split("\n").at(-2), "monitor_probes_total 7");
+    const health = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    assertEquals([health.status, await health.text()], [200, "ok\n"]);
+  } finally {
+    await server.close();
+  }
+});
