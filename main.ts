@@ -39,7 +39,7 @@ type Command = (
 const COMMANDS: Record<string, () => Promise<Command>> = {
   check: () => import("./src/check.ts").then((module) => module.checkCommand),
   sink: () => import("./src/sink.ts").then((module) => module.sinkCommand),
-  migrate: () => import("./src/sink.ts").then((module) => module.migrateCommand),
+  migrate: () => import("./src/migrate.ts").then((module) => module.migrateCommand),
 };
 
 /** Runs the program with `args` and returns the exit code. */

@@ -1,8 +1,9 @@
 import postgres from "postgres";
-import { assertEquals, assertRejects } from "./_assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { timestampMicros } from "../src/db/_values.ts";
+import { advanceStatus, type StatusOutcome, type StoredStatus } from "../src/db/status.ts";
 import { type Batch, type DeadLetter, readOffsets, writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
@@ -364,6 +365,29 @@ Deno.test("db writer", async (t) => {
     );
 
     await t.step(
+      "sites.last_seen moves in steps of an hour, so most batches do not rewrite the site",
+      async () => {
+        await writeBatch(sql, batch("g5b", 0, 0, [check("iota2", 320, "2026-11-20T10:00:00Z")]));
+        await writeBatch(sql, batch("g5b", 0, 1, [check("iota2", 321, "2026-11-20T10:59:59Z")]));
+        assertEquals((await siteRow(sql, "iota2"))?.last_seen, "2026-11-20T10:00:00.000Z");
+        await writeBatch(sql, batch("g5b", 0, 2, [check("iota2", 322, "2026-11-20T11:00:00Z")]));
+        assertEquals((await siteRow(sql, "iota2"))?.last_seen, "2026-11-20T11:00:00.000Z");
+        // A new URL is written at once.
+        await writeBatch(
+          sql,
+          batch("g5b", 0, 3, [check("iota2", 323, "2026-11-20T11:00:01Z", { url: "https://b/" })]),
+        );
+        assertEquals(await siteRow(sql, "iota2"), {
+          name: "iota2",
+          url: "https://b/",
+          regex: null,
+          first_seen: "2026-11-20T10:00:00.000Z",
+          last_seen: "2026-11-20T11:00:01.000Z",
+        });
+      },
+    );
+
+    await t.step(
       "state_since and consecutive_failures follow started_at order within and across batches",
       async () => {
         const steps: [CheckResult[], string, number][] = [
@@ -387,6 +411,12 @@ Deno.test("db writer", async (t) => {
             "2026-11-20T10:07:00.000Z",
             1,
           ],
+          // One check older than the stored one (ignored) and one newer: the careful path.
+          [
+            [down("zeta", 409, "2026-11-20T10:06:30Z"), down("zeta", 410, "2026-11-20T10:08:00Z")],
+            "2026-11-20T10:07:00.000Z",
+            2,
+          ],
         ];
         let offset = 0;
         for (const [checks, since, failures] of steps) {
@@ -395,7 +425,58 @@ Deno.test("db writer", async (t) => {
           const status = await statusOf(sql, "zeta");
           assertEquals([status?.state_since, status?.consecutive_failures], [since, failures]);
         }
-        assertEquals((await statusOf(sql, "zeta"))?.check_id, uuid(408));
+        assertEquals((await statusOf(sql, "zeta"))?.check_id, uuid(410));
+      },
+    );
+
+    await t.step(
+      "site_status after random batches, late checks included, matches advanceStatus()",
+      async () => {
+        let seed = 42;
+        const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+        let model: (StoredStatus & { stateSince: string }) | null = null;
+        let offset = 0;
+        let id = 1000;
+        let minute = 0;
+        for (let round = 0; round < 40; round++) {
+          const checks: CheckResult[] = [];
+          for (let n = 1 + Math.floor(random() * 4); n > 0; n--) {
+            // Mostly forward in time; now and then a late check from before the latest one.
+            minute += random() < 0.2 ? -Math.floor(random() * 3) - 1 : 1;
+            const at = new Date(Date.UTC(2026, 10, 21, 0, 0, 0) + (minute * 60 + (id % 7)) * 1000)
+              .toISOString();
+            checks.push(random() < 0.5 ? check("mu", id++, at) : down("mu", id++, at));
+          }
+          await writeBatch(sql, batch("g6b", 0, offset, checks));
+          offset += checks.length;
+          const inputs = checks.map((c) => ({
+            micros: timestampMicros(c.started_at),
+            checkId: c.id,
+            startedAt: c.started_at,
+            up: c.up,
+          }));
+          const outcome: StatusOutcome<typeof inputs[number]> | null = advanceStatus(model, inputs);
+          if (outcome !== null) {
+            model = {
+              micros: outcome.latest.micros,
+              checkId: outcome.latest.checkId,
+              up: outcome.latest.up,
+              consecutiveFailures: outcome.consecutiveFailures,
+              stateSince: outcome.stateSince ?? model!.stateSince,
+            };
+          }
+          const status = await statusOf(sql, "mu");
+          assertEquals(
+            [status?.check_id, status?.up, status?.state_since, status?.consecutive_failures],
+            [
+              model?.checkId,
+              model?.up,
+              new Date(model!.stateSince).toISOString(),
+              model?.consecutiveFailures,
+            ],
+            `after round ${round}`,
+          );
+        }
       },
     );
 
@@ -486,21 +567,52 @@ Deno.test("db writer", async (t) => {
     });
 
     await t.step(
+      "text with quotes, backslashes, braces, commas or the word NULL is stored as given",
+      async () => {
+        const odd = 'we"ird\\, {NULL} site';
+        const c = down(odd, 701, "2026-11-20T15:30:00Z", {
+          agent: "NULL",
+          region: '{"a","b"}',
+          regex: '^\\d+ "x"$',
+          error: { kind: "content", message: 'expected "\\d" in {body}, got NULL' },
+        });
+        assertEquals((await writeBatch(sql, batch("g9b", 0, 0, [c]))).stored, 1);
+        const [row] = await checkRows(sql, odd);
+        assertEquals([row?.site, row?.agent, row?.region, row?.error_message], [
+          odd,
+          "NULL",
+          '{"a","b"}',
+          'expected "\\d" in {body}, got NULL',
+        ]);
+        assertEquals((await siteRow(sql, odd))?.regex, '^\\d+ "x"$');
+      },
+    );
+
+    await t.step(
       "timestampMicros() reads a timestamp to the microsecond exactly as PostgreSQL does",
       async () => {
         const samples = [
           "2026-11-20T10:00:00Z",
           "2026-11-20T10:00:00.1Z",
+          "2026-11-20T10:00:00.123Z",
+          "1999-12-31T23:59:59.999Z",
           "2026-11-20T10:00:00.123456Z",
           "2026-11-20T10:00:00.1234565Z",
           "2026-11-20T10:00:00.1234575Z",
           "2026-11-20T10:00:00.999999999Z",
           "1970-01-01T00:00:00.000001Z",
+          "2026-11-20T10:00:00.0000005Z",
+          "2026-11-20T10:00:00.0000015Z",
         ];
         const rows = await sql<{ micros: string }[]>`
         select (extract(epoch from t::timestamptz) * 1000000)::int8 as micros
         from unnest(${sql.array(samples, 25)}::text[]) with ordinality as u(t, n) order by n`;
         assertEquals(samples.map((s) => timestampMicros(s)), rows.map((row) => BigInt(row.micros)));
+        assertThrows(
+          () => timestampMicros("2026-11-20 10:00:00Z"),
+          RangeError,
+          "Cannot read timestamp: '2026-11-20 10:00:00Z' is not an RFC 3339 UTC timestamp",
+        );
       },
     );
 

@@ -304,7 +304,9 @@ Deno.test(
           async () => (await count(after, "checks")) === checks.length,
           90_000,
           "every check stored",
-        );
+        ).catch((error) => {
+          throw new Error(`${error.message}; the sink said:\n${sink.stderr.text}`);
+        });
         await sleep(1_000);
         assertEquals(await count(after, "checks"), checks.length);
       } finally {

@@ -9,6 +9,7 @@ export function cleanText(value: string): string {
   return value.includes("\0") ? value.replaceAll("\0", "\uFFFD") : value;
 }
 
+const MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/;
 
 /**
@@ -22,6 +23,11 @@ const TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/;
  * ```
  */
 export function timestampMicros(timestamp: string): bigint {
+  // What agents send (toISOString): milliseconds, which Date.parse reads exactly. Checked fully below otherwise.
+  if (timestamp.length === 24 && MILLIS.test(timestamp)) {
+    const millis = Date.parse(timestamp);
+    if (!Number.isNaN(millis)) return BigInt(millis) * 1000n;
+  }
   const match = TIMESTAMP.exec(timestamp);
   const millis = match ? Date.parse(`${match[1]}Z`) : NaN;
   if (!match || Number.isNaN(millis)) {

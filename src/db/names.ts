@@ -7,11 +7,16 @@
 import type postgres from "postgres";
 import { textArray } from "./_arrays.ts";
 import type { CheckResult } from "../message.ts";
-import { cleanText, timestampMicros } from "./_values.ts";
+import { cleanText } from "./_values.ts";
+
+/** A check with its started_at in microseconds (`timestampMicros`), computed once per batch. */
+export interface TimedCheck {
+  readonly check: CheckResult;
+  readonly micros: bigint;
+}
 
 /** A check with its database ids. */
-export interface ResolvedCheck {
-  readonly check: CheckResult;
+export interface ResolvedCheck extends TimedCheck {
   /** The check id as lower-case UUID text. */
   readonly id: string;
   readonly siteId: number;
@@ -52,13 +57,13 @@ interface SiteSeen {
  */
 export async function upsertSites(
   tx: postgres.TransactionSql,
-  checks: readonly CheckResult[],
+  checks: readonly TimedCheck[],
   now: Date,
 ): Promise<Map<string, number>> {
   const nowMicros = BigInt(now.getTime()) * 1000n;
   const seen = new Map<string, SiteSeen>();
-  for (const check of checks) {
-    let [time, micros] = [check.started_at, timestampMicros(check.started_at)];
+  for (const { check, micros: startedMicros } of checks) {
+    let [time, micros] = [check.started_at, startedMicros];
     if (micros > nowMicros) [time, micros] = [now.toISOString(), nowMicros];
     const site = seen.get(check.site);
     if (site === undefined) {

@@ -6,10 +6,10 @@
  * @module
  */
 import type postgres from "postgres";
-import { boolArray, numberArray, textArray } from "./_arrays.ts";
 import type { CheckResult } from "../message.ts";
+import { boolArray, numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
-import { cleanText, timestampMicros } from "./_values.ts";
+import { cleanText } from "./_values.ts";
 import type { ResolvedCheck } from "./names.ts";
 
 /** Where a check or a stored status stands in time: started_at in microseconds (as PostgreSQL keeps it), then
@@ -78,9 +78,11 @@ export function advanceStatus<T extends StatusInput>(
 }
 
 /**
- * Moves the `site_status` rows of the checks' sites forward: locks the stored rows (in site order), folds the
- * checks in with {@linkcode advanceStatus}, and upserts the outcome. Checks starting after `horizonMicros` are
- * left out. Runs inside the writer's transaction.
+ * Moves the `site_status` rows of the checks' sites forward, with the result of {@linkcode advanceStatus}.
+ * Usually one UPDATE does it (every check of the site newer than its row); a site without a row yet, or with a
+ * check older than its row, takes a second pass that locks the rows (in site order), folds the checks in, and
+ * updates or inserts. Checks starting after `horizonMicros` are left out; a check id repeated in `checks` counts
+ * once. Runs inside the writer's transaction.
  *
  * @example
  * ```ts
@@ -97,19 +99,22 @@ export async function updateSiteStatus(
   for (const resolved of checks) {
     if (seen.has(resolved.id)) continue; // a check twice in one batch counts once
     seen.add(resolved.id);
-    const micros = timestampMicros(resolved.check.started_at);
-    if (micros > horizonMicros) continue;
+    if (resolved.micros > horizonMicros) continue;
     const list = bySite.get(resolved.siteId) ?? [];
     list.push({
       ...resolved,
-      micros,
       checkId: resolved.id,
       startedAt: resolved.check.started_at,
       up: resolved.check.up,
     });
     bySite.set(resolved.siteId, list);
   }
-  const siteIds = [...bySite.keys()].sort((a, b) => a - b);
+  for (const list of bySite.values()) list.sort(compareTimeKeys);
+  const updated = await updateInOneStep(
+    tx,
+    [...bySite.entries()].sort(([a], [b]) => a - b).map(([, list]) => list),
+  );
+  const siteIds = [...bySite.keys()].filter((siteId) => !updated.has(siteId)).sort((a, b) => a - b);
   if (siteIds.length === 0) return;
   const rows = await tx<
     { site_id: number; check_id: string; micros: string; up: boolean; failures: number }[]
@@ -173,4 +178,62 @@ export async function updateSiteStatus(
       error_message = excluded.error_message, duration_ms = excluded.duration_ms, updated_at = now()
     where (excluded.checked_at, excluded.check_id) > (s.checked_at, s.check_id)`;
   await all([update, insert]);
+}
+
+/**
+ * The common case in one statement, without reading first: every check of the site is newer than its stored
+ * row. The batch's checks of a site (in time order) end in a run of up (or down) checks; the stored row extends
+ * that run when the whole batch is one run of the stored state. Returns the sites updated; the others (no row
+ * yet, or a check older than the stored one) take the careful path. The rows are locked in the order the plan
+ * meets them, not necessarily site order; two writers only meet on a site if it moved between Kafka
+ * partitions (its checks are keyed by name), and a deadlock then is detected by PostgreSQL (SQLSTATE 40P01) and
+ * the batch retried.
+ */
+async function updateInOneStep(
+  tx: postgres.TransactionSql,
+  groups: readonly (readonly (ResolvedCheck & StatusInput)[])[],
+): Promise<Set<number>> {
+  const runs = groups.map((checks) => {
+    const latest = checks[checks.length - 1]!;
+    let start = checks.length - 1;
+    while (start > 0 && checks[start - 1]!.up === latest.up) start--;
+    return {
+      first: checks[0]!,
+      latest,
+      runStart: checks[start]!.startedAt,
+      runLength: checks.length - start,
+      whole: start === 0,
+    };
+  });
+  const latest = <T>(pick: (check: CheckResult) => T): T[] => runs.map((run) => pick(run.latest.check));
+  const rows = await tx<{ site_id: number }[]>`
+    update site_status s set
+      check_id = t.check_id, checked_at = t.checked_at, agent_id = t.agent_id, up = t.up, status = t.status,
+      state_since = case when t.whole and s.up = t.up then s.state_since else t.run_start end,
+      consecutive_failures = case
+        when t.up then 0
+        when t.whole and not s.up then s.consecutive_failures + t.run_length
+        else t.run_length
+      end,
+      error_kind = t.error_kind, error_message = t.error_message, duration_ms = t.duration_ms, updated_at = now()
+    from unnest(
+      ${numberArray(runs.map((run) => run.latest.siteId))}::int4[],
+      ${textArray(runs.map((run) => run.latest.id))}::uuid[],
+      ${textArray(latest((c) => c.started_at))}::timestamptz[],
+      ${numberArray(runs.map((run) => run.latest.agentId))}::int4[],
+      ${boolArray(latest((c) => c.up))}::bool[],
+      ${numberArray(latest((c) => c.status))}::int2[],
+      ${textArray(latest((c) => c.error?.kind ?? null))}::check_error_kind[],
+      ${textArray(latest((c) => c.error === null ? null : cleanText(c.error.message)))}::text[],
+      ${numberArray(latest((c) => c.duration_ms))}::real[],
+      ${textArray(runs.map((run) => run.runStart))}::timestamptz[],
+      ${numberArray(runs.map((run) => run.runLength))}::int4[],
+      ${boolArray(runs.map((run) => run.whole))}::bool[],
+      ${textArray(runs.map((run) => run.first.startedAt))}::timestamptz[],
+      ${textArray(runs.map((run) => run.first.id))}::uuid[]
+    ) as t(site_id, check_id, checked_at, agent_id, up, status, error_kind, error_message, duration_ms,
+           run_start, run_length, whole, first_at, first_id)
+    where s.site_id = t.site_id and (t.first_at, t.first_id) > (s.checked_at, s.check_id)
+    returning s.site_id`;
+  return new Set(rows.map((row) => row.site_id));
 }

@@ -7,13 +7,13 @@
  * @module
  */
 import type postgres from "postgres";
-import { numberArray, textArray } from "./_arrays.ts";
 import { checkIdToUuid, type CheckResult } from "../message.ts";
-import { type CheckRow, insertChecksUnnest } from "./check_rows.ts";
-import { updateSiteStatus } from "./status.ts";
+import { numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
-import { cleanText } from "./_values.ts";
-import { type ResolvedCheck, upsertAgents, upsertSites } from "./names.ts";
+import { cleanText, timestampMicros } from "./_values.ts";
+import { type CheckRow, insertChecksUnnest } from "./check_rows.ts";
+import { type ResolvedCheck, type TimedCheck, upsertAgents, upsertSites } from "./names.ts";
+import { updateSiteStatus } from "./status.ts";
 
 /** A decoded check and where it came from. */
 export interface IncomingCheck {
@@ -74,9 +74,9 @@ const DEAD_LETTER_CHUNK = 5000;
 /**
  * Writes a batch in one transaction and returns what was stored. `site_status` moves only forward in time, and
  * a check that starts more than {@linkcode MAX_FUTURE_MS} after `now` (an agent's clock far ahead) is stored but
- * does not become the latest status: it would hold the status until that time. Throws `TypeError` or `RangeError` for a
- * malformed batch before touching the database; database errors propagate with their SQLSTATE `code` (the
- * transaction is rolled back and the caller retries the same batch).
+ * does not become the latest status: it would hold the status until that time. Throws `TypeError` or
+ * `RangeError` for a malformed batch before touching the database; database errors propagate with their
+ * SQLSTATE `code` (the transaction is rolled back, and the caller retries the same batch).
  *
  * @example
  * ```ts
@@ -90,6 +90,10 @@ export async function writeBatch(
   options: WriteOptions = {},
 ): Promise<BatchResult> {
   const ranges = validateBatch(batch);
+  const timed = batch.checks.map(({ check }): TimedCheck => ({
+    check,
+    micros: timestampMicros(check.started_at),
+  }));
   const now = options.now ?? new Date();
   const partitions = [...ranges.keys()].sort((a, b) => a - b);
   return await sql.begin(async (tx) => {
@@ -112,16 +116,19 @@ export async function writeBatch(
     const fence = new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
     const isNew = (message: { partition: number; offset: string }) =>
       BigInt(message.offset) >= (fence.get(message.partition) ?? 0n);
-    const checks = batch.checks.filter(isNew);
+    const checks = timed.filter((_, i) => isNew(batch.checks[i]!));
     const letters = batch.deadLetters.filter(isNew);
     const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
 
     let resolved: ResolvedCheck[] = [];
     if (checks.length > 0) {
-      const decoded = checks.map((incoming) => incoming.check);
-      const [sites, agents] = await all([upsertSites(tx, decoded, now), upsertAgents(tx, decoded)]);
-      resolved = checks.map(({ check }): ResolvedCheck => ({
+      const [sites, agents] = await all([
+        upsertSites(tx, checks, now),
+        upsertAgents(tx, checks.map(({ check }) => check)),
+      ]);
+      resolved = checks.map(({ check, micros }): ResolvedCheck => ({
         check,
+        micros,
         id: checkIdToUuid(check.id),
         siteId: sites.get(check.site)!,
         agentId: agents.get(check.agent, check.region),

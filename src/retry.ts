@@ -1,0 +1,51 @@
+/**
+ * Waiting out a database that is away: which errors are worth retrying, and a retry loop with backoff.
+ *
+ * @module
+ */
+import { Backoff, sleep } from "./backoff.ts";
+import type { Logger } from "./log.ts";
+
+/** An error's message with its code (SQLSTATE, or the TLS or socket error code) when it has one. */
+export function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+// Connection trouble and server shutdowns are worth waiting out; a broken migration or a permission error
+// is not, and stops the sink with its message.
+export function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return true;
+  return code.startsWith("08") || code.startsWith("57P") || code === "53300" || code === "40001" ||
+    code === "40P01" || code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" ||
+    code === "CONNECTION_DESTROYED" || code === "CONNECT_TIMEOUT" || code === "CLIENT_DEADLINE" ||
+    code === "ECONNREFUSED" ||
+    code === "ECONNRESET" || code === "ETIMEDOUT" || code === "EPIPE";
+}
+
+/**
+ * Runs `action` until it succeeds or `shutdown` aborts, logging each failed attempt and waiting with backoff.
+ * An error that is not transient (see {@linkcode isTransient}) ends it with the action named.
+ */
+export async function retrying<T>(
+  log: Logger,
+  shutdown: AbortSignal,
+  what: string,
+  action: () => Promise<T>,
+  retryable: (error: unknown) => boolean = isTransient,
+): Promise<T | undefined> {
+  const backoff = new Backoff({ initialMs: 500, maxMs: 15_000 });
+  while (!shutdown.aborted) {
+    try {
+      return await action();
+    } catch (error) {
+      if (!retryable(error)) throw new Error(`Cannot ${what}: ${describeError(error)}`, { cause: error });
+      const delay = backoff.next();
+      log.warn(`cannot ${what}; will retry`, { error: (error as Error).message, retry_in_ms: delay });
+      await sleep(delay, shutdown);
+    }
+  }
+  return undefined;
+}

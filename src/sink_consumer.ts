@@ -1,0 +1,332 @@
+/**
+ * The consumer-group member of `monitor sink`: moves each Kafka batch into PostgreSQL in one transaction that
+ * also records the next offset of the partition, seeks to the stored offsets on every assignment, and retries
+ * a failed write with backoff (keeping its group membership) until it is stored or the partition moves away.
+ *
+ * @module
+ */
+import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import { Backoff, sleep } from "./backoff.ts";
+import type { DatabaseHandle } from "./db/handle.ts";
+import { type Batch, type DeadLetter, type IncomingCheck, readOffsets, writeBatch } from "./db/writer.ts";
+import { Histogram } from "./histogram.ts";
+import type { Logger } from "./log.ts";
+import { decodeCheck } from "./message.ts";
+import type { Metric } from "./metrics.ts";
+import { isTransient, retrying } from "./retry.ts";
+
+const HEARTBEAT_SLICE_MS = 2_000;
+
+/** Options of {@linkcode SinkConsumer}. */
+export interface SinkConsumerOptions {
+  readonly group: string;
+  readonly topic: string;
+  readonly log: Logger;
+  readonly shutdown: AbortSignal;
+  /** How long one database call may take before the pool is replaced and the call retried. */
+  readonly deadlineMs: number;
+}
+
+/** A message as it came from Kafka. */
+interface RawMessage {
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+}
+
+/** Counters for the summary line. */
+interface SinkStats extends Record<string, unknown> {
+  stored: number;
+  duplicates: number;
+  skipped: number;
+  dead_letters: number;
+  batches: number;
+  lag: number;
+  last_commit: string | null;
+  latency_p99_ms: number;
+}
+
+/** The consumer-group member that moves batches from Kafka into PostgreSQL. */
+export class SinkConsumer {
+  readonly #consumer: Consumer;
+  readonly #lag = new Map<number, number>();
+  readonly #pendingCommits = new Map<number, string>();
+  #lastKafkaCommit = 0;
+  #stats = newStats();
+  readonly #totals = newStats();
+  #latency = new Histogram();
+
+  constructor(
+    kafka: Kafka,
+    private readonly db: DatabaseHandle,
+    private readonly options: SinkConsumerOptions,
+  ) {
+    this.#consumer = kafka.consumer({
+      groupId: options.group,
+      // A crashed member holds its partitions until this runs out: short enough for quick failover,
+      // long enough to ride out a pause.
+      sessionTimeout: 20_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 100,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 16 * 1024 * 1024,
+      allowAutoTopicCreation: false,
+      retry: {
+        initialRetryTime: 300,
+        maxRetryTime: 15_000,
+        retries: 8,
+        restartOnFailure: () => Promise.resolve(true),
+      },
+    });
+  }
+
+  /** Counters since the start, for the metrics endpoint. */
+  metrics(): Metric[] {
+    const totals = this.#totals;
+    const counter = (name: string, help: string, value: number): Metric => ({
+      name,
+      help,
+      type: "counter",
+      value,
+    });
+    return [
+      counter("monitor_sink_checks_stored_total", "Checks inserted.", totals.stored),
+      counter("monitor_sink_duplicates_total", "Checks whose id was already stored.", totals.duplicates),
+      counter(
+        "monitor_sink_skipped_total",
+        "Messages below the stored offsets (redelivered).",
+        totals.skipped,
+      ),
+      counter("monitor_sink_dead_letters_total", "Messages stored in dead_letters.", totals.dead_letters),
+      counter("monitor_sink_batches_total", "Batches committed.", totals.batches),
+      {
+        name: "monitor_sink_consumer_lag",
+        help: "Messages behind the end of the assigned partitions, as of the last batch.",
+        type: "gauge",
+        value: [...this.#lag.values()].reduce((sum, lag) => sum + lag, 0),
+      },
+    ];
+  }
+
+  /** Counters since the last call. */
+  takeStats(): SinkStats {
+    const stats = {
+      ...this.#stats,
+      lag: [...this.#lag.values()].reduce((sum, lag) => sum + lag, 0),
+      latency_p99_ms: this.#latency.percentile(99),
+    };
+    this.#stats = { ...newStats(), last_commit: stats.last_commit };
+    this.#latency = new Histogram();
+    return stats;
+  }
+
+  /** Consumes until the shutdown signal aborts, then finishes or abandons the batch in hand and leaves. */
+  async run(): Promise<void> {
+    const { log, shutdown, topic } = this.options;
+    const consumer = this.#consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const partitions = event.payload.memberAssignment[topic] ?? [];
+      log.info("joined the group", { group: this.options.group, partitions });
+      this.#seekToStoredOffsets(partitions).catch((error) =>
+        // Not fatal: Kafka's committed offsets trail the database's, and the writer skips what is stored.
+        log.warn("cannot read stored offsets; starting from Kafka's", { error: (error as Error).message })
+      );
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      log.warn("consumer crashed; restarting", {
+        error: event.payload.error.message,
+        restart: event.payload.restart,
+      });
+    });
+    // Kafka may be down at start like at any other time: wait for it, except for refused credentials.
+    await retrying(log, shutdown, "connect to Kafka", async () => {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    }, (error) => (error as Error).name !== "KafkaJSSASLAuthenticationError");
+    if (shutdown.aborted) {
+      await consumer.disconnect();
+      return;
+    }
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.#handleBatch(payload),
+    });
+    await new Promise<void>((resolve) => {
+      if (shutdown.aborted) resolve();
+      shutdown.addEventListener("abort", () => resolve(), { once: true });
+    });
+    log.info("stopping: finishing the batch in hand");
+    await consumer.disconnect();
+  }
+
+  async #seekToStoredOffsets(partitions: readonly number[]): Promise<void> {
+    const { group, topic, deadlineMs } = this.options;
+    const stored = await this.db.run("read offsets", (sql) => readOffsets(sql, group, topic), deadlineMs);
+    for (const partition of partitions) {
+      const offset = stored.get(partition);
+      if (offset !== undefined) this.#consumer.seek({ topic: this.options.topic, partition, offset });
+    }
+  }
+
+  async #handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { log, shutdown } = this.options;
+    const last = batch.messages.at(-1);
+    if (last === undefined) return;
+    const checks: IncomingCheck[] = [];
+    const deadLetters: DeadLetter[] = [];
+    const raw = new Map<string, RawMessage>();
+    for (const message of batch.messages) {
+      const value = message.value === null ? null : new Uint8Array(message.value);
+      raw.set(message.offset, { key: message.key === null ? null : new Uint8Array(message.key), value });
+      try {
+        checks.push({ partition: batch.partition, offset: message.offset, check: decodeCheck(value) });
+      } catch (error) {
+        deadLetters.push({
+          partition: batch.partition,
+          offset: message.offset,
+          key: raw.get(message.offset)!.key,
+          value,
+          error: (error as Error).message,
+        });
+      }
+    }
+    const nextOffset = (BigInt(last.offset) + 1n).toString();
+    const toWrite: Batch = {
+      group: this.options.group,
+      topic: batch.topic,
+      checks,
+      deadLetters,
+      progress: [{ partition: batch.partition, firstOffset: batch.messages[0]!.offset, nextOffset }],
+    };
+    const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+    for (;;) {
+      // A batch of a partition this member no longer owns is left to its new owner; stored offsets fence it.
+      if (!isRunning() || isStale() || shutdown.aborted) return;
+      try {
+        if (backoff.attempts > 0 && backoff.attempts % 3 === 0) {
+          // The same batch keeps failing with the database up: find the message that the database refuses.
+          await this.#writeOneByOne(toWrite, raw);
+        } else {
+          this.#count(await this.#write(toWrite), checks);
+        }
+        if (backoff.attempts > 0) log.info("database writes resumed", { attempts: backoff.attempts });
+        break;
+      } catch (error) {
+        const delay = backoff.next();
+        log.warn("cannot store a batch; will retry", {
+          error: (error as Error).message,
+          code: (error as { code?: unknown }).code,
+          partition: batch.partition,
+          offset: batch.messages[0]!.offset,
+          attempt: backoff.attempts,
+          retry_in_ms: delay,
+        });
+        // Heartbeats keep the group membership while the database is away (kafkajs sends them only when
+        // asked); heartbeat() throws when a rebalance is under way, which abandons this batch.
+        for (let waited = 0; waited < delay && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
+          await sleep(Math.min(HEARTBEAT_SLICE_MS, delay - waited), shutdown);
+          await heartbeat();
+        }
+      }
+    }
+    resolveOffset(last.offset);
+    this.#lag.set(batch.partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset))));
+    this.#pendingCommits.set(batch.partition, nextOffset);
+    this.#stats.last_commit = new Date().toISOString();
+    await this.#commitToKafkaNowAndThen();
+  }
+
+  // Writes each message in a transaction of its own; one that the database refuses for its data (not for
+  // being unreachable) goes to the dead-letter table with the database's error, and the rest are stored.
+  async #writeOneByOne(whole: Batch, raw: ReadonlyMap<string, RawMessage>): Promise<void> {
+    const items = [
+      ...whole.checks.map((check) => ({ offset: check.offset, check, dead: null })),
+      ...whole.deadLetters.map((dead) => ({ offset: dead.offset, check: null, dead })),
+    ].sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+    for (const item of items) {
+      const progress = [{
+        partition: item.check?.partition ?? item.dead!.partition,
+        firstOffset: item.offset,
+        nextOffset: (BigInt(item.offset) + 1n).toString(),
+      }];
+      const single: Batch = {
+        ...whole,
+        checks: item.check ? [item.check] : [],
+        deadLetters: item.dead ? [item.dead] : [],
+        progress,
+      };
+      try {
+        this.#count(await this.#write(single), single.checks);
+      } catch (error) {
+        if (isTransient(error) || item.check === null) throw error;
+        const { check } = item;
+        this.options.log.warn("the database refused a check; moved to the dead-letter table", {
+          error: (error as Error).message,
+          partition: check.partition,
+          offset: check.offset,
+        });
+        const refused: DeadLetter = {
+          partition: check.partition,
+          offset: check.offset,
+          key: raw.get(check.offset)?.key ?? null,
+          value: raw.get(check.offset)?.value ?? null,
+          error: `Cannot store check: the database refused it: ${(error as Error).message}`,
+        };
+        this.#count(await this.#write({ ...single, checks: [], deadLetters: [refused] }), []);
+      }
+    }
+  }
+
+  #write(batch: Batch): ReturnType<typeof writeBatch> {
+    return this.db.run("store a batch", (sql) => writeBatch(sql, batch), this.options.deadlineMs);
+  }
+
+  #count(result: Awaited<ReturnType<typeof writeBatch>>, checks: readonly IncomingCheck[]): void {
+    for (const stats of [this.#stats, this.#totals]) {
+      stats.stored += result.stored;
+      stats.duplicates += result.duplicates;
+      stats.skipped += result.skipped;
+      stats.dead_letters += result.deadLetters;
+      stats.batches++;
+    }
+    const now = Date.now();
+    for (const { check } of checks) {
+      this.#latency.record(now - Date.parse(check.started_at) - check.duration_ms);
+    }
+  }
+
+  // Kafka's committed offsets are for lag tools only (the database holds the truth), so they are sent at
+  // most once a second rather than once per batch.
+  async #commitToKafkaNowAndThen(): Promise<void> {
+    if (Date.now() - this.#lastKafkaCommit < 1_000) return;
+    const offsets = [...this.#pendingCommits].map(([partition, offset]) => ({
+      topic: this.options.topic,
+      partition,
+      offset,
+    }));
+    this.#pendingCommits.clear();
+    this.#lastKafkaCommit = Date.now();
+    try {
+      await this.#consumer.commitOffsets(offsets);
+    } catch (error) {
+      this.options.log.debug("cannot commit offsets to Kafka (the database has them)", {
+        error: (error as Error).message,
+      });
+    }
+  }
+}
+
+function newStats(): SinkStats {
+  return {
+    stored: 0,
+    duplicates: 0,
+    skipped: 0,
+    dead_letters: 0,
+    batches: 0,
+    lag: 0,
+    last_commit: null,
+    latency_p99_ms: 0,
+  };
+}
