@@ -8,4 +8,6 @@ deno lint
 deno check main.ts src/ tests/ bench/ dev/
 bash dev/ensure_postgres.sh
 bash dev/kafka.sh start
+# The tests find the broker (and its certificates) through this; KAFKA_PORT moves it off 9092.
+export TEST_KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
 deno test --allow-all --parallel "$@"
