@@ -162,10 +162,13 @@ start() {
     say "already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
     return 0
   fi
-  if port_open "$port"; then
-    say "port $port is taken by another process; set KAFKA_PORT"
-    return 1
-  fi
+  local p
+  for p in "$port" "$ssl_port" "$sasl_port" "$controller_port"; do
+    if port_open "$p"; then
+      say "port $p is taken by another process; set KAFKA_PORT (the broker uses it and the three above it)"
+      return 1
+    fi
+  done
   cp=$(classpath)
   mkdir -p "$dir"
   make_certs

@@ -104,6 +104,7 @@ Deno.test("connectDatabase() honours sslmode against a TLS server", async () => 
     );
     assertEquals(await refused(`${base}?sslmode=verify-full`), "certificate refused"); // system store
     assertEquals(await refused(`${base}?sslmode=verify-ca`), "certificate refused");
+    assertEquals(await refused(`${base}?sslrootcert=system`), "certificate refused"); // libpq: verify-full
     // A host name the certificate does not list: verify-full refuses it, verify-ca does not check it.
     const alias = Deno.hostname();
     const reachable = await Deno.connect({ hostname: alias, port: pg.port }).then(

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL client of the sink and of `monitor migrate`: one postgres.js pool built from a libpq-style URL,
- * with `sslmode` honoured and the password kept out of logs.
+ * with `sslmode` honoured, Nagle's algorithm off, and the password kept out of logs.
  *
  * @module
  */
@@ -36,8 +36,9 @@ type SslOption = false | "allow" | "prefer" | "require" | {
  * Opens a postgres.js pool (lazily: the first query connects). `sslmode` in the URL works as in libpq:
  * `disable`, `allow`, `prefer` (the default), `require` (encrypted, certificate not checked), `verify-ca`
  * (certificate checked against the CA, host name not) and `verify-full` (both). The CA is `caFile` if given, else
- * `sslrootcert` from the URL (`system` meaning the system store), else the system store. With a CA file and no
- * `sslmode`, the mode is `verify-full`; with a CA file and `require`, it is `verify-ca`, as in libpq.
+ * `sslrootcert` from the URL (`system` meaning the system store), else the system store. With a CA file (or
+ * `sslrootcert`) and no `sslmode`, the mode is `verify-full`; with a CA file and `require`, it is `verify-ca`, as
+ * in libpq. Connections are opened with TCP_NODELAY (see `connectSocket`).
  *
  * Throws `TypeError` for a URL that is not a `postgres://` URL, `RangeError` for an unknown `sslmode`, and the
  * file-system error if the CA file cannot be read.
@@ -74,7 +75,7 @@ export async function connectDatabase(options: ConnectOptions): Promise<postgres
   }
   const caPath = options.caFile ?? (rootCert !== null && rootCert !== "system" ? rootCert : null);
   const ca = caPath === null ? undefined : await Deno.readTextFile(caPath);
-  const mode = effectiveSslMode(requested as SslMode | null, ca !== undefined);
+  const mode = effectiveSslMode(requested as SslMode | null, rootCert !== null || ca !== undefined);
   options.log.info("connecting to the database", { url: redactUrl(options.url), sslmode: mode });
   const connectTimeout = options.connectTimeoutSeconds ?? 10;
   // `socket` is a postgres.js option its type declarations omit.
