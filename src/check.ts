@@ -210,25 +210,34 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
   };
 }
 
+/** The probe with this agent's context, and how to release what it holds. */
+function openProber(config: CheckConfig): {
+  probeSite: (site: Site, scheduledAt: number) => Promise<CheckResult>;
+  close: () => Promise<void>;
+} {
+  const client = createProbeClient();
+  const certificates = new CertificateCache();
+  const context = { agent: config.agent, region: config.region, client, certificates };
+  return {
+    probeSite: (site, scheduledAt) => probe(site, { ...context, scheduledAt }),
+    close: async () => {
+      client.close();
+      await certificates.close();
+    },
+  };
+}
+
 async function runOnce(config: CheckConfig, log: Logger, output: Output, ndjson: boolean): Promise<number> {
   // --once prints its results itself (NDJSON as they come, or a table at the end), Kafka or not.
   const sink = openSink(config, log, output, false);
-  const client = createProbeClient();
-  const certificates = new CertificateCache();
+  const { probeSite, close } = openProber(config);
   const results: CheckResult[] = [];
   try {
     const scheduledAt = Date.now();
     let next = 0;
     const worker = async () => {
       while (next < config.sites.length) {
-        const site = config.sites[next++]!;
-        const result = await probe(site, {
-          agent: config.agent,
-          region: config.region,
-          scheduledAt,
-          client,
-          certificates,
-        });
+        const result = await probeSite(config.sites[next++]!, scheduledAt);
         results.push(result);
         sink.accept(result);
         if (ndjson) output.write(JSON.stringify(result) + "\n");
@@ -236,8 +245,7 @@ async function runOnce(config: CheckConfig, log: Logger, output: Output, ndjson:
     };
     await Promise.all(Array.from({ length: Math.min(config.concurrency, config.sites.length) }, worker));
   } finally {
-    client.close();
-    await certificates.close();
+    await close();
   }
   const undelivered = await sink.close();
   if (!ndjson) {
@@ -259,8 +267,7 @@ async function runForever(
   shutdown: AbortSignal,
 ): Promise<void> {
   const sink = openSink(config, log, output, true);
-  const client = createProbeClient();
-  const certificates = new CertificateCache();
+  const { probeSite, close } = openProber(config);
   const counts = { probes: 0, up: 0, down: 0 };
   const totals = { up: 0, down: 0 };
   let lastLagP99 = 0;
@@ -269,13 +276,7 @@ async function runForever(
     (site) => site.intervalMs,
     (site) => site.name,
     async (site, scheduledAt) => {
-      const result = await probe(site, {
-        agent: config.agent,
-        region: config.region,
-        scheduledAt,
-        client,
-        certificates,
-      });
+      const result = await probeSite(site, scheduledAt);
       counts.probes++;
       if (result.up) {
         counts.up++;
@@ -329,8 +330,7 @@ async function runForever(
     new Promise((resolve) => drainTimer = setTimeout(resolve, config.drainTimeoutMs)),
   ]);
   clearTimeout(drainTimer);
-  client.close();
-  await certificates.close();
+  await close();
   const undelivered = await sink.close();
   const stats = sink.stats();
   const final = { probes: totals.up + totals.down, published: stats.published, dropped: stats.dropped };

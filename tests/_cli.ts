@@ -26,17 +26,8 @@ function cleanEnv(env: Record<string, string>): Record<string, string> {
 }
 
 /** Runs `monitor ARGS` to completion. */
-export async function runMonitor(args: string[], env: Record<string, string> = {}): Promise<Finished> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, `${root}main.ts`, ...args],
-    cwd: root,
-    env: cleanEnv(env),
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+export function runMonitor(args: string[], env: Record<string, string> = {}): Promise<Finished> {
+  return finish(spawnMonitor(args, env));
 }
 
 /** Starts `monitor ARGS` in the background; the caller signals and awaits it. */
@@ -56,6 +47,40 @@ export async function finish(child: Deno.ChildProcess): Promise<Finished> {
   const output = await child.output();
   const decoder = new TextDecoder();
   return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+}
+
+/** A long-running `monitor` (an agent or a sink) whose stderr is read as it comes. */
+export interface RunningMonitor {
+  readonly child: Deno.ChildProcess;
+  /** What it logged so far. */
+  readonly stderr: { text: string };
+  /** Sends `signal` (default SIGTERM), waits for the exit, and returns the code and all of stderr. */
+  stop(signal?: Deno.Signal): Promise<{ code: number; stderr: string }>;
+}
+
+/** Starts `monitor ARGS` and keeps reading its stderr. */
+export function startMonitor(args: string[], env: Record<string, string> = {}): RunningMonitor {
+  const child = spawnMonitor(args, env);
+  const stderr = { text: "" };
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) stderr.text += decoder.decode(chunk, { stream: true });
+  })();
+  return {
+    child,
+    stderr,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch {
+        // it has exited already
+      }
+      const status = await child.status;
+      await reading;
+      await child.stdout.cancel().catch(() => {});
+      return { code: status.code, stderr: stderr.text };
+    },
+  };
 }
 
 /** Writes `text` to a new temporary file and returns its path. */

@@ -3,7 +3,7 @@
  * a broker outage survived by the outbox (on a private broker, so the shared one is never disturbed).
  */
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
+import { runMonitor, startMonitor, tempFile, waitFor } from "./_cli.ts";
 import {
   BROKER,
   CERTS,
@@ -235,16 +235,6 @@ function stoppedTotals(stderr: string): { probes: number; published: number; dro
   return { probes: field("probes"), published: field("published"), dropped: field("dropped") };
 }
 
-/** Reads stderr of a running child into `sink.text` as it arrives. */
-function collect(child: Deno.ChildProcess): { text: string; done: Promise<void> } {
-  const sink = { text: "", done: Promise.resolve() };
-  sink.done = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) sink.text += decoder.decode(chunk, { stream: true });
-  })();
-  return sink;
-}
-
 Deno.test(
   "SIGTERM with probes in flight: their results are on the topic when the agent exits",
   kafkaTest,
@@ -259,17 +249,13 @@ Deno.test(
     );
     try {
       const topic = await createTopic("check-sigterm", 3);
-      const child = spawnMonitor(["check", "--sites", sites, "--brokers", BROKER, "--topic", topic]);
-      const stderr = collect(child);
-      await waitFor(() => stderr.text.includes("agent started"), 20_000, "the agent to start");
+      const agent = startMonitor(["check", "--sites", sites, "--brokers", BROKER, "--topic", topic]);
+      await waitFor(() => agent.stderr.text.includes("agent started"), 20_000, "the agent to start");
       await new Promise((resolve) => setTimeout(resolve, 2_500));
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await stderr.done;
-      await child.stdout.cancel();
-      assertEquals(status.code, 0, stderr.text);
-      const totals = stoppedTotals(stderr.text);
-      assertEquals(totals.probes >= 20, true, stderr.text);
+      const stopped = await agent.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+      const totals = stoppedTotals(agent.stderr.text);
+      assertEquals(totals.probes >= 20, true, agent.stderr.text);
       assertEquals(totals.published, totals.probes);
       const messages = await readTopic(topic, totals.probes + 1, 8_000);
       const ids = messages.map((m) => JSON.parse(m.value!).id);
@@ -296,7 +282,7 @@ Deno.test(
     const broker = await startPrivateBroker(19092);
     try {
       const topic = "outage-test";
-      const child = spawnMonitor([
+      const agent = startMonitor([
         "check",
         "--sites",
         sites,
@@ -308,21 +294,17 @@ Deno.test(
         "--partitions",
         "2",
       ]);
-      const stderr = collect(child);
-      await waitFor(() => stderr.text.includes("created topic"), 30_000, "the topic");
+      await waitFor(() => agent.stderr.text.includes("created topic"), 30_000, "the topic");
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       await broker.stop();
       await new Promise((resolve) => setTimeout(resolve, 6_000));
       await broker.start();
-      await waitFor(() => stderr.text.includes("publishing again"), 60_000, "publishing to resume");
+      await waitFor(() => agent.stderr.text.includes("publishing again"), 60_000, "publishing to resume");
       await new Promise((resolve) => setTimeout(resolve, 2_000));
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await stderr.done;
-      await child.stdout.cancel();
-      assertEquals(status.code, 0, stderr.text);
-      assertMatch(stderr.text, /cannot publish; will retry/);
-      const totals = stoppedTotals(stderr.text);
+      const stopped = await agent.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+      assertMatch(agent.stderr.text, /cannot publish; will retry/);
+      const totals = stoppedTotals(agent.stderr.text);
       assertEquals(totals.dropped, 0);
       assertEquals(totals.published, totals.probes);
       assertEquals(totals.probes >= 40, true, `only ${totals.probes} probes`);
@@ -351,7 +333,7 @@ Deno.test(
     const metricsPort = (probe.addr as Deno.NetAddr).port;
     probe.close();
     try {
-      const child = spawnMonitor([
+      const agent = startMonitor([
         "check",
         "--sites",
         sites,
@@ -364,21 +346,21 @@ Deno.test(
         "--drain-timeout",
         "1s",
       ]);
-      const stderr = collect(child);
-      await waitFor(() => stderr.text.includes("outbox full: dropping the oldest results"), 20_000, "drops");
+      await waitFor(
+        () => agent.stderr.text.includes("outbox full: dropping the oldest results"),
+        20_000,
+        "drops",
+      );
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1]);
       assertEquals(value("monitor_outbox_depth"), 3);
       assertEquals(value("monitor_outbox_dropped_total") > 0, true, metrics);
       assertEquals(value("monitor_published_total"), 0);
       assertEquals(value("monitor_probes_up_total") >= 4, true, metrics);
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await stderr.done;
-      await child.stdout.cancel();
-      assertEquals(status.code, 0, stderr.text);
+      const stopped = await agent.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
       assertMatch(
-        stderr.text,
+        agent.stderr.text,
         /stopped with results unpublished probes=\d+ published=0 dropped=\d+ undelivered=3/,
       );
     } finally {

@@ -3,7 +3,7 @@
  * duplicates, crashes, database outages, rebalances and TLS.
  */
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runMonitor, spawnMonitor, tempFile, waitFor } from "./_cli.ts";
+import { runMonitor, startMonitor, tempFile, waitFor } from "./_cli.ts";
 import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
 import { BROKER, CERTS, createTopic } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
@@ -11,39 +11,11 @@ import postgres from "postgres";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
 
-/** A running sink and what it printed so far. */
-interface RunningSink {
-  readonly child: Deno.ChildProcess;
-  readonly stderr: { text: string };
-  stop(signal?: Deno.Signal): Promise<{ code: number; stderr: string }>;
-}
-
 function startSink(databaseUrl: string, topic: string, group: string, extraEnv: Record<string, string> = {}) {
-  const child = spawnMonitor(
+  return startMonitor(
     ["sink", "--brokers", BROKER, "--topic", topic, "--group", group, "--summary-every", "2s"],
     { DATABASE_URL: databaseUrl, ...extraEnv },
   );
-  const stderr = { text: "" };
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) stderr.text += decoder.decode(chunk, { stream: true });
-  })();
-  const sink: RunningSink = {
-    child,
-    stderr,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch {
-        // already gone
-      }
-      const status = await child.status;
-      await reading;
-      await child.stdout.cancel().catch(() => {});
-      return { code: status.code, stderr: stderr.text };
-    },
-  };
-  return sink;
 }
 
 async function count(sql: postgres.Sql, table: "checks" | "dead_letters"): Promise<number> {
