@@ -58,19 +58,41 @@ export function readCpuSeconds(pid: number): number | null {
   return (utime + stime) / CLOCK_TICKS;
 }
 
+/**
+ * CPU time the whole machine has been busy so far (all cores, steal included), in seconds, from `/proc/stat`.
+ */
+export function readMachineBusySeconds(): number | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/stat");
+  } catch {
+    return null;
+  }
+  const fields = /^cpu\s+(.+)$/m.exec(text)?.[1]?.split(/\s+/).map(Number);
+  if (fields === undefined || fields.length < 8 || fields.some((n) => !Number.isFinite(n))) return null;
+  // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+  const [user, nice, system, , , irq, softirq, steal] = fields as [number, ...number[]];
+  return (user + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}
+
 /** CPU seconds of several processes at one moment, by label. */
 export type CpuSnapshot = { readonly at: number; readonly seconds: Readonly<Record<string, number | null>> };
 
-/** Reads the CPU time of every process of `pids` (label -> pid) at once. */
+/**
+ * Reads the CPU time of every process of `pids` (label -> pid) at once, and of the whole machine (label
+ * `machine`).
+ */
 export function snapshotCpu(pids: Readonly<Record<string, number | null>>): CpuSnapshot {
   const seconds: Record<string, number | null> = {};
   for (const [label, pid] of Object.entries(pids)) seconds[label] = pid === null ? null : readCpuSeconds(pid);
+  seconds.machine = readMachineBusySeconds();
   return { at: performance.now(), seconds };
 }
 
 /**
  * The share of one core each process used between two snapshots (1.0 = one core busy all the time), rounded
- * to two decimals; null where either snapshot lacks the process.
+ * to two decimals; null where either snapshot lacks the process. `machine` is every core together, and
+ * `others` what the machine spent beyond the processes measured: other work that competed with the run.
  */
 export function cpuShares(
   before: CpuSnapshot,
@@ -78,12 +100,19 @@ export function cpuShares(
 ): Record<string, number | null> {
   const wall = (after.at - before.at) / 1000;
   const shares: Record<string, number | null> = {};
+  let processes = 0;
   for (const [label, start] of Object.entries(before.seconds)) {
     const end = after.seconds[label];
-    shares[label] = start === null || end === null || end === undefined || wall <= 0
+    const share = start === null || end === null || end === undefined || wall <= 0
       ? null
-      : Math.round(((end - start) / wall) * 100) / 100;
+      : (end - start) / wall;
+    shares[label] = share === null ? null : Math.round(share * 100) / 100;
+    if (label !== "machine" && share !== null) processes += share;
   }
+  const machine = shares.machine;
+  shares.others = machine === null || machine === undefined
+    ? null
+    : Math.max(0, Math.round((machine - processes) * 100) / 100);
   return shares;
 }
 
@@ -118,4 +147,41 @@ export function machineInfo(): MachineInfo {
     v8: Deno.version.v8,
     timestamp: new Date().toISOString(),
   };
+}
+
+/** Options of {@linkcode waitForQuietMachine}. */
+export interface QuietOptions {
+  /** Busy cores (whole machine) at or under which it counts as quiet. Default 0.3. */
+  readonly maxBusyCores?: number;
+  /** Length of one measurement, in milliseconds. Default 2000. */
+  readonly sampleMs?: number;
+  /** How long to wait at most, in milliseconds. Default 60000. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Waits until the machine is quiet (other work would disturb the measure), at most `timeoutMs`. Returns the
+ * busy cores of the last sample and whether that was quiet.
+ *
+ * @example
+ * ```ts
+ * const { quiet, busyCores } = await waitForQuietMachine();
+ * ```
+ */
+export async function waitForQuietMachine(
+  { maxBusyCores = 0.3, sampleMs = 2_000, timeoutMs = 60_000 }: QuietOptions = {},
+): Promise<{ quiet: boolean; busyCores: number | null }> {
+  const deadline = performance.now() + timeoutMs;
+  let busyCores: number | null = null;
+  for (let attempt = 0; attempt < 1_000; attempt++) {
+    const before = readMachineBusySeconds();
+    const start = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, sampleMs));
+    const after = readMachineBusySeconds();
+    if (before === null || after === null) return { quiet: true, busyCores: null };
+    busyCores = Math.round(((after - before) / ((performance.now() - start) / 1000)) * 100) / 100;
+    if (busyCores <= maxBusyCores) return { quiet: true, busyCores };
+    if (performance.now() >= deadline) break;
+  }
+  return { quiet: false, busyCores };
 }

@@ -158,8 +158,16 @@ const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const MIN_TIME = Date.UTC(1970, 0, 1);
 
+// Compares fields rather than formatting the date back: this runs for every timestamp of every message.
 function sameSecond(time: number, text: string): boolean {
-  return new Date(time).toISOString().slice(0, 19) === text.slice(0, 19);
+  const date = new Date(time);
+  return date.getUTCSeconds() === twoDigits(text, 17) && date.getUTCMinutes() === twoDigits(text, 14) &&
+    date.getUTCHours() === twoDigits(text, 11) && date.getUTCDate() === twoDigits(text, 8) &&
+    date.getUTCMonth() + 1 === twoDigits(text, 5);
+}
+
+function twoDigits(text: string, at: number): number {
+  return (text.charCodeAt(at) - 48) * 10 + text.charCodeAt(at + 1) - 48;
 }
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 

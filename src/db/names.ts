@@ -80,10 +80,16 @@ export async function upsertSites(
     }
     if (micros < site.firstMicros) [site.first, site.firstMicros] = [time, micros];
     if (micros >= site.lastMicros) {
-      [site.last, site.lastMicros] = [time, micros];
-      site.url = cleanText(check.url);
-      site.regex = check.regex === null ? null : cleanText(check.regex);
+      site.last = time;
+      site.lastMicros = micros;
+      site.url = check.url;
+      site.regex = check.regex;
     }
+  }
+  // Cleaned once per site, not once per check.
+  for (const site of seen.values()) {
+    site.url = cleanText(site.url);
+    site.regex = site.regex === null ? null : cleanText(site.regex);
   }
   const ids = new Map<string, number>();
   let pending = [...seen.values()];
@@ -161,7 +167,10 @@ export async function upsertAgents(
   tx: postgres.TransactionSql,
   checks: readonly CheckResult[],
 ): Promise<AgentIds> {
-  const key = (name: string, region: string | null) => JSON.stringify([name, region]);
+  // Agent names and regions hold no control characters (the decoder rejects them), so these separators are
+  // unambiguous and far cheaper per check than JSON.
+  const key = (name: string, region: string | null) =>
+    region === null ? `${name}\u0001` : `${name}\u0000${region}`;
   const wanted = new Map<string, { name: string; region: string | null }>();
   for (const check of checks) {
     wanted.set(key(check.agent, check.region), { name: check.agent, region: check.region });

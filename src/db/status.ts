@@ -102,14 +102,22 @@ export async function updateSiteStatus(
     if (resolved.micros > horizonMicros) continue;
     const list = bySite.get(resolved.siteId) ?? [];
     list.push({
-      ...resolved,
+      check: resolved.check,
+      micros: resolved.micros,
+      id: resolved.id,
+      siteId: resolved.siteId,
+      agentId: resolved.agentId,
       checkId: resolved.id,
       startedAt: resolved.check.started_at,
       up: resolved.check.up,
     });
     bySite.set(resolved.siteId, list);
   }
-  for (const list of bySite.values()) list.sort(compareTimeKeys);
+  for (const list of bySite.values()) {
+    let ordered = true;
+    for (let i = 1; i < list.length && ordered; i++) ordered = compareTimeKeys(list[i - 1]!, list[i]!) < 0;
+    if (!ordered) list.sort(compareTimeKeys);
+  }
   const updated = await updateInOneStep(
     tx,
     [...bySite.entries()].sort(([a], [b]) => a - b).map(([, list]) => list),
