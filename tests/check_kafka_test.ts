@@ -50,6 +50,24 @@ function startTargets(): { server: Deno.HttpServer; base: string } {
   return { server, base: `http://127.0.0.1:${server.addr.port}` };
 }
 
+/** A sites file of `count` sites named PREFIX0.., all probing `url` every `interval`. */
+function manySites(count: number, prefix: string, url: string, interval = "1s"): Promise<string> {
+  return tempFile(
+    Array.from(
+      { length: count },
+      (_, i) => `[[site]]\nname = "${prefix}${i}"\nurl = "${url}"\ninterval = "${interval}"\n`,
+    )
+      .join("\n"),
+  );
+}
+
+/** Asserts that the messages are exactly `count` results, each with an id of its own. */
+function assertEachOnce(messages: readonly { value: string | null }[], count: number): void {
+  const ids = messages.map((m) => JSON.parse(m.value!).id);
+  assertEquals(ids.length, count);
+  assertEquals(new Set(ids).size, count);
+}
+
 function sitesFile(base: string, extra = ""): Promise<string> {
   return tempFile(`
 [[site]]
@@ -240,13 +258,7 @@ Deno.test(
   kafkaTest,
   async () => {
     const { server, base } = startTargets();
-    const sites = await tempFile(
-      Array.from(
-        { length: 20 },
-        (_, i) => `[[site]]\nname = "slow-${i}"\nurl = "${base}/slow"\ninterval = "1s"\n`,
-      )
-        .join("\n"),
-    );
+    const sites = await manySites(20, "slow-", `${base}/slow`);
     try {
       const topic = await createTopic("check-sigterm", 3);
       const agent = startMonitor(["check", "--sites", sites, "--brokers", BROKER, "--topic", topic]);
@@ -258,9 +270,7 @@ Deno.test(
       assertEquals(totals.probes >= 20, true, agent.stderr.text);
       assertEquals(totals.published, totals.probes);
       const messages = await readTopic(topic, totals.probes + 1, 8_000);
-      const ids = messages.map((m) => JSON.parse(m.value!).id);
-      assertEquals(messages.length, totals.probes);
-      assertEquals(new Set(ids).size, ids.length);
+      assertEachOnce(messages, totals.probes);
       // Every slow probe ran to its end: none was cut short by the shutdown.
       assertEquals(messages.every((m) => JSON.parse(m.value!).up === true), true);
     } finally {
@@ -275,10 +285,7 @@ Deno.test(
   kafkaTest,
   async () => {
     const { server, base } = startTargets();
-    const sites = await tempFile(
-      Array.from({ length: 5 }, (_, i) => `[[site]]\nname = "s${i}"\nurl = "${base}/ok"\ninterval = "1s"\n`)
-        .join("\n"),
-    );
+    const sites = await manySites(5, "s", `${base}/ok`);
     const broker = await startPrivateBroker(19092);
     try {
       const topic = "outage-test";
@@ -309,9 +316,7 @@ Deno.test(
       assertEquals(totals.published, totals.probes);
       assertEquals(totals.probes >= 40, true, `only ${totals.probes} probes`);
       const messages = await readTopic(topic, totals.probes + 1, 10_000, broker.brokers);
-      const ids = messages.map((m) => JSON.parse(m.value!).id);
-      assertEquals(new Set(ids).size, totals.probes);
-      assertEquals(ids.length, totals.probes);
+      assertEachOnce(messages, totals.probes);
     } finally {
       await broker.destroy();
       await server.shutdown();
@@ -325,10 +330,7 @@ Deno.test(
   kafkaTest,
   async () => {
     const { server, base } = startTargets();
-    const sites = await tempFile(
-      Array.from({ length: 4 }, (_, i) => `[[site]]\nname = "s${i}"\nurl = "${base}/ok"\ninterval = "1s"\n`)
-        .join("\n"),
-    );
+    const sites = await manySites(4, "s", `${base}/ok`);
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const metricsPort = (probe.addr as Deno.NetAddr).port;
     probe.close();
