@@ -5,10 +5,11 @@
  *
  * @module
  */
+import { PERMISSIONS } from "../tests/_cli.ts";
 import { cpuShares, type CpuSnapshot, readMemory, snapshotCpu } from "./check_procfs.ts";
 
 /** The permissions of the compiled binary (dev/permissions.sh). */
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"];
+
 /** How long the agent may take to stop after SIGTERM before it is killed. Above its 15 s drain timeout. */
 const STOP_TIMEOUT_MS = 30_000;
 const MAX_LINES = 1_000_000;

@@ -84,6 +84,16 @@ export class Outbox<T> {
     return items;
   }
 
+  /** Removes and returns the front entry, or undefined when empty. */
+  shift(): T | undefined {
+    if (this.#size === 0) return undefined;
+    const item = this.#ring[this.#head];
+    this.#ring[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.capacity;
+    this.#size--;
+    return item;
+  }
+
   /** Resolves when the outbox holds at least one entry, or when `signal` aborts. */
   waitForItems(signal?: AbortSignal): Promise<void> {
     if (this.#size > 0 || signal?.aborted) return Promise.resolve();

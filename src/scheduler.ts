@@ -9,6 +9,7 @@
  * @module
  */
 import { Histogram } from "./histogram.ts";
+import { Outbox } from "./outbox.ts";
 
 /** What the scheduler runs for a site that is due. It must not reject; a rejection is a bug and is logged. */
 export type RunSite<S> = (site: S, scheduledAt: number) => Promise<void>;
@@ -92,7 +93,9 @@ export function nextDue(due: number, intervalMs: number, now: number): { next: n
 export class Scheduler<S> {
   readonly #entries: Entry<S>[];
   readonly #heap: Entry<S>[] = [];
-  readonly #waiting: { entry: Entry<S>; due: number }[] = [];
+  // Runs due while every slot is taken, first come first served. Each site waits at most once (it is busy
+  // meanwhile), so a ring of one place per site never overflows, and taking from its front costs O(1).
+  readonly #waiting: Outbox<{ entry: Entry<S>; due: number }>;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #now: () => number;
   readonly #concurrency: number;
@@ -118,6 +121,7 @@ export class Scheduler<S> {
     }
     this.#now = options.now ?? Date.now;
     this.#concurrency = options.concurrency;
+    this.#waiting = new Outbox(Math.max(1, sites.length));
     const now = this.#now();
     this.#entries = sites.map((site) => {
       const intervalMs = intervalOf(site);
@@ -153,7 +157,7 @@ export class Scheduler<S> {
     this.#running = false;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#waiting.length = 0;
+    this.#waiting.take(this.#waiting.size);
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 

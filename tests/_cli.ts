@@ -6,8 +6,14 @@
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** The permissions of `deno task compile` (dev/permissions.sh). */
-export const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"];
+/** The permissions and V8 flags of `deno task compile` and `deno task dev` (dev/permissions.sh). */
+export const PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+  "--v8-flags=--max-semi-space-size=8",
+];
 
 /** What a finished process left. */
 export interface Finished {

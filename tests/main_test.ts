@@ -126,3 +126,10 @@ Deno.test("sink without a database URL exits 2", async () => {
   assertEquals(code, 2);
   assertMatch(stderr, /Cannot connect to the database: set '--database-url' or DATABASE_URL/);
 });
+
+Deno.test("tests run monitor with the permissions and V8 flags of the binary (dev/permissions.sh)", async () => {
+  const { PERMISSIONS } = await import("./_cli.ts");
+  const script = await Deno.readTextFile(new URL("../dev/permissions.sh", import.meta.url));
+  const declared = /^MONITOR_PERMISSIONS=\(([^)]*)\)$/m.exec(script)?.[1]?.split(/\s+/);
+  assertEquals(declared, PERMISSIONS);
+});

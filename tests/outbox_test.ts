@@ -46,3 +46,12 @@ Deno.test("Outbox rejects a capacity that is not a positive integer", () => {
     "Cannot create outbox as 'capacity' must be a positive integer: current value is 0",
   );
 });
+
+Deno.test("Outbox.shift() takes the front entry, and undefined when empty", () => {
+  const outbox = new Outbox<string>(2);
+  outbox.push("a");
+  outbox.push("b");
+  outbox.push("c"); // "a" dropped
+  assertEquals([outbox.shift(), outbox.shift(), outbox.shift()], ["b", "c", undefined]);
+  assertEquals(outbox.size, 0);
+});
