@@ -42,6 +42,7 @@ export class Publisher {
   #producer: Producer | null = null;
   #loop: Promise<void> | null = null;
   #published = 0;
+  #sending = 0;
   #failures = 0;
   readonly #stopping = new AbortController();
   readonly #halt = new AbortController();
@@ -88,15 +89,24 @@ export class Publisher {
    */
   async stop(timeoutMs: number): Promise<number> {
     this.#stopping.abort();
-    const deadline = setTimeout(() => this.#halt.abort(), timeoutMs);
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    // A send in flight when the time is up cannot be cancelled; it gets one more second, then is counted
+    // as undelivered (it may still arrive).
+    const halted = new Promise<void>((resolve) => {
+      deadline = setTimeout(() => {
+        this.#halt.abort();
+        setTimeout(resolve, 1_000);
+      }, timeoutMs);
+    });
     try {
-      await this.#loop;
+      await Promise.race([this.#loop, halted]);
     } finally {
       clearTimeout(deadline);
-      await this.#producer?.disconnect().catch(() => {});
+      const producer = this.#producer;
       this.#producer = null;
+      await Promise.race([producer?.disconnect().catch(() => {}), sleep(2_000)]);
     }
-    return this.outbox.size;
+    return this.outbox.size + this.#sending;
   }
 
   async #run(): Promise<void> {
@@ -111,12 +121,15 @@ export class Publisher {
         await sleep(this.#lingerMs, halt);
       }
       const batch = this.outbox.take(this.#batchSize);
+      this.#sending = batch.length;
       try {
         await this.#send(batch);
+        this.#sending = 0;
         this.#published += batch.length;
         if (this.#backoff.attempts > 0) this.log.info("publishing again", { published: batch.length });
         this.#backoff.reset();
       } catch (error) {
+        this.#sending = 0;
         this.outbox.unshift(batch);
         this.#failures++;
         const delay = this.#backoff.next();

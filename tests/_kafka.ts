@@ -105,8 +105,29 @@ async function script(command: string, env: Record<string, string>): Promise<voi
   }
 }
 
-/** Starts a private broker on `port` (and the three ports above it). */
-export async function startPrivateBroker(port: number): Promise<PrivateBroker> {
+/**
+ * Four consecutive free ports in 10000-19999: below the ephemeral range (Kafka does not reuse an address
+ * in TIME_WAIT) and away from the shared brokers (9092, CI's 29092), so concurrent runs do not collide.
+ */
+function freePortBlock(): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 10_000 + Math.floor(Math.random() * 2_500) * 4;
+    const listeners: Deno.Listener[] = [];
+    try {
+      for (let i = 0; i < 4; i++) listeners.push(Deno.listen({ hostname: "127.0.0.1", port: base + i }));
+      return base;
+    } catch {
+      // taken: try another block
+    } finally {
+      for (const listener of listeners) listener.close();
+    }
+  }
+  throw new Error("Cannot find four free ports for a private broker in 50 attempts");
+}
+
+/** Starts a private broker on four free ports (PLAINTEXT is the first). */
+export async function startPrivateBroker(): Promise<PrivateBroker> {
+  const port = freePortBlock();
   const dir = await Deno.makeTempDir({ prefix: "monitor-kafka-" });
   const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir };
   const broker: PrivateBroker = {
