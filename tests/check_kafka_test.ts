@@ -234,7 +234,7 @@ Deno.test("check with a wrong CA fails with a clear certificate error and exit 1
       "--kafka-key",
       `${CERTS}/client.key`,
       "--drain-timeout",
-      "3s",
+      "12s",
     ]);
     assertEquals(run.code, 1);
     assertMatch(run.stderr, /cannot publish; will retry.*certificate/i);
