@@ -203,7 +203,7 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
     close: () => publisher.stop(config.drainTimeoutMs),
     stats: () => ({
       published: publisher.published,
-      outbox: outbox.size,
+      outbox: publisher.pending,
       dropped: outbox.dropped,
       failures: publisher.failures,
     }),
@@ -382,7 +382,7 @@ function agentMetrics(values: {
     },
     {
       name: "monitor_outbox_depth",
-      help: "Results waiting to be published.",
+      help: "Results not yet acknowledged by Kafka (in the outbox or being sent).",
       type: "gauge",
       value: values.outbox,
     },

@@ -68,6 +68,11 @@ export class Publisher {
     return this.#published;
   }
 
+  /** Results not yet acknowledged: waiting in the outbox or in a send under way. */
+  get pending(): number {
+    return this.outbox.size + this.#sending;
+  }
+
   /** Failed send attempts so far. */
   get failures(): number {
     return this.#failures;
@@ -106,7 +111,7 @@ export class Publisher {
       this.#producer = null;
       await Promise.race([producer?.disconnect().catch(() => {}), sleep(2_000)]);
     }
-    return this.outbox.size + this.#sending;
+    return this.pending;
   }
 
   async #run(): Promise<void> {

@@ -36,6 +36,13 @@ const WIRE_FIELDS = [
   "v",
 ];
 
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
 /** A loopback server with a healthy page, a failing one and a slow one. */
 function startTargets(): { server: Deno.HttpServer; base: string } {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
@@ -286,6 +293,7 @@ Deno.test(
   async () => {
     const { server, base } = startTargets();
     const sites = await manySites(5, "s", `${base}/ok`);
+    const metricsPort = freePort();
     const broker = await startPrivateBroker();
     try {
       const topic = "outage-test";
@@ -300,17 +308,30 @@ Deno.test(
         "--create-topic",
         "--partitions",
         "2",
+        "--metrics",
+        `127.0.0.1:${metricsPort}`,
       ]);
       await waitFor(() => agent.stderr.text.includes("created topic"), 30_000, "the topic");
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       await broker.stop();
       await new Promise((resolve) => setTimeout(resolve, 6_000));
       await broker.start();
-      await waitFor(() => agent.stderr.text.includes("publishing again"), 60_000, "publishing to resume");
+      // kafkajs may ride out the outage inside one send, or the send fails and the publisher retries it:
+      // either way the backlog drains once the broker is back.
+      await waitFor(
+        async () => {
+          const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+          return /^monitor_outbox_depth 0$/m.test(metrics) && !/^monitor_published_total 0$/m.test(metrics);
+        },
+        60_000,
+        "the outbox to drain",
+      ).catch((error) => {
+        throw new Error(`${error.message}; the agent said:\n${agent.stderr.text.slice(-6000)}`);
+      });
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       const stopped = await agent.stop();
       assertEquals(stopped.code, 0, stopped.stderr);
-      assertMatch(agent.stderr.text, /cannot publish; will retry/);
+      assertMatch(agent.stderr.text, /ECONNREFUSED/); // the outage was real
       const totals = stoppedTotals(agent.stderr.text);
       assertEquals(totals.dropped, 0);
       assertEquals(totals.published, totals.probes);
@@ -331,9 +352,7 @@ Deno.test(
   async () => {
     const { server, base } = startTargets();
     const sites = await manySites(4, "s", `${base}/ok`);
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const metricsPort = (probe.addr as Deno.NetAddr).port;
-    probe.close();
+    const metricsPort = freePort();
     try {
       const agent = startMonitor([
         "check",
@@ -355,7 +374,9 @@ Deno.test(
       );
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1]);
-      assertEquals(value("monitor_outbox_depth"), 3);
+      // The outbox holds 3; a batch of up to 3 may be in a send that cannot succeed.
+      const depth = value("monitor_outbox_depth");
+      assertEquals(depth >= 3 && depth <= 6, true, metrics);
       assertEquals(value("monitor_outbox_dropped_total") > 0, true, metrics);
       assertEquals(value("monitor_published_total"), 0);
       assertEquals(value("monitor_probes_up_total") >= 4, true, metrics);
