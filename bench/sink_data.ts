@@ -8,7 +8,6 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
-import type { CheckRow } from "../src/db/check_rows.ts";
 import type { CheckResult, ErrorKind } from "../src/message.ts";
 import { makeCheck } from "../tests/_checks.ts";
 import { plainKafka } from "../tests/_kafka.ts";
@@ -182,26 +181,6 @@ export function benchCheck(plan: CheckPlan, index: number, timing: CheckTiming =
       : { kind: failure.kind, message: failure.message },
   };
   return makeCheck(siteName(site), new Date(startedMs), overrides);
-}
-
-/** The `checks` row of a check, with its site and agent ids resolved. */
-export function checkRow(check: CheckResult, siteId: number, agentId: number): CheckRow {
-  return {
-    id: check.id,
-    siteId,
-    agentId,
-    scheduledAt: check.scheduled_at,
-    startedAt: check.started_at,
-    up: check.up,
-    status: check.status,
-    ttfbMs: check.ttfb_ms,
-    durationMs: check.duration_ms,
-    bytes: check.bytes,
-    regexMatched: check.regex_matched,
-    certExpiresAt: check.cert_expires_at,
-    errorKind: check.error?.kind ?? null,
-    errorMessage: check.error?.message ?? null,
-  };
 }
 
 /** What {@linkcode fillTopic} did. */

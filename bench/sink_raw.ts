@@ -13,7 +13,9 @@ import { silentLogger } from "../src/log.ts";
 import { decodeCheck } from "../src/message.ts";
 import { createTestDatabase } from "../tests/_pg.ts";
 import { plainKafka } from "../tests/_kafka.ts";
-import { AGENTS, benchCheck, type CheckPlan, checkRow, siteName, siteUrl } from "./sink_data.ts";
+import { AGENTS, benchCheck, type CheckPlan, siteName, siteUrl } from "./sink_data.ts";
+import { toCheckRow } from "../src/db/check_rows.ts";
+import { checkIdToUuid } from "../src/message.ts";
 import type { CheckRow } from "../src/db/check_rows.ts";
 import { processCpuSeconds } from "./sink_process.ts";
 import { SINK_FETCH as SINK_CONSUMER_FETCH } from "../src/sink_consumer.ts";
@@ -193,7 +195,11 @@ export async function rawCopy(plan: CheckPlan, chunk = 100_000): Promise<RawCopy
       const rows: CheckRow[] = [];
       for (let i = first; i < Math.min(plan.count, first + chunk); i++) {
         const check = benchCheck(plan, i);
-        rows.push(checkRow(check, siteIds.get(check.site)!, agentIds.get(check.agent)!));
+        rows.push(toCheckRow(check, {
+          id: checkIdToUuid(check.id),
+          siteId: siteIds.get(check.site)!,
+          agentId: agentIds.get(check.agent)!,
+        }));
       }
       const cpu = processCpuSeconds(Deno.pid) ?? 0;
       const started = performance.now();

@@ -7,7 +7,8 @@
  * @module
  */
 import type postgres from "postgres";
-import type { ErrorKind } from "../message.ts";
+import type { CheckResult, ErrorKind } from "../message.ts";
+import { cleanText } from "./_values.ts";
 import { boolArray, numberArray, textArray } from "./_arrays.ts";
 
 /** One `checks` row, every value already in its database form. */
@@ -29,6 +30,36 @@ export interface CheckRow {
   readonly errorKind: ErrorKind | null;
   /** Free text without NUL characters (PostgreSQL text cannot hold them). */
   readonly errorMessage: string | null;
+}
+
+/**
+ * The `checks` row of a decoded check, given its database id (`checkIdToUuid`) and its site and agent ids.
+ *
+ * @example
+ * ```ts
+ * const row = toCheckRow(check, { id: checkIdToUuid(check.id), siteId: 7, agentId: 1 });
+ * ```
+ */
+export function toCheckRow(
+  check: CheckResult,
+  ids: { readonly id: string; readonly siteId: number; readonly agentId: number },
+): CheckRow {
+  return {
+    id: ids.id,
+    siteId: ids.siteId,
+    agentId: ids.agentId,
+    scheduledAt: check.scheduled_at,
+    startedAt: check.started_at,
+    up: check.up,
+    status: check.status,
+    ttfbMs: check.ttfb_ms,
+    durationMs: check.duration_ms,
+    bytes: check.bytes,
+    regexMatched: check.regex_matched,
+    certExpiresAt: check.cert_expires_at,
+    errorKind: check.error?.kind ?? null,
+    errorMessage: check.error === null ? null : cleanText(check.error.message),
+  };
 }
 
 /**

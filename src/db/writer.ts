@@ -11,7 +11,7 @@ import { checkIdToUuid, type CheckResult } from "../message.ts";
 import { numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
-import { type CheckRow, insertChecksUnnest } from "./check_rows.ts";
+import { insertChecksUnnest, toCheckRow } from "./check_rows.ts";
 import { type ResolvedCheck, type TimedCheck, upsertAgents, upsertSites } from "./names.ts";
 import { updateSiteStatus } from "./status.ts";
 
@@ -135,7 +135,7 @@ export async function writeBatch(
       }));
     }
     const [stored, deadLetters] = await all([
-      insertChecksUnnest(tx, resolved.map(toRow)),
+      insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
       insertDeadLetters(tx, batch.topic, letters),
       updateSiteStatus(tx, resolved, BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n),
       tx`
@@ -223,25 +223,6 @@ function offset(value: string, field: string): bigint {
     throw new TypeError(`Cannot write batch as '${field}' must be a decimal offset: got '${String(value)}'`);
   }
   return BigInt(value);
-}
-
-function toRow({ check, id, siteId, agentId }: ResolvedCheck): CheckRow {
-  return {
-    id,
-    siteId,
-    agentId,
-    scheduledAt: check.scheduled_at,
-    startedAt: check.started_at,
-    up: check.up,
-    status: check.status,
-    ttfbMs: check.ttfb_ms,
-    durationMs: check.duration_ms,
-    bytes: check.bytes,
-    regexMatched: check.regex_matched,
-    certExpiresAt: check.cert_expires_at,
-    errorKind: check.error?.kind ?? null,
-    errorMessage: check.error === null ? null : cleanText(check.error.message),
-  };
 }
 
 async function insertDeadLetters(
