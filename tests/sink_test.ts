@@ -3,7 +3,7 @@
  * duplicates, crashes, database outages, rebalances and TLS.
  */
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runMonitor, startMonitor, tempFile, waitFor } from "./_cli.ts";
+import { runMonitor, type RunningMonitor, startMonitor, tempFile, waitFor } from "./_cli.ts";
 import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
 import { BROKER, CERTS, createTopic } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
@@ -25,6 +25,24 @@ async function count(sql: postgres.Sql, table: "checks" | "dead_letters"): Promi
   } catch {
     return 0; // not migrated yet
   }
+}
+
+/**
+ * Waits until `checks` holds exactly `expected` rows, lets a second pass (anything more, a duplicate, would show
+ * by then), and asserts the count again. On a timeout the error carries what the sink logged.
+ */
+async function expectStoredExactly(
+  sql: postgres.Sql,
+  expected: number,
+  timeoutMs: number,
+  sink: RunningMonitor,
+): Promise<void> {
+  await waitFor(async () => (await count(sql, "checks")) === expected, timeoutMs, "every check stored")
+    .catch((error) => {
+      throw new Error(`${error.message}; the sink said:\n${sink.stderr.text.slice(-6000)}`);
+    });
+  await sleep(1_000);
+  assertEquals(await count(sql, "checks"), expected);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -201,13 +219,7 @@ Deno.test(
       await first.stop("SIGKILL");
       const atKill = await count(db.sql, "checks");
       const second = startSink(db.url, topic, "crash");
-      await waitFor(
-        async () => (await count(db.sql, "checks")) === checks.length,
-        60_000,
-        "every check stored",
-      );
-      await sleep(1_000);
-      assertEquals(await count(db.sql, "checks"), checks.length);
+      await expectStoredExactly(db.sql, checks.length, 60_000, second);
       const [distinct] = await db.sql`select count(distinct id)::int as n from checks`;
       assertEquals(distinct?.n, checks.length);
       const [next] = await db
@@ -236,13 +248,7 @@ Deno.test(
         where datname = ${db.name} and pid <> pg_backend_pid()`;
         await sleep(300);
       }
-      await waitFor(
-        async () => (await count(db.sql, "checks")) === checks.length,
-        60_000,
-        "every check stored",
-      );
-      await sleep(1_000);
-      assertEquals(await count(db.sql, "checks"), checks.length);
+      await expectStoredExactly(db.sql, checks.length, 60_000, sink);
       const stopped = await sink.stop();
       assertEquals(stopped.code, 0, stopped.stderr);
     });
@@ -272,15 +278,7 @@ Deno.test(
       await pg.start();
       const after = postgres(url, { max: 1, onnotice: () => {} });
       try {
-        await waitFor(
-          async () => (await count(after, "checks")) === checks.length,
-          90_000,
-          "every check stored",
-        ).catch((error) => {
-          throw new Error(`${error.message}; the sink said:\n${sink.stderr.text}`);
-        });
-        await sleep(1_000);
-        assertEquals(await count(after, "checks"), checks.length);
+        await expectStoredExactly(after, checks.length, 90_000, sink);
       } finally {
         await after.end();
       }
@@ -313,13 +311,7 @@ Deno.test(
       const stoppedTwo = await two.stop();
       assertEquals(stoppedTwo.code, 0, stoppedTwo.stderr);
       await produceChecks(topic, checks.slice(40_000));
-      await waitFor(
-        async () => (await count(db.sql, "checks")) === checks.length,
-        90_000,
-        "every check stored",
-      );
-      await sleep(1_000);
-      assertEquals(await count(db.sql, "checks"), checks.length);
+      await expectStoredExactly(db.sql, checks.length, 90_000, one);
       const stoppedOne = await one.stop();
       assertEquals(stoppedOne.code, 0, stoppedOne.stderr);
     });
