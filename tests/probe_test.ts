@@ -1,3 +1,4 @@
+import { selfSigned } from "./_tls.ts";
 import { assert_, assertEquals, assertMatch } from "./_assert.ts";
 import { CertificateCache } from "../src/certificates.ts";
 import { decodeCheck, encodeCheck, type ErrorKind } from "../src/message.ts";
@@ -635,30 +636,6 @@ Deno.test("probe(): a port fetch refuses to use gives kind connect with a clear 
     message: `Cannot connect to '127.0.0.1:1': fetch refuses this port (a "bad port" in the Fetch standard)`,
   });
 });
-
-/** Makes a self-signed certificate for localhost with `openssl` and returns it, its key and its notAfter. */
-async function selfSigned(): Promise<{ cert: string; key: string; expiresAt: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "probe_test_" });
-  try {
-    const run = async (...args: string[]) => {
-      const output = await new Deno.Command("openssl", { args, stdout: "piped", stderr: "piped" }).output();
-      if (!output.success) throw new Error(`openssl failed: ${new TextDecoder().decode(output.stderr)}`);
-      return new TextDecoder().decode(output.stdout);
-    };
-    await run(
-      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=localhost"],
-      ...["-addext", "subjectAltName=DNS:localhost", "-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`],
-    );
-    const endDate = (await run("x509", "-in", `${dir}/cert.pem`, "-noout", "-enddate")).trim();
-    return {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-      expiresAt: new Date(endDate.replace(/^notAfter=/, "")).toISOString(),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("probe(): a self-signed certificate gives kind tls, and its expiry is reported after a refresh", async () => {
   const { cert, key, expiresAt } = await selfSigned();
