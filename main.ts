@@ -7,8 +7,7 @@
  *
  * @module
  */
-import { UsageError } from "./src/args.ts";
-import { ConfigError } from "./src/config.ts";
+import { ConfigError, UsageError } from "./src/args.ts";
 import { VERSION } from "./src/version.ts";
 
 const USAGE = `monitor ${VERSION}: website availability monitoring with Kafka and PostgreSQL
@@ -37,9 +36,9 @@ type Command = (
 
 // Loaded on demand: the agent never loads the database driver, nor the sink the prober.
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  check: () => import("./src/check.ts").then((module) => module.checkCommand),
-  sink: () => import("./src/sink.ts").then((module) => module.sinkCommand),
-  migrate: () => import("./src/migrate.ts").then((module) => module.migrateCommand),
+  check: () => import("./src/check/command.ts").then((module) => module.checkCommand),
+  sink: () => import("./src/sink/command.ts").then((module) => module.sinkCommand),
+  migrate: () => import("./src/sink/migrate_command.ts").then((module) => module.migrateCommand),
 };
 
 /** Runs the program with `args` and returns the exit code. */

@@ -23,9 +23,14 @@ interface Bench {
 }
 
 const BENCHES: Record<string, Bench> = {
-  db: { script: "bench/db_insert.ts", args: [], output: `${results}/db_insert.txt`, timeoutMs: 10 * 60_000 },
-  check: { script: "bench/check_bench.ts", args: [], timeoutMs: 15 * 60_000 },
-  sink: { script: "bench/sink_bench.ts", args: [], timeoutMs: 20 * 60_000 },
+  db: {
+    script: "bench/sink/db_insert.ts",
+    args: [],
+    output: `${results}/db_insert.txt`,
+    timeoutMs: 10 * 60_000,
+  },
+  check: { script: "bench/check/main.ts", args: [], timeoutMs: 15 * 60_000 },
+  sink: { script: "bench/sink/main.ts", args: [], timeoutMs: 20 * 60_000 },
 };
 
 async function run(name: string, bench: Bench): Promise<boolean> {

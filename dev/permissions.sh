@@ -3,5 +3,5 @@
 # net: probes, Kafka and PostgreSQL; read: sites file, certificates and the bundled sql/ migrations;
 # env: settings; sys: the host name (default agent name) and what kafkajs and postgres.js read of the OS.
 # The V8 flag caps the young generation: V8 sizes it for the machine's memory (hundreds of MiB on 24 GiB) while
-# the agent's live heap is about 30 MB; capped, 30,000 sites fit well under 300 MiB (bench/check_bench.ts).
+# the agent's live heap is about 30 MB; capped, 30,000 sites fit well under 300 MiB (bench/check/main.ts).
 MONITOR_PERMISSIONS=(--allow-net --allow-read --allow-env --allow-sys --v8-flags=--max-semi-space-size=8)

@@ -14,6 +14,19 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/**
+ * A sites.toml that cannot be read or is not valid; the message names the file, the line and the key,
+ * e.g. `sites.toml:7: Cannot load site 'api': key 'interval' must be a duration such as "30s", "1m" or
+ * "500ms": got "fast"`. The CLI maps it to exit code 2.
+ */
+export class ConfigError extends Error {
+  /** Creates the error; `message` already holds the file and line. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigError";
+  }
+}
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Definition of one flag: its type and the environment variable that supplies it when absent. */

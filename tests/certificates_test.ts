@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { CertificateCache } from "../src/certificates.ts";
+import { CertificateCache } from "../src/check/certificates.ts";
 import { selfSigned } from "./_tls.ts";
 
 /** A TLS server that counts the connections it accepts and sends nothing but its handshake. */

@@ -1,6 +1,7 @@
 import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
-import { ConfigError, formatSites, loadSites, parseSites } from "../src/config.ts";
-import type { Site } from "../src/site.ts";
+import { ConfigError } from "../src/args.ts";
+import { formatSites, loadSites, parseSites } from "../src/check/config.ts";
+import type { Site } from "../src/check/site.ts";
 import SHIPPED from "../sites.toml" with { type: "text" };
 
 const toml = (...lines: string[]): string => lines.join("\n") + "\n";

@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert.ts";
-import { formatOnceTable } from "../src/once_table.ts";
+import { formatOnceTable } from "../src/check/once_table.ts";
 import type { CheckResult } from "../src/message.ts";
 
 const base: CheckResult = {

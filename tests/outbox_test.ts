@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { Outbox } from "../src/outbox.ts";
+import { Outbox } from "../src/check/outbox.ts";
 
 Deno.test("Outbox keeps entries in order and takes them from the front", () => {
   const outbox = new Outbox<number>(5);

@@ -1,9 +1,9 @@
 import { selfSigned } from "./_tls.ts";
 import { assert_, assertEquals, assertMatch } from "./_assert.ts";
-import { CertificateCache } from "../src/certificates.ts";
+import { CertificateCache } from "../src/check/certificates.ts";
 import { decodeCheck, encodeCheck, type ErrorKind } from "../src/message.ts";
-import { createProbeClient, probe, type ProbeContext } from "../src/probe.ts";
-import type { Site } from "../src/site.ts";
+import { createProbeClient, probe, type ProbeContext } from "../src/check/probe.ts";
+import type { Site } from "../src/check/site.ts";
 import { VERSION } from "../src/version.ts";
 
 const encoder = new TextEncoder();

@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert.ts";
-import { firstDue, nextDue, phaseOffset, Scheduler } from "../src/scheduler.ts";
+import { firstDue, nextDue, phaseOffset, Scheduler } from "../src/check/scheduler.ts";
 
 Deno.test("phaseOffset() is deterministic and within the interval", () => {
   assertEquals(phaseOffset("api", 60_000), phaseOffset("api", 60_000));

@@ -1,5 +1,5 @@
 /**
- * Bulk insertion of `checks` rows, idempotent on the check id, in the two ways bench/db_insert.ts compares:
+ * Bulk insertion of `checks` rows, idempotent on the check id, in the two ways bench/sink/db_insert.ts compares:
  * one `INSERT … SELECT FROM unnest(arrays)`, and `COPY` into a temporary staging table followed by
  * `INSERT … SELECT`. The writer uses unnest: as fast as COPY at 1,000-row batches and within about 20% at
  * 10,000, one statement instead of three, and its errors arrive (see {@linkcode insertChecksCopy}).

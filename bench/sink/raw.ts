@@ -6,19 +6,19 @@
  * @module
  */
 import type { Consumer } from "kafkajs";
-import { connectDatabase } from "../src/db/connect.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { maintainPartitions } from "../src/db/partitions.ts";
-import { silentLogger } from "../src/log.ts";
-import { decodeCheck } from "../src/message.ts";
-import { createTestDatabase } from "../tests/_pg.ts";
-import { plainKafka } from "../tests/_kafka.ts";
-import { AGENTS, benchCheck, type CheckPlan, siteName, siteUrl } from "./sink_data.ts";
-import { toCheckRow } from "../src/db/check_rows.ts";
-import { checkIdToUuid } from "../src/message.ts";
-import type { CheckRow } from "../src/db/check_rows.ts";
-import { processCpuSeconds } from "./sink_process.ts";
-import { SINK_FETCH as SINK_CONSUMER_FETCH } from "../src/sink_consumer.ts";
+import { connectDatabase } from "../../src/db/connect.ts";
+import { migrate } from "../../src/db/migrate.ts";
+import { maintainPartitions } from "../../src/db/partitions.ts";
+import { silentLogger } from "../../src/log.ts";
+import { decodeCheck } from "../../src/message.ts";
+import { createTestDatabase } from "../../tests/_pg.ts";
+import { plainKafka } from "../../tests/_kafka.ts";
+import { AGENTS, benchCheck, type CheckPlan, siteName, siteUrl } from "./data.ts";
+import { toCheckRow } from "../../src/db/check_rows.ts";
+import { checkIdToUuid } from "../../src/message.ts";
+import type { CheckRow } from "../../src/db/check_rows.ts";
+import { processCpuSeconds } from "./process.ts";
+import { SINK_FETCH as SINK_CONSUMER_FETCH } from "../../src/sink/consumer.ts";
 
 /** The fetch settings of the sink's consumer (src/sink_consumer.ts), so the baseline reads the same way. */
 export interface FetchSettings {

@@ -14,18 +14,18 @@
  * CPU went in each phase (the machine is shared: "other" CPU is noise). Targets (2 cores, broker and database
  * on the same machine): sink at least 50,000 checks/s, ratio at least 0.6, latency p99 under 1 s.
  *
- * Run alone with `deno run -A bench/sink_bench.ts [--checks N] [--latency-seconds S] [--cpu-prof DIR]
+ * Run alone with `deno run -A bench/sink/main.ts [--checks N] [--latency-seconds S] [--cpu-prof DIR]
  * [--no-write]`; writes `bench/results/sink.json`. Every loop is bounded; the default run takes about 4 min.
  *
  * @module
  */
-import { createTopic, plainKafka } from "../tests/_kafka.ts";
-import { fillTopic, newPlan } from "./sink_data.ts";
-import { drainPhase, latencyPhase } from "./sink_phases.ts";
-import { machineInfo, PhaseMeter, sinkCommandLine } from "./sink_process.ts";
-import { rawConsume, rawCopy, SINK_FETCH } from "./sink_raw.ts";
+import { createTopic, plainKafka } from "../../tests/_kafka.ts";
+import { fillTopic, newPlan } from "./data.ts";
+import { drainPhase, latencyPhase } from "./phases.ts";
+import { machineInfo, PhaseMeter, sinkCommandLine } from "./process.ts";
+import { rawConsume, rawCopy, SINK_FETCH } from "./raw.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 const BROKERS = "127.0.0.1:9092";
 const RESULTS = `${ROOT}bench/results/sink.json`;
 const PARTITIONS = 6;
@@ -150,7 +150,7 @@ export async function runSinkBench(options: SinkBenchOptions = {}): Promise<Reco
       benchmark: "sink",
       machine,
       command: sinkCommandLine(),
-      run: `deno run -A bench/sink_bench.ts --checks ${checks} --latency-seconds ${latencySeconds}`,
+      run: `deno run -A bench/sink/main.ts --checks ${checks} --latency-seconds ${latencySeconds}`,
       targets_spec: TARGETS,
       setup: {
         checks,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { CheckResult } from "./message.ts";
+import type { CheckResult } from "../message.ts";
 
 /**
  * Formats results as an aligned table: site, verdict, status, total time, error.

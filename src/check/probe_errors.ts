@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CheckError, ErrorKind } from "./message.ts";
+import type { CheckError, ErrorKind } from "../message.ts";
 
 /** Which part of a probe failed: before the response headers arrived, or while reading the body. */
 export type ProbePhase = "request" | "body";

@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { COMMON_FLAGS, DATABASE_FLAGS, logFormat, parseFlags, UsageError } from "./args.ts";
-import { connectDatabase, redactUrl } from "./db/connect.ts";
-import { migrate } from "./db/migrate.ts";
-import { createLogger } from "./log.ts";
-import { describeError } from "./retry.ts";
+import { COMMON_FLAGS, DATABASE_FLAGS, logFormat, parseFlags, UsageError } from "../args.ts";
+import { connectDatabase, redactUrl } from "../db/connect.ts";
+import { migrate } from "../db/migrate.ts";
+import { createLogger } from "../log.ts";
+import { describeError } from "../db/retry.ts";
 
 /** Help text of `monitor migrate`. */
 export const MIGRATE_USAGE = `monitor migrate: create or upgrade the database schema, then exit

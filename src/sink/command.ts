@@ -16,17 +16,17 @@ import {
   parseFlags,
   positiveInteger,
   UsageError,
-} from "./args.ts";
-import { connectDatabase, redactUrl } from "./db/connect.ts";
-import { DatabaseHandle } from "./db/handle.ts";
-import { migrate } from "./db/migrate.ts";
-import { maintainPartitions } from "./db/partitions.ts";
-import { createKafka, describeKafka, kafkaSettings } from "./kafka.ts";
-import { createLogger } from "./log.ts";
-import { serveMetrics } from "./metrics.ts";
-import { databaseUrl } from "./migrate.ts";
-import { retrying } from "./retry.ts";
-import { SinkConsumer } from "./sink_consumer.ts";
+} from "../args.ts";
+import { connectDatabase, redactUrl } from "../db/connect.ts";
+import { DatabaseHandle } from "../db/handle.ts";
+import { migrate } from "../db/migrate.ts";
+import { maintainPartitions } from "../db/partitions.ts";
+import { createKafka, describeKafka, kafkaSettings } from "../kafka.ts";
+import { createLogger } from "../log.ts";
+import { serveMetrics } from "../metrics.ts";
+import { databaseUrl } from "./migrate_command.ts";
+import { retrying } from "../db/retry.ts";
+import { SinkConsumer } from "./consumer.ts";
 
 /** Help text of `monitor sink`. */
 export const SINK_USAGE = `monitor sink: consume check results from Kafka and store them in PostgreSQL

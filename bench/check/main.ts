@@ -14,23 +14,23 @@
  * Before each run the benchmark waits (at most 30 s) for the machine to be quiet, and every run reports the
  * CPU that other processes used meanwhile (`cpu_cores.others`).
  *
- * Run alone with `deno run -A bench/check_bench.ts [--seconds 70] [--max-rate-seconds 25] [--concurrency 64]
+ * Run alone with `deno run -A bench/check/main.ts [--seconds 70] [--max-rate-seconds 25] [--concurrency 64]
  * [--steady-concurrency 500] [--rounds 2] [--phase all|steady|max] [--cpu-prof DIR]`; writes
  * `bench/results/check.json`.
  *
  * @module
  */
-import { type AgentRun, runAgent, type Summary } from "./check_agent.ts";
-import { cpuShares, machineInfo, snapshotCpu, waitForQuietMachine } from "./check_procfs.ts";
+import { type AgentRun, runAgent, type Summary } from "./agent.ts";
+import { cpuShares, machineInfo, snapshotCpu, waitForQuietMachine } from "../procfs.ts";
 import {
   countAndDeleteTopic,
   ensureBroker,
   startTargetServer,
   type TargetServer,
   writeSites,
-} from "./check_setup.ts";
+} from "./setup.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 const BROKERS = "127.0.0.1:9092";
 const RESULTS = `${ROOT}bench/results/check.json`;
 /** CPU used by processes other than the agent, server, broker and bare loop above which a run is flagged. */
@@ -159,7 +159,7 @@ async function runBare(
     args: [
       "run",
       "--allow-net",
-      `${ROOT}bench/bare_fetch.ts`,
+      `${ROOT}bench/check/bare_fetch.ts`,
       "--base",
       `http://127.0.0.1:${context.server.port}`,
       "--concurrency",

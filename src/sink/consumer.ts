@@ -6,14 +6,14 @@
  * @module
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
-import { Backoff, sleep } from "./backoff.ts";
-import type { DatabaseHandle } from "./db/handle.ts";
-import { type Batch, type DeadLetter, type IncomingCheck, readOffsets, writeBatch } from "./db/writer.ts";
-import { Histogram } from "./histogram.ts";
-import type { Logger } from "./log.ts";
-import { decodeCheck } from "./message.ts";
-import type { Metric } from "./metrics.ts";
-import { isTransient, retrying } from "./retry.ts";
+import { Backoff, sleep } from "../backoff.ts";
+import type { DatabaseHandle } from "../db/handle.ts";
+import { type Batch, type DeadLetter, type IncomingCheck, readOffsets, writeBatch } from "../db/writer.ts";
+import { Histogram } from "../histogram.ts";
+import type { Logger } from "../log.ts";
+import { decodeCheck } from "../message.ts";
+import type { Metric } from "../metrics.ts";
+import { isTransient, retrying } from "../db/retry.ts";
 
 const HEARTBEAT_SLICE_MS = 2_000;
 

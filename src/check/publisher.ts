@@ -7,8 +7,8 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, type Kafka, Partitioners, type Producer } from "kafkajs";
-import { Backoff, sleep } from "./backoff.ts";
-import type { Logger } from "./log.ts";
+import { Backoff, sleep } from "../backoff.ts";
+import type { Logger } from "../log.ts";
 import type { Outbox } from "./outbox.ts";
 
 /** One message waiting to be published. */

@@ -3,7 +3,7 @@
  * agent's probes), `--concurrency` requests in flight, each body read fully, for `--seconds` seconds.
  * Requests completed in the first `--warmup` seconds are not counted.
  *
- * Usage: `deno run --allow-net bench/bare_fetch.ts --base http://127.0.0.1:PORT [--concurrency 64]
+ * Usage: `deno run --allow-net bench/check/bare_fetch.ts --base http://127.0.0.1:PORT [--concurrency 64]
  * [--seconds 25] [--warmup 5] [--paths 20000]`. Prints one JSON line on stdout:
  * `{"requests", "errors", "seconds", "rps", "cpu_seconds"}` (`cpu_seconds`: this process, counted window).
  *

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Histogram } from "./histogram.ts";
+import { Histogram } from "../histogram.ts";
 import { Outbox } from "./outbox.ts";
 
 /** What the scheduler runs for a site that is due. It must not reject; a rejection is a bug and is logged. */

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { PERMISSIONS } from "../tests/_cli.ts";
+import { PERMISSIONS } from "../../tests/_cli.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux we run on
 
 /** One JSON log line of the sink. */

@@ -6,10 +6,10 @@
  * @module
  */
 import type { CertificateCache } from "./certificates.ts";
-import { type CheckError, type CheckResult, newCheckId } from "./message.ts";
+import { type CheckError, type CheckResult, newCheckId } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
-import { VERSION } from "./version.ts";
+import { VERSION } from "../version.ts";
 
 /** What a probe needs besides the site: who probes, when it was due, and the shared resources. */
 export interface ProbeContext {

@@ -5,22 +5,10 @@
  * @module
  */
 import { parse, TomlError } from "smol-toml";
-import { formatDuration, parseDuration } from "./duration.ts";
+import { ConfigError } from "../args.ts";
+import { formatDuration, parseDuration } from "../duration.ts";
 import type { Site, StatusRange } from "./site.ts";
 import { lineOf, locateKeys } from "./_toml_lines.ts";
-
-/**
- * A sites.toml that cannot be read or is not valid; the message names the file, the line and the key,
- * e.g. `sites.toml:7: Cannot load site 'api': key 'interval' must be a duration such as "30s", "1m" or
- * "500ms": got "fast"`. The CLI maps it to exit code 2.
- */
-export class ConfigError extends Error {
-  /** Creates the error; `message` already holds the file and line. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConfigError";
-  }
-}
 
 const OPTION_KEYS = "interval timeout method headers body expect_status regex follow_redirects max_body_bytes"
   .split(" ");

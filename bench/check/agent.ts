@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { PERMISSIONS } from "../tests/_cli.ts";
-import { cpuShares, type CpuSnapshot, readMemory, snapshotCpu } from "./check_procfs.ts";
+import { PERMISSIONS } from "../../tests/_cli.ts";
+import { cpuShares, type CpuSnapshot, readMemory, snapshotCpu } from "../procfs.ts";
 
 /** The permissions of the compiled binary (dev/permissions.sh). */
 

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { Backoff, sleep } from "./backoff.ts";
-import type { Logger } from "./log.ts";
+import { Backoff, sleep } from "../backoff.ts";
+import type { Logger } from "../log.ts";
 
 /** An error's message with its code (SQLSTATE, or the TLS or socket error code) when it has one. */
 export function describeError(error: unknown): string {

@@ -5,8 +5,8 @@
  * @module
  */
 import type { Kafka } from "kafkajs";
-import { createKafka } from "../src/kafka.ts";
-import { silentLogger } from "../src/log.ts";
+import { createKafka } from "../../src/kafka.ts";
+import { silentLogger } from "../../src/log.ts";
 
 const STATUS_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 180_000;
@@ -52,10 +52,10 @@ export interface TargetServer {
   stop(): Promise<void>;
 }
 
-/** Starts `bench/target_server.ts` as its own process on a free loopback port. */
+/** Starts `bench/check/target_server.ts` as its own process on a free loopback port. */
 export async function startTargetServer(root: string): Promise<TargetServer> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", `${root}bench/target_server.ts`, "0"],
+    args: ["run", "--allow-net", `${root}bench/check/target_server.ts`, "0"],
     cwd: root,
     stdin: "null",
     stdout: "piped",

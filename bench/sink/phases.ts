@@ -6,10 +6,10 @@
  * @module
  */
 import type postgres from "postgres";
-import { createTestDatabase, type TestDatabase } from "../tests/_pg.ts";
-import { agentProducer, benchCheck, type CheckPlan, newPlan, sendChecks } from "./sink_data.ts";
-import { type LogLine, PhaseMeter, type SinkProcess, startSink } from "./sink_process.ts";
-import type { CheckResult } from "../src/message.ts";
+import { createTestDatabase, type TestDatabase } from "../../tests/_pg.ts";
+import { agentProducer, benchCheck, type CheckPlan, newPlan, sendChecks } from "./data.ts";
+import { type LogLine, PhaseMeter, type SinkProcess, startSink } from "./process.ts";
+import type { CheckResult } from "../../src/message.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;

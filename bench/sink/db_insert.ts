@@ -6,20 +6,25 @@
  * 2. `writeBatch()` end to end (offsets, sites, agents, checks, site_status), which is what the sink runs;
  * 3. the storage cost of a check: one million rows over ten daily partitions, table and indexes.
  *
- * Run: `deno run -A bench/db_insert.ts` (PostgreSQL as for the tests: TEST_DATABASE_URL or 127.0.0.1:5432).
+ * Run: `deno run -A bench/sink/db_insert.ts` (PostgreSQL as for the tests: TEST_DATABASE_URL or 127.0.0.1:5432).
  * Every loop is bounded; the whole run takes about a minute.
  *
  * @module
  */
 import type postgres from "postgres";
-import { createTestDatabase } from "../tests/_pg.ts";
-import { connectDatabase } from "../src/db/connect.ts";
-import { type CheckRow, insertChecksCopy, insertChecksUnnest, type Staging } from "../src/db/check_rows.ts";
-import { migrate } from "../src/db/migrate.ts";
-import { maintainPartitions } from "../src/db/partitions.ts";
-import { type Batch, writeBatch } from "../src/db/writer.ts";
-import { silentLogger as log } from "../src/log.ts";
-import { type CheckResult, newCheckId } from "../src/message.ts";
+import { createTestDatabase } from "../../tests/_pg.ts";
+import { connectDatabase } from "../../src/db/connect.ts";
+import {
+  type CheckRow,
+  insertChecksCopy,
+  insertChecksUnnest,
+  type Staging,
+} from "../../src/db/check_rows.ts";
+import { migrate } from "../../src/db/migrate.ts";
+import { maintainPartitions } from "../../src/db/partitions.ts";
+import { type Batch, writeBatch } from "../../src/db/writer.ts";
+import { silentLogger as log } from "../../src/log.ts";
+import { type CheckResult, newCheckId } from "../../src/message.ts";
 
 const SITES = 1000;
 const RUNS = 3; // each figure is the best of RUNS measurements: other work on the machine only slows a run down

@@ -3,7 +3,7 @@
  * body of about 100 bytes. It runs as its own process, so that it does not share the event loop of the
  * process it serves.
  *
- * Usage: `deno run --allow-net bench/target_server.ts [PORT]` (0 or nothing: any free port). Prints the port
+ * Usage: `deno run --allow-net bench/check/target_server.ts [PORT]` (0 or nothing: any free port). Prints the port
  * on stdout, one line, once it listens; stops on SIGTERM or SIGINT.
  *
  * @module

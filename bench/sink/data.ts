@@ -8,9 +8,9 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
-import type { CheckResult, ErrorKind } from "../src/message.ts";
-import { makeCheck } from "../tests/_checks.ts";
-import { plainKafka } from "../tests/_kafka.ts";
+import type { CheckResult, ErrorKind } from "../../src/message.ts";
+import { makeCheck } from "../../tests/_checks.ts";
+import { plainKafka } from "../../tests/_kafka.ts";
 
 /** What every check of one run is made from. */
 export interface CheckPlan {

@@ -4,19 +4,19 @@
  *
  * @module
  */
-import { COMMON_FLAGS, durationFlag, KAFKA_FLAGS, logFormat, parseFlags, positiveInteger } from "./args.ts";
+import { COMMON_FLAGS, durationFlag, KAFKA_FLAGS, logFormat, parseFlags, positiveInteger } from "../args.ts";
 import { CertificateCache } from "./certificates.ts";
 import { formatSites, loadSites } from "./config.ts";
-import { createKafka, describeKafka, ensureTopic, type KafkaSettings, kafkaSettings } from "./kafka.ts";
-import { createLogger, type Logger } from "./log.ts";
-import { type CheckResult, encodeCheck } from "./message.ts";
+import { createKafka, describeKafka, ensureTopic, type KafkaSettings, kafkaSettings } from "../kafka.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { type CheckResult, encodeCheck } from "../message.ts";
 import { Outbox } from "./outbox.ts";
 import { createProbeClient, probe } from "./probe.ts";
 import { type OutboxEntry, Publisher } from "./publisher.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
-import { type Metric, serveMetrics } from "./metrics.ts";
+import { type Metric, serveMetrics } from "../metrics.ts";
 
 /** Help text of `monitor check`. */
 export const CHECK_USAGE = `monitor check: probe the sites of a sites file and publish every result to Kafka
