@@ -3,7 +3,8 @@
  *
  * 1. inserting `checks` rows only, one transaction per batch: `INSERT … SELECT FROM unnest(…)` versus `COPY` into
  *    a temporary staging table (made per transaction, or kept per connection) then `INSERT … SELECT`;
- * 2. `writeBatch()` end to end (offsets, sites, agents, checks, site_status), which is what the sink runs;
+ * 2. `writeBatch()` end to end (offsets, sites, agents, locations, checks, location state, incidents, rollups),
+ *    which is what the sink runs;
  * 3. the storage cost of a check: one million rows over ten daily partitions, table and indexes.
  *
  * Run: `deno run -A bench/sink/db_insert.ts` (PostgreSQL as for the tests: TEST_DATABASE_URL or 127.0.0.1:5432).
