@@ -11,6 +11,7 @@ const SITE = ["[[site]]", 'name = "api"', 'url = "https://api.example.com/health
 const API: Site = {
   name: "api",
   url: "https://api.example.com/health",
+  shownUrl: "https://api.example.com/health",
   intervalMs: 60_000,
   timeoutMs: 10_000,
   method: "GET",
@@ -430,6 +431,7 @@ Deno.test("parseSites() lets a site inherit from [defaults] and override it, mer
     ...inherited,
     name: "web",
     url: "http://127.0.0.1:8080/",
+    shownUrl: "http://127.0.0.1:8080/",
     intervalMs: 90_000,
     method: "GET",
     body: null,

@@ -124,7 +124,7 @@ export async function checkCommand(
     return 0;
   }
   const log = createLogger({ format: logFormat(flags["log-format"]) });
-  const sites = await loadSites(flags.sites ?? "sites.toml");
+  const sites = await loadSites(flags.sites ?? "sites.toml", env);
   const agent = flags.agent ?? Deno.hostname();
   const config: CheckConfig = {
     sites,

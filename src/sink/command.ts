@@ -23,7 +23,9 @@ import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
 import { createKafka, describeKafka, kafkaSettings } from "../kafka.ts";
 import { createLogger } from "../log.ts";
-import { serveMetrics } from "../metrics.ts";
+import { type HealthCheck, serveMetrics } from "../metrics.ts";
+import { abortable, deadline, isTimeout } from "../async.ts";
+import { waitForKafka } from "../kafka_preflight.ts";
 import { databaseUrl } from "./migrate_command.ts";
 import { retrying } from "../db/retry.ts";
 import { SinkConsumer } from "./consumer.ts";
@@ -40,7 +42,10 @@ OPTIONS:
                           (MONITOR_RETENTION_DAYS; default 90)
   --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
   --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
-  --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
+  --metrics HOST:PORT     serve Prometheus metrics on /metrics and health on /healthz, e.g. :9465
+                          (MONITOR_METRICS; default off)
+  --drain-timeout DUR     on SIGINT/SIGTERM, how long to wait for the batch in hand and for leaving the group
+                          (MONITOR_DRAIN_TIMEOUT; default 15s)
 
 KAFKA:
   --brokers H:P,...       MONITOR_BROKERS (required)
@@ -70,15 +75,24 @@ const SINK_FLAGS = {
   "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
   "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
   metrics: { type: "string", env: "MONITOR_METRICS" },
+  "drain-timeout": { type: "string", env: "MONITOR_DRAIN_TIMEOUT" },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 const PARTITION_MAINTENANCE_EVERY_MS = 3_600_000;
-/** How long one database call may take before the pool is replaced (see src/db/handle.ts). */
-const DATABASE_DEADLINE_MS = 30_000;
+/**
+ * How long one database call may take before the pool is replaced (see src/db/handle.ts): shorter than the
+ * consumer's session timeout (20 s, src/sink/consumer.ts), so a slow database costs a retry, not the group
+ * membership.
+ */
+const DATABASE_DEADLINE_MS = 15_000;
+/** Migrations may rewrite tables; they get longer. */
+const MIGRATION_DEADLINE_MS = 120_000;
+/** The first contact: a `select 1` that a reachable server answers at once. */
+const CONNECT_DEADLINE_MS = 5_000;
 
-/** Runs `monitor sink` until `shutdown` aborts. */
+/** Runs `monitor sink` until `shutdown` aborts; then it exits within `--drain-timeout`, whatever it waits on. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
   const flags = parseFlags(args, SINK_FLAGS, env);
   if (flags.help) {
@@ -89,22 +103,50 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const group = flags.group ?? "monitor-sink";
   const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
+  const drainTimeoutMs = durationFlag("drain-timeout", flags["drain-timeout"], 15_000);
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
+  const drain = drainClock(shutdown, drainTimeoutMs);
 
   const open = () =>
     connectDatabase({ url, caFile: flags["database-ca"] ?? null, log, connectTimeoutSeconds: 5 });
-  const db = new DatabaseHandle(open, await open());
+  const db = new DatabaseHandle(open, await open(), shutdown);
+  let sink: SinkConsumer | null = null;
+  // Served from the start, so that a sink waiting for its database or broker is seen waiting.
+  const health: HealthCheck = () =>
+    db.unreachable === null ? null : `database unreachable: ${db.unreachable}`;
+  const metrics = flags.metrics === undefined ? null : serveMetrics(
+    flags.metrics,
+    () => [
+      {
+        name: "monitor_sink_database_up",
+        help: "1 while the database answers, 0 while it cannot be reached.",
+        type: "gauge",
+        value: db.unreachable === null ? 1 : 0,
+      },
+      ...(sink?.metrics() ?? []),
+    ],
+    log,
+    health,
+  );
   try {
-    // Migrations and partitions wait for the database like everything else: a sink started before its
-    // database keeps trying rather than exiting.
+    // A permanent Kafka error (certificate, password, ACL) ends the sink before anything else; an
+    // unreachable broker or a missing topic is waited for.
+    if (!await waitForKafka(settings, { role: "sink", group, log, signal: shutdown })) return 0;
+    // The database is waited for like the broker: a sink started before its database keeps trying.
+    await retrying(
+      log,
+      shutdown,
+      "connect to the database",
+      () => db.run("connect to the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS),
+    );
     if (!flags["no-migrate"]) {
       await retrying(
         log,
         shutdown,
         "apply migrations",
-        () => db.run("apply migrations", (sql) => migrate(sql, log), 120_000),
+        () => db.run("apply migrations", (sql) => migrate(sql, log), MIGRATION_DEADLINE_MS),
       );
     }
     const maintain = () =>
@@ -117,7 +159,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     if (shutdown.aborted) return 0;
     const kafka = createKafka(settings, log);
     log.info("sink starting", { kafka: describeKafka(settings), group, database: redactUrl(url) });
-    const sink = new SinkConsumer(kafka, db, {
+    const consumer = sink = new SinkConsumer(kafka, db, {
       group,
       topic: settings.topic,
       log,
@@ -125,24 +167,47 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       deadlineMs: DATABASE_DEADLINE_MS,
     });
     const maintenance = setInterval(() => {
-      maintain().catch((error) =>
-        log.warn("partition maintenance failed; will retry", { error: (error as Error).message })
-      );
+      maintain().catch((error) => {
+        if (!shutdown.aborted) {
+          log.warn("partition maintenance failed; will retry", { error: (error as Error).message });
+        }
+      });
     }, PARTITION_MAINTENANCE_EVERY_MS);
-    const summary = setInterval(() => log.info("summary", sink.takeStats()), summaryEveryMs);
-    const metrics = flags.metrics === undefined
-      ? null
-      : serveMetrics(flags.metrics, () => sink.metrics(), log);
+    const summary = setInterval(() => log.info("summary", consumer.takeStats()), summaryEveryMs);
     try {
-      await sink.run();
+      const running = consumer.run();
+      await abortable(running, shutdown).catch((error) => {
+        if (!shutdown.aborted) throw error;
+      });
+      // Leaving the group, or a Kafka request under way, may wait on a broker that is gone.
+      if (!await drain.within(running)) {
+        log.warn("stopping: the consumer did not finish within the drain timeout; leaving without it", {
+          drain_timeout_ms: drainTimeoutMs,
+        });
+      }
     } finally {
       clearInterval(maintenance);
       clearInterval(summary);
-      await metrics?.close();
-      log.info("stopped", sink.takeStats());
+      log.info("stopped", consumer.takeStats());
     }
     return 0;
   } finally {
-    await db.end(5);
+    if (metrics !== null) await drain.within(metrics.close());
+    await drain.within(db.end(Math.max(0, Math.floor(drain.remaining() / 1000))));
   }
+}
+
+/** The time left of the drain timeout, which starts when `shutdown` aborts. */
+function drainClock(shutdown: AbortSignal, drainTimeoutMs: number) {
+  let end = Infinity;
+  const started = () => end = Date.now() + drainTimeoutMs;
+  if (shutdown.aborted) started();
+  else shutdown.addEventListener("abort", started, { once: true });
+  const remaining = () => Math.max(0, Math.min(end - Date.now(), 2 ** 31 - 1));
+  return {
+    remaining,
+    /** Waits for `promise` until the drain time is up; true if it settled (a rejection is ignored). */
+    within: (promise: Promise<unknown>): Promise<boolean> =>
+      deadline(promise, remaining()).then(() => true, (error) => !isTimeout(error)),
+  };
 }
