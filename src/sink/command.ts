@@ -111,11 +111,10 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
 
   const open = () =>
     connectDatabase({ url, caFile: flags["database-ca"] ?? null, log, connectTimeoutSeconds: 5 });
-  const db = new DatabaseHandle(open, await open(), shutdown);
+  let db: DatabaseHandle | null = null;
   let sink: SinkConsumer | null = null;
   // Served from the start, so that a sink waiting for its database or broker is seen waiting.
-  const health: HealthCheck = () =>
-    db.unreachable === null ? null : `database unreachable: ${db.unreachable}`;
+  const health: HealthCheck = () => db?.unreachable ? `database unreachable: ${db.unreachable}` : null;
   const metrics = flags.metrics === undefined ? null : serveMetrics(
     flags.metrics,
     () => [
@@ -123,7 +122,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
         name: "monitor_sink_database_up",
         help: "1 while the database answers, 0 while it cannot be reached.",
         type: "gauge",
-        value: db.unreachable === null ? 1 : 0,
+        value: db?.unreachable ? 0 : 1,
       },
       ...(sink?.metrics() ?? []),
     ],
@@ -134,23 +133,24 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     // A permanent Kafka error (certificate, password, ACL) ends the sink before anything else; an
     // unreachable broker or a missing topic is waited for.
     if (!await waitForKafka(settings, { role: "sink", group, log, signal: shutdown })) return 0;
+    const database = db = new DatabaseHandle(open, await open(), shutdown);
     // The database is waited for like the broker: a sink started before its database keeps trying.
     await retrying(
       log,
       shutdown,
       "connect to the database",
-      () => db.run("connect to the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS),
+      () => database.run("connect to the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS),
     );
     if (!flags["no-migrate"]) {
       await retrying(
         log,
         shutdown,
         "apply migrations",
-        () => db.run("apply migrations", (sql) => migrate(sql, log), MIGRATION_DEADLINE_MS),
+        () => database.run("apply migrations", (sql) => migrate(sql, log), MIGRATION_DEADLINE_MS),
       );
     }
     const maintain = () =>
-      db.run(
+      database.run(
         "maintain partitions",
         (sql) => maintainPartitions(sql, { retentionDays, log }),
         DATABASE_DEADLINE_MS,
@@ -159,7 +159,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     if (shutdown.aborted) return 0;
     const kafka = createKafka(settings, log);
     log.info("sink starting", { kafka: describeKafka(settings), group, database: redactUrl(url) });
-    const consumer = sink = new SinkConsumer(kafka, db, {
+    const consumer = sink = new SinkConsumer(kafka, database, {
       group,
       topic: settings.topic,
       log,
@@ -193,7 +193,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     return 0;
   } finally {
     if (metrics !== null) await drain.within(metrics.close());
-    await drain.within(db.end(Math.max(0, Math.floor(drain.remaining() / 1000))));
+    if (db !== null) await drain.within(db.end(Math.max(0, Math.floor(drain.remaining() / 1000))));
   }
 }
 
