@@ -7,7 +7,7 @@ import postgres from "postgres";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { type RunningMonitor, startMonitor, waitFor } from "./_cli.ts";
 import { manyChecks, produceChecks } from "./_checks.ts";
-import { BROKER, createTopic, plainKafka } from "./_kafka.ts";
+import { BROKER, createTopic, plainKafka, startPrivateBroker } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres } from "./_pg.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
@@ -22,9 +22,15 @@ function freePort(): number {
   return port;
 }
 
-function startSink(url: string, topic: string, group: string, metricsPort?: number): RunningMonitor {
+function startSink(
+  url: string,
+  topic: string,
+  group: string,
+  metricsPort?: number,
+  brokers = BROKER,
+): RunningMonitor {
   return startMonitor([
-    ...["sink", "--brokers", BROKER, "--topic", topic, "--group", group],
+    ...["sink", "--brokers", brokers, "--topic", topic, "--group", group],
     ...["--drain-timeout", `${DRAIN_MS}ms`, "--summary-every", "2s"],
     ...(metricsPort === undefined ? [] : ["--metrics", `127.0.0.1:${metricsPort}`]),
   ], { DATABASE_URL: url });
@@ -252,3 +258,23 @@ Deno.test(
     }
   },
 );
+
+Deno.test("broker gone mid-consumption: SIGTERM exits 0 within the drain timeout", options, async () => {
+  const db = await createTestDatabase("monitor_nobroker");
+  const broker = await startPrivateBroker();
+  try {
+    const topic = await createTopic("gone", 2, broker.brokers);
+    await produceChecks(topic, manyChecks(1_000, 10), broker.brokers);
+    const sink = startSink(db.url, topic, "gone", undefined, broker.brokers);
+    await waitFor(async () => (await count(db.sql)) === 1_000, 60_000, "every check stored");
+    await broker.stop();
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // kafkajs is reconnecting by now
+    const stopped = await terminate(sink);
+    assertEquals(stopped.code, 0, stopped.stderr);
+    assertEquals(stopped.ms < DRAIN_MS + EXIT_SLACK_MS, true, `exit took ${stopped.ms} ms`);
+    console.log(`exit ${stopped.ms} ms after SIGTERM with the broker gone`);
+  } finally {
+    await broker.destroy();
+    await db.drop();
+  }
+});
