@@ -490,9 +490,10 @@ Deno.test("the shipped sites.toml parses into the demo sites", () => {
 
 Deno.test("the commented-out examples in the shipped sites.toml parse once uncommented", () => {
   const examples = SHIPPED.slice(SHIPPED.indexOf("# [[site]]")).replace(/^# ?/gm, "");
-  const sites = parseSites(examples, "examples");
+  const sites = parseSites(examples, "examples", { API_TOKEN: "t0ken" });
   assertEquals(sites.map((site) => site.name), ["example", "api-health"]);
   assertEquals(sites[1]?.method, "POST");
+  assertEquals(sites[1]?.headers.Authorization, "Bearer t0ken");
 });
 
 // File tests need --allow-read and --allow-write (the test task grants them); a bare `deno test` skips them.

@@ -40,8 +40,8 @@ OPTIONS:
   --partitions N        partitions of a topic made by --create-topic (MONITOR_PARTITIONS; default 6)
   --summary-every DUR   how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
   --metrics HOST:PORT   serve Prometheus metrics on /metrics, e.g. :9464 (MONITOR_METRICS; default off)
-  --drain-timeout DUR   on SIGINT/SIGTERM, how long to wait for probes and publishing (MONITOR_DRAIN_TIMEOUT;
-                        default 15s)
+  --drain-timeout DUR   on SIGINT/SIGTERM, how long to wait for probes and publishing; results still
+                        undelivered then make the exit code 1 (MONITOR_DRAIN_TIMEOUT; default 15s)
 
 KAFKA (without --brokers, results go to stdout as NDJSON):
   --brokers H:P,...     MONITOR_BROKERS
