@@ -145,6 +145,43 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a site url's credentials are sent as basic auth but published as ***@, whether from the file or ${NAME}",
+  kafkaTest,
+  async () => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+      const ok = request.headers.get("authorization") === `Basic ${btoa("probe:s3cret-pw")}`;
+      return new Response(ok ? "welcome" : "who are you?", { status: ok ? 200 : 401 });
+    });
+    const host = `127.0.0.1:${server.addr.port}`;
+    const sites = await tempFile(
+      `[[site]]\nname = "literal"\nurl = "http://probe:s3cret-pw@${host}/private"\n\n` +
+        `[[site]]\nname = "from-env"\nurl = "http://\${PROBE_USER}:\${PROBE_PASSWORD}@${host}/private?q=1"\n`,
+    );
+    try {
+      const topic = await createTopic("check-userinfo");
+      const run = await runMonitor(
+        ["check", "--sites", sites, "--once", "--json", "--brokers", BROKER, "--topic", topic],
+        { PROBE_USER: "probe", PROBE_PASSWORD: "s3cret-pw" },
+      );
+      assertEquals(run.code, 0, run.stderr + run.stdout);
+      const messages = await readTopic(topic, 2);
+      const byKey = new Map(messages.map((m) => [m.key, JSON.parse(m.value!)]));
+      assertEquals([byKey.get("literal").url, byKey.get("literal").up], [`http://***@${host}/private`, true]);
+      assertEquals([byKey.get("from-env").url, byKey.get("from-env").up], [
+        `http://***@${host}/private?q=1`,
+        true,
+      ]);
+      for (const text of [run.stdout, run.stderr, ...messages.map((m) => m.value!)]) {
+        assertEquals(text.includes("s3cret-pw") || text.includes("probe:"), false, text);
+      }
+    } finally {
+      await server.shutdown();
+      await Deno.remove(sites);
+    }
+  },
+);
+
 Deno.test("check --once exits 0 when every site is up and prints a table on request", kafkaTest, async () => {
   const { server, base } = startTargets();
   const sites = await tempFile(`[[site]]\nname = "healthy"\nurl = "${base}/ok"\n`);

@@ -279,3 +279,58 @@ Deno.test("cleanup", async () => {
   await Deno.remove(NOT_PEM);
   await Deno.remove(SITES);
 });
+
+/** A TCP forwarder from a free loopback port to `target`, to open once a client has met a closed port. */
+function forwarder(target: string): { address: string; open(): void; close(): void } {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close(); // closed until open(): connections are refused
+  let listener: Deno.Listener | null = null;
+  const [host, targetPort] = target.split(":");
+  return {
+    address: `127.0.0.1:${port}`,
+    open() {
+      listener = Deno.listen({ hostname: "127.0.0.1", port });
+      (async () => {
+        for await (const client of listener!) {
+          const upstream = await Deno.connect({ hostname: host!, port: Number(targetPort) });
+          client.readable.pipeTo(upstream.writable).catch(() => {});
+          upstream.readable.pipeTo(client.writable).catch(() => {});
+        }
+      })().catch(() => {});
+    },
+    close: () => listener?.close(),
+  };
+}
+
+Deno.test(
+  "check: a permanent error found once an unreachable broker comes up ends the agent with exit 1 and the cause",
+  options,
+  async () => {
+    const broker = forwarder(SSL_BROKER);
+    const agent = startMonitor([
+      ...["check", "--sites", SITES, "--brokers", broker.address, "--topic", "t"],
+      ...["--kafka-ca", `${CERTS}/wrong-ca.pem`, ...TLS_CLIENT],
+    ]);
+    try {
+      await waitFor(() => agent.stderr.text.includes("cannot reach Kafka; will retry"), 20_000, "a retry");
+      await waitFor(() => agent.stderr.text.includes("agent started"), 20_000, "probing meanwhile");
+      broker.open();
+      const status = await Promise.race([
+        agent.child.status,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 30_000)),
+      ]);
+      assertEquals(status?.code, 1, agent.stderr.text);
+      const stopped = await agent.stop();
+      assertEquals(
+        stopped.stderr.trimEnd().split("\n").at(-1),
+        `monitor check: Cannot connect to Kafka at ${broker.address}: the broker's certificate is not trusted ` +
+          "(self-signed certificate in certificate chain): check '--kafka-ca' (it must be the CA that signed the " +
+          "broker's certificate)",
+      );
+    } finally {
+      await agent.stop();
+      broker.close();
+    }
+  },
+);

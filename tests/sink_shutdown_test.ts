@@ -278,3 +278,39 @@ Deno.test("broker gone mid-consumption: SIGTERM exits 0 within the drain timeout
     await db.drop();
   }
 });
+
+Deno.test(
+  "an idle sink's /healthz answers 503 with the reason while its database is stopped, and ok once it is back",
+  options,
+  async () => {
+    const pg = await startPrivatePostgres();
+    const metricsPort = freePort();
+    try {
+      const topic = await createTopic("idle");
+      const sink = startSink(pg.url, topic, "idle", metricsPort);
+      const healthz = async () => {
+        const response = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+        return { status: response.status, body: await response.text() };
+      };
+      try {
+        await waitFor(() => sink.stderr.text.includes("joined the group"), 30_000, "the sink to join");
+        assertEquals(await healthz(), { status: 200, body: "ok\n" });
+        await pg.stop("fast");
+        await waitFor(async () => (await healthz()).status === 503, 25_000, "503");
+        assertMatch((await healthz()).body, /^database unreachable: .+\n$/);
+        assertMatch(
+          await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+          /^monitor_sink_database_up 0$/m,
+        );
+        await pg.start();
+        await waitFor(async () => (await healthz()).status === 200, 25_000, "ok again");
+        assertEquals(await healthz(), { status: 200, body: "ok\n" });
+      } finally {
+        const stopped = await terminate(sink);
+        assertEquals(stopped.code, 0, stopped.stderr);
+      }
+    } finally {
+      await pg.destroy();
+    }
+  },
+);

@@ -91,6 +91,8 @@ const DATABASE_DEADLINE_MS = 15_000;
 const MIGRATION_DEADLINE_MS = 120_000;
 /** The first contact: a `select 1` that a reachable server answers at once. */
 const CONNECT_DEADLINE_MS = 5_000;
+/** How often the database is asked a `select 1`, so `/healthz` knows it is gone even with no checks coming. */
+const HEALTH_PING_EVERY_MS = 10_000;
 
 /** Runs `monitor sink` until `shutdown` aborts; then it exits within `--drain-timeout`, whatever it waits on. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
@@ -174,6 +176,10 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       });
     }, PARTITION_MAINTENANCE_EVERY_MS);
     const summary = setInterval(() => log.info("summary", consumer.takeStats()), summaryEveryMs);
+    // An idle sink makes no database calls; this one keeps /healthz true while no checks arrive.
+    const ping = setInterval(() => {
+      database.run("reach the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS).catch(() => {});
+    }, HEALTH_PING_EVERY_MS);
     try {
       const running = consumer.run();
       await abortable(running, shutdown).catch((error) => {
@@ -188,6 +194,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     } finally {
       clearInterval(maintenance);
       clearInterval(summary);
+      clearInterval(ping);
       log.info("stopped", consumer.takeStats());
     }
     return 0;
