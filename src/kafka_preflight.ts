@@ -81,7 +81,8 @@ export function classifyKafkaError(
 ): KafkaCondition {
   const links = chain(error);
   const last = links.at(-1) ?? { name: "", type: "", code: "", message: String(error) };
-  const at = `Cannot connect to Kafka at ${settings.brokers.join(",")}`;
+  const where = settings.brokers.join(",");
+  const at = `Cannot connect to Kafka at ${where}`;
   const detail = last.message.replace(/^Connection error: /, "");
   const sasl = links.find((link) =>
     link.name === "KafkaJSSASLAuthenticationError" ||
@@ -116,9 +117,7 @@ export function classifyKafkaError(
     const verb = role === "agent" ? "publish to" : "consume from";
     return {
       kind: "missing-topic",
-      message: `Cannot ${verb} Kafka at ${
-        settings.brokers.join(",")
-      }: topic '${settings.topic}' does not exist${hint}`,
+      message: `Cannot ${verb} Kafka at ${where}: topic '${settings.topic}' does not exist${hint}`,
     };
   }
   const refused = links.find((link) => link.code.startsWith("ERR_SSL") && REFUSED_HANDSHAKE.test(link.code));
