@@ -275,11 +275,6 @@ Deno.test(
   },
 );
 
-Deno.test("cleanup", async () => {
-  await Deno.remove(NOT_PEM);
-  await Deno.remove(SITES);
-});
-
 /** A TCP forwarder from a free loopback port to `target`, to open once a client has met a closed port. */
 function forwarder(target: string): { address: string; open(): void; close(): void } {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -313,7 +308,10 @@ Deno.test(
       ...["--kafka-ca", `${CERTS}/wrong-ca.pem`, ...TLS_CLIENT],
     ]);
     try {
-      await waitFor(() => agent.stderr.text.includes("cannot reach Kafka; will retry"), 20_000, "a retry");
+      await waitFor(() => agent.stderr.text.includes("cannot reach Kafka; will retry"), 20_000, "a retry")
+        .catch((error) => {
+          throw new Error(`${error.message}; the agent said:\n${agent.stderr.text}`);
+        });
       await waitFor(() => agent.stderr.text.includes("agent started"), 20_000, "probing meanwhile");
       broker.open();
       const status = await Promise.race([
@@ -334,3 +332,8 @@ Deno.test(
     }
   },
 );
+
+Deno.test("cleanup", async () => {
+  await Deno.remove(NOT_PEM);
+  await Deno.remove(SITES);
+});
