@@ -9,14 +9,20 @@
  */
 import {
   COMMON_FLAGS,
+  COMMON_SECTION,
   DATABASE_FLAGS,
+  DATABASE_SECTION,
   durationFlag,
+  type FlagSpec,
   KAFKA_FLAGS,
+  KAFKA_SECTION,
   logFormat,
+  logLevel,
   parseFlags,
   positiveInteger,
   UsageError,
 } from "../args.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
 import { connectDatabase, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
@@ -28,49 +34,58 @@ import { databaseUrl } from "./migrate_command.ts";
 import { retrying } from "../db/retry.ts";
 import { SinkConsumer } from "./consumer.ts";
 
-/** Help text of `monitor sink`. */
-export const SINK_USAGE = `monitor sink: consume check results from Kafka and store them in PostgreSQL
+const SINK_OPTIONS = {
+  group: {
+    type: "string",
+    env: "MONITOR_GROUP",
+    arg: "NAME",
+    description: "consumer group",
+    default: "monitor-sink",
+  },
+  retention: {
+    type: "string",
+    env: "MONITOR_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop check partitions older than this; 0 keeps everything",
+    default: "90",
+  },
+  "no-migrate": {
+    type: "boolean",
+    env: "MONITOR_NO_MIGRATE",
+    description: "do not apply database migrations at start",
+  },
+  "summary-every": {
+    type: "string",
+    env: "MONITOR_SUMMARY_EVERY",
+    arg: "DUR",
+    description: "how often the summary line is logged",
+    default: "60s",
+  },
+  metrics: {
+    type: "string",
+    env: "MONITOR_METRICS",
+    arg: "HOST:PORT",
+    description: "serve Prometheus metrics on /metrics, e.g. :9465",
+    default: "off",
+  },
+} as const satisfies Record<string, FlagSpec>;
 
-USAGE:
-  monitor sink [OPTIONS]
+const SINK_FLAGS = { ...SINK_OPTIONS, ...KAFKA_FLAGS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
 
-OPTIONS:
-  --group NAME            consumer group (MONITOR_GROUP; default monitor-sink)
-  --retention DAYS        drop check partitions older than this; 0 keeps everything
-                          (MONITOR_RETENTION_DAYS; default 90)
-  --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
-  --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
-  --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
+/** Help of `monitor sink`. */
+export const SINK_HELP: CommandHelp = {
+  command: "monitor sink",
+  summary: "consume check results from Kafka and store them in PostgreSQL",
+  sections: [
+    { title: "OPTIONS", flags: SINK_OPTIONS },
+    { ...KAFKA_SECTION, title: "KAFKA (--brokers is required)" },
+    DATABASE_SECTION,
+    COMMON_SECTION,
+  ],
+};
 
-KAFKA:
-  --brokers H:P,...       MONITOR_BROKERS (required)
-  --topic NAME            MONITOR_TOPIC (default monitor.checks)
-  --kafka-tls             use TLS with the system CA store (implied by the three options below and by SASL)
-  --kafka-ca FILE         CA certificate, PEM (MONITOR_KAFKA_CA)
-  --kafka-cert FILE       client certificate, PEM (MONITOR_KAFKA_CERT)
-  --kafka-key FILE        client key, PEM (MONITOR_KAFKA_KEY)
-  --sasl-mechanism M      plain, scram-sha-256 or scram-sha-512 (MONITOR_SASL_MECHANISM)
-  --sasl-username U       MONITOR_SASL_USERNAME; the password only from MONITOR_SASL_PASSWORD
-
-DATABASE:
-  --database-url URL      DATABASE_URL (required), e.g. postgres://monitor@db:5432/monitor?sslmode=verify-full
-  --database-ca FILE      CA certificate for sslmode=verify-ca/verify-full (MONITOR_DATABASE_CA)
-
-COMMON:
-  --log-format FORMAT     text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help              show this help
-`;
-
-const SINK_FLAGS = {
-  ...COMMON_FLAGS,
-  ...KAFKA_FLAGS,
-  ...DATABASE_FLAGS,
-  group: { type: "string", env: "MONITOR_GROUP" },
-  retention: { type: "string", env: "MONITOR_RETENTION_DAYS" },
-  "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
-  "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
-  metrics: { type: "string", env: "MONITOR_METRICS" },
-} as const;
+/** `monitor sink` for the command table of `main.ts`. */
+export const SINK_COMMAND: CommandDefinition = { help: SINK_HELP, flags: SINK_FLAGS, run: sinkCommand };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -81,11 +96,7 @@ const DATABASE_DEADLINE_MS = 30_000;
 /** Runs `monitor sink` until `shutdown` aborts. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
   const flags = parseFlags(args, SINK_FLAGS, env);
-  if (flags.help) {
-    console.log(SINK_USAGE);
-    return 0;
-  }
-  const log = createLogger({ format: logFormat(flags["log-format"]) });
+  const log = createLogger({ format: logFormat(flags["log-format"]), level: logLevel(flags["log-level"]) });
   const group = flags.group ?? "monitor-sink";
   const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
