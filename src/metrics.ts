@@ -51,10 +51,36 @@ export function parseListenAddress(value: string): { hostname: string; port: num
   return { hostname: host === "" ? "0.0.0.0" : host, port };
 }
 
-/** Serves `collect()` on `/metrics` until closed. */
+/**
+ * Serves `collect()` on `/metrics` until closed. An address that is taken or not this machine's is a
+ * {@linkcode UsageError} naming the flag and the address: it is bound at once, before the command starts work.
+ */
 export function serveMetrics(address: string, collect: () => readonly Metric[], log: Logger): MetricsServer {
   const { hostname, port } = parseListenAddress(address);
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = listen(hostname, port, collect);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
+      const reason = error instanceof Deno.errors.AddrInUse
+        ? "it is in use"
+        : "it is not an address of this machine";
+      throw new UsageError(`Cannot use flag '--metrics': cannot listen on ${hostname}:${port}: ${reason}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  log.info("serving metrics", { address: `${hostname}:${server.addr.port}`, path: "/metrics" });
+  return { port: server.addr.port, close: () => server.shutdown() };
+}
+
+function listen(
+  hostname: string,
+  port: number,
+  collect: () => readonly Metric[],
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
     const path = new URL(request.url).pathname;
     if (path === "/metrics") {
       return new Response(formatMetrics(collect()), {
@@ -64,6 +90,4 @@ export function serveMetrics(address: string, collect: () => readonly Metric[], 
     if (path === "/healthz") return new Response("ok\n");
     return new Response("not found\n", { status: 404 });
   });
-  log.info("serving metrics", { address: `${hostname}:${server.addr.port}`, path: "/metrics" });
-  return { port: server.addr.port, close: () => server.shutdown() };
 }

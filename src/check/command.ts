@@ -315,6 +315,10 @@ async function runForever(
   output: Output,
   shutdown: AbortSignal,
 ): Promise<void> {
+  // Bound before anything starts, so that a taken address stops the agent before its first probe; the
+  // figures are wired in once the outbox and the scheduler exist.
+  let collect: () => readonly Metric[] = () => [];
+  const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => collect(), log);
   const sink = openSink(config, log, output, true);
   const { probeSite, close } = openProber(config);
   const counts = { probes: 0, up: 0, down: 0 };
@@ -345,10 +349,10 @@ async function runForever(
     concurrency: config.concurrency,
   });
   scheduler.start();
-  const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => {
+  collect = () => {
     const stats = sink.stats();
     return agentMetrics({ ...totals, skipped: scheduler.skippedTotal, lagP99: lastLagP99, ...stats });
-  }, log);
+  };
   const summary = setInterval(() => {
     const stats = scheduler.takeStats();
     lastLagP99 = stats.lag.percentile(99);

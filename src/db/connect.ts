@@ -51,28 +51,13 @@ type SslOption = false | "allow" | "prefer" | "require" | {
  * ```
  */
 export async function connectDatabase(options: ConnectOptions): Promise<postgres.Sql> {
-  let url: URL;
-  try {
-    url = new URL(options.url);
-  } catch {
-    throw new TypeError(`Cannot connect to the database: the URL is not valid: ${redactUrl(options.url)}`);
-  }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new TypeError(
-      `Cannot connect to the database: the URL must start with postgres:// or postgresql://: got '${url.protocol}//'`,
-    );
-  }
+  const url = parseDatabaseUrl(options.url);
   const params = url.searchParams;
   const requested = params.get("sslmode");
   const rootCert = params.get("sslrootcert");
   // postgres.js would send unknown query parameters to the server as run-time settings; these two are ours.
   params.delete("sslmode");
   params.delete("sslrootcert");
-  if (requested !== null && !(SSL_MODES as readonly string[]).includes(requested)) {
-    throw new RangeError(
-      `Cannot connect to the database: sslmode must be one of ${SSL_MODES.join(", ")}: got '${requested}'`,
-    );
-  }
   const caPath = options.caFile ?? (rootCert !== null && rootCert !== "system" ? rootCert : null);
   const ca = caPath === null ? undefined : await Deno.readTextFile(caPath);
   const mode = effectiveSslMode(requested as SslMode | null, rootCert !== null || ca !== undefined);
@@ -88,6 +73,34 @@ export async function connectDatabase(options: ConnectOptions): Promise<postgres
     connection: { application_name: "monitor" },
     ...socket,
   });
+}
+
+/**
+ * Parses a libpq-style database URL as {@linkcode connectDatabase} needs it, without connecting: the
+ * command line checks `--database-url` with it before anything starts.
+ *
+ * @throws {TypeError} The text is not a URL, or not a `postgres://` or `postgresql://` one.
+ * @throws {RangeError} Its `sslmode` is not one of {@linkcode SSL_MODES}.
+ */
+export function parseDatabaseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(`Cannot connect to the database: the URL is not valid: ${redactUrl(text)}`);
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new TypeError(
+      `Cannot connect to the database: the URL must start with postgres:// or postgresql://: got '${url.protocol}//'`,
+    );
+  }
+  const requested = url.searchParams.get("sslmode");
+  if (requested !== null && !(SSL_MODES as readonly string[]).includes(requested)) {
+    throw new RangeError(
+      `Cannot connect to the database: sslmode must be one of ${SSL_MODES.join(", ")}: got '${requested}'`,
+    );
+  }
+  return url;
 }
 
 /** The part of postgres.js's parsed options a socket factory receives. */

@@ -27,9 +27,9 @@ import { connectDatabase, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
-import { createKafka, describeKafka, kafkaSettings } from "../kafka.ts";
-import { createLogger } from "../log.ts";
-import { serveMetrics } from "../metrics.ts";
+import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { type Metric, serveMetrics } from "../metrics.ts";
 import { databaseUrl } from "./migrate_command.ts";
 import { retrying } from "../db/retry.ts";
 import { SinkConsumer } from "./consumer.ts";
@@ -104,13 +104,52 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
 
-  const open = () =>
-    connectDatabase({ url, caFile: flags["database-ca"] ?? null, log, connectTimeoutSeconds: 5 });
+  // Bound before anything starts, so that a taken address stops the sink before it connects; the figures
+  // are wired in once the consumer exists.
+  let collect: () => readonly Metric[] = () => [];
+  const metrics = flags.metrics === undefined ? null : serveMetrics(flags.metrics, () => collect(), log);
+  try {
+    return await consume({
+      url,
+      caFile: flags["database-ca"] ?? null,
+      migrate: !flags["no-migrate"],
+      retentionDays,
+      summaryEveryMs,
+      settings,
+      group,
+      log,
+      shutdown,
+      serveFigures: (figures) => collect = figures,
+    });
+  } finally {
+    await metrics?.close();
+  }
+}
+
+/** What {@linkcode consume} needs, read from the flags. */
+interface SinkOptions {
+  readonly url: string;
+  readonly caFile: string | null;
+  readonly migrate: boolean;
+  readonly retentionDays: number;
+  readonly summaryEveryMs: number;
+  readonly settings: KafkaSettings;
+  readonly group: string;
+  readonly log: Logger;
+  readonly shutdown: AbortSignal;
+  /** Hands the running consumer's figures to the metrics endpoint. */
+  readonly serveFigures: (collect: () => readonly Metric[]) => void;
+}
+
+/** Prepares the database, then consumes until `shutdown` aborts. */
+async function consume(options: SinkOptions): Promise<number> {
+  const { url, log, shutdown, settings, group } = options;
+  const open = () => connectDatabase({ url, caFile: options.caFile, log, connectTimeoutSeconds: 5 });
   const db = new DatabaseHandle(open, await open());
   try {
     // Migrations and partitions wait for the database like everything else: a sink started before its
     // database keeps trying rather than exiting.
-    if (!flags["no-migrate"]) {
+    if (options.migrate) {
       await retrying(
         log,
         shutdown,
@@ -121,7 +160,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     const maintain = () =>
       db.run(
         "maintain partitions",
-        (sql) => maintainPartitions(sql, { retentionDays, log }),
+        (sql) => maintainPartitions(sql, { retentionDays: options.retentionDays, log }),
         DATABASE_DEADLINE_MS,
       );
     await retrying(log, shutdown, "prepare partitions", maintain);
@@ -140,16 +179,13 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
         log.warn("partition maintenance failed; will retry", { error: (error as Error).message })
       );
     }, PARTITION_MAINTENANCE_EVERY_MS);
-    const summary = setInterval(() => log.info("summary", sink.takeStats()), summaryEveryMs);
-    const metrics = flags.metrics === undefined
-      ? null
-      : serveMetrics(flags.metrics, () => sink.metrics(), log);
+    const summary = setInterval(() => log.info("summary", sink.takeStats()), options.summaryEveryMs);
+    options.serveFigures(() => sink.metrics());
     try {
       await sink.run();
     } finally {
       clearInterval(maintenance);
       clearInterval(summary);
-      await metrics?.close();
       log.info("stopped", sink.takeStats());
     }
     return 0;
