@@ -41,7 +41,7 @@ export function readMemory(pid: number): Memory | null {
  *
  * @example
  * ```ts
- * const before = readCpuSeconds(pid);
+ * const before = readCpuSeconds(Deno.pid);
  * ```
  */
 export function readCpuSeconds(pid: number): number | null {

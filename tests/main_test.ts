@@ -135,7 +135,7 @@ Deno.test("MONITOR_LOG_LEVEL drops the lines below it, and a bad level is a usag
   try {
     const info = await runMonitor(["migrate", "--database-url", db.url]);
     assertEquals(info.code, 0, info.stderr);
-    assertMatch(info.stderr, / INFO  connecting to the database /);
+    assertMatch(info.stderr, / INFO {2}connecting to the database /);
     const quiet = await runMonitor(["migrate", "--database-url", db.url], { MONITOR_LOG_LEVEL: "warn" });
     assertEquals([quiet.code, quiet.stderr], [0, ""]);
     const bad = await runMonitor(["migrate", "--database-url", db.url, "--log-level", "loud"]);

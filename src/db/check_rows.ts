@@ -37,6 +37,8 @@ export interface CheckRow {
  *
  * @example
  * ```ts
+ * import { checkIdToUuid, type CheckResult } from "../message.ts";
+ * declare const check: CheckResult;
  * const row = toCheckRow(check, { id: checkIdToUuid(check.id), siteId: 7, agentId: 1 });
  * ```
  */
@@ -68,6 +70,9 @@ export function toCheckRow(
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const rows: CheckRow[];
  * const inserted = await sql.begin((tx) => insertChecksUnnest(tx, rows));
  * ```
  */
@@ -119,6 +124,9 @@ export type Staging =
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const rows: CheckRow[];
  * const inserted = await sql.begin((tx) => insertChecksCopy(tx, rows, "drop"));
  * ```
  */

@@ -33,18 +33,21 @@ type SslOption = false | "allow" | "prefer" | "require" | {
 };
 
 /**
- * Opens a postgres.js pool (lazily: the first query connects). `sslmode` in the URL works as in libpq:
- * `disable`, `allow`, `prefer` (the default), `require` (encrypted, certificate not checked), `verify-ca`
- * (certificate checked against the CA, host name not) and `verify-full` (both). The CA is `caFile` if given, else
- * `sslrootcert` from the URL (`system` meaning the system store), else the system store. With a CA file (or
- * `sslrootcert`) and no `sslmode`, the mode is `verify-full`; with a CA file and `require`, it is `verify-ca`, as
- * in libpq. Connections are opened with TCP_NODELAY (see `connectSocket`).
+ * Opens a postgres.js pool (lazily: the first query connects), with TCP_NODELAY on every connection.
  *
- * Throws `TypeError` for a URL that is not a `postgres://` URL, `RangeError` for an unknown `sslmode`, and the
- * file-system error if the CA file cannot be read.
+ * @param options.url `sslmode` works as in libpq: `disable`, `allow`, `prefer` (the default), `require`
+ *   (encrypted, certificate not checked), `verify-ca` (certificate checked against the CA, host name not) and
+ *   `verify-full` (both). With a CA and no `sslmode` the mode is `verify-full`; with a CA and `require`, `verify-ca`.
+ * @param options.caFile The CA; else `sslrootcert` from the URL (`system` meaning the system store); else the
+ *   system store.
+ * @throws {TypeError} The URL is not a `postgres://` URL.
+ * @throws {RangeError} Its `sslmode` is unknown.
+ * @throws {Deno.errors.NotFound} The CA file cannot be read (or another file-system error).
  *
  * @example
  * ```ts
+ * import { createLogger } from "../log.ts";
+ * const log = createLogger({ format: "text" });
  * const sql = await connectDatabase({ url: Deno.env.get("DATABASE_URL")!, caFile: null, log });
  * await sql`select 1`;
  * await sql.end({ timeout: 5 });
