@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseDuration } from "./duration.ts";
-import type { LogFormat, LogLevel } from "./log.ts";
+import type { LogFormat, LoggerOptions, LogLevel } from "./log.ts";
 
 /** A usage error: a bad flag or flag value. The CLI prints it with a hint and exits 2. */
 export class UsageError extends Error {
@@ -134,6 +134,29 @@ export const DATABASE_FLAGS = {
 /** The help section of {@linkcode DATABASE_FLAGS}. */
 export const DATABASE_SECTION: HelpSection = { title: "DATABASE", flags: DATABASE_FLAGS };
 
+/**
+ * Flags of the commands that keep running (`check`, `sink`): how often they log a summary line, and where they
+ * serve their metrics; `metricsExample` is the address the help suggests.
+ */
+export function runningFlags(metricsExample: string) {
+  return {
+    "summary-every": {
+      type: "string",
+      env: "MONITOR_SUMMARY_EVERY",
+      arg: "DUR",
+      description: "how often the summary line is logged",
+      default: "60s",
+    },
+    metrics: {
+      type: "string",
+      env: "MONITOR_METRICS",
+      arg: "HOST:PORT",
+      description: `serve Prometheus metrics on /metrics, e.g. ${metricsExample}`,
+      default: "off",
+    },
+  } as const satisfies Record<string, FlagSpec>;
+}
+
 /** The values of parsed flags: strings, booleans, or undefined when neither flag nor variable is set. */
 export type FlagValues<S extends Record<string, FlagParse>> = {
   readonly [K in keyof S]: S[K]["type"] extends "boolean" ? boolean : string | undefined;
@@ -230,4 +253,9 @@ export function logLevel(value: string | undefined): LogLevel {
   throw new UsageError(
     `Cannot use flag '--log-level': expected 'debug', 'info', 'warn' or 'error': got '${value}'`,
   );
+}
+
+/** The logger options of the common flags: `--log-format` and `--log-level`. */
+export function logOptions(flags: FlagValues<typeof COMMON_FLAGS>): LoggerOptions {
+  return { format: logFormat(flags["log-format"]), level: logLevel(flags["log-level"]) };
 }

@@ -11,10 +11,10 @@ import {
   type FlagSpec,
   KAFKA_FLAGS,
   KAFKA_SECTION,
-  logFormat,
-  logLevel,
+  logOptions,
   parseFlags,
   positiveInteger,
+  runningFlags,
 } from "../args.ts";
 import type { CommandDefinition, CommandHelp } from "../help.ts";
 import { deadline, isTimeout } from "../async.ts";
@@ -84,20 +84,7 @@ const CHECK_OPTIONS = {
     description: "partitions of a topic made by --create-topic",
     default: "6",
   },
-  "summary-every": {
-    type: "string",
-    env: "MONITOR_SUMMARY_EVERY",
-    arg: "DUR",
-    description: "how often the summary line is logged",
-    default: "60s",
-  },
-  metrics: {
-    type: "string",
-    env: "MONITOR_METRICS",
-    arg: "HOST:PORT",
-    description: "serve Prometheus metrics on /metrics, e.g. :9464",
-    default: "off",
-  },
+  ...runningFlags(":9464"),
   "drain-timeout": {
     type: "string",
     env: "MONITOR_DRAIN_TIMEOUT",
@@ -170,7 +157,7 @@ export async function checkCommand(
   output: Output = stdoutOutput,
 ): Promise<number> {
   const flags = parseFlags(args, CHECK_FLAGS, env);
-  const log = createLogger({ format: logFormat(flags["log-format"]), level: logLevel(flags["log-level"]) });
+  const log = createLogger(logOptions(flags));
   const sites = await loadSites(flags.sites ?? "sites.toml");
   const agent = flags.agent ?? Deno.hostname();
   const config: CheckConfig = {

@@ -16,10 +16,10 @@ import {
   type FlagSpec,
   KAFKA_FLAGS,
   KAFKA_SECTION,
-  logFormat,
-  logLevel,
+  logOptions,
   parseFlags,
   positiveInteger,
+  runningFlags,
   UsageError,
 } from "../args.ts";
 import type { CommandDefinition, CommandHelp } from "../help.ts";
@@ -54,20 +54,7 @@ const SINK_OPTIONS = {
     env: "MONITOR_NO_MIGRATE",
     description: "do not apply database migrations at start",
   },
-  "summary-every": {
-    type: "string",
-    env: "MONITOR_SUMMARY_EVERY",
-    arg: "DUR",
-    description: "how often the summary line is logged",
-    default: "60s",
-  },
-  metrics: {
-    type: "string",
-    env: "MONITOR_METRICS",
-    arg: "HOST:PORT",
-    description: "serve Prometheus metrics on /metrics, e.g. :9465",
-    default: "off",
-  },
+  ...runningFlags(":9465"),
 } as const satisfies Record<string, FlagSpec>;
 
 const SINK_FLAGS = { ...SINK_OPTIONS, ...KAFKA_FLAGS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
@@ -96,7 +83,7 @@ const DATABASE_DEADLINE_MS = 30_000;
 /** Runs `monitor sink` until `shutdown` aborts. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
   const flags = parseFlags(args, SINK_FLAGS, env);
-  const log = createLogger({ format: logFormat(flags["log-format"]), level: logLevel(flags["log-level"]) });
+  const log = createLogger(logOptions(flags));
   const group = flags.group ?? "monitor-sink";
   const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);

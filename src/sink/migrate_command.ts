@@ -8,8 +8,7 @@ import {
   COMMON_SECTION,
   DATABASE_FLAGS,
   DATABASE_SECTION,
-  logFormat,
-  logLevel,
+  logOptions,
   parseFlags,
   UsageError,
 } from "../args.ts";
@@ -56,7 +55,7 @@ export function databaseUrl(value: string | undefined): string {
 /** Runs `monitor migrate`. */
 export async function migrateCommand(args: readonly string[], env: Env): Promise<number> {
   const flags = parseFlags(args, MIGRATE_FLAGS, env);
-  const log = createLogger({ format: logFormat(flags["log-format"]), level: logLevel(flags["log-level"]) });
+  const log = createLogger(logOptions(flags));
   const url = databaseUrl(flags["database-url"]);
   const sql = await connectDatabase({
     url,
