@@ -6,6 +6,7 @@
  */
 import net from "node:net";
 import postgres from "postgres";
+import { UsageError } from "../args.ts";
 import type { Logger } from "../log.ts";
 
 /** Options of {@linkcode connectDatabase}. */
@@ -104,6 +105,23 @@ export function parseDatabaseUrl(text: string): URL {
     );
   }
   return url;
+}
+
+/**
+ * Reads `--database-url`, which every command that uses the database requires, and checks its form with
+ * {@linkcode parseDatabaseUrl} before any work: a malformed URL is a usage error naming the flag.
+ */
+export function databaseUrl(value: string | undefined): string {
+  if (value === undefined || value === "") {
+    throw new UsageError("Cannot connect to the database: set '--database-url' or DATABASE_URL");
+  }
+  try {
+    parseDatabaseUrl(value);
+  } catch (error) {
+    const detail = (error as Error).message.replace(/^Cannot connect to the database: /, "");
+    throw new UsageError(`Cannot use flag '--database-url': ${detail}`, { cause: error });
+  }
+  return value;
 }
 
 /** The part of postgres.js's parsed options a socket factory receives. */

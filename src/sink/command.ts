@@ -23,14 +23,13 @@ import {
   UsageError,
 } from "../args.ts";
 import type { CommandDefinition, CommandHelp } from "../help.ts";
-import { connectDatabase, redactUrl } from "../db/connect.ts";
+import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
 import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type Metric, serveMetrics } from "../metrics.ts";
-import { databaseUrl } from "./migrate_command.ts";
 import { retrying } from "../db/retry.ts";
 import { SinkConsumer } from "./consumer.ts";
 

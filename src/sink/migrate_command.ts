@@ -10,10 +10,9 @@ import {
   DATABASE_SECTION,
   logOptions,
   parseFlags,
-  UsageError,
 } from "../args.ts";
 import type { CommandDefinition, CommandHelp } from "../help.ts";
-import { connectDatabase, parseDatabaseUrl, redactUrl } from "../db/connect.ts";
+import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { migrate } from "../db/migrate.ts";
 import { createLogger } from "../log.ts";
 import { describeError } from "../db/retry.ts";
@@ -37,20 +36,6 @@ export const MIGRATE_COMMAND: CommandDefinition = {
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** Reads the database URL flag, which `sink` and `migrate` require, and checks its form before any work. */
-export function databaseUrl(value: string | undefined): string {
-  if (value === undefined || value === "") {
-    throw new UsageError("Cannot connect to the database: set '--database-url' or DATABASE_URL");
-  }
-  try {
-    parseDatabaseUrl(value);
-  } catch (error) {
-    const detail = (error as Error).message.replace(/^Cannot connect to the database: /, "");
-    throw new UsageError(`Cannot use flag '--database-url': ${detail}`, { cause: error });
-  }
-  return value;
-}
 
 /** Runs `monitor migrate`. */
 export async function migrateCommand(args: readonly string[], env: Env): Promise<number> {
