@@ -149,7 +149,10 @@ const FOLD_MAX_MS = 60_000;
  *
  * @example
  * ```ts
- * new Kafka({ brokers, logCreator: foldKafkaLogs(log) });
+ * import { Kafka } from "kafkajs";
+ * import { createLogger } from "./log.ts";
+ * const log = createLogger({ format: "text" });
+ * new Kafka({ brokers: ["127.0.0.1:9092"], logCreator: foldKafkaLogs(log) });
  * ```
  */
 export function foldKafkaLogs(log: Logger, now: () => number = Date.now): () => (entry: LogEntry) => void {

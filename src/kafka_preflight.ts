@@ -71,7 +71,9 @@ const AUTHORIZATION = /^(TOPIC|GROUP|CLUSTER)_AUTHORIZATION_FAILED$/;
  *
  * @example
  * ```ts
- * classifyKafkaError(error, settings).kind; // "permanent" for a certificate the CA did not sign
+ * const settings = { brokers: ["kafka:9093"], topic: "t", clientId: "c", tls: {}, sasl: null };
+ * const error = { name: "KafkaJSConnectionError", code: "SELF_SIGNED_CERT_IN_CHAIN", message: "self-signed" };
+ * classifyKafkaError(error, settings).kind; // "permanent"
  * ```
  */
 export function classifyKafkaError(
@@ -229,7 +231,12 @@ async function attemptOnce(settings: KafkaSettings, options: PreflightOptions): 
  *
  * @example
  * ```ts
- * if (!await waitForKafka(settings, { role: "sink", group, log, signal: shutdown })) return 0;
+ * import { kafkaSettings } from "./kafka.ts";
+ * import { createLogger } from "./log.ts";
+ * const settings = await kafkaSettings({ brokers: "127.0.0.1:9092" } as never, {}, "monitor-sink");
+ * const shutdown = new AbortController();
+ * const log = createLogger({ format: "text" });
+ * const ready = await waitForKafka(settings!, { role: "sink", group: "monitor-sink", log, signal: shutdown.signal });
  * ```
  *
  * @param first What an attempt already made found, so the loop starts with its wait.

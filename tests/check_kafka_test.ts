@@ -378,7 +378,7 @@ Deno.test(
       assertMatch(agent.stderr.text, /ECONNREFUSED/); // the outage was real
       // kafkajs's lines are folded: no stack traces, and no condition repeated within a second.
       assertEquals(/^\s+at |stack=/m.test(agent.stderr.text), false, agent.stderr.text);
-      const kafkaLines = agent.stderr.text.split("\n").filter((line) => / WARN  kafka: /.test(line));
+      const kafkaLines = agent.stderr.text.split("\n").filter((line) => / WARN {2}kafka: /.test(line));
       const seen = new Map<string, number>();
       for (const line of kafkaLines) {
         const time = Date.parse(line.slice(0, 24));

@@ -228,7 +228,7 @@ Deno.test(
     for (const line of lines) {
       assertMatch(
         line,
-        /^\S+ WARN  cannot reach Kafka; will retry error="Cannot connect to Kafka at 127\.0\.0\.1:19999: connect ECONNREFUSED 127\.0\.0\.1:19999" retry_in_ms=\d+$/,
+        /^\S+ WARN {2}cannot reach Kafka; will retry error="Cannot connect to Kafka at 127\.0\.0\.1:19999: connect ECONNREFUSED 127\.0\.0\.1:19999" retry_in_ms=\d+$/,
       );
     }
     // Backoff: the waits grow.

@@ -28,7 +28,14 @@ export class DeadlineError extends Error {
  *
  * @example
  * ```ts
- * const db = new DatabaseHandle(() => connectDatabase({ url, log }), await connectDatabase({ url, log }), shutdown);
+ * import { silentLogger as log } from "../log.ts";
+ * import { connectDatabase } from "./connect.ts";
+ * import { type Batch, writeBatch } from "./writer.ts";
+ * declare const batch: Batch;
+ * const shutdown = new AbortController();
+ * const url = "postgres://monitor@127.0.0.1:5432/monitor";
+ * const open = () => connectDatabase({ url, log });
+ * const db = new DatabaseHandle(open, await open(), shutdown.signal);
  * await db.run("store a batch", (sql) => writeBatch(sql, batch), 15_000);
  * await db.end();
  * ```
