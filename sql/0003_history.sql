@@ -193,6 +193,12 @@ create table rollup_daily (
 ) partition by range (bucket);
 create table rollup_daily_default partition of rollup_daily default;
 
+-- The primary keys serve one site's history (site_id, bucket); a time range over every site (a monthly report,
+-- status-page bars) is served by these block-range indexes on bucket: rows are written roughly in time order, so
+-- a few kilobytes of index let such a query skip the rest of a month's or a year's partition.
+create index rollup_hourly_bucket on rollup_hourly using brin (bucket);
+create index rollup_daily_bucket on rollup_daily using brin (bucket);
+
 -- The rollup rows the raw checks with from_time <= started_at < to_time give, per width ('1 hour' or '1 day'):
 -- what the writer maintains, recomputed (used to backfill, and by tests to check the rollups are exact).
 create function rollups_from_checks(from_time timestamptz, to_time timestamptz, width interval)
