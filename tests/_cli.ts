@@ -12,7 +12,8 @@ export const PERMISSIONS = [
   "--allow-read",
   "--allow-env",
   "--allow-sys",
-  "--v8-flags=--max-semi-space-size=8",
+  "--v8-flags=--max-semi-space-size=8,--enable-experimental-regexp-engine," +
+  "--enable-experimental-regexp-engine-on-excessive-backtracks",
 ];
 
 /** What a finished process left. */

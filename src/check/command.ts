@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { COMMON_FLAGS, durationFlag, KAFKA_FLAGS, logFormat, parseFlags, positiveInteger } from "../args.ts";
+import {
+  COMMON_FLAGS,
+  ConfigError,
+  durationFlag,
+  KAFKA_FLAGS,
+  logFormat,
+  parseFlags,
+  positiveInteger,
+} from "../args.ts";
 import { CertificateCache } from "./certificates.ts";
 import { formatSites, loadSites } from "./config.ts";
 import { createKafka, describeKafka, ensureTopic, type KafkaSettings, kafkaSettings } from "../kafka.ts";
@@ -13,6 +21,7 @@ import { type CheckResult, encodeCheck } from "../message.ts";
 import { Outbox } from "./outbox.ts";
 import { createProbeClient, probe } from "./probe.ts";
 import { type OutboxEntry, Publisher } from "./publisher.ts";
+import { LINEAR_ENGINE_FLAGS, linearEngineEnabled } from "./regex.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
@@ -122,7 +131,15 @@ export async function checkCommand(
     return 0;
   }
   const log = createLogger({ format: logFormat(flags["log-format"]) });
-  const sites = await loadSites(flags.sites ?? "sites.toml");
+  const sitesFile = flags.sites ?? "sites.toml";
+  const sites = await loadSites(sitesFile);
+  const patterned = sites.find((site) => site.regex !== null);
+  if (patterned !== undefined && !linearEngineEnabled()) {
+    throw new ConfigError(
+      `${sitesFile}: Cannot bound the regex of site '${patterned.name}': V8's linear-time regex engine is ` +
+        `off; run deno with --v8-flags=${LINEAR_ENGINE_FLAGS} (deno task dev and dist/monitor do)`,
+    );
+  }
   const agent = flags.agent ?? Deno.hostname();
   const config: CheckConfig = {
     sites,
