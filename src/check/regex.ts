@@ -27,6 +27,7 @@ export const LINEAR_ENGINE_FLAGS =
  */
 export function linearEngineEnabled(): boolean {
   try {
+    // deno-lint-ignore no-invalid-regexp -- the `l` flag exists only with the flags above
     new RegExp("", "l");
     return true;
   } catch {
