@@ -228,6 +228,11 @@ Deno.test({
       const fewest = Math.min(
         ...Array.from({ length: HEALTHY }, (_, i) => perSite.get(`site${i}`)?.length ?? 0),
       );
+      // On schedule: each site's probes are due exactly one interval apart, no slot skipped.
+      const gaps = new Set([...perSite.values()].flatMap((probes) => {
+        const due = probes.map((r) => Date.parse(r.scheduled_at)).sort((a, b) => a - b);
+        return due.slice(1).map((time, i) => time - (due[i] ?? 0));
+      }));
       console.log(
         `healthy probes ${healthy.length}, fewest per site ${fewest}, lag p99 ${p99} ms, max ${
           lags.at(-1)
@@ -236,10 +241,12 @@ Deno.test({
           `stopped in ${Math.round(stopMs)} ms`,
       );
       assertEquals(status.code, 0, log);
-      assert(fewest >= SCENARIO_MS / 1000 - 2, `a healthy site was probed only ${fewest} times in 30 s`);
+      // The process takes a second or two to start on a busy machine.
+      assert(fewest >= SCENARIO_MS / 1000 - 5, `a healthy site was probed only ${fewest} times in 30 s`);
+      assertEquals([...gaps], [1000]);
       assert(p99 < 50, `schedule lag p99 is ${p99} ms`);
       assertEquals(healthy.filter((r) => !r.up).map((r) => [r.site, r.error]), []);
-      assert(hazard.length >= SCENARIO_MS / 1000 - 2, `the hazard site was probed ${hazard.length} times`);
+      assert(hazard.length >= SCENARIO_MS / 1000 - 5, `the hazard site was probed ${hazard.length} times`);
       assertEquals(
         new Set(hazard.map((r) => JSON.stringify([r.up, r.error]))),
         new Set([JSON.stringify([false, { kind: "content", message: "Body does not match /(a+)+$/" }])]),
