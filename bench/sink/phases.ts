@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from "../../tests/_pg.ts";
 import { agentProducer, benchCheck, type CheckPlan, newPlan, sendChecks } from "./data.ts";
 import { type LogLine, PhaseMeter, type SinkProcess, startSink } from "./process.ts";
 import type { CheckResult } from "../../src/message.ts";
+import { readMemory } from "../procfs.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -44,6 +45,8 @@ export interface DrainOptions {
   readonly denoFlags?: readonly string[];
   /** Another entry file for the sink (a candidate change); default this project's `main.ts`. */
   readonly entry?: string;
+  /** More `monitor sink` flags, e.g. `["--fetch-max-bytes", "8MiB"]`. */
+  readonly sinkArgs?: readonly string[];
   readonly timeoutMs?: number;
 }
 
@@ -68,8 +71,12 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
       ...(options.cpuProfDir === undefined ? {} : { cpuProfDir: options.cpuProfDir }),
       ...(options.denoFlags === undefined ? {} : { denoFlags: options.denoFlags }),
       ...(options.entry === undefined ? {} : { entry: options.entry }),
+      ...(options.sinkArgs === undefined ? {} : { sinkArgs: options.sinkArgs }),
     });
     const meter = new PhaseMeter(sink.pid);
+    // VmHWM is the kernel's own peak of the resident set: nothing between two polls is missed.
+    let peakKb = 0;
+    const samplePeak = () => peakKb = Math.max(peakKb, readMemory(sink!.pid)?.hwmKb ?? 0);
     const progress: [number, number][] = [];
     let firstCommitAt: number | null = null;
     let doneAt: number | null = null;
@@ -77,10 +84,15 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
     let pids: number[] = [];
     for (let polls = 0; polls < Math.ceil(timeoutMs / 250); polls++) {
       await sleep(250);
-      const [row] = await db.sql<{ n: string }[]>`
+      // The sink makes the table when it migrates at start; until then nothing is committed (42P01).
+      const rows = await db.sql<{ n: string }[]>`
         select coalesce(sum(next_offset), 0)::int8::text as n from consumer_offsets
-        where group_id = ${group} and topic = ${topic}`;
-      committed = Number(row!.n);
+        where group_id = ${group} and topic = ${topic}`.catch((error) => {
+        if ((error as { code?: string }).code === "42P01") return [{ n: "0" }];
+        throw error;
+      });
+      committed = Number(rows[0]!.n);
+      samplePeak();
       const now = Date.now();
       if (committed > 0) firstCommitAt ??= now;
       if (polls % 4 === 0) {
@@ -95,6 +107,7 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
       if (sink.exited || sink.lines.some((line) => line.level === "error")) break;
     }
     const cpu = meter.finish(pids);
+    samplePeak();
     const exitCode = await sink.stop();
     const [rows] = await db.sql<{ checks: number; sites: number; dead: number }[]>`
       select (select count(*) from checks)::int as checks, (select count(*) from site_status)::int as sites,
@@ -116,6 +129,7 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
       completed: doneAt !== null,
       exit_code: exitCode,
       checks_per_second: rate(joinAt),
+      peak_rss_mib: round(peakKb / 1024),
       seconds_from_join: joinAt === null || endAt === null ? null : round((endAt - joinAt) / 1000, 2),
       checks_per_second_from_process_start: rate(sink.startedAt),
       seconds_from_process_start: endAt === null ? null : round((endAt - sink.startedAt) / 1000, 2),

@@ -50,11 +50,13 @@ export interface SinkStart {
   readonly denoFlags?: readonly string[];
   /** The entry file to run instead of this project's `main.ts`, e.g. a copy with a candidate change. */
   readonly entry?: string;
+  /** More `monitor sink` flags, after the benchmark's own. */
+  readonly sinkArgs?: readonly string[];
 }
 
 /** The command line the benchmark runs, for the results file. */
 export function sinkCommandLine(summaryEvery = "5s"): string {
-  return `deno run ${PERMISSIONS.join(" ")} main.ts sink --brokers 127.0.0.1:9092 --topic T --group G ` +
+  return `deno run ${PERMISSIONS.join(" ")} main.ts sink --brokers ${BENCH_BROKERS} --topic T --group G ` +
     `--log-format json --summary-every ${summaryEvery}   (DATABASE_URL = a fresh database)`;
 }
 
@@ -86,6 +88,7 @@ export function startSink(options: SinkStart): SinkProcess {
       "json",
       "--summary-every",
       options.summaryEvery ?? "5s",
+      ...(options.sinkArgs ?? []),
     ],
     cwd: ROOT,
     env,
@@ -246,10 +249,16 @@ export function machineInfo(): Record<string, unknown> {
   };
 }
 
+/** The port of the local broker the benchmarks use: `KAFKA_PORT`, as for `dev/kafka.sh`, else 9092. */
+export const BENCH_KAFKA_PORT = Number(Deno.env.get("KAFKA_PORT") ?? 9092);
+
+/** The local broker the benchmarks use (see {@linkcode BENCH_KAFKA_PORT}). */
+export const BENCH_BROKERS = `127.0.0.1:${BENCH_KAFKA_PORT}`;
+
 /** The broker's process id from the broker script's pid file, or null. */
 export function brokerPid(): number | null {
   try {
-    const pid = Number(Deno.readTextFileSync(`${ROOT}.kafka/9092/kafka.pid`).trim());
+    const pid = Number(Deno.readTextFileSync(`${ROOT}.kafka/${BENCH_KAFKA_PORT}/kafka.pid`).trim());
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;

@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  byteSize,
   COMMON_FLAGS,
   DATABASE_FLAGS,
   durationFlag,
@@ -26,7 +27,16 @@ import { createLogger } from "../log.ts";
 import { serveMetrics } from "../metrics.ts";
 import { databaseUrl } from "./migrate_command.ts";
 import { retrying } from "../db/retry.ts";
-import { SinkConsumer } from "./consumer.ts";
+import { SINK_FETCH, SinkConsumer, type SinkFetch } from "./consumer.ts";
+
+const MIB = 1024 * 1024;
+
+/** The process's memory for the summary line, in MiB: resident, V8 heap in use, and outside the heap. */
+function memory(): { rss_mib: number; heap_mib: number; external_mib: number } {
+  const usage = Deno.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / MIB);
+  return { rss_mib: mib(usage.rss), heap_mib: mib(usage.heapUsed), external_mib: mib(usage.external) };
+}
 
 /** Help text of `monitor sink`. */
 export const SINK_USAGE = `monitor sink: consume check results from Kafka and store them in PostgreSQL
@@ -41,6 +51,15 @@ OPTIONS:
   --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
   --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
   --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
+
+MEMORY (what is fetched and held at once; see the README for the peak each gives):
+  --fetch-max-bytes SIZE  most bytes of one fetch from one broker, compressed (MONITOR_FETCH_MAX_BYTES;
+                          default 512KiB)
+  --fetch-partition-bytes SIZE
+                          most bytes of one partition per fetch, about one batch (MONITOR_FETCH_PARTITION_BYTES;
+                          default 128KiB)
+  --partitions-in-flight N
+                          batches decoded and written at once (MONITOR_PARTITIONS_IN_FLIGHT; default 3)
 
 KAFKA:
   --brokers H:P,...       MONITOR_BROKERS (required)
@@ -70,6 +89,9 @@ const SINK_FLAGS = {
   "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
   "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
   metrics: { type: "string", env: "MONITOR_METRICS" },
+  "fetch-max-bytes": { type: "string", env: "MONITOR_FETCH_MAX_BYTES" },
+  "fetch-partition-bytes": { type: "string", env: "MONITOR_FETCH_PARTITION_BYTES" },
+  "partitions-in-flight": { type: "string", env: "MONITOR_PARTITIONS_IN_FLIGHT" },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -89,6 +111,21 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const group = flags.group ?? "monitor-sink";
   const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
+  const fetch: SinkFetch = {
+    maxBytes: byteSize("fetch-max-bytes", flags["fetch-max-bytes"], SINK_FETCH.maxBytes, 1024),
+    maxBytesPerPartition: byteSize(
+      "fetch-partition-bytes",
+      flags["fetch-partition-bytes"],
+      SINK_FETCH.maxBytesPerPartition,
+      1024,
+    ),
+    partitionsConsumedConcurrently: positiveInteger(
+      "partitions-in-flight",
+      flags["partitions-in-flight"],
+      SINK_FETCH.partitionsConsumedConcurrently,
+    ),
+    maxWaitTimeInMs: SINK_FETCH.maxWaitTimeInMs,
+  };
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
@@ -123,13 +160,17 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       log,
       shutdown,
       deadlineMs: DATABASE_DEADLINE_MS,
+      fetch,
     });
     const maintenance = setInterval(() => {
       maintain().catch((error) =>
         log.warn("partition maintenance failed; will retry", { error: (error as Error).message })
       );
     }, PARTITION_MAINTENANCE_EVERY_MS);
-    const summary = setInterval(() => log.info("summary", sink.takeStats()), summaryEveryMs);
+    const summary = setInterval(
+      () => log.info("summary", { ...sink.takeStats(), ...memory() }),
+      summaryEveryMs,
+    );
     const metrics = flags.metrics === undefined
       ? null
       : serveMetrics(flags.metrics, () => sink.metrics(), log);
