@@ -60,10 +60,14 @@ for (const variant of variants) {
     sinkArgs: variant.sinkArgs,
   });
   const ok = result.completed === true && result.exact_count === true && result.dead_letters === 0;
+  const cpu = result.cpu as Record<string, number>;
+  // CPU seconds per 100k checks: steadier than checks/s when other work shares the cores.
+  const per100k = (seconds = NaN) => (seconds * 100_000 / checks).toFixed(2);
   console.log(
     `${variant.name.padEnd(16)} ${String(result.checks_per_second).padStart(7)} checks/s  peak RSS ` +
-      `${String(result.peak_rss_mib).padStart(6)} MiB  batches ${result.batches}, mean ${result.mean_batch}` +
-      `  other CPU ${(result.cpu as Record<string, unknown>).other_cpu_seconds} s${ok ? "" : "  NOT ALL STORED"}` +
+      `${String(result.peak_rss_mib).padStart(6)} MiB  CPU s per 100k: sink ${per100k(cpu.sink_cpu_seconds)}, ` +
+      `PostgreSQL ${per100k(cpu.database_backends_cpu_seconds)}  batches ${result.batches}, mean ` +
+      `${result.mean_batch}  other CPU ${cpu.other_cpu_seconds} s${ok ? "" : "  NOT ALL STORED"}` +
       `  [${[...variant.denoFlags, ...variant.sinkArgs].join(" ")}]`,
   );
   if (!ok) console.log(JSON.stringify(result.warnings));

@@ -54,10 +54,10 @@ OPTIONS:
 
 MEMORY (what is fetched and held at once; see the README for the peak each gives):
   --fetch-max-bytes SIZE  most bytes of one fetch from one broker, compressed (MONITOR_FETCH_MAX_BYTES;
-                          default 512KiB)
+                          default 1MiB)
   --fetch-partition-bytes SIZE
                           most bytes of one partition per fetch, about one batch (MONITOR_FETCH_PARTITION_BYTES;
-                          default 128KiB)
+                          default 512KiB)
   --partitions-in-flight N
                           batches decoded and written at once (MONITOR_PARTITIONS_IN_FLIGHT; default 3)
 

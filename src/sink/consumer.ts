@@ -19,17 +19,19 @@ const HEARTBEAT_SLICE_MS = 2_000;
 
 /**
  * How the sink fetches. These sizes, not the backlog, bound its memory: kafkajs decodes a whole fetch response
- * (at most `maxBytes` of gzip-compressed records, about 8,000 checks per 512 KiB) into message objects before
- * handing out its batches, and V8 lets the garbage of each grow the heap for a while. Measured draining a
- * backlog (bench/sink/memory.ts): 16 MiB and 1 MiB per partition peaked at 670-870 MiB RSS; 512 KiB and
- * 128 KiB at about 200 MiB, at the same rate. Three batches at once let decoding one overlap writing another;
- * each is still one transaction with its own partition's offsets, kafkajs never hands out two batches of one
- * partition at once, and one site's checks stay in one partition, so concurrent batches touch different rows.
+ * (at most `maxBytes` of gzip-compressed records, about 16,000 checks per MiB) into message objects before it
+ * hands out the batches, each batch is held until its transaction commits, and V8 lets the garbage of each grow
+ * the old generation for a while. Draining 300,000 checks (bench/sink/memory.ts): 16 MiB per fetch and 1 MiB
+ * per partition peaked at 716-756 MiB RSS; 1 MiB and 512 KiB at 310 MiB with the same CPU per check; smaller
+ * batches cost more CPU in PostgreSQL (128 KiB per partition: 2.2 times as much per check, at 208 MiB). Three
+ * batches at once let decoding one overlap writing another; each is still one transaction with its own
+ * partition's offsets, kafkajs never hands out two batches of one partition at once, and one site's checks stay
+ * in one partition, so concurrent batches touch different rows.
  */
 export const SINK_FETCH = {
   maxWaitTimeInMs: 100,
-  maxBytesPerPartition: 128 * 1024,
-  maxBytes: 512 * 1024,
+  maxBytesPerPartition: 512 * 1024,
+  maxBytes: 1024 * 1024,
   partitionsConsumedConcurrently: 3,
 } as const;
 
