@@ -5,8 +5,8 @@
  * flags and `--v8-flags=...` for deno, separated by spaces.
  *
  * ```
- * KAFKA_PORT=27092 deno run -A bench/sink/memory.ts --checks 300000 default 'small=--fetch-max-bytes 4MiB'
- * KAFKA_PORT=27092 deno run -A bench/sink/memory.ts --topic bench-sink-memory-ab12 --checks 300000 default
+ * TEST_KAFKA_BROKERS=127.0.0.1:27092 deno run -A bench/sink/memory.ts --checks 300000 default 'small=--fetch-max-bytes 4MiB'
+ * TEST_KAFKA_BROKERS=127.0.0.1:27092 deno run -A bench/sink/memory.ts --topic bench-sink-memory-ab12 --checks 300000 default
  * ```
  *
  * The topic is kept for reuse (its name is printed); `--delete` deletes it at the end. The machine is shared:
@@ -14,10 +14,9 @@
  *
  * @module
  */
-import { createTopic, plainKafka } from "../../tests/_kafka.ts";
+import { BROKER, createTopic, plainKafka } from "../../dev/services.ts";
 import { fillTopic, newPlan } from "./data.ts";
 import { drainPhase } from "./phases.ts";
-import { BENCH_BROKERS } from "./process.ts";
 
 const PARTITIONS = 6;
 const SITES = 10_000;
@@ -45,15 +44,15 @@ const variants = (args.length > 0 ? args : ["default"]).map((text) => {
   };
 });
 
-const topic = reuse ?? await createTopic("bench-sink-memory", PARTITIONS, BENCH_BROKERS);
+const topic = reuse ?? await createTopic("bench-sink-memory", PARTITIONS, BROKER);
 if (reuse === undefined) {
   console.error(`memory bench: filling ${topic} with ${checks} checks`);
-  await fillTopic(BENCH_BROKERS, topic, newPlan(checks, SITES));
+  await fillTopic(BROKER, topic, newPlan(checks, SITES));
 }
 console.error(`memory bench: topic ${topic} (reuse with --topic ${topic} --checks ${checks})`);
 for (const variant of variants) {
   const result = await drainPhase({
-    brokers: BENCH_BROKERS,
+    brokers: BROKER,
     topic,
     count: checks,
     denoFlags: variant.denoFlags,
@@ -65,7 +64,9 @@ for (const variant of variants) {
   const per100k = (seconds = NaN) => (seconds * 100_000 / checks).toFixed(2);
   console.log(
     `${variant.name.padEnd(16)} ${String(result.checks_per_second).padStart(7)} checks/s  peak RSS ` +
-      `${String(result.peak_rss_mib).padStart(6)} MiB  CPU s per 100k: sink ${per100k(cpu.sink_cpu_seconds)}, ` +
+      `${String(result.peak_rss_mib).padStart(6)} MiB  CPU s per 100k: sink ${
+        per100k(cpu.sink_cpu_seconds)
+      }, ` +
       `PostgreSQL ${per100k(cpu.database_backends_cpu_seconds)}  batches ${result.batches}, mean ` +
       `${result.mean_batch}  other CPU ${cpu.other_cpu_seconds} s${ok ? "" : "  NOT ALL STORED"}` +
       `  [${[...variant.denoFlags, ...variant.sinkArgs].join(" ")}]`,
@@ -73,7 +74,7 @@ for (const variant of variants) {
   if (!ok) console.log(JSON.stringify(result.warnings));
 }
 if (deleteAt >= 0) {
-  const admin = plainKafka(BENCH_BROKERS).admin();
+  const admin = plainKafka(BROKER).admin();
   await admin.connect();
   await admin.deleteTopics({ topics: [topic], timeout: 10_000 }).finally(() => admin.disconnect());
 }
