@@ -2,7 +2,8 @@ import type postgres from "postgres";
 import { assertEquals } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { type Batch, writeBatch } from "../src/db/writer.ts";
+import { type Batch, writeBatch as write } from "../src/db/writer.ts";
+import { connectDatabase } from "../src/db/connect.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
 
@@ -96,6 +97,9 @@ async function uptime(
 Deno.test("db history: locations, site state, incidents and uptime", async (t) => {
   const db = await createTestDatabase();
   const { sql } = db;
+  // The writer runs on a connection made as the sink makes it (no array types fetched).
+  const sink = await connectDatabase({ url: db.url, log: silentLogger });
+  const writeBatch = (batch: Batch, options?: { now: Date }) => write(sink, batch, options);
   // Checks started in the past two hours, stored now: every location is fresh by the database's clock.
   const base = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
   try {
@@ -107,7 +111,7 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
         checks.push(check("duo", "eu-west", base + i * 30_000));
         checks.push(check("duo", "us-east", base + i * 30_000 + 1000, true));
       }
-      for (let i = 0; i < checks.length; i += 6) await writeBatch(sql, batch("g1", checks.slice(i, i + 6)));
+      for (let i = 0; i < checks.length; i += 6) await writeBatch(batch("g1", checks.slice(i, i + 6)));
       assertEquals(await locations(sql, "duo"), [
         {
           location: "eu-west",
@@ -144,7 +148,7 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
         first_error_kind: "http",
       }]);
       // us-east recovers: the incident ends at that check, and the site is up from then.
-      await writeBatch(sql, batch("g1", [check("duo", "us-east", base + 301_000)]));
+      await writeBatch(batch("g1", [check("duo", "us-east", base + 301_000)]));
       assertEquals((await siteStatus(sql, "duo"))?.state, "up");
       assertEquals((await siteStatus(sql, "duo"))?.since, isoAt(base + 301_000));
       assertEquals((await incidents(sql, "duo"))[0]?.ended_at, isoAt(base + 301_000));
@@ -179,7 +183,7 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
         [[check("trio", "a", at(91)), check("trio", "c", at(92))], "up"],
       ];
       for (const [checks, state] of steps) {
-        await writeBatch(sql, batch("g2", checks));
+        await writeBatch(batch("g2", checks));
         assertEquals((await siteStatus(sql, "trio"))?.state, state);
       }
       assertEquals(await incidents(sql, "trio"), [{
@@ -200,9 +204,9 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
       const now = Date.now();
       const earlier = new Date(now - 10 * 60_000);
       // eu-west reported down 10 minutes ago (stored then), us-east reports up now.
-      await writeBatch(sql, batch("g3", [check("quiet", "eu-west", now - 600_000, true)]), { now: earlier });
+      await writeBatch(batch("g3", [check("quiet", "eu-west", now - 600_000, true)]), { now: earlier });
       assertEquals((await incidents(sql, "quiet")).length, 1);
-      await writeBatch(sql, batch("g3", [check("quiet", "us-east", now - 1000)]), { now: new Date(now) });
+      await writeBatch(batch("g3", [check("quiet", "us-east", now - 1000)]), { now: new Date(now) });
       assertEquals(await siteStatus(sql, "quiet"), {
         state: "up",
         since: isoAt(now - 1000),
@@ -223,7 +227,7 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
         locations: ["eu-west"],
         first_error_kind: "http",
       }]);
-      await writeBatch(sql, batch("g3", [check("gone", "eu-west", now - 600_000)]), { now: earlier });
+      await writeBatch(batch("g3", [check("gone", "eu-west", now - 600_000)]), { now: earlier });
       assertEquals(await siteStatus(sql, "gone"), {
         state: "stale",
         since: isoAt(now - 600_000 + 90_000),
@@ -236,20 +240,17 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
 
     await t.step("a location whose clock is 5 minutes ahead moves only its own state", async () => {
       const skew = 5 * 60_000;
-      await writeBatch(
-        sql,
-        batch("g4", [check("skew", "accurate", base), check("skew", "ahead", base + skew)]),
-      );
+      await writeBatch(batch("g4", [check("skew", "accurate", base), check("skew", "ahead", base + skew)]));
       // The accurate location's later checks are still newer than its own state, whatever the other clock says.
-      await writeBatch(sql, batch("g4", [check("skew", "ahead", base + skew + 30_000, true)]));
-      await writeBatch(sql, batch("g4", [check("skew", "accurate", base + 30_000, true)]));
-      await writeBatch(sql, batch("g4", [check("skew", "accurate", base + 60_000)]));
+      await writeBatch(batch("g4", [check("skew", "ahead", base + skew + 30_000, true)]));
+      await writeBatch(batch("g4", [check("skew", "accurate", base + 30_000, true)]));
+      await writeBatch(batch("g4", [check("skew", "accurate", base + 60_000)]));
       assertEquals((await locations(sql, "skew")).map((l) => [l.location, l.up, l.checked_at]), [
         ["accurate", true, isoAt(base + 60_000)],
         ["ahead", false, isoAt(base + skew + 30_000)],
       ]);
       assertEquals((await siteStatus(sql, "skew"))?.state, "degraded");
-      await writeBatch(sql, batch("g4", [check("skew", "ahead", base + skew + 60_000)]));
+      await writeBatch(batch("g4", [check("skew", "ahead", base + skew + 60_000)]));
       assertEquals(await incidents(sql, "skew"), [{
         started_at: isoAt(base + skew + 30_000),
         ended_at: isoAt(base + skew + 60_000),
@@ -267,9 +268,9 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
     });
 
     await t.step("a late check changes no state and no incident, and is counted in uptime", async () => {
-      await writeBatch(sql, batch("g5", [check("late", "eu", base + 600_000)]));
+      await writeBatch(batch("g5", [check("late", "eu", base + 600_000)]));
       // One hour older than the location's latest check, and down.
-      await writeBatch(sql, batch("g5", [check("late", "eu", base + 600_000 - HOUR, true)]));
+      await writeBatch(batch("g5", [check("late", "eu", base + 600_000 - HOUR, true)]));
       assertEquals((await locations(sql, "late")).map((l) => [l.up, l.checked_at, l.consecutive_failures]), [
         [true, isoAt(base + 600_000), 0],
       ]);
@@ -279,6 +280,7 @@ Deno.test("db history: locations, site state, incidents and uptime", async (t) =
       ]);
     });
   } finally {
+    await sink.end();
     await db.drop();
   }
 });

@@ -7,6 +7,7 @@
  */
 import type postgres from "postgres";
 import type { Logger } from "../log.ts";
+import { transaction } from "./_transaction.ts";
 import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 
 /** Second half of the advisory lock key held while maintaining rollup partitions. */
@@ -149,7 +150,7 @@ export async function maintainRollupPartitions(
     rollup_hourly: hourlyDays === 0 ? null : now.getTime() - hourlyDays * DAY_MS,
     rollup_daily: dailyDays === 0 ? null : now.getTime() - dailyDays * DAY_MS,
   };
-  return await sql.begin(async (tx) => {
+  return await transaction(sql, async (tx) => {
     const [lock] = await tx<{ locked: boolean }[]>`
       select pg_try_advisory_xact_lock(${MONITOR_LOCK_SPACE}, ${ROLLUP_PARTITIONS_LOCK}) as locked`;
     if (!lock?.locked) return { locked: false, created: [], dropped: [], movedRows: 0 };

@@ -101,12 +101,13 @@ export async function readSiteRows(
       site_id: number;
       started_micros: string;
       worst_state: "degraded" | "down";
-      location_ids: number[];
+      /** Comma-separated: the sink's connections do not fetch array types (see connect.ts). */
+      location_ids: string;
       first_error_kind: ErrorKind | null;
       first_error_message: string | null;
     }[]>`
       select id, site_id, (extract(epoch from started_at) * 1000000)::int8 as started_micros, worst_state,
-             location_ids, first_error_kind, first_error_message
+             array_to_string(location_ids, ',') as location_ids, first_error_kind, first_error_message
       from site_incidents
       where site_id in (select s.id from sites s join unnest(${names}::text[]) as t(name) using (name))
         and ended_at is null
@@ -162,7 +163,7 @@ export async function readSiteRows(
       startedMicros,
       endedAt: null,
       worst: row.worst_state,
-      locationIds: row.location_ids,
+      locationIds: row.location_ids === "" ? [] : row.location_ids.split(",").map(Number),
       firstErrorKind: row.first_error_kind,
       firstErrorMessage: row.first_error_message,
     };
