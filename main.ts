@@ -1,6 +1,7 @@
 /**
  * `monitor`: website-availability monitoring. `monitor check` probes sites and publishes the results to
- * Kafka; `monitor sink` stores them in PostgreSQL; `monitor migrate` prepares the database.
+ * Kafka; `monitor sink` stores them in PostgreSQL; `monitor migrate` prepares the database; `monitor serve`
+ * and `monitor status` show what it holds.
  *
  * This is the only module that prints usage, maps errors to exit codes and calls `Deno.exit`:
  * 0 success, 1 a failure at run time (or a site down with `check --once`), 2 a usage or configuration error.
@@ -19,13 +20,15 @@ COMMANDS:
   check     probe the sites of a sites file and publish every result to Kafka
   sink      consume the results from Kafka and store them in PostgreSQL
   migrate   create or upgrade the database schema, then exit
+  serve     serve the status page, JSON API, badges and per-site metrics over HTTP
+  status    print every site's state and uptime in the terminal; exit 1 if any is not up
 
 OPTIONS:
   -h, --help   show this help (and 'monitor <COMMAND> --help' for a command's options)
   --version    show the version
 
 Every option has an environment variable; see each command's help. Exit codes: 0 success, 1 a failure at
-run time or a site down with 'check --once', 2 a usage or configuration error.
+run time, a site down with 'check --once' or a site not up with 'status', 2 a usage or configuration error.
 `;
 
 type Command = (
@@ -39,6 +42,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   check: () => import("./src/check/command.ts").then((module) => module.checkCommand),
   sink: () => import("./src/sink/command.ts").then((module) => module.sinkCommand),
   migrate: () => import("./src/sink/migrate_command.ts").then((module) => module.migrateCommand),
+  serve: () => import("./src/serve/command.ts").then((module) => module.serveCommand),
+  status: () => import("./src/serve/status_command.ts").then((module) => module.statusCommand),
 };
 
 /** Runs the program with `args` and returns the exit code. */
@@ -54,7 +59,9 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const load = COMMANDS[name];
   if (load === undefined) {
-    console.error(`monitor: Cannot run command '${name}': it does not exist (check, sink or migrate)`);
+    console.error(
+      `monitor: Cannot run command '${name}': it does not exist (check, sink, migrate, serve or status)`,
+    );
     console.error("Run 'monitor --help' for usage.");
     return 2;
   }

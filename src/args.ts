@@ -61,6 +61,14 @@ export const DATABASE_FLAGS = {
   "database-ca": { type: "string", env: "MONITOR_DATABASE_CA" },
 } as const satisfies Record<string, FlagSpec>;
 
+/** Reads the database URL flag, which every command that uses the database requires. */
+export function databaseUrl(value: string | undefined): string {
+  if (value === undefined || value === "") {
+    throw new UsageError("Cannot connect to the database: set '--database-url' or DATABASE_URL");
+  }
+  return value;
+}
+
 /** The values of parsed flags: strings, booleans, or undefined when neither flag nor variable is set. */
 export type FlagValues<S extends Record<string, FlagSpec>> = {
   readonly [K in keyof S]: S[K]["type"] extends "boolean" ? boolean : string | undefined;

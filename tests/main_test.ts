@@ -5,7 +5,7 @@ Deno.test("monitor --help lists the commands and exits 0", async () => {
   const { code, stdout, stderr } = await runMonitor(["--help"]);
   assertEquals(code, 0);
   assertMatch(stdout, /^monitor \d+\.\d+\.\d+: website availability monitoring/);
-  for (const command of ["check", "sink", "migrate"]) assertMatch(stdout, new RegExp(`\\n  ${command} `));
+  for (const command of ["check", "sink", "migrate", "serve", "status"]) assertMatch(stdout, new RegExp(`\\n  ${command} `));
   assertEquals(stderr, "");
 });
 
@@ -26,11 +26,11 @@ Deno.test("monitor with an unknown command exits 2 and names it", async () => {
   assertEquals(code, 2);
   assertEquals(
     stderr,
-    "monitor: Cannot run command 'chekc': it does not exist (check, sink or migrate)\nRun 'monitor --help' for usage.\n",
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, serve or status)\nRun 'monitor --help' for usage.\n",
   );
 });
 
-for (const command of ["check", "sink", "migrate"]) {
+for (const command of ["check", "sink", "migrate", "serve", "status"]) {
   Deno.test(`monitor ${command} --help prints its options and exits 0`, async () => {
     const { code, stdout } = await runMonitor([command, "--help"]);
     assertEquals(code, 0);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { COMMON_FLAGS, DATABASE_FLAGS, logFormat, parseFlags, UsageError } from "../args.ts";
+import { COMMON_FLAGS, DATABASE_FLAGS, databaseUrl, logFormat, parseFlags } from "../args.ts";
 import { connectDatabase, redactUrl } from "../db/connect.ts";
 import { migrate } from "../db/migrate.ts";
 import { createLogger } from "../log.ts";
@@ -31,13 +31,8 @@ const MIGRATE_FLAGS = { ...COMMON_FLAGS, ...DATABASE_FLAGS } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Reads the database URL flag, which `sink` and `migrate` require. */
-export function databaseUrl(value: string | undefined): string {
-  if (value === undefined || value === "") {
-    throw new UsageError("Cannot connect to the database: set '--database-url' or DATABASE_URL");
-  }
-  return value;
-}
+/** Reads the database URL flag (kept here for the sink, which imports it from this module). */
+export { databaseUrl } from "../args.ts";
 
 /** Runs `monitor migrate`. */
 export async function migrateCommand(args: readonly string[], env: Env): Promise<number> {

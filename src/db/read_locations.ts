@@ -1,0 +1,73 @@
+/**
+ * "What does each location see of each site now?": `location_status`, one row per (site, location), for a
+ * site page, `/api/sites/<name>` and the per-location series of `/metrics`.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+
+/** The latest state of one site from one location. */
+export interface LocationRow {
+  readonly site: string;
+  readonly location: string;
+  readonly up: boolean;
+  /** No check from this location for 3 of the site's intervals (judged by the database's clock). */
+  readonly stale: boolean;
+  readonly since: Date;
+  readonly checkedAt: Date;
+  readonly consecutiveFailures: number;
+  /** HTTP status of the latest check; null when no response. */
+  readonly status: number | null;
+  readonly durationMs: number | null;
+  readonly errorKind: string | null;
+  readonly errorMessage: string | null;
+  /** When the site's certificate expires, as the latest check that measured it saw; null when unknown. */
+  readonly certExpiresAt: Date | null;
+}
+
+interface Row {
+  site: string;
+  location: string;
+  up: boolean;
+  stale: boolean;
+  since: Date;
+  checked_at: Date;
+  consecutive_failures: number;
+  status: number | null;
+  duration_ms: number | null;
+  error_kind: string | null;
+  error_message: string | null;
+  cert_expires_at: Date | null;
+}
+
+/**
+ * Reads the locations of `site` (null: of every site), ordered by site and location.
+ *
+ * @example
+ * ```ts
+ * const locations = await readLocations(sql, "shop");
+ * ```
+ */
+export async function readLocations(sql: postgres.Sql, site: string | null): Promise<LocationRow[]> {
+  const rows = await sql<Row[]>`
+    select site, location, up, stale, since, checked_at, consecutive_failures::int4 as consecutive_failures,
+           status::int4 as status, duration_ms::float8 as duration_ms, error_kind::text as error_kind,
+           error_message, cert_expires_at
+    from location_status
+    where ${site}::text is null or site = ${site}::text
+    order by site, location`;
+  return rows.map((row) => ({
+    site: row.site,
+    location: row.location,
+    up: row.up,
+    stale: row.stale,
+    since: row.since,
+    checkedAt: row.checked_at,
+    consecutiveFailures: row.consecutive_failures,
+    status: row.status,
+    durationMs: row.duration_ms,
+    errorKind: row.error_kind,
+    errorMessage: row.error_message,
+    certExpiresAt: row.cert_expires_at,
+  }));
+}
