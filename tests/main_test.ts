@@ -5,7 +5,9 @@ Deno.test("monitor --help lists the commands and exits 0", async () => {
   const { code, stdout, stderr } = await runMonitor(["--help"]);
   assertEquals(code, 0);
   assertMatch(stdout, /^monitor \d+\.\d+\.\d+: website availability monitoring/);
-  for (const command of ["check", "sink", "migrate", "serve", "status"]) assertMatch(stdout, new RegExp(`\\n  ${command} `));
+  for (const command of ["check", "sink", "migrate", "serve", "status"]) {
+    assertMatch(stdout, new RegExp(`\\n  ${command} `));
+  }
   assertEquals(stderr, "");
 });
 

@@ -54,8 +54,8 @@ export async function readIncidents(sql: postgres.Sql, filter: IncidentFilter = 
   const site = filter.site ?? null;
   const since = filter.since ?? null;
   const rows = await sql<Row[]>`
-    select site, started_at, ended_at, worst_state::text as worst_state, locations::text[] as locations,
-           error_kind::text as error_kind, error_message
+    select site, started_at, ended_at, worst_state, locations,
+           first_error_kind::text as error_kind, first_error_message as error_message
     from incidents
     where (${site}::text is null or site = ${site}::text)
       and (not ${filter.open ?? false}::bool or ended_at is null)

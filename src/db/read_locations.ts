@@ -21,7 +21,10 @@ export interface LocationRow {
   readonly durationMs: number | null;
   readonly errorKind: string | null;
   readonly errorMessage: string | null;
-  /** When the site's certificate expires, as the latest check that measured it saw; null when unknown. */
+  /**
+   * When the site's certificate expires, as the location's latest check saw it (from that raw check, found by its
+   * primary key); null for http, a check that failed before TLS, or a check whose partition has expired.
+   */
   readonly certExpiresAt: Date | null;
 }
 
@@ -50,12 +53,14 @@ interface Row {
  */
 export async function readLocations(sql: postgres.Sql, site: string | null): Promise<LocationRow[]> {
   const rows = await sql<Row[]>`
-    select site, location, up, stale, since, checked_at, consecutive_failures::int4 as consecutive_failures,
-           status::int4 as status, duration_ms::float8 as duration_ms, error_kind::text as error_kind,
-           error_message, cert_expires_at
-    from location_status
-    where ${site}::text is null or site = ${site}::text
-    order by site, location`;
+    select ls.site, ls.location, ls.up, ls.stale, ls.since, ls.checked_at,
+           ls.consecutive_failures::int4 as consecutive_failures, ls.status::int4 as status,
+           ls.duration_ms::float8 as duration_ms, ls.error_kind::text as error_kind, ls.error_message,
+           c.cert_expires_at
+    from location_status ls
+    left join checks c on c.site_id = ls.site_id and c.started_at = ls.checked_at and c.id = ls.check_id
+    where ${site}::text is null or ls.site = ${site}::text
+    order by ls.site, ls.location`;
   return rows.map((row) => ({
     site: row.site,
     location: row.location,

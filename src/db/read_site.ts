@@ -33,16 +33,11 @@ export async function readSite(
   name: string,
 ): Promise<{ site: SiteRow; now: Date } | null> {
   const [row] = await sql<Row[]>`
-    select ss.site as name, s.url, ss.state, ss.since, ss.locations_up::int4 as locations_up,
+    select ss.site as name, ss.url, ss.state, ss.since, ss.locations_up::int4 as locations_up,
            ss.locations_down::int4 as locations_down, ss.locations_stale::int4 as locations_stale,
-           o.started_at as incident_started_at, o.worst_state::text as incident_worst_state, now() as now
+           ss.open_incident_started_at as incident_started_at, i.worst_state as incident_worst_state, now() as now
     from site_status ss
-    join sites s on s.name = ss.site
-    left join lateral (
-      select started_at, worst_state from incidents i
-      where i.site = ss.site and i.ended_at is null
-      order by started_at desc limit 1
-    ) o on true
+    left join incidents i on i.site_id = ss.site_id and i.ended_at is null
     where ss.site = ${name}`;
   if (row === undefined) return null;
   return {

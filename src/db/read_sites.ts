@@ -78,29 +78,20 @@ export async function readSites(sql: postgres.Sql, filter: SiteFilter = {}): Pro
   const state = filter.state ?? null;
   const [rows, counts] = await Promise.all([
     sql<Row[]>`
-      with open as (
-        select distinct on (site) site, started_at, worst_state
-        from incidents where ended_at is null
-        order by site, started_at desc
-      ), matching as (
-        select ss.site, ss.state, ss.since, ss.locations_up, ss.locations_down, ss.locations_stale
-        from site_status ss
-        where (${query} = '' or strpos(lower(ss.site), lower(${query})) > 0)
-          and (${state}::text is null or ss.state = ${state}::text)
-      )
-      select m.site as name, s.url, m.state, m.since,
-             m.locations_up::int4 as locations_up, m.locations_down::int4 as locations_down,
-             m.locations_stale::int4 as locations_stale,
-             o.started_at as incident_started_at, o.worst_state::text as incident_worst_state,
+      select ss.site as name, ss.url, ss.state, ss.since, ss.locations_up::int4 as locations_up,
+             ss.locations_down::int4 as locations_down, ss.locations_stale::int4 as locations_stale,
+             ss.open_incident_started_at as incident_started_at, i.worst_state as incident_worst_state,
              count(*) over ()::int4 as total
-      from matching m
-      join sites s on s.name = m.site
-      left join open o on o.site = m.site
-      order by (o.site is null), array_position(array['down', 'degraded', 'stale', 'up'], m.state::text), m.site
+      from site_status ss
+      left join incidents i on i.site_id = ss.site_id and i.ended_at is null
+      where (${query} = '' or strpos(lower(ss.site), lower(${query})) > 0)
+        and (${state}::text is null or ss.state = ${state}::text)
+      order by ss.open_incident_started_at is null, array_position(array['down', 'degraded', 'stale', 'up'], ss.state),
+               ss.site
       offset ${filter.offset ?? 0}
       limit ${filter.limit ?? null}`,
     sql<{ state: SiteState; count: number; now: Date }[]>`
-      select state::text as state, count(*)::int4 as count, now() as now from site_status group by state
+      select state, count(*)::int4 as count, now() as now from site_status group by state
       union all select null, 0, now()`,
   ]);
   const byState: Record<SiteState, number> = { up: 0, degraded: 0, down: 0, stale: 0 };

@@ -1,7 +1,8 @@
 /**
  * "How available and how fast was each site?": uptime over the last 24 hours, 7 and 30 days with the p95 of
- * the last 24 hours, and per-bucket series (hours, days) for charts, all from `site_uptime`, which answers from
- * raw checks or rollups so figures do not jump when raw data expires.
+ * the last 24 hours, per-bucket series (hours, days) for charts, and the same per location, all from
+ * `site_uptime` and `location_uptime`, which answer from raw checks or rollups so figures do not jump when raw
+ * data expires.
  *
  * @module
  */
@@ -21,7 +22,7 @@ export interface UptimeBucket {
   readonly p99Ms: number | null;
 }
 
-/** A site's headline figures. */
+/** A site's (or a location's) headline figures. */
 export interface UptimeSummary {
   readonly uptime24h: number | null;
   readonly uptime7d: number | null;
@@ -30,10 +31,12 @@ export interface UptimeSummary {
 }
 
 const NO_DATA: UptimeSummary = { uptime24h: null, uptime7d: null, uptime30d: null, p95Ms24h: null };
+const DAY_MS = 86_400_000;
 
 interface Row {
   site: string;
-  bucket: Date | null;
+  location?: string;
+  bucket: Date;
   checks: number;
   up_checks: number;
   uptime_percent: number | null;
@@ -57,16 +60,50 @@ export async function readUptimeSummary(
   sites: readonly string[] | null,
   now: Date,
 ): Promise<Map<string, UptimeSummary>> {
-  const day = 86_400_000;
-  const [d1, d7, d30] = await Promise.all(
-    [day, 7 * day, 30 * day].map((span) => uptimeRows(sql, sites, new Date(now.getTime() - span), now, null)),
-  );
+  const ago = (days: number) => new Date(now.getTime() - days * DAY_MS);
+  const [d1, d7, d30] = await Promise.all([
+    siteRows(sql, sites, ago(1), now, null, true),
+    siteRows(sql, sites, ago(7), now, null, false),
+    siteRows(sql, sites, ago(30), now, null, false),
+  ]);
+  return summarize(d1, d7, d30, (row) => row.site);
+}
+
+/**
+ * The same figures per location of one site, keyed by location.
+ *
+ * @example
+ * ```ts
+ * (await readLocationUptimeSummary(sql, "shop", now)).get("eu-west")?.uptime24h; // 100
+ * ```
+ */
+export async function readLocationUptimeSummary(
+  sql: postgres.Sql,
+  site: string,
+  now: Date,
+): Promise<Map<string, UptimeSummary>> {
+  const ago = (days: number) => new Date(now.getTime() - days * DAY_MS);
+  const rows = (from: Date) =>
+    sql<Row[]>`
+      select site, location, bucket, checks::int4 as checks, up_checks::int4 as up_checks,
+             uptime_percent::float8 as uptime_percent, null::float8 as p50_ms, p95_ms, null::float8 as p99_ms
+      from location_uptime(${site}, ${from}, ${now}, null)`;
+  const [d1, d7, d30] = await Promise.all([rows(ago(1)), rows(ago(7)), rows(ago(30))]);
+  return summarize(d1, d7, d30, (row) => row.location!);
+}
+
+function summarize(
+  d1: readonly Row[],
+  d7: readonly Row[],
+  d30: readonly Row[],
+  key: (row: Row) => string,
+): Map<string, UptimeSummary> {
   const out = new Map<string, UptimeSummary>();
-  const entry = (site: string) => out.get(site) ?? { ...NO_DATA };
-  for (const row of d30!) out.set(row.site, { ...entry(row.site), uptime30d: row.uptime_percent });
-  for (const row of d7!) out.set(row.site, { ...entry(row.site), uptime7d: row.uptime_percent });
-  for (const row of d1!) {
-    out.set(row.site, { ...entry(row.site), uptime24h: row.uptime_percent, p95Ms24h: row.p95_ms });
+  const entry = (row: Row) => out.get(key(row)) ?? { ...NO_DATA };
+  for (const row of d30) out.set(key(row), { ...entry(row), uptime30d: row.uptime_percent });
+  for (const row of d7) out.set(key(row), { ...entry(row), uptime7d: row.uptime_percent });
+  for (const row of d1) {
+    out.set(key(row), { ...entry(row), uptime24h: row.uptime_percent, p95Ms24h: row.p95_ms });
   }
   return out;
 }
@@ -87,14 +124,15 @@ export async function readUptimeBuckets(
   from: Date,
   to: Date,
   bucket: string,
+  percentiles = true,
 ): Promise<Map<string, UptimeBucket[]>> {
-  const rows = await uptimeRows(sql, sites, from, to, bucket);
+  const rows = await siteRows(sql, sites, from, to, bucket, percentiles);
   const out = new Map<string, UptimeBucket[]>();
   for (const row of rows) {
     const list = out.get(row.site) ?? [];
     list.push({
       site: row.site,
-      bucket: row.bucket!,
+      bucket: row.bucket,
       checks: row.checks,
       upChecks: row.up_checks,
       uptimePercent: row.uptime_percent,
@@ -106,30 +144,6 @@ export async function readUptimeBuckets(
   }
   for (const list of out.values()) list.sort((a, b) => a.bucket.getTime() - b.bucket.getTime());
   return out;
-}
-
-function uptimeRows(
-  sql: postgres.Sql,
-  sites: readonly string[] | null,
-  from: Date,
-  to: Date,
-  bucket: string | null,
-): Promise<Row[]> {
-  // For a few sites (a page), one call per site uses the site's index; for all of them, one call for all.
-  if (sites === null) {
-    return sql<Row[]>`
-      select site, bucket, checks::int4 as checks, up_checks::int4 as up_checks,
-             uptime_percent::float8 as uptime_percent, p50_ms::float8 as p50_ms, p95_ms::float8 as p95_ms,
-             p99_ms::float8 as p99_ms
-      from site_uptime(null, ${from}, ${to}, ${bucket}::interval)`;
-  }
-  if (sites.length === 0) return Promise.resolve([]);
-  return sql<Row[]>`
-    select u.site, u.bucket, u.checks::int4 as checks, u.up_checks::int4 as up_checks,
-           u.uptime_percent::float8 as uptime_percent, u.p50_ms::float8 as p50_ms, u.p95_ms::float8 as p95_ms,
-           u.p99_ms::float8 as p99_ms
-    from unnest(${textArray(sites)}::text[]) as n(name)
-    cross join lateral site_uptime(n.name, ${from}, ${to}, ${bucket}::interval) u`;
 }
 
 /**
@@ -146,6 +160,38 @@ export async function readUptimeOver(
   from: Date,
   to: Date,
 ): Promise<number | null> {
-  const rows = await uptimeRows(sql, [site], from, to, null);
+  const rows = await siteRows(sql, [site], from, to, null, false);
   return rows[0]?.uptime_percent ?? null;
+}
+
+// site_uptime merges latency histograms only when a percentile is selected, so counts-only reads leave them out.
+function siteRows(
+  sql: postgres.Sql,
+  sites: readonly string[] | null,
+  from: Date,
+  to: Date,
+  bucket: string | null,
+  percentiles: boolean,
+): Promise<Row[]> {
+  if (sites !== null && sites.length === 0) return Promise.resolve([]);
+  const names = sites === null ? null : textArray(sites);
+  if (percentiles) {
+    return sql<Row[]>`
+      select u.site, u.bucket, u.checks::int4 as checks, u.up_checks::int4 as up_checks,
+             u.uptime_percent::float8 as uptime_percent, u.p50_ms, u.p95_ms, u.p99_ms
+      from ${
+      sites === null ? sql`site_uptime(null, ${from}, ${to}, ${bucket}::interval) u` : sql`
+        unnest(${names}::text[]) as n(name)
+        cross join lateral site_uptime(n.name, ${from}, ${to}, ${bucket}::interval) u`
+    }`;
+  }
+  return sql<Row[]>`
+    select u.site, u.bucket, u.checks::int4 as checks, u.up_checks::int4 as up_checks,
+           u.uptime_percent::float8 as uptime_percent, null::float8 as p50_ms, null::float8 as p95_ms,
+           null::float8 as p99_ms
+    from ${
+    sites === null ? sql`site_uptime(null, ${from}, ${to}, ${bucket}::interval) u` : sql`
+      unnest(${names}::text[]) as n(name)
+      cross join lateral site_uptime(n.name, ${from}, ${to}, ${bucket}::interval) u`
+  }`;
 }

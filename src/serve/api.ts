@@ -86,6 +86,12 @@ export function siteDetailJson(view: SiteView) {
       error_kind: l.errorKind,
       error_message: l.errorMessage,
       cert_expires_at: l.certExpiresAt?.toISOString() ?? null,
+      uptime: {
+        "24h": view.locationUptime.get(l.location)?.uptime24h ?? null,
+        "7d": view.locationUptime.get(l.location)?.uptime7d ?? null,
+        "30d": view.locationUptime.get(l.location)?.uptime30d ?? null,
+      },
+      p95_ms_24h: view.locationUptime.get(l.location)?.p95Ms24h ?? null,
     })),
     series: { hourly: view.hourly.map(bucketJson), daily: view.daily.map(bucketJson) },
     incidents: view.incidents.map((i) => incidentJson(i, view.now)),

@@ -52,8 +52,22 @@ function render(value: HtmlValue): string {
   return escapeHtml(String(value));
 }
 
+// deno fmt lays out `html` templates as indented HTML; the indentation is collapsed once per template
+// (to a newline, which HTML renders like the whitespace it replaces), so pages do not carry it.
+const compacted = new WeakMap<TemplateStringsArray, readonly string[]>();
+
+function compact(strings: TemplateStringsArray): readonly string[] {
+  let parts = compacted.get(strings);
+  if (parts === undefined) {
+    parts = strings.map((part) => part.replace(/\n[ \t]*/g, "\n").replace(/\n+/g, "\n"));
+    compacted.set(strings, parts);
+  }
+  return parts;
+}
+
 /**
- * Builds markup from a template: interpolated values are escaped unless they are {@linkcode Html}.
+ * Builds markup from a template: interpolated values are escaped unless they are {@linkcode Html}. Indentation
+ * after a line break in the template is dropped.
  *
  * @example
  * ```ts
@@ -62,7 +76,8 @@ function render(value: HtmlValue): string {
  * ```
  */
 export function html(strings: TemplateStringsArray, ...values: readonly HtmlValue[]): Html {
-  let out = strings[0]!;
-  for (let i = 0; i < values.length; i++) out += render(values[i]!) + strings[i + 1]!;
+  const parts = compact(strings);
+  let out = parts[0]!;
+  for (let i = 0; i < values.length; i++) out += render(values[i]!) + parts[i + 1]!;
   return new Html(out);
 }

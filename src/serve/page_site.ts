@@ -91,6 +91,7 @@ function locations(view: SiteView): Html {
   const rows = view.locations.map((l) => {
     const state = l.stale ? "stale" : l.up ? "up" : "down";
     const error = l.errorKind === null ? "" : html`<code>${l.errorKind}: ${l.errorMessage ?? ""}</code>`;
+    const uptime = view.locationUptime.get(l.location);
     return html`
       <tr class="location" data-state="${state}">
         <td>${l.location}</td>
@@ -100,6 +101,8 @@ function locations(view: SiteView): Html {
         <td class="num">${l.consecutiveFailures}</td>
         <td class="num">${l.status ?? "–"}</td>
         <td class="num">${formatMs(l.durationMs)}</td>
+        <td class="num">${formatPercent(uptime?.uptime24h ?? null)}</td>
+        <td class="num">${formatPercent(uptime?.uptime30d ?? null)}</td>
         <td>${error}</td>
       </tr>
     `;
@@ -115,6 +118,8 @@ function locations(view: SiteView): Html {
           <th class="num">Failures in a row</th>
           <th class="num">Status</th>
           <th class="num">Time</th>
+          <th class="num">Uptime 24 h</th>
+          <th class="num">30 d</th>
           <th>Error</th>
         </tr>
       </thead>
@@ -177,6 +182,8 @@ function failures(view: SiteView): Html {
           <th>Location</th>
           <th class="num">Status</th>
           <th class="num">Time</th>
+          <th class="num">Uptime 24 h</th>
+          <th class="num">30 d</th>
           <th>Error</th>
         </tr>
       </thead>

@@ -11,6 +11,7 @@ import { type LocationRow, readLocations } from "../db/read_locations.ts";
 import { readSite } from "../db/read_site.ts";
 import { readSites, type SiteRow } from "../db/read_sites.ts";
 import {
+  readLocationUptimeSummary,
   readUptimeBuckets,
   readUptimeSummary,
   type UptimeBucket,
@@ -61,6 +62,8 @@ export interface SiteView {
   readonly site: SiteRow;
   readonly uptime: UptimeSummary;
   readonly locations: readonly LocationRow[];
+  /** Uptime per location, keyed by location. */
+  readonly locationUptime: ReadonlyMap<string, UptimeSummary>;
   /** The last 24 hours by hour, and the last 30 days by day (buckets without checks absent). */
   readonly hourly: readonly UptimeBucket[];
   readonly daily: readonly UptimeBucket[];
@@ -77,9 +80,10 @@ export async function loadSiteView(sql: postgres.Sql, name: string): Promise<Sit
   const { now, site } = found;
   const firstHour = firstHourOf(now, 24);
   const firstDay = firstDayOf(now, 30);
-  const [uptime, locations, hourly, daily, incidents, failures] = await Promise.all([
+  const [uptime, locations, locationUptime, hourly, daily, incidents, failures] = await Promise.all([
     readUptimeSummary(sql, [name], now),
     readLocations(sql, name),
+    readLocationUptimeSummary(sql, name, now),
     readUptimeBuckets(sql, [name], firstHour, now, "1 hour"),
     readUptimeBuckets(sql, [name], firstDay, now, "1 day"),
     readIncidents(sql, { site: name, limit: 50 }),
@@ -90,6 +94,7 @@ export async function loadSiteView(sql: postgres.Sql, name: string): Promise<Sit
     site,
     uptime: uptime.get(name) ?? { uptime24h: null, uptime7d: null, uptime30d: null, p95Ms24h: null },
     locations,
+    locationUptime,
     hourly: hourly.get(name) ?? [],
     daily: daily.get(name) ?? [],
     firstHour,
