@@ -79,14 +79,19 @@ export function serveChecks(t: Date): CheckResult[] {
  * lands: the checks go through the writer of schema 0002 and migration 0003 derives locations, state and
  * rollups from them (so ended incidents are not reconstructed).
  */
-export async function fillServeDatabase(sql: postgres.Sql, t: Date): Promise<ServeData> {
+export async function fillServeDatabase(
+  sql: postgres.Sql,
+  t: Date,
+  only: readonly string[] | null = null,
+): Promise<ServeData> {
   const early = await Deno.makeTempDir({ prefix: "monitor-sql-" });
   for (const name of ["0001_schema.sql", "0002_site_status_fillfactor.sql"]) {
     await Deno.copyFile(new URL(`../sql/${name}`, import.meta.url), `${early}/${name}`);
   }
   await migrate(sql, silentLogger, { directory: new URL(`file://${early}/`) });
   await Deno.remove(early, { recursive: true });
-  const checks = serveChecks(t).sort((a, b) => a.started_at.localeCompare(b.started_at));
+  const checks = serveChecks(t).filter((check) => only === null || only.includes(check.site))
+    .sort((a, b) => a.started_at.localeCompare(b.started_at));
   const incoming: IncomingCheck[] = checks.map((check, i) => ({ partition: 0, offset: String(i), check }));
   await writeBatch(sql, {
     group: "serve-test",
