@@ -74,32 +74,40 @@ export function serveChecks(t: Date): CheckResult[] {
   return checks;
 }
 
-/**
- * Writes the checks through the writer, one batch, then migrates. INTERIM until the history branch's writer
- * lands: the checks go through the writer of schema 0002 and migration 0003 derives locations, state and
- * rollups from them (so ended incidents are not reconstructed).
- */
+/** `only`: the sites to write (default all). See {@linkcode writeChecks}. */
 export async function fillServeDatabase(
   sql: postgres.Sql,
   t: Date,
   only: readonly string[] | null = null,
 ): Promise<ServeData> {
+  const checks = serveChecks(t).filter((check) => only === null || only.includes(check.site));
+  await writeChecks(sql, checks);
+  return { t, checks };
+}
+
+/**
+ * Migrates a fresh database and writes `checks` through the writer in time order, in batches, as a sink would.
+ * INTERIM until the history branch's writer lands: the checks go through the writer of schema 0002 and
+ * migration 0003 derives locations, state and rollups from them (so ended incidents are not reconstructed).
+ */
+export async function writeChecks(sql: postgres.Sql, checks: readonly CheckResult[]): Promise<void> {
   const early = await Deno.makeTempDir({ prefix: "monitor-sql-" });
   for (const name of ["0001_schema.sql", "0002_site_status_fillfactor.sql"]) {
     await Deno.copyFile(new URL(`../sql/${name}`, import.meta.url), `${early}/${name}`);
   }
   await migrate(sql, silentLogger, { directory: new URL(`file://${early}/`) });
   await Deno.remove(early, { recursive: true });
-  const checks = serveChecks(t).filter((check) => only === null || only.includes(check.site))
-    .sort((a, b) => a.started_at.localeCompare(b.started_at));
-  const incoming: IncomingCheck[] = checks.map((check, i) => ({ partition: 0, offset: String(i), check }));
-  await writeBatch(sql, {
-    group: "serve-test",
-    topic: "monitor.checks",
-    checks: incoming,
-    deadLetters: [],
-    progress: [{ partition: 0, firstOffset: "0", nextOffset: String(incoming.length) }],
-  });
+  const ordered = checks.slice().sort((a, b) => a.started_at.localeCompare(b.started_at));
+  const incoming: IncomingCheck[] = ordered.map((check, i) => ({ partition: 0, offset: String(i), check }));
+  for (let start = 0; start < incoming.length; start += 5_000) {
+    const batch = incoming.slice(start, start + 5_000);
+    await writeBatch(sql, {
+      group: "serve-test",
+      topic: "monitor.checks",
+      checks: batch,
+      deadLetters: [],
+      progress: [{ partition: 0, firstOffset: String(start), nextOffset: String(start + batch.length) }],
+    });
+  }
   await migrate(sql, silentLogger);
-  return { t, checks };
 }

@@ -80,7 +80,7 @@ Deno.test("percentileChart draws three lines and a point per bucket with data", 
     /<title>2026-11-30 02:00 UTC: p50 30\.0 ms, p95 60\.0 ms, p99 90\.0 ms, 90\.00% up of 10<\/title>/,
   );
   assertMatch(svg, />90\.0 ms<\/text>/);
-  assertMatch(svg, />00:00<\/text>.*>02:00<\/text>/);
+  assertMatch(svg, />00:00 UTC<\/text>.*>02:00 UTC<\/text>/);
 });
 
 Deno.test("badge escapes its text and takes the state's colour", () => {

@@ -17,7 +17,7 @@ a{color:#1558b0}.muted,.url,.locs,.since{color:var(--muted);font-size:12px}
 .url{max-width:320px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 form.filter{display:flex;gap:8px;margin:8px 0 12px}form.filter input{flex:0 1 260px;padding:4px 6px}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:12px;color:var(--muted);font-weight:600}td.num{text-align:right;white-space:nowrap}
+th{font-size:12px;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;white-space:nowrap}
 .state{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;font-size:12px}
 .state.up{background:var(--up)}.state.degraded{background:var(--degraded)}.state.down{background:var(--down)}.state.stale{background:var(--stale)}
 tr.incident td:first-child{border-left:3px solid var(--down)}.incident-note{color:var(--down);font-size:12px}

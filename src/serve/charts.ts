@@ -116,9 +116,9 @@ export function sparkline(values: readonly (number | null)[], label: string): Ht
   `;
 }
 
-/** A time axis label: `HH:00` for hourly charts, `Mon D` for daily ones (UTC). */
+/** A time axis label: `HH:00 UTC` for hourly charts, `Mon D` for daily ones (UTC). */
 function axisLabel(time: Date, stepMs: number): string {
-  if (stepMs < DAY_MS) return `${String(time.getUTCHours()).padStart(2, "0")}:00`;
+  if (stepMs < DAY_MS) return `${String(time.getUTCHours()).padStart(2, "0")}:00 UTC`;
   return `${MONTHS[time.getUTCMonth()]} ${time.getUTCDate()}`;
 }
 

@@ -88,7 +88,7 @@ export function sitesPage(context: PageContext, view: SitesView): string {
             <th class="num">7 d</th>
             <th class="num">30 d</th>
             <th>Last 90 days</th>
-            <th>Response, 24 h</th>
+            <th>p50, 24 h</th>
           </tr>
         </thead>
         <tbody>
