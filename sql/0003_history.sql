@@ -82,10 +82,11 @@ create function latency_bucket(duration_ms real) returns integer language sql im
   select width_bucket(duration_ms::float8, latency_thresholds())
 $$;
 
--- A stored histogram is an int4[] whose subscripts are bucket numbers, trimmed to the buckets from the first to
--- the last non-empty one ('[47:49]={3,0,1}': three checks in bucket 47, one in 49); null when there is no up
--- check. Two are merged by adding counts of equal subscripts.
-create function latency_add(a integer[], b integer[]) returns integer[] language plpgsql immutable parallel safe as $$
+-- Rollup counts by subscript: error_counts[k] counts the k-th check_error_kind (enum order), latency[b] the up
+-- checks in histogram bucket b. The arrays are trimmed to the subscripts used ('[47:49]={3,NULL,1}': three checks
+-- in bucket 47, one in 49); an element that is NULL or outside the bounds counts 0; the array is null when
+-- nothing was counted. Two are merged by adding the counts of equal subscripts.
+create function counts_add(a integer[], b integer[]) returns integer[] language plpgsql immutable parallel safe as $$
 declare
   result integer[];
 begin
@@ -94,10 +95,15 @@ begin
   result := array_fill(0, array[greatest(array_upper(a, 1), array_upper(b, 1))
                                 - least(array_lower(a, 1), array_lower(b, 1)) + 1],
                        array[least(array_lower(a, 1), array_lower(b, 1))]);
-  for i in array_lower(a, 1) .. array_upper(a, 1) loop result[i] := result[i] + a[i]; end loop;
-  for i in array_lower(b, 1) .. array_upper(b, 1) loop result[i] := result[i] + b[i]; end loop;
+  for i in array_lower(a, 1) .. array_upper(a, 1) loop result[i] := result[i] + coalesce(a[i], 0); end loop;
+  for i in array_lower(b, 1) .. array_upper(b, 1) loop result[i] := result[i] + coalesce(b[i], 0); end loop;
   return result;
 end
+$$;
+
+-- The same counts as (subscript, count) pairs with count > 0, in order: how tests compare two count arrays.
+create function counts_pairs(a integer[]) returns text language sql immutable parallel safe as $$
+  select string_agg(i || ':' || a[i], ',' order by i) from generate_subscripts(a, 1) i where coalesce(a[i], 0) > 0
 $$;
 
 -- The aggregate that merges stored histograms into one int8[] over buckets 0..159 (int8: a merged count can
@@ -108,7 +114,7 @@ begin
   if histogram is null then return state; end if;
   if state is null then state := array_fill(0::bigint, array[160], array[0]); end if;
   for i in array_lower(histogram, 1) .. array_upper(histogram, 1) loop
-    state[i] := state[i] + histogram[i];
+    state[i] := state[i] + coalesce(histogram[i], 0);
   end loop;
   return state;
 end
@@ -143,12 +149,6 @@ begin
   end loop;
   return null;
 end
-$$;
-
--- Element-wise sum of two error-count arrays (null = no errors).
-create function error_counts_add(a integer[], b integer[]) returns integer[] language sql immutable parallel safe as $$
-  select case when a is null then b when b is null then a
-    else array(select coalesce(x, 0) + coalesce(y, 0) from unnest(a, b) as t(x, y)) end
 $$;
 
 -- Hourly and daily rollups per (site, location). checks and up_checks count every check stored for the period

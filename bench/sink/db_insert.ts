@@ -75,6 +75,7 @@ function check(n: number): CheckResult {
     regex_matched: null,
     cert_expires_at: r.certExpiresAt,
     error: r.up ? null : { kind: "timeout", message: "no response within 10000 ms" },
+    interval_ms: 60_000,
   };
 }
 

@@ -12,8 +12,10 @@ import { numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
 import { insertChecksUnnest, toCheckRow } from "./check_rows.ts";
-import { type ResolvedCheck, type TimedCheck, upsertAgents, upsertSites } from "./names.ts";
-import { updateSiteStatus } from "./status.ts";
+import { locationOf, type TimedCheck, upsertAgents, upsertLocations, upsertSites } from "./names.ts";
+import { rollupDeltas, upsertRollups } from "./rollups.ts";
+import { foldSites, insertedChecks, type LocatedCheck, rollupCheck } from "./writer_steps.ts";
+import { readSiteRows, writeSiteChanges } from "./state_store.ts";
 
 /** A decoded check and where it came from. */
 export interface IncomingCheck {
@@ -120,24 +122,26 @@ export async function writeBatch(
     const letters = batch.deadLetters.filter(isNew);
     const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
 
-    let resolved: ResolvedCheck[] = [];
+    let resolved: LocatedCheck[] = [];
     if (checks.length > 0) {
-      const [sites, agents] = await all([
+      const [sites, agents, locations] = await all([
         upsertSites(tx, checks, now),
         upsertAgents(tx, checks.map(({ check }) => check)),
+        upsertLocations(tx, checks.map(({ check }) => check)),
       ]);
-      resolved = checks.map(({ check, micros }): ResolvedCheck => ({
+      resolved = checks.map(({ check, micros }): LocatedCheck => ({
         check,
         micros,
         id: checkIdToUuid(check.id),
         siteId: sites.get(check.site)!,
         agentId: agents.get(check.agent, check.region),
+        locationId: locations.get(locationOf(check))!,
       }));
     }
-    const [stored, deadLetters] = await all([
+    const siteIds = [...new Set(resolved.map((r) => r.siteId))];
+    const [stored, deadLetters, , siteRows] = await all([
       insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
       insertDeadLetters(tx, batch.topic, letters),
-      updateSiteStatus(tx, resolved, BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n),
       tx`
         update consumer_offsets c
         set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
@@ -146,7 +150,16 @@ export async function writeBatch(
           ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
         ) as p(partition, next_offset)
         where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
+      siteIds.length === 0 ? null : readSiteRows(tx, siteIds),
     ]);
+    if (stored > 0) {
+      const inserted = await insertedChecks(tx, resolved, stored);
+      await all([
+        writeSiteChanges(tx, foldSites(siteRows!, inserted, now, MAX_FUTURE_MS), now),
+        upsertRollups(tx, "hourly", rollupDeltas(inserted.map(rollupCheck), "hourly")),
+        upsertRollups(tx, "daily", rollupDeltas(inserted.map(rollupCheck), "daily")),
+      ]);
+    }
     return { stored, duplicates: checks.length - stored, deadLetters, skipped };
   });
 }
