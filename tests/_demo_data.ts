@@ -1,6 +1,6 @@
 /**
  * A believable history for the browser test and its screenshots: eight sites seen from two locations, hourly
- * checks for 90 days and checks every 30 s for the last 10 minutes, with a bad day here and there, one site
+ * checks for 90 days and checks every 30 s for the last 30 minutes, with a bad day here and there, one site
  * degraded, one down and one stale now. Deterministic (a seeded generator), relative to `t`.
  *
  * @module
@@ -51,8 +51,8 @@ export function demoChecks(t: Date): CheckResult[] {
   const hour = 3_600_000;
   const start = Math.floor(t.getTime() / hour) * hour - 89 * 24 * hour;
   const times: number[] = [];
-  for (let at = start; at < t.getTime() - 10 * 60_000; at += hour) times.push(at);
-  for (let at = t.getTime() - 10 * 60_000; at < t.getTime(); at += 30_000) times.push(at);
+  for (let at = start; at < t.getTime() - 30 * 60_000; at += hour) times.push(at);
+  for (let at = t.getTime() - 30 * 60_000; at < t.getTime(); at += 30_000) times.push(at);
   const badDays = new Map<string, number>([["payments", 60], ["shop", 20], ["search", 75], ["api", 85]]);
   for (const [index, [site, typical]] of DEMO_SITES.entries()) {
     for (const at of times) {
@@ -64,27 +64,26 @@ export function demoChecks(t: Date): CheckResult[] {
         if (badDays.get(site) === day && next() < 0.3) up = false;
         if (site === "search" && location === "us-east" && minutesAgo < 6) up = false;
         if (site === "cdn-edge" && minutesAgo < 4) up = false;
+        // A failed check two days ago, so the payments page always lists one.
+        if (site === "payments" && location === "us-east" && Math.round(minutesAgo / 60) === 50) up = false;
         const spread = Math.exp((next() - 0.5) * 0.8) * (location === "us-east" ? 1.4 : 1);
         const duration = Math.round(typical * spread * (1 + 0.3 * Math.sin(at / (6 * hour) + index)) * 10) /
           10;
-        checks.push({
-          ...makeCheck(site, new Date(at), {
-            up,
-            url: `https://${site}.example.com/health`,
-            agent: `agent-${location}`,
-            region: location,
-            duration_ms: up ? duration : 5000,
-            ttfb_ms: up ? duration / 2 : null,
-            status: up ? 200 : site === "cdn-edge" ? null : 503,
-            error: up
-              ? null
-              : site === "cdn-edge"
-              ? { kind: "timeout", message: "No response within 5s" }
-              : { kind: "http", message: "Status 503 is not in 200-399" },
-            cert_expires_at: new Date(t.getTime() + (20 + index * 9) * 86_400_000).toISOString(),
-          }),
-          interval_ms: 60_000,
-        } as CheckResult);
+        checks.push(makeCheck(site, new Date(at), {
+          up,
+          url: `https://${site}.example.com/health`,
+          agent: `agent-${location}`,
+          region: location,
+          duration_ms: up ? duration : 5000,
+          ttfb_ms: up ? duration / 2 : null,
+          status: up ? 200 : site === "cdn-edge" ? null : 503,
+          error: up
+            ? null
+            : site === "cdn-edge"
+            ? { kind: "timeout", message: "No response within 5s" }
+            : { kind: "http", message: "Status 503 is not in 200-399" },
+          cert_expires_at: new Date(t.getTime() + (20 + index * 9) * 86_400_000).toISOString(),
+        }));
       }
     }
   }

@@ -1,7 +1,8 @@
 /**
- * The database the read-side tests look at, filled through the real writer: three sites seen from two
- * locations (eu-west and us-east), one up, one degraded with an ended and an open incident, one stale (its
- * only location went silent 30 minutes ago) whose name is hostile HTML, and an error message with HTML in it.
+ * The database the read-side tests look at, filled through the real writer: three sites probed every 10 minutes
+ * from two locations (eu-west and us-east), one up, one degraded with an ended and an open incident, one stale
+ * (its only location last reported 70 minutes ago, silent since 40) whose name is hostile HTML, and an error
+ * message with HTML in it.
  * Times are relative to the moment of filling, so staleness (judged by the database's clock) is as described.
  *
  * @module
@@ -35,20 +36,18 @@ function check(
   durationMs: number,
   extra: Partial<CheckResult> = {},
 ): CheckResult {
-  return {
-    ...makeCheck(site, at, {
-      up,
-      url: site === HOSTILE ? "http://127.0.0.1:9/?q=<i>x</i>" : `https://${site}.example.test/`,
-      agent: `agent-${location}`,
-      region: location,
-      duration_ms: durationMs,
-      ttfb_ms: durationMs / 2,
-      status: up ? 200 : 503,
-      error: up ? null : { kind: "http", message: HOSTILE_ERROR },
-      ...extra,
-    }),
-    interval_ms: 60_000,
-  } as CheckResult;
+  return makeCheck(site, at, {
+    up,
+    url: site === HOSTILE ? "http://127.0.0.1:9/?q=<i>x</i>" : `https://${site}.example.test/`,
+    agent: `agent-${location}`,
+    region: location,
+    duration_ms: durationMs,
+    ttfb_ms: durationMs / 2,
+    status: up ? 200 : 503,
+    error: up ? null : { kind: "http", message: HOSTILE_ERROR },
+    interval_ms: 10 * MINUTE,
+    ...extra,
+  });
 }
 
 /** The checks: minutes before `t`, per site and location. */
@@ -70,7 +69,7 @@ export function serveChecks(t: Date): CheckResult[] {
   ) {
     checks.push(check("beta", "us-east", at(minutes), up, up ? 80 : 3000));
   }
-  for (const minutes of [50, 40, 30]) checks.push(check(HOSTILE, "eu-west", at(minutes), true, 20));
+  for (const minutes of [90, 80, 70]) checks.push(check(HOSTILE, "eu-west", at(minutes), true, 20));
   return checks;
 }
 
@@ -86,28 +85,34 @@ export async function fillServeDatabase(
 }
 
 /**
- * Migrates a fresh database and writes `checks` through the writer in time order, in batches, as a sink would.
- * INTERIM until the history branch's writer lands: the checks go through the writer of schema 0002 and
- * migration 0003 derives locations, state and rollups from them (so ended incidents are not reconstructed).
+ * Migrates a fresh database and writes `checks` through the writer in time order, in batches, as a sink that
+ * keeps up would: each batch with the sink's clock at its newest check (the clock staleness is judged
+ * by), a batch spanning at most 30 s of the last two hours, or a day before them.
  */
 export async function writeChecks(sql: postgres.Sql, checks: readonly CheckResult[]): Promise<void> {
-  const early = await Deno.makeTempDir({ prefix: "monitor-sql-" });
-  for (const name of ["0001_schema.sql", "0002_site_status_fillfactor.sql"]) {
-    await Deno.copyFile(new URL(`../sql/${name}`, import.meta.url), `${early}/${name}`);
-  }
-  await migrate(sql, silentLogger, { directory: new URL(`file://${early}/`) });
-  await Deno.remove(early, { recursive: true });
+  await migrate(sql, silentLogger);
   const ordered = checks.slice().sort((a, b) => a.started_at.localeCompare(b.started_at));
-  const incoming: IncomingCheck[] = ordered.map((check, i) => ({ partition: 0, offset: String(i), check }));
-  for (let start = 0; start < incoming.length; start += 5_000) {
-    const batch = incoming.slice(start, start + 5_000);
+  const recent = Date.parse(ordered.at(-1)?.started_at ?? "1970-01-01T00:00:00Z") - 2 * 3_600_000;
+  let offset = 0;
+  for (let start = 0; start < ordered.length;) {
+    const first = Date.parse(ordered[start]!.started_at);
+    const span = first >= recent ? 30_000 : 86_400_000;
+    let end = start + 1;
+    while (
+      end < ordered.length && end - start < 5_000 && Date.parse(ordered[end]!.started_at) < first + span
+    ) end++;
+    const batch: IncomingCheck[] = ordered.slice(start, end).map((check) => ({
+      partition: 0,
+      offset: String(offset++),
+      check,
+    }));
     await writeBatch(sql, {
       group: "serve-test",
       topic: "monitor.checks",
       checks: batch,
       deadLetters: [],
-      progress: [{ partition: 0, firstOffset: String(start), nextOffset: String(start + batch.length) }],
-    });
+      progress: [{ partition: 0, firstOffset: batch[0]!.offset, nextOffset: String(offset) }],
+    }, { now: new Date(ordered[end - 1]!.started_at) });
+    start = end;
   }
-  await migrate(sql, silentLogger);
 }

@@ -101,6 +101,13 @@ Deno.test({
       assertEquals(charts[1]!.points, 30);
       for (const chart of charts) assertEquals([chart.lines, chart.height > 100], [3, true]);
       assertEquals(await page.$$eval("tr.location", (trs) => trs.length), 2);
+      // The bad day 30 days ago left incidents, each with a duration and a cause.
+      const incidents = await page.$$eval("tr.incident-row", (trs) => trs.map((tr) => tr.textContent ?? ""));
+      assertEquals(incidents.length >= 1, true);
+      for (const text of incidents) {
+        assertMatch(text, /\d+ (d|h|min|s)[\s\S]*http: Status 503 is not in 200-399/);
+      }
+      assertEquals(await page.$$eval("table.failures th", (ths) => ths.length), 5);
       await page.screenshot({ path: `${docs}site-page.png`, fullPage: true });
     } finally {
       await browser.close();

@@ -64,8 +64,8 @@ const STALE = {
   name: HOSTILE,
   url: "http://127.0.0.1:9/?q=<i>x</i>",
   state: "stale",
-  // The last check 30 minutes ago, silent after 3 intervals of 60 s.
-  since: ago(27),
+  // The last check 70 minutes ago, silent after 3 intervals of 10 minutes.
+  since: ago(40),
   locations: { up: 0, down: 0, stale: 1 },
   uptime: { "24h": 100, "7d": 100, "30d": 100 },
   p95_ms_24h: 19.4,
@@ -132,7 +132,7 @@ Deno.test("/api/sites/<name> gives locations, series, incidents and failed check
   assertOk(series.daily.length <= 2 && Date.parse(String(series.daily.at(-1)!.bucket)) === dayOfT);
   delete body.series;
   const incidents = body.incidents as Record<string, unknown>[];
-  assertEquals(incidents[0], {
+  assertEquals(incidents, [{
     site: "beta",
     started_at: ago(10),
     ended_at: null,
@@ -141,7 +141,16 @@ Deno.test("/api/sites/<name> gives locations, series, incidents and failed check
     locations: ["us-east"],
     error_kind: "http",
     error_message: HOSTILE_ERROR,
-  });
+  }, {
+    site: "beta",
+    started_at: ago(45),
+    ended_at: ago(40),
+    duration_seconds: 300,
+    worst_state: "degraded",
+    locations: ["us-east"],
+    error_kind: "http",
+    error_message: HOSTILE_ERROR,
+  }]);
   delete body.incidents;
   const failure = (minutes: number) => ({
     started_at: ago(minutes),
@@ -209,6 +218,12 @@ Deno.test("/api/incidents lists open incidents first, filtered by site and openn
   const all = await getJson("/api/incidents");
   assertEquals(all.status, 200);
   const incidents = all.body.incidents as Record<string, unknown>[];
+  assertEquals(
+    incidents.map((i) => [i.site, i.started_at, i.ended_at, i.worst_state, i.duration_seconds]).slice(1),
+    [
+      ["beta", ago(45), ago(40), "degraded", 300],
+    ],
+  );
   assertEquals(incidents.map((i) => [i.site, i.started_at, i.ended_at, i.worst_state]).slice(0, 1), [
     ["beta", ago(10), null, "degraded"],
   ]);

@@ -28,7 +28,7 @@ Deno.test("status prints every site as a plain table when piped and exits 1 when
       `beta                       degraded  ${ago(10)}  76.92%      76.92%      77.3 ms  degraded since ${
         ago(10)
       }`,
-      `${HOSTILE}  stale     ${ago(27)}  100%        100%        19.4 ms  -`,
+      `${HOSTILE}  stale     ${ago(40)}  100%        100%        19.4 ms  -`,
       `alpha                      up        ${ago(50)}  100%        100%        195 ms   -`,
       "",
       "3 sites: 1 up, 1 degraded, 0 down, 1 stale",

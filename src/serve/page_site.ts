@@ -182,8 +182,6 @@ function failures(view: SiteView): Html {
           <th>Location</th>
           <th class="num">Status</th>
           <th class="num">Time</th>
-          <th class="num">Uptime 24 h</th>
-          <th class="num">30 d</th>
           <th>Error</th>
         </tr>
       </thead>
