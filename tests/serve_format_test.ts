@@ -72,8 +72,9 @@ Deno.test("parseSiteQuery reads filter and paging, rejects bad values with the p
 });
 
 Deno.test("parsePeriod reads hours and days up to 400 days", () => {
-  assertEquals(parsePeriod("24h"), 86_400_000);
-  assertEquals(parsePeriod("30d"), 30 * 86_400_000);
+  assertEquals(parsePeriod("24h"), { count: 24, width: "hour" });
+  assertEquals(parsePeriod("30d"), { count: 30, width: "day" });
+  assertEquals(parsePeriod("400d"), { count: 400, width: "day" });
   assertThrows(
     () => parsePeriod("1y"),
     RangeError,
@@ -81,6 +82,7 @@ Deno.test("parsePeriod reads hours and days up to 400 days", () => {
   );
   assertThrows(() => parsePeriod("401d"), RangeError);
   assertThrows(() => parsePeriod("0d"), RangeError);
+  assertThrows(() => parsePeriod("9601h"), RangeError);
 });
 
 Deno.test("parseListen reads HOST:PORT and :PORT", () => {

@@ -10,7 +10,7 @@ import { readLocations } from "../db/read_locations.ts";
 import { readSite } from "../db/read_site.ts";
 import { readSites } from "../db/read_sites.ts";
 import { readIncidents } from "../db/read_incidents.ts";
-import { readUptimeOver } from "../db/read_uptime.ts";
+import { readUptimePeriod } from "../db/read_uptime.ts";
 import { readNow } from "../db/read_now.ts";
 import { describeError, isTransient } from "../db/retry.ts";
 import type { Logger } from "../log.ts";
@@ -62,18 +62,19 @@ function segment(text: string): string | null {
   }
 }
 
-const PERIOD = /^([1-9]\d{0,2})([hd])$/;
+const PERIOD = /^([1-9]\d{0,3})([hd])$/;
 
-/** An uptime badge's `period` (e.g. `24h`, `7d`, `30d`, at most 400 days) in milliseconds. */
-export function parsePeriod(text: string): number {
+/** An uptime badge's `period` (e.g. `24h`, `7d`, `30d`; at most 400 days or 9,600 hours). */
+export function parsePeriod(text: string): { count: number; width: "hour" | "day" } {
   const match = PERIOD.exec(text);
-  const ms = match === null ? NaN : Number(match[1]) * (match[2] === "h" ? 3_600_000 : 86_400_000);
-  if (!(ms <= 400 * 86_400_000)) {
+  const count = Number(match?.[1]);
+  const width = match?.[2] === "h" ? "hour" : "day";
+  if (match === null || count > (width === "hour" ? 9_600 : 400)) {
     throw new RangeError(
       `Cannot read parameter 'period': expected hours or days such as 24h, 7d or 30d, at most 400d: got '${text}'`,
     );
   }
-  return ms;
+  return { count, width };
 }
 
 /** The request handler. */
@@ -241,8 +242,10 @@ async function badgeRoute(context: RouteContext, url: URL, parts: readonly strin
   }
   if (!uptime) return respond("svg", badge(name, found.site.state, stateColor(found.site.state)));
   const period = url.searchParams.get("period") ?? "30d";
-  const spanMs = parsePeriod(period);
-  const from = new Date(found.now.getTime() - spanMs);
-  const figures = await context.read("read the uptime", (sql) => readUptimeOver(sql, name, from, found.now));
+  const { count, width } = parsePeriod(period);
+  const figures = await context.read(
+    "read the uptime",
+    (sql) => readUptimePeriod(sql, name, found.now, count, width),
+  );
   return respond("svg", badge(`uptime ${period}`, formatPercent(figures), uptimeColor(figures)));
 }

@@ -50,8 +50,8 @@ export async function loadSitesView(sql: postgres.Sql, query: SiteQuery): Promis
   const firstHour = firstHourOf(page.now, 24);
   const [uptime, days, hours] = await Promise.all([
     readUptimeSummary(sql, names, page.now),
-    readUptimeBuckets(sql, names, firstDay, page.now, "1 day"),
-    readUptimeBuckets(sql, names, firstHour, page.now, "1 hour"),
+    readUptimeBuckets(sql, names, firstDay, page.now, "day", false),
+    readUptimeBuckets(sql, names, firstHour, page.now, "hour"),
   ]);
   return { page, query, uptime, days, hours, firstDay, firstHour };
 }
@@ -84,8 +84,8 @@ export async function loadSiteView(sql: postgres.Sql, name: string): Promise<Sit
     readUptimeSummary(sql, [name], now),
     readLocations(sql, name),
     readLocationUptimeSummary(sql, name, now),
-    readUptimeBuckets(sql, [name], firstHour, now, "1 hour"),
-    readUptimeBuckets(sql, [name], firstDay, now, "1 day"),
+    readUptimeBuckets(sql, [name], firstHour, now, "hour"),
+    readUptimeBuckets(sql, [name], firstDay, now, "day"),
     readIncidents(sql, { site: name, limit: 50 }),
     readRecentFailures(sql, name, 20),
   ]);

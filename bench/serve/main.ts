@@ -1,0 +1,116 @@
+/**
+ * The benchmark of the read side (`monitor serve`): for 1,000 and 10,000 sites with a year of rollups
+ * (bench/serve/data.ts), the time to first byte of `/` and `/api/sites` (first page of 50, warm), of the last
+ * page, of a site page and of `/metrics`, and the weight of `/` (raw and gzip). `monitor serve` runs as a process
+ * with the program's permissions; every request is sequential and repeated (median and worst of the warm runs).
+ * Targets: under 200 ms for 1,000 sites warm, under 1 s for 10,000 (paged); `/` for 1,000 sites under 300 KB.
+ *
+ * Run alone with `deno run -A bench/serve/main.ts [--sites 1000,10000] [--runs N] [--no-write]`; writes
+ * `bench/results/serve.json`. Bounded: N runs per URL (default 15), two sizes; about 3 minutes in all.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import { ADMIN_URL } from "../../tests/_pg.ts";
+import { startServe } from "../../tests/_serve.ts";
+import { machineInfo } from "../sink/process.ts";
+import { generateHistory, type GenerationReport } from "./data.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const RESULTS = `${ROOT}bench/results/serve.json`;
+const TARGETS = { ttfb_1000_ms: 200, ttfb_10000_ms: 1_000, page_1000_bytes: 300 * 1024 } as const;
+
+function flag(name: string, fallback: string): string {
+  const index = Deno.args.indexOf(`--${name}`);
+  return index >= 0 ? Deno.args[index + 1] ?? fallback : fallback;
+}
+
+/** Time to first byte (fetch resolves at the response headers) and the body's size, raw and gzip. */
+async function measure(url: string): Promise<{ ttfbMs: number; bytes: number; gzipBytes: number; status: number }> {
+  const started = performance.now();
+  const response = await fetch(url, { headers: { "accept-encoding": "identity" } });
+  const ttfbMs = performance.now() - started;
+  const body = new Uint8Array(await response.arrayBuffer());
+  const gzipped = await new Response(
+    new Blob([body]).stream().pipeThrough(new CompressionStream("gzip")),
+  ).arrayBuffer();
+  return { ttfbMs, bytes: body.length, gzipBytes: gzipped.byteLength, status: response.status };
+}
+
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+async function benchSize(sites: number, runs: number) {
+  const name = `monitor_bench_serve_${sites}`;
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists "${name}" with (force)`);
+  await admin.unsafe(`create database "${name}"`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const sql = postgres(url.toString(), { max: 2, onnotice: () => {} });
+  let generation: GenerationReport;
+  try {
+    generation = await generateHistory(sql, sites);
+  } finally {
+    await sql.end();
+  }
+  console.error(`bench serve: ${sites} sites generated in ${generation.seconds} s`);
+  const serve = await startServe(url.toString());
+  const lastPage = Math.ceil(sites / 50);
+  const paths: Record<string, string> = {
+    "/": "/",
+    "/api/sites": "/api/sites",
+    "/ (last page)": `/?page=${lastPage}`,
+    "/api/sites (last page)": `/api/sites?page=${lastPage}`,
+    "/?q=site-0004 (filter)": "/?q=site-0004",
+    "/sites/site-00050": "/sites/site-00050",
+    "/api/sites/site-00050": "/api/sites/site-00050",
+    "/badge/site-00050/uptime.svg": "/badge/site-00050/uptime.svg?period=30d",
+    "/metrics": "/metrics",
+  };
+  const results: Record<string, unknown> = {};
+  try {
+    for (const [label, path] of Object.entries(paths)) {
+      const cold = await measure(serve.base + path);
+      const warm: number[] = [];
+      let last = cold;
+      for (let i = 0; i < runs; i++) {
+        last = await measure(serve.base + path);
+        warm.push(last.ttfbMs);
+      }
+      warm.sort((a, b) => a - b);
+      results[label] = {
+        status: last.status,
+        ttfb_cold_ms: round(cold.ttfbMs),
+        ttfb_warm_median_ms: round(warm[Math.floor(warm.length / 2)]!),
+        ttfb_warm_max_ms: round(warm.at(-1)!),
+        bytes: last.bytes,
+        gzip_bytes: last.gzipBytes,
+      };
+      console.error(`bench serve: ${sites} sites ${label}: ${JSON.stringify(results[label])}`);
+    }
+  } finally {
+    await serve.stop();
+    if (!Deno.args.includes("--keep")) await admin.unsafe(`drop database if exists "${name}" with (force)`);
+    await admin.end();
+  }
+  return { generation, requests: results };
+}
+
+const sizes = flag("sites", "1000,10000").split(",").map(Number);
+const runs = Number(flag("runs", "15"));
+const machine = machineInfo();
+const bySize: Record<string, unknown> = {};
+for (const sites of sizes) bySize[String(sites)] = await benchSize(sites, runs);
+const report = {
+  benchmark: "serve",
+  machine,
+  run: `deno run -A bench/serve/main.ts --sites ${sizes.join(",")} --runs ${runs}`,
+  method:
+    "monitor serve as a process (read-only session), one request at a time from the same machine; TTFB = fetch " +
+    "until the response headers (the server renders the whole page before answering); the first request is " +
+    "'cold', then `runs` warm ones (median, max). Pages are 50 sites; gzip size computed from the body.",
+  targets: TARGETS,
+  sizes: bySize,
+};
+console.log(JSON.stringify(report, null, 2));
+if (!Deno.args.includes("--no-write")) await Deno.writeTextFile(RESULTS, JSON.stringify(report, null, 2) + "\n");
