@@ -5,7 +5,7 @@
  */
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
-import { fillServeDatabase } from "./_serve_data.ts";
+import { fillServeDatabase, HOSTILE } from "./_serve_data.ts";
 import {
   addHistogram,
   emptyHistogram,
@@ -13,7 +13,13 @@ import {
   mergeHistograms,
 } from "../src/db/_latency_merge.ts";
 import { readNow } from "../src/db/read_now.ts";
-import { readUptimeBuckets, readUptimeSummary, uptimePercent } from "../src/db/read_uptime.ts";
+import {
+  readUptimeBuckets,
+  readUptimeSummary,
+  summarizeBuckets,
+  uptimePercent,
+} from "../src/db/read_uptime.ts";
+import { PastDaysCache } from "../src/serve/past_days.ts";
 
 const db = await createTestDatabase("monitor_read_uptime");
 const t = new Date(Math.floor(Date.now() / 60_000) * 60_000);
@@ -77,6 +83,20 @@ Deno.test("summaries and buckets equal site_uptime() over the same whole hours a
     ) => [b.site, b.bucket.toISOString(), b.uptimePercent, b.p50Ms, b.p95Ms]),
     byHour.map((r) => [r.site, r.bucket.toISOString(), Number(r.uptime_percent), r.p50_ms, r.p95_ms]),
   );
+});
+
+Deno.test("the front page's figures (from buckets, past days cached) equal the summary read in SQL", async () => {
+  const now = await readNow(db.sql);
+  const names = ["alpha", "beta", HOSTILE];
+  const cache = new PastDaysCache();
+  const days = await cache.read(db.sql, names, now);
+  const hours = await readUptimeBuckets(db.sql, names, new Date(now.getTime() - 86_400_000), now, "hour");
+  const summary = await readUptimeSummary(db.sql, names, now);
+  for (const name of names) {
+    assertEquals(summarizeBuckets(hours.get(name) ?? [], days.get(name) ?? [], now), summary.get(name), name);
+  }
+  // A second read answers past days from memory and today's from the database: the same buckets.
+  assertEquals(await cache.read(db.sql, names, now), days);
 });
 
 Deno.test({

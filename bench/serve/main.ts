@@ -13,6 +13,7 @@
 import postgres from "postgres";
 import { ADMIN_URL } from "../../tests/_pg.ts";
 import { startServe } from "../../tests/_serve.ts";
+import { runMonitor } from "../../tests/_cli.ts";
 import { machineInfo } from "../sink/process.ts";
 import { generateHistory, type GenerationReport } from "./data.ts";
 
@@ -26,7 +27,9 @@ function flag(name: string, fallback: string): string {
 }
 
 /** Time to first byte (fetch resolves at the response headers) and the body's size, raw and gzip. */
-async function measure(url: string): Promise<{ ttfbMs: number; bytes: number; gzipBytes: number; status: number }> {
+async function measure(
+  url: string,
+): Promise<{ ttfbMs: number; bytes: number; gzipBytes: number; status: number }> {
   const started = performance.now();
   const response = await fetch(url, { headers: { "accept-encoding": "identity" } });
   const ttfbMs = performance.now() - started;
@@ -88,6 +91,17 @@ async function benchSize(sites: number, runs: number) {
       };
       console.error(`bench serve: ${sites} sites ${label}: ${JSON.stringify(results[label])}`);
     }
+    // `monitor status` reads every site (no paging): the whole process, Deno's start included.
+    const started = performance.now();
+    const status = await runMonitor(["status", "--json"], { DATABASE_URL: url.toString() });
+    results["monitor status --json (process)"] = {
+      exit_code: status.code,
+      wall_ms: round(performance.now() - started),
+      sites: JSON.parse(status.stdout || "{}").sites?.length ?? null,
+    };
+    console.error(
+      `bench serve: ${sites} sites status: ${JSON.stringify(results["monitor status --json (process)"])}`,
+    );
   } finally {
     await serve.stop();
     if (!Deno.args.includes("--keep")) await admin.unsafe(`drop database if exists "${name}" with (force)`);
@@ -113,4 +127,6 @@ const report = {
   sizes: bySize,
 };
 console.log(JSON.stringify(report, null, 2));
-if (!Deno.args.includes("--no-write")) await Deno.writeTextFile(RESULTS, JSON.stringify(report, null, 2) + "\n");
+if (!Deno.args.includes("--no-write")) {
+  await Deno.writeTextFile(RESULTS, JSON.stringify(report, null, 2) + "\n");
+}

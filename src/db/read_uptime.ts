@@ -14,7 +14,7 @@
  */
 import type postgres from "postgres";
 import { textArray } from "./_arrays.ts";
-import { histogramPercentile, mergeHistograms } from "./_latency_merge.ts";
+import { emptyHistogram, type Histogram, histogramPercentile, mergeHistograms } from "./_latency_merge.ts";
 
 /** One bucket of a site's (or location's) figures. */
 export interface UptimeBucket {
@@ -27,6 +27,8 @@ export interface UptimeBucket {
   readonly p50Ms: number | null;
   readonly p95Ms: number | null;
   readonly p99Ms: number | null;
+  /** The bucket's merged latency histogram, when read with percentiles (for merging buckets further). */
+  readonly histogram?: Histogram;
 }
 
 /** A site's (or a location's) headline figures. */
@@ -212,6 +214,7 @@ export async function readUptimeBuckets(
       p50Ms: merged && histogramPercentile(merged, 0.5),
       p95Ms: merged && histogramPercentile(merged, 0.95),
       p99Ms: merged && histogramPercentile(merged, 0.99),
+      ...(merged === null ? {} : { histogram: merged }),
     });
     out.set(row.site, list);
   }
@@ -241,4 +244,48 @@ export async function readUptimePeriod(
     from ${table} r
     where r.site_id = (select id from sites where name = ${site}) and r.bucket >= ${from} and r.bucket <= ${now}`;
   return uptimePercent(Number(row!.checks), Number(row!.up_checks));
+}
+
+/**
+ * Headline figures from a site's buckets, as {@linkcode readUptimeSummary} computes them in SQL: 24 h from the
+ * hourly buckets of the current hour and the 23 before it (their histograms merged for the p95), 7 d and 30 d
+ * from the daily buckets of today and the 6 or 29 days before.
+ *
+ * @example
+ * ```ts
+ * summarizeBuckets(hours.get("shop") ?? [], days.get("shop") ?? [], now);
+ * ```
+ */
+export function summarizeBuckets(
+  hours: readonly UptimeBucket[],
+  days: readonly UptimeBucket[],
+  now: Date,
+): UptimeSummary {
+  const from24 = hoursBack(now, 24).getTime();
+  const histogram = emptyHistogram();
+  let [checks24, up24] = [0, 0];
+  for (const hour of hours) {
+    if (hour.bucket.getTime() < from24 || hour.bucket > now) continue;
+    checks24 += hour.checks;
+    up24 += hour.upChecks;
+    if (hour.histogram) {
+      for (let i = 0; i < histogram.length; i++) histogram[i] = histogram[i]! + hour.histogram[i]!;
+    }
+  }
+  const sum = (count: number) => {
+    const from = daysBack(now, count).getTime();
+    let [checks, up] = [0, 0];
+    for (const day of days) {
+      if (day.bucket.getTime() < from || day.bucket > now) continue;
+      checks += day.checks;
+      up += day.upChecks;
+    }
+    return uptimePercent(checks, up);
+  };
+  return {
+    uptime24h: uptimePercent(checks24, up24),
+    uptime7d: sum(7),
+    uptime30d: sum(30),
+    p95Ms24h: histogramPercentile(histogram, 0.95),
+  };
 }

@@ -23,6 +23,7 @@ import { page, type PageContext } from "./layout.ts";
 import { formatServeMetrics } from "./metrics_text.ts";
 import { sitePage } from "./page_site.ts";
 import { sitesPage } from "./page_sites.ts";
+import { PastDaysCache } from "./past_days.ts";
 import { parseSiteQuery } from "./query.ts";
 import { loadSitesView, loadSiteView } from "./views.ts";
 
@@ -79,6 +80,7 @@ export function parsePeriod(text: string): { count: number; width: "hour" | "day
 
 /** The request handler. */
 export function createHandler(context: RouteContext): (request: Request) => Promise<Response> {
+  const pastDays = new PastDaysCache();
   return async (request) => {
     const url = new URL(request.url);
     const kind = kindOf(url.pathname);
@@ -88,7 +90,7 @@ export function createHandler(context: RouteContext): (request: Request) => Prom
       });
     }
     try {
-      return await route(context, url);
+      return await route(context, url, pastDays);
     } catch (error) {
       if (error instanceof RangeError) return problem(context, kind, 400, "Bad request", error.message);
       if (
@@ -156,17 +158,19 @@ function problem(
   }
 }
 
-async function route(context: RouteContext, url: URL): Promise<Response> {
+async function route(context: RouteContext, url: URL, pastDays: PastDaysCache): Promise<Response> {
   const path = url.pathname;
   const parts = path.split("/").slice(1);
   if (path === "/") {
     const query = parseSiteQuery(url.searchParams);
-    const view = await context.read("read the sites", (sql) => loadSitesView(sql, query));
+    const view = await context.read("read the sites", (sql) => loadSitesView(sql, query, pastDays));
     return respond("html", sitesPage(context, view));
   }
   if (path === "/api/sites") {
     const query = parseSiteQuery(url.searchParams);
-    return json(sitesJson(await context.read("read the sites", (sql) => loadSitesView(sql, query))));
+    return json(
+      sitesJson(await context.read("read the sites", (sql) => loadSitesView(sql, query, pastDays))),
+    );
   }
   if (
     parts.length === 2 && parts[0] === "sites" ||

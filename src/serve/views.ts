@@ -14,10 +14,12 @@ import {
   readLocationUptimeSummary,
   readUptimeBuckets,
   readUptimeSummary,
+  summarizeBuckets,
   type UptimeBucket,
   type UptimeSummary,
 } from "../db/read_uptime.ts";
 import type { SitesView } from "./page_sites.ts";
+import { PastDaysCache } from "./past_days.ts";
 import type { SiteQuery } from "./query.ts";
 
 const HOUR_MS = 3_600_000;
@@ -35,10 +37,15 @@ export function firstHourOf(now: Date, hours: number): Date {
 }
 
 /**
- * Reads the front page's data: one page of sites, then their uptime figures, 90 days and 24 hours (only for
- * the sites on the page, so the cost follows the page size, not the number of sites).
+ * Reads the front page's data: one page of sites, then their 90 days (past ones from `pastDays`) and 24 hours,
+ * from which their uptime figures follow; only for the sites on the page, so the cost follows the page size,
+ * not the number of sites.
  */
-export async function loadSitesView(sql: postgres.Sql, query: SiteQuery): Promise<SitesView> {
+export async function loadSitesView(
+  sql: postgres.Sql,
+  query: SiteQuery,
+  pastDays: PastDaysCache = new PastDaysCache(),
+): Promise<SitesView> {
   const page = await readSites(sql, {
     query: query.q,
     ...(query.state === null ? {} : { state: query.state }),
@@ -48,11 +55,13 @@ export async function loadSitesView(sql: postgres.Sql, query: SiteQuery): Promis
   const names = page.sites.map((site) => site.name);
   const firstDay = firstDayOf(page.now, 90);
   const firstHour = firstHourOf(page.now, 24);
-  const [uptime, days, hours] = await Promise.all([
-    readUptimeSummary(sql, names, page.now),
-    readUptimeBuckets(sql, names, firstDay, page.now, "day", false),
+  const [days, hours] = await Promise.all([
+    pastDays.read(sql, names, page.now),
     readUptimeBuckets(sql, names, firstHour, page.now, "hour"),
   ]);
+  const uptime = new Map(
+    names.map((name) => [name, summarizeBuckets(hours.get(name) ?? [], days.get(name) ?? [], page.now)]),
+  );
   return { page, query, uptime, days, hours, firstDay, firstHour };
 }
 
