@@ -51,7 +51,6 @@ while [[ -z ${DEV_SECONDS:-} ]] || ((SECONDS - started < DEV_SECONDS)); do
   sleep 5
   psql "$DATABASE_URL" -qAt -F ' ' -c "
     select 'dev: ' || count(*) || ' checks stored; latest: ' ||
-      coalesce((select string_agg(s.name || '=' || case when st.up then 'up' else 'DOWN' end, ', ' order by s.name)
-                from site_status st join sites s on s.id = st.site_id), 'none yet')
+      coalesce((select string_agg(site || '=' || state, ', ' order by site) from site_status), 'none yet')
     from checks" || true
 done

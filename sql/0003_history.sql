@@ -23,6 +23,11 @@ create table locations (
 -- latest check was stored; staleness is judged on it (now() - seen_at > 3 intervals), so an agent's wrong clock
 -- cannot make its location look fresh or stale. interval_ms: the site's probe interval as the location reported
 -- it (60000 for messages without interval_ms).
+--
+-- acc_*: the rollup counts of the location's current hour (acc_hour), kept in this row, which the writer updates
+-- for every check anyway, and moved into rollup_hourly and rollup_daily when the location's first check of a
+-- later hour arrives. So a check costs one row update, not one per rollup table. Checks of an earlier hour (late
+-- ones) go to the rollup tables directly. Queries add these counts to the rollups (uptime_rows()).
 create table location_state (
   site_id              integer not null,
   location_id          integer not null,
@@ -38,6 +43,11 @@ create table location_state (
   up                   boolean not null,
   error_kind           check_error_kind,
   error_message        text,
+  acc_hour             timestamptz,
+  acc_checks           integer not null default 0,
+  acc_up_checks        integer not null default 0,
+  acc_error_counts     integer[],
+  acc_latency          integer[],
   primary key (site_id, location_id)
 ) with (fillfactor = 70);
 
@@ -121,6 +131,9 @@ end
 $$;
 
 create aggregate latency_merge(integer[]) (sfunc = latency_accumulate, stype = bigint[]);
+
+-- The sum of count arrays (counts_add over a set), e.g. the error counts of a site over a month.
+create aggregate counts_sum(integer[]) (sfunc = counts_add, stype = integer[]);
 
 -- The p-quantile (0..1) of a merged histogram: the geometric midpoint of the bucket holding the check of rank
 -- floor(p * (n - 1)) (0-based, as percentile_cont's lower neighbour), rounded to 0.1 ms; 0.5 ms for bucket 0 and
@@ -222,10 +235,35 @@ language sql stable as $$
   left join histograms h using (bucket, site_id, location_id)
 $$;
 
+-- The rollup rows as stored plus the current hours' counts kept in location_state (not yet moved into the
+-- tables), per width ('1 hour' or '1 day'): what rollups_from_checks() gives for the same range.
+create function rollups_stored(from_time timestamptz, to_time timestamptz, width interval)
+returns table (bucket timestamptz, site_id integer, location_id integer, checks integer, up_checks integer,
+               error_counts integer[], latency integer[])
+language sql stable as $$
+  select r.bucket, r.site_id, r.location_id, sum(r.checks)::int, sum(r.up_checks)::int, counts_sum(r.error_counts),
+         counts_sum(r.latency)
+  from (
+    select h.bucket, h.site_id, h.location_id, h.checks, h.up_checks, h.error_counts, h.latency
+    from rollup_hourly h where width = interval '1 hour' and h.bucket >= from_time and h.bucket < to_time
+    union all
+    select d.bucket, d.site_id, d.location_id, d.checks, d.up_checks, d.error_counts, d.latency
+    from rollup_daily d where width = interval '1 day' and d.bucket >= from_time and d.bucket < to_time
+    union all
+    select date_bin(width, x.acc_hour, timestamptz '2000-01-03 00:00:00+00'), x.site_id, x.location_id,
+           x.acc_checks, x.acc_up_checks, x.acc_error_counts, x.acc_latency
+    from location_state x
+    where x.acc_hour is not null and date_bin(width, x.acc_hour, timestamptz '2000-01-03 00:00:00+00') >= from_time
+      and date_bin(width, x.acc_hour, timestamptz '2000-01-03 00:00:00+00') < to_time
+  ) r
+  group by 1, 2, 3
+$$;
+
 -- Which rows of a range come from which tier. A range [from_time, to_time) is cut into: raw checks for the
 -- partial hours at its ends, hourly rollups for whole hours, and daily rollups for whole days when the bucket
 -- width is a whole number of days or months (or null). Part: 1 raw head, 2 hourly head, 3 daily, 4 hourly tail,
--- 5 raw tail. Tier: 0 = raw only (widths that are not whole hours), 1 = hourly, 2 = daily.
+-- 5 raw tail; 6 is all the whole hours (2, 3 and 4 together), where the current hours' counts kept in
+-- location_state belong. Tier: 0 = raw only (widths that are not whole hours), 1 = hourly, 2 = daily.
 create function uptime_tier(width interval) returns integer language sql immutable parallel safe as $$
   select case
     when width is null then 2
@@ -257,6 +295,7 @@ returns tstzrange language sql immutable parallel safe as $$
     when part = 2 then case when not hours then 'empty'::tstzrange when days then tstzrange(h1, d1)
                             else tstzrange(h1, h2) end
     when part = 4 then case when hours and days then tstzrange(d2, h2) else 'empty'::tstzrange end
+    when part = 6 then case when hours and h1 < h2 then tstzrange(h1, h2) else 'empty'::tstzrange end
   end
   from s
 $$;
@@ -278,7 +317,9 @@ language sql immutable parallel safe as $$
   end
 $$;
 
--- Every stored check and rollup row of the range, per (site, location), as rows of the tier that answers it.
+-- Every stored check and rollup row of the range, per (site, location), as rows of the tier that answers it:
+-- daily and hourly rollups for whole days and hours, plus the current hours' counts kept in location_state, and
+-- raw checks for the partial hours at the ends.
 create function uptime_rows(site_name text, from_time timestamptz, to_time timestamptz, width interval)
 returns table (site_id integer, location_id integer, start timestamptz, checks integer, up_checks integer,
                latency integer[])
@@ -294,6 +335,10 @@ language sql stable as $$
   select r.site_id, r.location_id, r.bucket, r.checks, r.up_checks, r.latency from rollup_hourly r
   where r.bucket >= lower(uptime_span(4, from_time, to_time, width)) and r.bucket < upper(uptime_span(4, from_time, to_time, width))
     and (site_name is null or r.site_id = (select id from sites where name = site_name))
+  union all
+  select x.site_id, x.location_id, x.acc_hour, x.acc_checks, x.acc_up_checks, x.acc_latency from location_state x
+  where x.acc_hour >= lower(uptime_span(6, from_time, to_time, width)) and x.acc_hour < upper(uptime_span(6, from_time, to_time, width))
+    and (site_name is null or x.site_id = (select id from sites where name = site_name))
   union all
   select c.site_id, l.id, c.started_at, 1, c.up::int,
          case when c.up then array_fill(1, array[1], array[latency_bucket(c.duration_ms)]) end

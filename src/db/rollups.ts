@@ -3,6 +3,11 @@
  * exact: a check is counted once, when it is stored, and the offsets fence makes redelivery a no-op). Late checks
  * are counted in the period they started in, however late they arrive.
  *
+ * A location's current hour is counted in its `location_state` row (the accumulator), which the writer updates
+ * for every check anyway; the counts move into `rollup_hourly` and `rollup_daily` once per hour, when the
+ * location's first check of a later hour arrives. Updating the rollup rows for every check instead would cost
+ * two more row updates per check (measured: about half the writer's throughput).
+ *
  * A rollup row's `error_counts` and `latency` are int4[] with meaningful subscripts (error kind 1..8 in enum
  * order; latency bucket 0..159), trimmed to the subscripts used; an element that is NULL or outside the bounds
  * counts 0. The common delta — one latency bucket, or one error kind — is added in place with a subscripted
@@ -50,49 +55,153 @@ export type RollupTable = keyof typeof PERIOD_MICROS;
 
 const KIND_NUMBER = new Map(ERROR_KINDS.map((kind, i) => [kind, i + 1]));
 
+/** The counts of one location's current hour, kept in its `location_state` row (`acc_*` columns). */
+export interface Accumulator {
+  /** Start of the hour, microseconds since 1970; null before the location's first check. */
+  readonly hour: bigint | null;
+  readonly checks: number;
+  readonly upChecks: number;
+  readonly errors: ReadonlyMap<number, number>;
+  readonly latency: ReadonlyMap<number, number>;
+}
+
+/** An accumulator without counts. */
+export const EMPTY_ACCUMULATOR: Accumulator = Object.freeze({
+  hour: null,
+  checks: 0,
+  upChecks: 0,
+  errors: new Map(),
+  latency: new Map(),
+});
+
+/** Start of the period of a time in microseconds (UTC hours and days start on multiples of their length). */
+export function periodStart(micros: bigint, table: RollupTable): bigint {
+  const period = PERIOD_MICROS[table];
+  const offset = micros % period;
+  return micros - (offset < 0n ? offset + period : offset);
+}
+
+function emptyDelta(siteId: number, locationId: number, bucket: bigint): RollupDelta {
+  return { siteId, locationId, bucket, checks: 0, upChecks: 0, errors: new Map(), latency: new Map() };
+}
+
+function count(delta: RollupDelta, check: RollupCheck): void {
+  delta.checks++;
+  if (check.up) {
+    delta.upChecks++;
+    const index = latencyBucket(check.durationMs);
+    delta.latency.set(index, (delta.latency.get(index) ?? 0) + 1);
+  } else if (check.errorKind !== null) {
+    const kind = KIND_NUMBER.get(check.errorKind)!;
+    delta.errors.set(kind, (delta.errors.get(kind) ?? 0) + 1);
+  }
+}
+
 /**
- * Groups checks into the deltas of their (site, location, period) rows, sorted by site, period, location (the
- * order rows are locked in, so two writers cannot deadlock on them).
+ * Counts one location's new checks (sorted by time) into its accumulator: a check of the accumulator's hour
+ * is added to it; the first check of a later hour moves the accumulator's counts out as an hourly delta and
+ * starts that hour; a check of an earlier hour (late), or one starting after `horizonMicros` (a clock far
+ * ahead, which must not hold the accumulator in the future), becomes an hourly delta of its own. With
+ * `keep` false (the location has no state row to keep counts in) every check becomes a delta.
  *
  * @example
  * ```ts
- * rollupDeltas(checks, "hourly"); // [{ siteId: 1, locationId: 1, bucket: 1764547200000000n, checks: 2, ... }]
+ * const { accumulator, deltas } = accumulate(stored, checksOfOneLocation, horizon, true);
  * ```
  */
-export function rollupDeltas(checks: readonly RollupCheck[], table: RollupTable): RollupDelta[] {
-  const period = PERIOD_MICROS[table];
-  const deltas = new Map<string, RollupDelta>();
+export function accumulate(
+  stored: Accumulator,
+  checks: readonly RollupCheck[],
+  horizonMicros: bigint,
+  keep: boolean,
+): { accumulator: Accumulator; deltas: RollupDelta[] } {
+  const deltas: RollupDelta[] = [];
+  let current: RollupDelta | null = stored.hour === null ? null : {
+    siteId: 0,
+    locationId: 0,
+    bucket: stored.hour,
+    checks: stored.checks,
+    upChecks: stored.upChecks,
+    errors: new Map(stored.errors),
+    latency: new Map(stored.latency),
+  };
   for (const check of checks) {
-    const offset = check.micros % period;
-    const bucket = check.micros - (offset < 0n ? offset + period : offset);
-    const key = `${check.siteId}/${bucket}/${check.locationId}`;
-    let delta = deltas.get(key);
-    if (delta === undefined) {
-      delta = {
-        siteId: check.siteId,
-        locationId: check.locationId,
-        bucket,
-        checks: 0,
-        upChecks: 0,
-        errors: new Map(),
-        latency: new Map(),
-      };
-      deltas.set(key, delta);
+    const hour = periodStart(check.micros, "hourly");
+    if (!keep || check.micros > horizonMicros || (current !== null && hour < current.bucket)) {
+      const delta = emptyDelta(check.siteId, check.locationId, hour);
+      count(delta, check);
+      deltas.push(delta);
+      continue;
     }
-    delta.checks++;
-    if (check.up) {
-      delta.upChecks++;
-      const index = latencyBucket(check.durationMs);
-      delta.latency.set(index, (delta.latency.get(index) ?? 0) + 1);
-    } else if (check.errorKind !== null) {
-      const kind = KIND_NUMBER.get(check.errorKind)!;
-      delta.errors.set(kind, (delta.errors.get(kind) ?? 0) + 1);
+    if (current === null || hour > current.bucket) {
+      if (current !== null && current.checks > 0) {
+        deltas.push({ ...current, siteId: check.siteId, locationId: check.locationId });
+      }
+      current = emptyDelta(check.siteId, check.locationId, hour);
     }
+    count(current, check);
   }
-  return [...deltas.values()].sort((a, b) =>
+  const accumulator = current === null ? stored : {
+    hour: current.bucket,
+    checks: current.checks,
+    upChecks: current.upChecks,
+    errors: current.errors,
+    latency: current.latency,
+  };
+  return { accumulator, deltas };
+}
+
+/**
+ * Merges hourly deltas into the deltas of a table's periods (same hours for "hourly", their days for "daily"),
+ * sorted by site, period, location (the order rows are locked in, so two writers cannot deadlock on them).
+ *
+ * @example
+ * ```ts
+ * const daily = toPeriod(hourlyDeltas, "daily");
+ * ```
+ */
+export function toPeriod(deltas: readonly RollupDelta[], table: RollupTable): RollupDelta[] {
+  const merged = new Map<string, RollupDelta>();
+  for (const delta of deltas) {
+    const bucket = periodStart(delta.bucket, table);
+    const key = `${delta.siteId}/${bucket}/${delta.locationId}`;
+    let into = merged.get(key);
+    if (into === undefined) {
+      into = emptyDelta(delta.siteId, delta.locationId, bucket);
+      merged.set(key, into);
+    }
+    into.checks += delta.checks;
+    into.upChecks += delta.upChecks;
+    for (const [k, n] of delta.errors) into.errors.set(k, (into.errors.get(k) ?? 0) + n);
+    for (const [k, n] of delta.latency) into.latency.set(k, (into.latency.get(k) ?? 0) + n);
+  }
+  return [...merged.values()].sort((a, b) =>
     a.siteId - b.siteId || (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0) ||
     a.locationId - b.locationId
   );
+}
+
+/**
+ * Reads PostgreSQL's text of a count array (`{3,1}` with subscripts from 1, or `[47:49]={3,NULL,1}`) into a map
+ * of subscript to count, leaving out zeros and NULLs. Null gives an empty map.
+ *
+ * @example
+ * ```ts
+ * parseCounts("[47:49]={3,NULL,1}"); // Map { 47 => 3, 49 => 1 }
+ * ```
+ */
+export function parseCounts(text: string | null): Map<number, number> {
+  const counts = new Map<number, number>();
+  if (text === null) return counts;
+  const match = /^(?:\[(-?\d+):-?\d+\]=)?\{(.*)\}$/.exec(text);
+  if (match === null) throw new SyntaxError(`Cannot read counts: '${text}' is not an integer array`);
+  if (match[2] === "") return counts;
+  let subscript = match[1] === undefined ? 1 : Number(match[1]);
+  for (const item of match[2]!.split(",")) {
+    if (item !== "NULL" && item !== "0") counts.set(subscript, Number(item));
+    subscript++;
+  }
+  return counts;
 }
 
 /**
@@ -101,7 +210,7 @@ export function rollupDeltas(checks: readonly RollupCheck[], table: RollupTable)
  *
  * @example
  * ```ts
- * await upsertRollups(tx, "hourly", rollupDeltas(checks, "hourly"));
+ * await upsertRollups(tx, "hourly", toPeriod(deltas, "hourly"));
  * ```
  */
 export async function upsertRollups(

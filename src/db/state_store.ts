@@ -10,6 +10,8 @@ import type { ErrorKind } from "../message.ts";
 import { boolArray, numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
 import { cleanText } from "./_values.ts";
+import { histogramLiteral } from "./latency.ts";
+import { type Accumulator, parseCounts } from "./rollups.ts";
 import type { Incident, LocationState, SiteChanges, SiteRecord, SiteRows, SiteState } from "./state.ts";
 
 /** RFC 3339 UTC text with microseconds for a time in microseconds since 1970. */
@@ -19,8 +21,29 @@ export function microsToTimestamp(micros: bigint): string {
   return `${new Date(Number(millis)).toISOString().slice(0, 23)}${fraction.toString().padStart(3, "0")}Z`;
 }
 
+/** A site's stored rows: state, open incident, and each location's current-hour rollup counts. */
+export interface StoredSite extends SiteRows {
+  readonly locations: Map<number, LocationState>;
+  readonly accumulators: Map<number, Accumulator>;
+  site: SiteRecord | null;
+  open: Incident | null;
+}
+
+/** A `location_state` row to write: its state, its current-hour counts, and whether it exists (then it is
+ * updated only if it still holds `previous`, the check id and counts read earlier in the transaction). */
+export interface LocationRow {
+  readonly siteId: number;
+  readonly state: LocationState;
+  readonly accumulator: Accumulator;
+  readonly previous: { readonly checkId: string; readonly accChecks: number } | null;
+}
+
 /**
- * Reads and locks (in site order, then location order) the stored rows of `siteIds`.
+ * Reads the stored rows of `siteIds`; locks the open incidents (in site order). The state rows are not locked:
+ * all checks of a site are in one Kafka partition (the key is the site's name), and the writer already holds
+ * that partition's offsets row, so no other writer folds the same site's checks at the same time; should that
+ * ever happen (the topic's partition count changed), {@linkcode writeSiteChanges} notices that a row moved and
+ * fails the batch with SQLSTATE 40001, which is retried.
  *
  * @example
  * ```ts
@@ -30,7 +53,7 @@ export function microsToTimestamp(micros: bigint): string {
 export async function readSiteRows(
   tx: postgres.TransactionSql,
   siteIds: readonly number[],
-): Promise<Map<number, SiteRows>> {
+): Promise<Map<number, StoredSite>> {
   const ids = numberArray([...siteIds].sort((a, b) => a - b));
   const [locationRows, siteRows, incidentRows] = await all([
     tx<{
@@ -48,18 +71,24 @@ export async function readSiteRows(
       up: boolean;
       error_kind: ErrorKind | null;
       error_message: string | null;
+      acc_micros: string | null;
+      acc_checks: number;
+      acc_up_checks: number;
+      acc_error_counts: string | null;
+      acc_latency: string | null;
     }[]>`
       select site_id, location_id, agent_id, check_id::text, consecutive_failures, interval_ms, duration_ms,
              status, up, error_kind, error_message,
              (extract(epoch from checked_at) * 1000000)::int8 as micros,
              (extract(epoch from seen_at) * 1000)::int8 as seen_ms,
-             (extract(epoch from since) * 1000000)::int8 as since_micros
-      from location_state where site_id = any(${ids}::int4[])
-      order by site_id, location_id
-      for update`,
+             (extract(epoch from since) * 1000000)::int8 as since_micros,
+             (extract(epoch from acc_hour) * 1000000)::int8 as acc_micros, acc_checks, acc_up_checks,
+             acc_error_counts::text, acc_latency::text
+      from location_state join unnest(${ids}::int4[]) as t(site_id) using (site_id)
+      order by site_id, location_id`,
     tx<{ site_id: number; state: SiteState; since_micros: string }[]>`
       select site_id, state, (extract(epoch from since) * 1000000)::int8 as since_micros
-      from site_state where site_id = any(${ids}::int4[])
+      from site_state join unnest(${ids}::int4[]) as t(site_id) using (site_id)
       order by site_id
       for update`,
     tx<{
@@ -73,15 +102,15 @@ export async function readSiteRows(
     }[]>`
       select id, site_id, (extract(epoch from started_at) * 1000000)::int8 as started_micros, worst_state,
              location_ids, first_error_kind, first_error_message
-      from site_incidents where site_id = any(${ids}::int4[]) and ended_at is null
+      from site_incidents join unnest(${ids}::int4[]) as t(site_id) using (site_id)
+      where ended_at is null
       order by site_id
       for update`,
   ]);
-  const result = new Map<
-    number,
-    { locations: Map<number, LocationState>; site: SiteRecord | null; open: Incident | null }
-  >();
-  for (const siteId of siteIds) result.set(siteId, { locations: new Map(), site: null, open: null });
+  const result = new Map<number, StoredSite>();
+  for (const siteId of siteIds) {
+    result.set(siteId, { locations: new Map(), accumulators: new Map(), site: null, open: null });
+  }
   for (const row of locationRows) {
     const micros = BigInt(row.micros);
     const sinceMicros = BigInt(row.since_micros);
@@ -101,6 +130,13 @@ export async function readSiteRows(
       up: row.up,
       errorKind: row.error_kind,
       errorMessage: row.error_message,
+    });
+    result.get(row.site_id)!.accumulators.set(row.location_id, {
+      hour: row.acc_micros === null ? null : BigInt(row.acc_micros),
+      checks: row.acc_checks,
+      upChecks: row.acc_up_checks,
+      errors: parseCounts(row.acc_error_counts),
+      latency: parseCounts(row.acc_latency),
     });
   }
   for (const row of siteRows) {
@@ -124,23 +160,19 @@ export async function readSiteRows(
 }
 
 /**
- * Writes the changes of {@linkcode foldSite} for each site (`changes` by site id). `now` is the batch's clock,
- * stored as `seen_at` of the locations that moved.
+ * Writes the changes of `foldSite` for each site (`changes` by site id) and the location rows that changed.
  *
  * @example
  * ```ts
- * await writeSiteChanges(tx, new Map([[siteId, foldSite(rows, checks, now.getTime())]]), now);
+ * await writeSiteChanges(tx, changes.sites, changes.locations);
  * ```
  */
 export async function writeSiteChanges(
   tx: postgres.TransactionSql,
   changes: ReadonlyMap<number, SiteChanges>,
-  now: Date,
+  locationRows: readonly LocationRow[],
 ): Promise<void> {
   const siteIds = [...changes.keys()].sort((a, b) => a - b);
-  const locations = siteIds.flatMap((siteId) =>
-    changes.get(siteId)!.locations.map((location) => ({ siteId, ...location }))
-  );
   const sites = siteIds.flatMap((siteId) => {
     const site = changes.get(siteId)!.site;
     return site === null ? [] : [{ siteId, ...site }];
@@ -150,38 +182,10 @@ export async function writeSiteChanges(
   );
   const updated = incidents.filter((incident) => incident.id !== null);
   const opened = incidents.filter((incident) => incident.id === null);
-  const seenAt = now.toISOString();
   const ints = (values: readonly number[]) => `{${values.join(",")}}`;
   // Sent together and run in this order: an incident closed here is closed before a new one of its site opens.
   await all([
-    locations.length === 0 ? null : tx`
-      insert into location_state as l (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
-                                       consecutive_failures, interval_ms, duration_ms, status, up, error_kind,
-                                       error_message)
-      select t.site_id, t.location_id, t.check_id, t.checked_at, ${seenAt}::timestamptz, t.since, t.agent_id,
-             t.failures, t.interval_ms, t.duration_ms, t.status, t.up, t.error_kind, t.error_message
-      from unnest(
-        ${numberArray(locations.map((l) => l.siteId))}::int4[],
-        ${numberArray(locations.map((l) => l.locationId))}::int4[],
-        ${textArray(locations.map((l) => l.checkId))}::uuid[],
-        ${textArray(locations.map((l) => l.checkedAt))}::timestamptz[],
-        ${textArray(locations.map((l) => l.since))}::timestamptz[],
-        ${numberArray(locations.map((l) => l.agentId))}::int4[],
-        ${numberArray(locations.map((l) => l.consecutiveFailures))}::int4[],
-        ${numberArray(locations.map((l) => l.intervalMs))}::int4[],
-        ${numberArray(locations.map((l) => l.durationMs))}::real[],
-        ${numberArray(locations.map((l) => l.status))}::int2[],
-        ${boolArray(locations.map((l) => l.up))}::bool[],
-        ${textArray(locations.map((l) => l.errorKind))}::check_error_kind[],
-        ${textArray(locations.map((l) => l.errorMessage === null ? null : cleanText(l.errorMessage)))}::text[]
-      ) as t(site_id, location_id, check_id, checked_at, since, agent_id, failures, interval_ms, duration_ms,
-             status, up, error_kind, error_message)
-      on conflict (site_id, location_id) do update set
-        check_id = excluded.check_id, checked_at = excluded.checked_at, seen_at = excluded.seen_at,
-        since = excluded.since, agent_id = excluded.agent_id, consecutive_failures = excluded.consecutive_failures,
-        interval_ms = excluded.interval_ms, duration_ms = excluded.duration_ms, status = excluded.status,
-        up = excluded.up, error_kind = excluded.error_kind, error_message = excluded.error_message
-      where (excluded.checked_at, excluded.check_id) > (l.checked_at, l.check_id)`,
+    ...writeLocations(tx, locationRows),
     sites.length === 0 ? null : tx`
       insert into site_state as s (site_id, state, since, changed_at)
       select t.site_id, t.state, t.since, now()
@@ -217,4 +221,77 @@ export async function writeSiteChanges(
       ) with ordinality as t(site_id, started_at, ended_at, worst, locations, kind, message, n)
       order by t.n`,
   ]);
+}
+
+/** An error the sink retries: another writer changed a row this batch read (see readSiteRows). */
+function movedUnderneath(what: string): Error {
+  return Object.assign(new Error(`Cannot store ${what}: another writer changed it in the meantime`), {
+    code: "40001",
+  });
+}
+
+/** The statements that update existing `location_state` rows (if unchanged since read) and insert new ones. */
+function writeLocations(
+  tx: postgres.TransactionSql,
+  rows: readonly LocationRow[],
+): (Promise<unknown> | null)[] {
+  const columns = (list: readonly LocationRow[]) => {
+    const pick = <T>(f: (row: LocationRow) => T) => list.map(f);
+    return tx`unnest(
+      ${numberArray(pick((r) => r.siteId))}::int4[],
+      ${numberArray(pick((r) => r.state.locationId))}::int4[],
+      ${textArray(pick((r) => r.state.checkId))}::uuid[],
+      ${textArray(pick((r) => r.state.checkedAt))}::timestamptz[],
+      ${textArray(pick((r) => new Date(r.state.seenAtMs).toISOString()))}::timestamptz[],
+      ${textArray(pick((r) => r.state.since))}::timestamptz[],
+      ${numberArray(pick((r) => r.state.agentId))}::int4[],
+      ${numberArray(pick((r) => r.state.consecutiveFailures))}::int4[],
+      ${numberArray(pick((r) => r.state.intervalMs))}::int4[],
+      ${numberArray(pick((r) => r.state.durationMs))}::real[],
+      ${numberArray(pick((r) => r.state.status))}::int2[],
+      ${boolArray(pick((r) => r.state.up))}::bool[],
+      ${textArray(pick((r) => r.state.errorKind))}::check_error_kind[],
+      ${
+      textArray(pick((r) => r.state.errorMessage === null ? null : cleanText(r.state.errorMessage)))
+    }::text[],
+      ${
+      textArray(pick((r) => r.accumulator.hour === null ? null : microsToTimestamp(r.accumulator.hour)))
+    }::timestamptz[],
+      ${numberArray(pick((r) => r.accumulator.checks))}::int4[],
+      ${numberArray(pick((r) => r.accumulator.upChecks))}::int4[],
+      ${textArray(pick((r) => histogramLiteral(r.accumulator.errors)))}::text[],
+      ${textArray(pick((r) => histogramLiteral(r.accumulator.latency)))}::text[],
+      ${textArray(pick((r) => r.previous?.checkId ?? null))}::uuid[],
+      ${numberArray(pick((r) => r.previous?.accChecks ?? null))}::int4[]
+    ) as t(site_id, location_id, check_id, checked_at, seen_at, since, agent_id, failures, interval_ms, duration_ms,
+           status, up, error_kind, error_message, acc_hour, acc_checks, acc_up_checks, acc_errors, acc_latency,
+           previous_check_id, previous_acc_checks)`;
+  };
+  const existing = rows.filter((r) => r.previous !== null);
+  const added = rows.filter((r) => r.previous === null);
+  const update = existing.length === 0 ? null : tx`
+    update location_state l set
+      check_id = t.check_id, checked_at = t.checked_at, seen_at = t.seen_at, since = t.since, agent_id = t.agent_id,
+      consecutive_failures = t.failures, interval_ms = t.interval_ms, duration_ms = t.duration_ms,
+      status = t.status, up = t.up, error_kind = t.error_kind, error_message = t.error_message,
+      acc_hour = t.acc_hour, acc_checks = t.acc_checks, acc_up_checks = t.acc_up_checks,
+      acc_error_counts = t.acc_errors::int4[], acc_latency = t.acc_latency::int4[]
+    from ${columns(existing)}
+    where l.site_id = t.site_id and l.location_id = t.location_id and l.check_id = t.previous_check_id
+      and l.acc_checks = t.previous_acc_checks`.then((result) => {
+    if (result.count !== existing.length) throw movedUnderneath("location state");
+  });
+  const insert = added.length === 0 ? null : tx`
+    insert into location_state (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
+                                consecutive_failures, interval_ms, duration_ms, status, up, error_kind,
+                                error_message, acc_hour, acc_checks, acc_up_checks, acc_error_counts, acc_latency)
+    select t.site_id, t.location_id, t.check_id, t.checked_at, t.seen_at, t.since, t.agent_id, t.failures,
+           t.interval_ms, t.duration_ms, t.status, t.up, t.error_kind, t.error_message, t.acc_hour, t.acc_checks,
+           t.acc_up_checks, t.acc_errors::int4[], t.acc_latency::int4[]
+    from ${columns(added)}
+    order by t.site_id, t.location_id
+    on conflict do nothing`.then((result) => {
+    if (result.count !== added.length) throw movedUnderneath("location state");
+  });
+  return [update, insert];
 }

@@ -13,8 +13,8 @@ import { all } from "./_pipeline.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
 import { insertChecksUnnest, toCheckRow } from "./check_rows.ts";
 import { locationOf, type TimedCheck, upsertAgents, upsertLocations, upsertSites } from "./names.ts";
-import { rollupDeltas, upsertRollups } from "./rollups.ts";
-import { foldSites, insertedChecks, type LocatedCheck, rollupCheck } from "./writer_steps.ts";
+import { toPeriod, upsertRollups } from "./rollups.ts";
+import { foldSites, insertedChecks, type LocatedCheck } from "./writer_steps.ts";
 import { readSiteRows, writeSiteChanges } from "./state_store.ts";
 
 /** A decoded check and where it came from. */
@@ -154,10 +154,11 @@ export async function writeBatch(
     ]);
     if (stored > 0) {
       const inserted = await insertedChecks(tx, resolved, stored);
+      const changes = foldSites(siteRows!, inserted, now, MAX_FUTURE_MS);
       await all([
-        writeSiteChanges(tx, foldSites(siteRows!, inserted, now, MAX_FUTURE_MS), now),
-        upsertRollups(tx, "hourly", rollupDeltas(inserted.map(rollupCheck), "hourly")),
-        upsertRollups(tx, "daily", rollupDeltas(inserted.map(rollupCheck), "daily")),
+        writeSiteChanges(tx, changes.sites, changes.locations),
+        upsertRollups(tx, "hourly", toPeriod(changes.hourly, "hourly")),
+        upsertRollups(tx, "daily", toPeriod(changes.hourly, "daily")),
       ]);
     }
     return { stored, duplicates: checks.length - stored, deadLetters, skipped };

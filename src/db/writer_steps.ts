@@ -1,14 +1,16 @@
 /**
  * Steps of the writer between inserting a batch's checks and writing state and rollups: which checks this
- * transaction actually stored, and the fold of those checks into each site's state. Private to src/db.
+ * transaction actually stored, and the fold of those checks into each site's state and each location's
+ * current-hour rollup counts. Private to src/db.
  *
  * @module
  */
 import type postgres from "postgres";
 import { numberArray, textArray } from "./_arrays.ts";
 import type { ResolvedCheck } from "./names.ts";
-import type { RollupCheck } from "./rollups.ts";
-import { foldSite, type SiteChanges, type SiteCheck, type SiteRows } from "./state.ts";
+import { accumulate, EMPTY_ACCUMULATOR, type RollupCheck, type RollupDelta } from "./rollups.ts";
+import { compareTimeKeys, foldSite, type SiteChanges } from "./state.ts";
+import type { LocationRow, StoredSite } from "./state_store.ts";
 
 /** A check with its database ids, its location's included. */
 export interface LocatedCheck extends ResolvedCheck {
@@ -39,35 +41,72 @@ export async function insertedChecks(
   return unique.filter((r) => mine.has(r.id));
 }
 
+/** What a batch changes in state and rollups. */
+export interface BatchChanges {
+  readonly sites: Map<number, SiteChanges>;
+  readonly locations: LocationRow[];
+  /** Rollup counts to add, per hour (checks of earlier hours, and hours the accumulators moved past). */
+  readonly hourly: RollupDelta[];
+}
+
 /**
- * Folds the inserted checks into each site's rows. A check starting more than `maxFutureMs` after `now` (an
- * agent's clock far ahead) is left out: it would hold its location's state until that time.
+ * Folds the inserted checks into each site's rows and each location's current-hour counts. A check starting
+ * more than `maxFutureMs` after `now` (an agent's clock far ahead) changes no state and is counted in the
+ * rollups directly: it would hold its location's state, or its counts, until that time.
  */
 export function foldSites(
-  rows: ReadonlyMap<number, SiteRows>,
+  stored: ReadonlyMap<number, StoredSite>,
   inserted: readonly LocatedCheck[],
   now: Date,
   maxFutureMs: number,
-): Map<number, SiteChanges> {
+): BatchChanges {
   const horizon = BigInt(now.getTime() + maxFutureMs) * 1000n;
-  const bySite = new Map<number, SiteCheck[]>();
+  const bySite = new Map<number, LocatedCheck[]>();
   for (const r of inserted) {
-    if (r.micros > horizon) continue;
     const list = bySite.get(r.siteId) ?? [];
-    list.push({
-      check: r.check,
-      micros: r.micros,
-      checkId: r.id,
-      locationId: r.locationId,
-      agentId: r.agentId,
-    });
+    list.push(r);
     bySite.set(r.siteId, list);
   }
-  const changes = new Map<number, SiteChanges>();
+  const sites = new Map<number, SiteChanges>();
+  const locations: LocationRow[] = [];
+  const hourly: RollupDelta[] = [];
   for (const [siteId, checks] of bySite) {
-    changes.set(siteId, foldSite(rows.get(siteId)!, checks, now.getTime()));
+    checks.sort((a, b) =>
+      compareTimeKeys({ micros: a.micros, checkId: a.id }, { micros: b.micros, checkId: b.id })
+    );
+    const rows = stored.get(siteId)!;
+    const timely = checks.filter((r) => r.micros <= horizon);
+    const changes = foldSite(
+      rows,
+      timely.map((r) => ({
+        check: r.check,
+        micros: r.micros,
+        checkId: r.id,
+        locationId: r.locationId,
+        agentId: r.agentId,
+      })),
+      now.getTime(),
+    );
+    sites.set(siteId, changes);
+    const moved = new Map(changes.locations.map((l) => [l.locationId, l]));
+    const byLocation = new Map<number, LocatedCheck[]>();
+    for (const r of checks) byLocation.set(r.locationId, [...byLocation.get(r.locationId) ?? [], r]);
+    for (const [locationId, list] of byLocation) {
+      const state = moved.get(locationId) ?? rows.locations.get(locationId);
+      const before = rows.accumulators.get(locationId) ?? EMPTY_ACCUMULATOR;
+      const { accumulator, deltas } = accumulate(before, list.map(rollupCheck), horizon, state !== undefined);
+      hourly.push(...deltas);
+      if (state === undefined || (accumulator === before && !moved.has(locationId))) continue;
+      const previous = rows.locations.get(locationId);
+      locations.push({
+        siteId,
+        state,
+        accumulator,
+        previous: previous === undefined ? null : { checkId: previous.checkId, accChecks: before.checks },
+      });
+    }
   }
-  return changes;
+  return { sites, locations, hourly };
 }
 
 /** What the rollups need of a stored check. */

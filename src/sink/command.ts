@@ -21,6 +21,7 @@ import { connectDatabase, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
+import { maintainRollupPartitions } from "../db/rollup_partitions.ts";
 import { createKafka, describeKafka, kafkaSettings } from "../kafka.ts";
 import { createLogger } from "../log.ts";
 import { serveMetrics } from "../metrics.ts";
@@ -36,8 +37,12 @@ USAGE:
 
 OPTIONS:
   --group NAME            consumer group (MONITOR_GROUP; default monitor-sink)
-  --retention DAYS        drop check partitions older than this; 0 keeps everything
-                          (MONITOR_RETENTION_DAYS; default 90)
+  --retention DAYS        drop raw check partitions older than this; 0 keeps everything
+                          (MONITOR_RETENTION_DAYS; default 30)
+  --hourly-retention DAYS drop hourly rollup partitions (months) older than this; 0 keeps everything
+                          (MONITOR_HOURLY_RETENTION_DAYS; default 400)
+  --daily-retention DAYS  drop daily rollup partitions (years) older than this; 0 keeps everything
+                          (MONITOR_DAILY_RETENTION_DAYS; default 0: forever)
   --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
   --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
   --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
@@ -67,6 +72,8 @@ const SINK_FLAGS = {
   ...DATABASE_FLAGS,
   group: { type: "string", env: "MONITOR_GROUP" },
   retention: { type: "string", env: "MONITOR_RETENTION_DAYS" },
+  "hourly-retention": { type: "string", env: "MONITOR_HOURLY_RETENTION_DAYS" },
+  "daily-retention": { type: "string", env: "MONITOR_DAILY_RETENTION_DAYS" },
   "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
   "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
   metrics: { type: "string", env: "MONITOR_METRICS" },
@@ -87,7 +94,9 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   }
   const log = createLogger({ format: logFormat(flags["log-format"]) });
   const group = flags.group ?? "monitor-sink";
-  const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
+  const retentionDays = positiveInteger("retention", flags.retention, 30, 0);
+  const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
+  const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
@@ -110,7 +119,10 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     const maintain = () =>
       db.run(
         "maintain partitions",
-        (sql) => maintainPartitions(sql, { retentionDays, log }),
+        async (sql) => {
+          await maintainPartitions(sql, { retentionDays, log });
+          await maintainRollupPartitions(sql, { hourlyRetentionDays, dailyRetentionDays, log });
+        },
         DATABASE_DEADLINE_MS,
       );
     await retrying(log, shutdown, "prepare partitions", maintain);
