@@ -115,7 +115,10 @@ Deno.test(
           { site: "good", location: "local", up: true, consecutive_failures: 0 },
         ]);
         const states = await db.sql`select site, state from site_status order by site`;
-        assertEquals(states.map((r) => ({ ...r })), [{ site: "bad", state: "down" }, { site: "good", state: "up" }]);
+        assertEquals(states.map((r) => ({ ...r })), [{ site: "bad", state: "down" }, {
+          site: "good",
+          state: "up",
+        }]);
         const uptime = await db.sql`
         select site, checks::int, up_checks::int, uptime_percent::float8 as pct
         from site_uptime(null, now() - interval '1 day', now() + interval '1 hour', null) order by site`;

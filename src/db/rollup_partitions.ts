@@ -76,7 +76,12 @@ export function rollupPartition(table: "rollup_hourly" | "rollup_daily", time: D
       from: iso(year, month),
       to: iso(year, month + 1),
     }
-    : { table, name: `rollup_daily_p${year.toString().padStart(4, "0")}`, from: iso(year, 0), to: iso(year + 1, 0) };
+    : {
+      table,
+      name: `rollup_daily_p${year.toString().padStart(4, "0")}`,
+      from: iso(year, 0),
+      to: iso(year + 1, 0),
+    };
   // The name and bounds reach SQL text: they must hold nothing but what these patterns allow.
   if (!NAME.test(partition.name) || !BOUND.test(partition.from) || !BOUND.test(partition.to)) {
     throw new RangeError(`Cannot name a partition: unexpected name or bounds for ${time.toISOString()}`);
@@ -88,7 +93,9 @@ function parsePartition(name: string): RollupPartition | null {
   const hourly = /^rollup_hourly_p(\d{4})(\d{2})$/.exec(name);
   if (hourly) {
     const time = new Date(Date.UTC(Number(hourly[1]), Number(hourly[2]) - 1, 1));
-    return rollupPartition("rollup_hourly", time).name === name ? rollupPartition("rollup_hourly", time) : null;
+    return rollupPartition("rollup_hourly", time).name === name
+      ? rollupPartition("rollup_hourly", time)
+      : null;
   }
   const daily = /^rollup_daily_p(\d{4})$/.exec(name);
   if (daily) return rollupPartition("rollup_daily", new Date(Date.UTC(Number(daily[1]), 0, 1)));
@@ -190,7 +197,9 @@ async function createPartition(tx: postgres.TransactionSql, partition: RollupPar
   const moved = await tx`
     create temp table rollups_moving on commit drop as
     with gone as (
-      delete from ${tx(defaultTable)} where bucket >= ${partition.from} and bucket < ${partition.to} returning *
+      delete from ${
+    tx(defaultTable)
+  } where bucket >= ${partition.from} and bucket < ${partition.to} returning *
     )
     select * from gone`;
   // Partition bounds cannot be bound parameters; the name and bounds come from rollupPartition(), which checks
