@@ -1,7 +1,8 @@
 /**
  * Synthetic history for the read side's benchmark, written straight into the history tables (as the history
  * issue allows for its own benchmark): `sites` sites in two locations, daily rollups for a year, hourly rollups
- * for the last three days, raw checks (one a minute per location) for the last hour, fresh location state,
+ * for the last two days, raw checks (one a minute per location) for the last hour, fresh location state with
+ * the current hour's counts,
  * and an incident history (about 2 % of sites with an open incident, 20 % with one ended a month ago).
  * Rollup and check partitions are made as the sink makes them, so queries prune as they would in production.
  *
@@ -10,6 +11,7 @@
 import type postgres from "postgres";
 import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
+import { maintainRollupPartitions } from "../../src/db/rollup_partitions.ts";
 import { silentLogger } from "../../src/log.ts";
 
 /** How long each step of {@linkcode generateHistory} took, in ms, and the rows it wrote. */
@@ -37,20 +39,14 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
   const started = performance.now();
   await migrate(sql, silentLogger);
   await maintainPartitions(sql, { retentionDays: 30, log: silentLogger });
-  // Rollup partitions as the history design names them: monthly hourly, yearly daily.
-  await sql.unsafe(`
-    do $$
-    declare m date;
-    begin
-      for m in select generate_series(date_trunc('month', now() - interval '13 months'), now() + interval '1 month', interval '1 month')::date loop
-        execute format('create table if not exists rollup_hourly_p%s partition of rollup_hourly for values from (%L) to (%L)',
-                       to_char(m, 'YYYYMM'), m, m + interval '1 month');
-      end loop;
-      for m in select generate_series(date_trunc('year', now() - interval '13 months'), now() + interval '1 year', interval '1 year')::date loop
-        execute format('create table if not exists rollup_daily_p%s partition of rollup_daily for values from (%L) to (%L)',
-                       to_char(m, 'YYYY'), m, m + interval '1 year');
-      end loop;
-    end $$`).catch(() => {}); // the sink of the history branch may make them already, under other bounds
+  // Rollup partitions as the sink makes them, for the 13 months back (as bench/db/history.ts does).
+  const today0 = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+  for (let month = 13; month >= 0; month--) {
+    await maintainRollupPartitions(sql, {
+      now: new Date(today0 - month * 30 * 86_400_000),
+      log: silentLogger,
+    });
+  }
   await sql`
     insert into sites (name, url, first_seen, last_seen)
     select 'site-' || lpad(i::text, 5, '0'), 'https://site-' || i || '.example.com/health',
@@ -78,21 +74,25 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
            gen_random_uuid()
     from sites s cross join agents a
     cross join generate_series(now() - interval '60 minutes', now() - interval '30 seconds', interval '1 minute') t`;
-  // Today's rollups from those raw checks, as the writer would have kept them.
+  // Today's daily rollups hold the hours before the current one; the current hour's counts are in
+  // location_state (acc_*), as the writer keeps them.
   await sql`
-    insert into rollup_hourly (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
-    select * from rollups_from_checks(date_trunc('hour', now()) - interval '1 hour', now(), '1 hour')
-    on conflict (site_id, bucket, location_id) do update set checks = rollup_hourly.checks + excluded.checks,
-      up_checks = rollup_hourly.up_checks + excluded.up_checks`;
+    insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+    select ${today}, site_id, location_id, sum(checks), sum(up_checks), null, ${LATENCY_DAY}::int[]
+    from rollup_hourly where bucket >= ${today} and bucket < date_trunc('hour', now())
+    group by site_id, location_id`;
   await sql`
     insert into location_state (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
-                                consecutive_failures, interval_ms, duration_ms, status, up, error_kind, error_message)
+                                consecutive_failures, interval_ms, duration_ms, status, up, error_kind, error_message,
+                                acc_hour, acc_checks, acc_up_checks, acc_latency)
     select s.id, l.id, gen_random_uuid(), now() - interval '20 seconds', now() - interval '20 seconds',
            now() - interval '3 days', a.id, case when s.id % 50 = 0 and l.name = 'us-east' then 4 else 0 end, 60000,
            130, case when s.id % 50 = 0 and l.name = 'us-east' then 503 else 200 end,
            not (s.id % 50 = 0 and l.name = 'us-east'),
            case when s.id % 50 = 0 and l.name = 'us-east' then 'http'::check_error_kind end,
-           case when s.id % 50 = 0 and l.name = 'us-east' then 'Status 503 is not in 200-399' end
+           case when s.id % 50 = 0 and l.name = 'us-east' then 'Status 503 is not in 200-399' end,
+           date_trunc('hour', now()), extract(minute from now())::int * 2, extract(minute from now())::int * 2,
+           ${LATENCY_HOUR}::int[]
     from sites s cross join locations l join agents a on a.region = l.name`;
   await sql`
     insert into site_state (site_id, state, since, changed_at)

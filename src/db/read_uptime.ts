@@ -74,8 +74,9 @@ const ORIGIN = "2000-01-03 00:00:00+00";
 
 /**
  * The rollup rows of a width, each location's current hour (kept in `location_state`) included, as one relation
- * `(site_id, location_id, bucket, checks, up_checks, latency)`. Conditions on site_id and bucket reach both
- * branches (PostgreSQL pushes them into a UNION ALL).
+ * `(site_id, location_id, bucket, checks, up_checks, latency)`, for the sites of the statement's `p` (the
+ * location_state branch names them itself: the join condition alone left the planner scanning every row of it
+ * once per site).
  */
 function rollups(sql: postgres.Sql, width: BucketWidth) {
   const table = width === "hour" ? sql`rollup_hourly` : sql`rollup_daily`;
@@ -85,7 +86,7 @@ function rollups(sql: postgres.Sql, width: BucketWidth) {
     select site_id, location_id, date_bin(${width === "hour" ? "1 hour" : "1 day"}::interval, acc_hour,
                                           ${ORIGIN}::timestamptz),
            acc_checks, acc_up_checks, acc_latency
-    from location_state where acc_hour is not null
+    from location_state where acc_hour is not null and site_id in (select id from p)
   )`;
 }
 
@@ -258,9 +259,10 @@ export async function readUptimePeriod(
 ): Promise<number | null> {
   const from = width === "hour" ? hoursBack(now, count) : daysBack(now, count);
   const [row] = await sql<{ checks: number; up_checks: number }[]>`
+    with p as (select id from sites where name = ${site})
     select coalesce(sum(r.checks), 0)::int8 as checks, coalesce(sum(r.up_checks), 0)::int8 as up_checks
-    from ${rollups(sql, width)} r
-    where r.site_id = (select id from sites where name = ${site}) and r.bucket >= ${from} and r.bucket <= ${now}`;
+    from p join ${rollups(sql, width)} r on r.site_id = p.id
+    where r.bucket >= ${from} and r.bucket <= ${now}`;
   return uptimePercent(Number(row!.checks), Number(row!.up_checks));
 }
 
