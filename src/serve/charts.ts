@@ -66,19 +66,37 @@ export function slots(
  * ```
  */
 export function dailyBars(days: readonly (Bucket | null)[], first: Date): Html {
-  const bars = days.map((day, i) => {
-    const date = new Date(first.getTime() + i * DAY_MS);
-    const label = `${MONTHS[date.getUTCMonth()]} ${date.getUTCDate()}`;
-    if (day === null || day.checks === 0) return `<i class="none" title="${label}: no data"></i>`;
+  const labels = dayLabels(first, days.length);
+  let bars = "";
+  for (let i = 0; i < days.length; i++) {
+    const day = days[i]!;
+    if (day === null || day.checks === 0) {
+      bars += `<i class="none" title="${labels[i]}: no data"></i>`;
+      continue;
+    }
     const kind = uptimeClass(day.uptimePercent);
-    const cls = kind === "ok" ? "" : ` class="${kind}"`;
-    return `<i${cls} title="${label}: ${formatPercent(day.uptimePercent)} of ${day.checks}"></i>`;
-  });
+    bars += `<i${kind === "ok" ? "" : ` class="${kind}"`} title="${labels[i]}: ${
+      formatPercent(day.uptimePercent)
+    } of ${day.checks}"></i>`;
+  }
   return raw(
-    `<span class="bars" role="img" aria-label="uptime per day, last ${days.length} days">${
-      bars.join("")
-    }</span>`,
+    `<span class="bars" role="img" aria-label="uptime per day, last ${days.length} days">${bars}</span>`,
   );
+}
+
+// Every row of a page has the same days: their labels are made once.
+let labelCache: { key: string; labels: string[] } = { key: "", labels: [] };
+
+function dayLabels(first: Date, count: number): string[] {
+  const key = `${first.getTime()}/${count}`;
+  if (labelCache.key !== key) {
+    const labels = Array.from({ length: count }, (_, i) => {
+      const date = new Date(first.getTime() + i * DAY_MS);
+      return `${MONTHS[date.getUTCMonth()]} ${date.getUTCDate()}`;
+    });
+    labelCache = { key, labels };
+  }
+  return labelCache.labels;
 }
 
 function scale(
