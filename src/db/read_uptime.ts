@@ -65,7 +65,9 @@ interface SummaryRow {
   key: string;
   checks: number;
   up_checks: number;
-  histograms: string[] | null;
+  /** The rows' histograms as text, separated by ';' (one text column: postgres.js parses a text[] of them
+   * several times slower, measured 1.6 s against 0.6 s for 1,000 sites' 24 hours). */
+  histograms: string | null;
   checks_7d: number;
   up_checks_7d: number;
 }
@@ -73,20 +75,22 @@ interface SummaryRow {
 const ORIGIN = "2000-01-03 00:00:00+00";
 
 /**
- * The rollup rows of a width, each location's current hour (kept in `location_state`) included, as one relation
- * `(site_id, location_id, bucket, checks, up_checks, latency)`, for the sites of the statement's `p` (the
- * location_state branch names them itself: the join condition alone left the planner scanning every row of it
- * once per site).
+ * The rollup rows of a width for one site of the statement's `p` (a LATERAL subquery on `p.id`) from `from` to
+ * `to`, each location's current hour (kept in `location_state`) included: `(location_id, bucket, checks,
+ * up_checks, latency)`. Per site, so each site is an index range scan: for every site at once, a join let the
+ * planner scan the whole year's daily partition (1.3 s for 1,000 sites against 0.4 s this way, measured).
  */
-function rollups(sql: postgres.Sql, width: BucketWidth) {
+function rollupsOf(sql: postgres.Sql, width: BucketWidth, from: Date, to: Date) {
   const table = width === "hour" ? sql`rollup_hourly` : sql`rollup_daily`;
-  return sql`(
-    select site_id, location_id, bucket, checks, up_checks, latency from ${table}
+  return sql`lateral (
+    select location_id, bucket, checks, up_checks, latency from ${table}
+    where site_id = p.id and bucket >= ${from} and bucket <= ${to}
     union all
-    select site_id, location_id, date_bin(${width === "hour" ? "1 hour" : "1 day"}::interval, acc_hour,
-                                          ${ORIGIN}::timestamptz),
+    select location_id, date_bin(${width === "hour" ? "1 hour" : "1 day"}::interval, acc_hour,
+                                 ${ORIGIN}::timestamptz),
            acc_checks, acc_up_checks, acc_latency
-    from location_state where acc_hour is not null and site_id in (select id from p)
+    from location_state
+    where site_id = p.id and acc_hour >= ${from} and acc_hour <= ${to}
   )`;
 }
 
@@ -110,20 +114,18 @@ async function summaries(
     sql<SummaryRow[]>`
       with p as (${picked(sql, sites)})
       select ${key} as key, sum(r.checks)::int8 as checks, sum(r.up_checks)::int8 as up_checks,
-             array_agg(r.latency::text) filter (where r.latency is not null) as histograms,
+             string_agg(r.latency::text, ';') filter (where r.latency is not null) as histograms,
              0 as checks_7d, 0 as up_checks_7d
-      from p join ${rollups(sql, "hour")} r on r.site_id = p.id ${locations}
-      where r.bucket >= ${hoursBack(now, 24)} and r.bucket <= ${now}
+      from p cross join ${rollupsOf(sql, "hour", hoursBack(now, 24), now)} r ${locations}
       group by 1`,
     sql<SummaryRow[]>`
       with p as (${picked(sql, sites)})
-      select ${key} as key, sum(r.checks)::int8 as checks, sum(r.up_checks)::int8 as up_checks, null as histograms,
+      select ${key} as key, sum(r.checks)::int8 as checks, sum(r.up_checks)::int8 as up_checks, null::text as histograms,
              coalesce(sum(r.checks) filter (where r.bucket >= ${daysBack(now, 7)}), 0)::int8 as checks_7d,
              coalesce(sum(r.up_checks) filter (where r.bucket >= ${
       daysBack(now, 7)
     }), 0)::int8 as up_checks_7d
-      from p join ${rollups(sql, "day")} r on r.site_id = p.id ${locations}
-      where r.bucket >= ${daysBack(now, 30)} and r.bucket <= ${now}
+      from p cross join ${rollupsOf(sql, "day", daysBack(now, 30), now)} r ${locations}
       group by 1`,
   ]);
   const out = new Map<string, UptimeSummary>();
@@ -140,7 +142,7 @@ async function summaries(
     out.set(row.key, {
       ...entry,
       uptime24h: uptimePercent(Number(row.checks), Number(row.up_checks)),
-      p95Ms24h: histogramPercentile(mergeHistograms(row.histograms), 0.95),
+      p95Ms24h: histogramPercentile(mergeHistograms(row.histograms?.split(";") ?? null), 0.95),
     });
   }
   return out;
@@ -186,7 +188,7 @@ interface BucketRow {
   bucket: Date;
   checks: number;
   up_checks: number;
-  histograms: string[] | null;
+  histograms: string | null;
 }
 
 /**
@@ -209,21 +211,22 @@ export async function readUptimeBuckets(
 ): Promise<Map<string, UptimeBucket[]>> {
   if (sites !== null && sites.length === 0) return new Map();
   const histograms = percentiles
-    ? sql`array_agg(r.latency::text) filter (where r.latency is not null)`
-    : sql`null::text[]`;
+    ? sql`string_agg(r.latency::text, ';') filter (where r.latency is not null)`
+    : sql`null::text`;
   const rows = await sql<BucketRow[]>`
     with p as (${picked(sql, sites)})
     select p.name as site, r.bucket, sum(r.checks)::int8 as checks, sum(r.up_checks)::int8 as up_checks,
            ${histograms} as histograms
-    from p join ${rollups(sql, width)} r on r.site_id = p.id
-    where r.bucket >= ${width === "hour" ? hoursBack(from, 1) : daysBack(from, 1)} and r.bucket <= ${to}
+    from p cross join ${
+    rollupsOf(sql, width, width === "hour" ? hoursBack(from, 1) : daysBack(from, 1), to)
+  } r
     group by p.name, r.bucket
     order by p.name, r.bucket`;
   const out = new Map<string, UptimeBucket[]>();
   for (const row of rows) {
     const checks = Number(row.checks);
     const upChecks = Number(row.up_checks);
-    const merged = percentiles ? mergeHistograms(row.histograms) : null;
+    const merged = percentiles ? mergeHistograms(row.histograms?.split(";") ?? null) : null;
     const list = out.get(row.site) ?? [];
     list.push({
       site: row.site,
@@ -261,8 +264,7 @@ export async function readUptimePeriod(
   const [row] = await sql<{ checks: number; up_checks: number }[]>`
     with p as (select id from sites where name = ${site})
     select coalesce(sum(r.checks), 0)::int8 as checks, coalesce(sum(r.up_checks), 0)::int8 as up_checks
-    from p join ${rollups(sql, width)} r on r.site_id = p.id
-    where r.bucket >= ${from} and r.bucket <= ${now}`;
+    from p cross join ${rollupsOf(sql, width, from, now)} r`;
   return uptimePercent(Number(row!.checks), Number(row!.up_checks));
 }
 
