@@ -324,20 +324,25 @@ create function uptime_rows(site_name text, from_time timestamptz, to_time times
 returns table (site_id integer, location_id integer, start timestamptz, checks integer, up_checks integer,
                latency integer[])
 language sql stable as $$
+  -- Each bound is a scalar subquery, computed once per query (and then used to prune partitions), not per row.
   select r.site_id, r.location_id, r.bucket, r.checks, r.up_checks, r.latency from rollup_daily r
-  where r.bucket >= lower(uptime_span(3, from_time, to_time, width)) and r.bucket < upper(uptime_span(3, from_time, to_time, width))
+  where r.bucket >= (select lower(uptime_span(3, from_time, to_time, width)))
+    and r.bucket < (select upper(uptime_span(3, from_time, to_time, width)))
     and (site_name is null or r.site_id = (select id from sites where name = site_name))
   union all
   select r.site_id, r.location_id, r.bucket, r.checks, r.up_checks, r.latency from rollup_hourly r
-  where r.bucket >= lower(uptime_span(2, from_time, to_time, width)) and r.bucket < upper(uptime_span(2, from_time, to_time, width))
+  where r.bucket >= (select lower(uptime_span(2, from_time, to_time, width)))
+    and r.bucket < (select upper(uptime_span(2, from_time, to_time, width)))
     and (site_name is null or r.site_id = (select id from sites where name = site_name))
   union all
   select r.site_id, r.location_id, r.bucket, r.checks, r.up_checks, r.latency from rollup_hourly r
-  where r.bucket >= lower(uptime_span(4, from_time, to_time, width)) and r.bucket < upper(uptime_span(4, from_time, to_time, width))
+  where r.bucket >= (select lower(uptime_span(4, from_time, to_time, width)))
+    and r.bucket < (select upper(uptime_span(4, from_time, to_time, width)))
     and (site_name is null or r.site_id = (select id from sites where name = site_name))
   union all
   select x.site_id, x.location_id, x.acc_hour, x.acc_checks, x.acc_up_checks, x.acc_latency from location_state x
-  where x.acc_hour >= lower(uptime_span(6, from_time, to_time, width)) and x.acc_hour < upper(uptime_span(6, from_time, to_time, width))
+  where x.acc_hour >= (select lower(uptime_span(6, from_time, to_time, width)))
+    and x.acc_hour < (select upper(uptime_span(6, from_time, to_time, width)))
     and (site_name is null or x.site_id = (select id from sites where name = site_name))
   union all
   select c.site_id, l.id, c.started_at, 1, c.up::int,
@@ -345,8 +350,17 @@ language sql stable as $$
   from checks c
   join agents a on a.id = c.agent_id
   join locations l on l.name = coalesce(a.region, a.name)
-  where ((c.started_at >= lower(uptime_span(1, from_time, to_time, width)) and c.started_at < upper(uptime_span(1, from_time, to_time, width)))
-      or (c.started_at >= lower(uptime_span(5, from_time, to_time, width)) and c.started_at < upper(uptime_span(5, from_time, to_time, width))))
+  where c.started_at >= (select lower(uptime_span(1, from_time, to_time, width)))
+    and c.started_at < (select upper(uptime_span(1, from_time, to_time, width)))
+    and (site_name is null or c.site_id = (select id from sites where name = site_name))
+  union all
+  select c.site_id, l.id, c.started_at, 1, c.up::int,
+         case when c.up then array_fill(1, array[1], array[latency_bucket(c.duration_ms)]) end
+  from checks c
+  join agents a on a.id = c.agent_id
+  join locations l on l.name = coalesce(a.region, a.name)
+  where c.started_at >= (select lower(uptime_span(5, from_time, to_time, width)))
+    and c.started_at < (select upper(uptime_span(5, from_time, to_time, width)))
     and (site_name is null or c.site_id = (select id from sites where name = site_name))
 $$;
 

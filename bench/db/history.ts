@@ -188,6 +188,20 @@ try {
     ),
   ];
 
+  // What the other way of keeping rollups would cost: rolling up a closed hour from its raw checks (a GROUP BY
+  // over the hour's rows, as rollups_from_checks() does), per raw check.
+  const [hourRows] = await sql<{ n: number }[]>`
+    select count(*)::int as n from checks
+    where started_at >= date_trunc('hour', now()) - interval '2 hours' and started_at < date_trunc('hour', now()) - interval '1 hour'`;
+  const closedHour = await timed(
+    `roll up one closed hour from raw (${hourRows!.n} checks)`,
+    () =>
+      sql`select * from rollups_from_checks(date_trunc('hour', now()) - interval '2 hours',
+                                          date_trunc('hour', now()) - interval '1 hour', '1 hour')`,
+  );
+  const closedHourMicrosPerCheck = Math.round(closedHour.median_ms * 1000 / hourRows!.n * 10) / 10;
+  console.log(`  = ${closedHourMicrosPerCheck} µs per raw check`);
+
   const size = async (table: string) => {
     const [row] = await sql<{ bytes: string; rows: string }[]>`
       select coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 as bytes,
@@ -252,6 +266,11 @@ try {
           raw_every_minutes: RAW_EVERY_MINUTES,
         },
         queries,
+        closed_hour_rollup: {
+          ...closedHour,
+          raw_checks: hourRows!.n,
+          micros_per_check: closedHourMicrosPerCheck,
+        },
         bytes: { raw_check: raw.per_row, hourly_row: hourly.per_row, daily_row: daily.per_row },
         projection_10k_sites_30s_one_year: projection,
         per_1000_sites: perThousandSites,

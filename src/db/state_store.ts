@@ -39,7 +39,8 @@ export interface LocationRow {
 }
 
 /**
- * Reads the stored rows of `siteIds`; locks the open incidents (in site order). The state rows are not locked:
+ * Reads the stored rows of the sites named (by site id; a site without rows is absent); locks the open
+ * incidents (in site order). The state rows are not locked:
  * all checks of a site are in one Kafka partition (the key is the site's name), and the writer already holds
  * that partition's offsets row, so no other writer folds the same site's checks at the same time; should that
  * ever happen (the topic's partition count changed), {@linkcode writeSiteChanges} notices that a row moved and
@@ -47,14 +48,14 @@ export interface LocationRow {
  *
  * @example
  * ```ts
- * const rows = await readSiteRows(tx, [1, 2]); // Map { 1 => { locations, site, open }, ... }
+ * const rows = await readSiteRows(tx, ["shop", "blog"]); // Map { 1 => { locations, accumulators, site, open } }
  * ```
  */
 export async function readSiteRows(
   tx: postgres.TransactionSql,
-  siteIds: readonly number[],
+  siteNames: readonly string[],
 ): Promise<Map<number, StoredSite>> {
-  const ids = numberArray([...siteIds].sort((a, b) => a - b));
+  const names = textArray(siteNames);
   const [locationRows, siteRows, incidentRows] = await all([
     tx<{
       site_id: number;
@@ -84,11 +85,13 @@ export async function readSiteRows(
              (extract(epoch from since) * 1000000)::int8 as since_micros,
              (extract(epoch from acc_hour) * 1000000)::int8 as acc_micros, acc_checks, acc_up_checks,
              acc_error_counts::text, acc_latency::text
-      from location_state join unnest(${ids}::int4[]) as t(site_id) using (site_id)
+      from location_state
+      where site_id in (select s.id from sites s join unnest(${names}::text[]) as t(name) using (name))
       order by site_id, location_id`,
     tx<{ site_id: number; state: SiteState; since_micros: string }[]>`
       select site_id, state, (extract(epoch from since) * 1000000)::int8 as since_micros
-      from site_state join unnest(${ids}::int4[]) as t(site_id) using (site_id)
+      from site_state
+      where site_id in (select s.id from sites s join unnest(${names}::text[]) as t(name) using (name))
       order by site_id
       for update`,
     tx<{
@@ -102,19 +105,25 @@ export async function readSiteRows(
     }[]>`
       select id, site_id, (extract(epoch from started_at) * 1000000)::int8 as started_micros, worst_state,
              location_ids, first_error_kind, first_error_message
-      from site_incidents join unnest(${ids}::int4[]) as t(site_id) using (site_id)
-      where ended_at is null
+      from site_incidents
+      where site_id in (select s.id from sites s join unnest(${names}::text[]) as t(name) using (name))
+        and ended_at is null
       order by site_id
       for update`,
   ]);
   const result = new Map<number, StoredSite>();
-  for (const siteId of siteIds) {
-    result.set(siteId, { locations: new Map(), accumulators: new Map(), site: null, open: null });
-  }
+  const of = (siteId: number) => {
+    let site = result.get(siteId);
+    if (site === undefined) {
+      site = { locations: new Map(), accumulators: new Map(), site: null, open: null };
+      result.set(siteId, site);
+    }
+    return site;
+  };
   for (const row of locationRows) {
     const micros = BigInt(row.micros);
     const sinceMicros = BigInt(row.since_micros);
-    result.get(row.site_id)!.locations.set(row.location_id, {
+    of(row.site_id).locations.set(row.location_id, {
       locationId: row.location_id,
       agentId: row.agent_id,
       micros,
@@ -131,7 +140,7 @@ export async function readSiteRows(
       errorKind: row.error_kind,
       errorMessage: row.error_message,
     });
-    result.get(row.site_id)!.accumulators.set(row.location_id, {
+    of(row.site_id).accumulators.set(row.location_id, {
       hour: row.acc_micros === null ? null : BigInt(row.acc_micros),
       checks: row.acc_checks,
       upChecks: row.acc_up_checks,
@@ -141,11 +150,11 @@ export async function readSiteRows(
   }
   for (const row of siteRows) {
     const sinceMicros = BigInt(row.since_micros);
-    result.get(row.site_id)!.site = { state: row.state, since: microsToTimestamp(sinceMicros), sinceMicros };
+    of(row.site_id).site = { state: row.state, since: microsToTimestamp(sinceMicros), sinceMicros };
   }
   for (const row of incidentRows) {
     const startedMicros = BigInt(row.started_micros);
-    result.get(row.site_id)!.open = {
+    of(row.site_id).open = {
       id: Number(row.id),
       startedAt: microsToTimestamp(startedMicros),
       startedMicros,

@@ -17,19 +17,22 @@ export interface LocatedCheck extends ResolvedCheck {
   readonly locationId: number;
 }
 
+/** The checks with distinct ids, the first of each. */
+export function distinctIds(resolved: readonly LocatedCheck[]): LocatedCheck[] {
+  const seen = new Set<string>();
+  return resolved.filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined);
+}
+
 /**
- * The checks of `resolved` that this transaction inserted, each id once. When `stored` (the insert's row count)
- * equals the number of distinct ids, that is all of them; otherwise (an id stored by an earlier batch: a
- * producer retry published it twice) the rows this transaction wrote are told apart by their `xmin`.
+ * The checks of `unique` (distinct ids) that this transaction inserted, given `inserted`, the insert's row
+ * count: the rows whose `xmin` is this transaction.
  */
 export async function insertedChecks(
   tx: postgres.TransactionSql,
-  resolved: readonly LocatedCheck[],
-  stored: number,
+  unique: readonly LocatedCheck[],
+  inserted: number,
 ): Promise<LocatedCheck[]> {
-  const seen = new Set<string>();
-  const unique = resolved.filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined);
-  if (unique.length === stored) return unique;
+  if (unique.length === inserted) return [...unique];
   const rows = await tx<{ id: string }[]>`
     select c.id::text from checks c
     join unnest(${numberArray(unique.map((r) => r.siteId))}::int4[],
@@ -74,7 +77,8 @@ export function foldSites(
     checks.sort((a, b) =>
       compareTimeKeys({ micros: a.micros, checkId: a.id }, { micros: b.micros, checkId: b.id })
     );
-    const rows = stored.get(siteId)!;
+    const rows = stored.get(siteId) ??
+      { locations: new Map(), accumulators: new Map(), site: null, open: null };
     const timely = checks.filter((r) => r.micros <= horizon);
     const changes = foldSite(
       rows,
