@@ -3,17 +3,12 @@
  *
  * @module
  */
+import { delay } from "../src/async.ts";
+import { PERMISSIONS } from "../dev/permissions.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** The permissions and V8 flags of `deno task compile` and `deno task dev` (dev/permissions.sh). */
-export const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-  "--v8-flags=--max-semi-space-size=8",
-];
+export { PERMISSIONS } from "../dev/permissions.ts";
 
 /** What a finished process left. */
 export interface Finished {
@@ -101,7 +96,7 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await delay(100);
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
 }

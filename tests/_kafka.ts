@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { Kafka, logLevel } from "kafkajs";
+import { BROKER, plainKafka } from "../dev/services.ts";
+
+export { BROKER, createTopic, plainKafka } from "../dev/services.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** The shared broker's PLAINTEXT address. */
-export const BROKER = Deno.env.get("TEST_KAFKA_BROKERS") ?? "127.0.0.1:9092";
 const basePort = Number(BROKER.split(":").at(-1));
 /** Its SSL (client certificate required) and SASL_SSL (SCRAM-SHA-512) listeners. */
 export const SSL_BROKER = `127.0.0.1:${basePort + 1}`;
@@ -18,24 +18,6 @@ export const SASL_BROKER = `127.0.0.1:${basePort + 2}`;
 export const CERTS = `${root}.kafka/${basePort}/certs`;
 export const SCRAM_USER = "monitor";
 export const SCRAM_PASSWORD = "monitor-secret";
-
-/** A kafkajs client on the shared broker's PLAINTEXT listener. */
-export function plainKafka(brokers = BROKER): Kafka {
-  return new Kafka({ clientId: "monitor-test", brokers: [brokers], logLevel: logLevel.NOTHING });
-}
-
-/** Creates a uniquely named topic and returns its name. */
-export async function createTopic(prefix: string, partitions = 1, brokers = BROKER): Promise<string> {
-  const topic = `${prefix}-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
-  const admin = plainKafka(brokers).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
-  return topic;
-}
 
 /** A decoded message read back from a topic. */
 export interface ReadMessage {
@@ -88,6 +70,8 @@ export async function readTopic(
 /** A broker of a test's own, on its own ports and data folder, for fault tests. */
 export interface PrivateBroker {
   readonly brokers: string;
+  /** Its own CA, certificates and keys, made on first start (as `CERTS` for the shared broker). */
+  readonly certs: string;
   start(): Promise<void>;
   stop(): Promise<void>;
   destroy(): Promise<void>;
@@ -125,13 +109,17 @@ function freePortBlock(): number {
   throw new Error("Cannot find four free ports for a private broker in 50 attempts");
 }
 
-/** Starts a private broker on four free ports (PLAINTEXT is the first). */
-export async function startPrivateBroker(): Promise<PrivateBroker> {
+/**
+ * Starts a private broker on four free ports (PLAINTEXT is the first); `extraConfig` lines are appended to
+ * its server.properties (e.g. an authorizer).
+ */
+export async function startPrivateBroker(options: { extraConfig?: string } = {}): Promise<PrivateBroker> {
   const port = freePortBlock();
   const dir = await Deno.makeTempDir({ prefix: "monitor-kafka-" });
-  const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir };
+  const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir, KAFKA_EXTRA_CONFIG: options.extraConfig ?? "" };
   const broker: PrivateBroker = {
     brokers: `127.0.0.1:${port}`,
+    certs: `${dir}/certs`,
     start: () => script("start", env),
     stop: () => script("stop", env),
     async destroy() {

@@ -42,3 +42,39 @@ Deno.test("serveMetrics() answers /metrics with the current values and /healthz 
     await server.close();
   }
 });
+
+Deno.test("serveMetrics() answers /healthz with 503 and the reason while the health function names one", async () => {
+  let reason: string | null = "database unreachable: connect ECONNREFUSED 127.0.0.1:1";
+  const server = serveMetrics("127.0.0.1:0", () => [], silentLogger, () => reason);
+  try {
+    const sick = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    assertEquals([sick.status, await sick.text()], [
+      503,
+      "database unreachable: connect ECONNREFUSED 127.0.0.1:1\n",
+    ]);
+    reason = null;
+    const well = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    assertEquals([well.status, await well.text()], [200, "ok\n"]);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serveMetrics() on an address in use, or not this machine's, is a usage error naming flag and address", () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const address = `127.0.0.1:${taken.addr.port}`;
+    assertThrows(
+      () => serveMetrics(address, () => [], silentLogger),
+      UsageError,
+      `Cannot use flag '--metrics': cannot listen on ${address}: it is in use`,
+    );
+  } finally {
+    taken.close();
+  }
+  assertThrows(
+    () => serveMetrics("192.0.2.1:9464", () => [], silentLogger),
+    UsageError,
+    "Cannot use flag '--metrics': cannot listen on 192.0.2.1:9464: it is not an address of this machine",
+  );
+});

@@ -1,8 +1,17 @@
 import { assertEquals } from "./_assert.ts";
 import { firstDue, nextDue, phaseOffset, Scheduler } from "../src/check/scheduler.ts";
+import { delay } from "../src/async.ts";
 
-Deno.test("phaseOffset() is deterministic and within the interval", () => {
-  assertEquals(phaseOffset("api", 60_000), phaseOffset("api", 60_000));
+Deno.test("phaseOffset() is the 32-bit FNV-1a hash of the name modulo the interval", () => {
+  // Pinned: agents of different versions must keep putting a site on the same slot.
+  assertEquals(phaseOffset("api", 60_000), 946_514_567 % 60_000);
+  assertEquals(phaseOffset("api", 60_000), 14_567);
+  assertEquals(phaseOffset("a", 50), 20);
+  assertEquals(phaseOffset("", 1000), 261);
+  assertEquals(phaseOffset("site-1", 10_000), 5_992);
+});
+
+Deno.test("phaseOffset() is within the interval and differs between names", () => {
   const offsets = ["a", "b", "c", "d", "e", "f", "g", "h"].map((name) => phaseOffset(name, 10_000));
   for (const offset of offsets) assertEquals(offset >= 0 && offset < 10_000, true);
   assertEquals(new Set(offsets).size, offsets.length);
@@ -27,10 +36,6 @@ Deno.test("nextDue() is fixed-rate and skips whole missed intervals instead of b
   assertEquals(nextDue(10_000, 1000, 14_500), { next: 14_000, missed: 3 });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 Deno.test("Scheduler runs each site on its interval without drift", async () => {
   const runs: { name: string; due: number }[] = [];
   const sites = [{ name: "a", intervalMs: 50 }, { name: "b", intervalMs: 100 }];
@@ -39,7 +44,7 @@ Deno.test("Scheduler runs each site on its interval without drift", async () => 
     return Promise.resolve();
   }, { concurrency: 10 });
   scheduler.start();
-  await sleep(520);
+  await delay(520);
   await scheduler.stop();
   const dues = (name: string) => runs.filter((r) => r.name === name).map((r) => r.due);
   const a = dues("a");
@@ -48,7 +53,7 @@ Deno.test("Scheduler runs each site on its interval without drift", async () => 
   assertEquals(b.length >= 4 && b.length <= 6, true, `site b ran ${b.length} times`);
   for (let i = 1; i < a.length; i++) assertEquals(a[i]! - a[i - 1]!, 50);
   for (let i = 1; i < b.length; i++) assertEquals(b[i]! - b[i - 1]!, 100);
-  assertEquals(a[0]! % 50, phaseOffset("a", 50));
+  assertEquals(a[0]! % 50, 20); // phaseOffset("a", 50)
 });
 
 Deno.test("Scheduler does not start a site twice while its previous run is going, and counts the skip", async () => {
@@ -57,11 +62,11 @@ Deno.test("Scheduler does not start a site twice while its previous run is going
   const scheduler = new Scheduler([{ name: "slow" }], () => 20, (s) => s.name, async () => {
     concurrent++;
     maxConcurrent = Math.max(maxConcurrent, concurrent);
-    await sleep(70);
+    await delay(70);
     concurrent--;
   }, { concurrency: 5 });
   scheduler.start();
-  await sleep(300);
+  await delay(300);
   await scheduler.stop();
   const stats = scheduler.takeStats();
   assertEquals(maxConcurrent, 1);
@@ -79,12 +84,12 @@ Deno.test("Scheduler never runs more than the concurrency limit at once, and que
     runs++;
     concurrent++;
     maxConcurrent = Math.max(maxConcurrent, concurrent);
-    await sleep(20);
+    await delay(20);
     concurrent--;
   }, { concurrency: 3, now: () => clock });
   clock = 1000; // every site's first slot (within [0, 1000)) is now due at once
   scheduler.start();
-  await sleep(300);
+  await delay(300);
   await scheduler.stop();
   assertEquals(maxConcurrent, 3);
   assertEquals(runs, 20);
@@ -94,12 +99,12 @@ Deno.test("Scheduler.stop() waits for runs in flight", async () => {
   let clock = 0;
   let finished = false;
   const scheduler = new Scheduler([{ name: "x" }], () => 1000, (s) => s.name, async () => {
-    await sleep(50);
+    await delay(50);
     finished = true;
   }, { concurrency: 1, now: () => clock });
   clock = 1000;
   scheduler.start();
-  await sleep(10);
+  await delay(10);
   assertEquals(scheduler.inFlight, 1);
   await scheduler.stop();
   assertEquals(finished, true);

@@ -8,6 +8,7 @@ import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
 import { BROKER, CERTS, createTopic } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
 import postgres from "postgres";
+import { delay } from "../src/async.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
 
@@ -18,12 +19,14 @@ function startSink(databaseUrl: string, topic: string, group: string, extraEnv: 
   );
 }
 
+/** Rows in `table`; 0 while the sink has not created it yet (SQLSTATE 42P01), and any other error thrown. */
 async function count(sql: postgres.Sql, table: "checks" | "dead_letters"): Promise<number> {
   try {
     const [row] = await sql.unsafe(`select count(*)::int as n from ${table}`);
-    return row?.n ?? 0;
-  } catch {
-    return 0; // not migrated yet
+    return row!.n;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "42P01") return 0; // undefined_table: not migrated yet
+    throw error;
   }
 }
 
@@ -41,12 +44,8 @@ async function expectStoredExactly(
     .catch((error) => {
       throw new Error(`${error.message}; the sink said:\n${sink.stderr.text.slice(-6000)}`);
     });
-  await sleep(1_000);
+  await delay(1_000);
   assertEquals(await count(sql, "checks"), expected);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<void> {
@@ -182,7 +181,7 @@ Deno.test(
         30_000,
         "dead letters and checks",
       );
-      await sleep(1_000); // anything more (a duplicate) would show up by now
+      await delay(1_000); // anything more (a duplicate) would show up by now
       const letters = await db
         .sql`select "offset"::int as offset, topic, partition, payload, error from dead_letters order by "offset"`;
       assertEquals(letters.length, poison.length);
@@ -269,7 +268,7 @@ Deno.test(
         await db.sql`
         select pg_terminate_backend(pid) from pg_stat_activity
         where datname = ${db.name} and pid <> pg_backend_pid()`;
-        await sleep(300);
+        await delay(300);
       }
       await expectStoredExactly(db.sql, checks.length, 60_000, sink);
       const stopped = await sink.stop();
@@ -297,7 +296,7 @@ Deno.test(
       await sql.end();
       await pg.stop("fast");
       await produceChecks(topic, checks.slice(10_000));
-      await sleep(4_000);
+      await delay(4_000);
       await pg.start();
       const after = postgres(url, { max: 1, onnotice: () => {} });
       try {

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { createTestDatabase } from "../../tests/_pg.ts";
+import { createTestDatabase } from "../../dev/services.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
 import { maintainRollupPartitions } from "../../src/db/rollup_partitions.ts";

@@ -32,6 +32,8 @@ const LATENCY_HOUR = "[62:77]={1,3,6,12,17,20,17,12,8,6,4,3,2,2,1,1}";
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * await generateHistory(sql, 1_000);
  * ```
  */

@@ -11,10 +11,9 @@
  * @module
  */
 import postgres from "postgres";
-import { ADMIN_URL } from "../../tests/_pg.ts";
-import { startServe } from "../../tests/_serve.ts";
-import { runMonitor } from "../../tests/_cli.ts";
-import { machineInfo } from "../sink/process.ts";
+import { PERMISSIONS } from "../../dev/permissions.ts";
+import { ADMIN_URL } from "../../dev/services.ts";
+import { machineInfo } from "../procfs.ts";
 import { generateHistory, type GenerationReport } from "./data.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -41,6 +40,42 @@ async function measure(
 }
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function monitor(args: string[], databaseUrl: string, stdout: "piped" | "null" = "null"): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, `${ROOT}main.ts`, ...args],
+    env: { DATABASE_URL: databaseUrl },
+    stdout,
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Starts `monitor serve` on a free port and returns its base URL once it listens (30 s at most). */
+async function startServe(databaseUrl: string): Promise<{ base: string; stop: () => Promise<void> }> {
+  const child = monitor(["serve", "--listen", "127.0.0.1:0"], databaseUrl);
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  const timer = setTimeout(() => child.kill("SIGTERM"), 30_000);
+  let base: string | null = null;
+  while (base === null) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`Cannot start monitor serve: ${log}`);
+    log += value;
+    base = /serving address=(http:\/\/127\.0\.0\.1:\d+)\//.exec(log)?.[1] ?? null;
+  }
+  clearTimeout(timer);
+  const draining = (async () => {
+    while (!(await reader.read()).done) { /* keep the pipe flowing */ }
+  })();
+  return {
+    base,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await child.status;
+      await draining;
+    },
+  };
+}
 
 async function benchSize(sites: number, runs: number) {
   const name = `monitor_bench_serve_${sites}`;
@@ -93,11 +128,11 @@ async function benchSize(sites: number, runs: number) {
     }
     // `monitor status` reads every site (no paging): the whole process, Deno's start included.
     const started = performance.now();
-    const status = await runMonitor(["status", "--json"], { DATABASE_URL: url.toString() });
+    const status = await monitor(["status", "--json"], url.toString(), "piped").output();
     results["monitor status --json (process)"] = {
       exit_code: status.code,
       wall_ms: round(performance.now() - started),
-      sites: JSON.parse(status.stdout || "{}").sites?.length ?? null,
+      sites: JSON.parse(new TextDecoder().decode(status.stdout) || "{}").sites?.length ?? null,
     };
     console.error(
       `bench serve: ${sites} sites status: ${JSON.stringify(results["monitor status --json (process)"])}`,

@@ -4,7 +4,20 @@
  *
  * @module
  */
-import { COMMON_FLAGS, durationFlag, KAFKA_FLAGS, logFormat, parseFlags, positiveInteger } from "../args.ts";
+import {
+  COMMON_FLAGS,
+  COMMON_SECTION,
+  durationFlag,
+  type FlagSpec,
+  KAFKA_FLAGS,
+  KAFKA_SECTION,
+  logOptions,
+  parseFlags,
+  positiveInteger,
+  runningFlags,
+} from "../args.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
+import { deadline, isTimeout } from "../async.ts";
 import { CertificateCache } from "./certificates.ts";
 import { formatSites, loadSites } from "./config.ts";
 import { createKafka, describeKafka, ensureTopic, type KafkaSettings, kafkaSettings } from "../kafka.ts";
@@ -17,62 +30,92 @@ import { Scheduler } from "./scheduler.ts";
 import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
 import { type Metric, serveMetrics } from "../metrics.ts";
+import { checkKafkaOnce, isReady, type PreflightOptions, waitForKafka } from "../kafka_preflight.ts";
 
-/** Help text of `monitor check`. */
-export const CHECK_USAGE = `monitor check: probe the sites of a sites file and publish every result to Kafka
+const CHECK_OPTIONS = {
+  sites: {
+    type: "string",
+    env: "MONITOR_SITES",
+    arg: "FILE",
+    description: "sites file",
+    default: "sites.toml",
+  },
+  once: {
+    type: "boolean",
+    description: "probe every site once, print the results, exit 0 if all are up, 1 otherwise",
+  },
+  json: { type: "boolean", description: "with --once: print NDJSON even on a terminal" },
+  "dry-run": { type: "boolean", description: "print the resolved sites and the Kafka target, then exit" },
+  agent: {
+    type: "string",
+    env: "MONITOR_AGENT",
+    arg: "NAME",
+    description: "agent name in every result",
+    default: "the host name",
+  },
+  region: {
+    type: "string",
+    env: "MONITOR_REGION",
+    arg: "LABEL",
+    description: "region label in every result",
+  },
+  concurrency: {
+    type: "string",
+    env: "MONITOR_CONCURRENCY",
+    arg: "N",
+    description: "most probes in flight at once",
+    default: "500",
+  },
+  outbox: {
+    type: "string",
+    env: "MONITOR_OUTBOX",
+    arg: "N",
+    description: "results held while Kafka is unreachable; past it the oldest are dropped",
+    default: "100000",
+  },
+  "create-topic": {
+    type: "boolean",
+    env: "MONITOR_CREATE_TOPIC",
+    description: "create the topic if it is missing",
+  },
+  partitions: {
+    type: "string",
+    env: "MONITOR_PARTITIONS",
+    arg: "N",
+    description: "partitions of a topic made by --create-topic",
+    default: "6",
+  },
+  ...runningFlags(":9464"),
+  "drain-timeout": {
+    type: "string",
+    env: "MONITOR_DRAIN_TIMEOUT",
+    arg: "DUR",
+    description:
+      "on SIGINT/SIGTERM, how long to wait for probes and publishing; results still undelivered then " +
+      "make the exit code 1",
+    default: "15s",
+  },
+} as const satisfies Record<string, FlagSpec>;
 
-USAGE:
-  monitor check [OPTIONS]
+const CHECK_FLAGS = { ...CHECK_OPTIONS, ...KAFKA_FLAGS, ...COMMON_FLAGS } as const;
 
-OPTIONS:
-  --sites FILE          sites file (MONITOR_SITES; default sites.toml)
-  --once                probe every site once, print the results, exit 0 if all are up, 1 otherwise
-  --json                with --once: print NDJSON even on a terminal
-  --dry-run             print the resolved sites and the Kafka target, then exit
-  --agent NAME          agent name in every result (MONITOR_AGENT; default the host name)
-  --region LABEL        region label in every result (MONITOR_REGION)
-  --concurrency N       most probes in flight at once (MONITOR_CONCURRENCY; default 500)
-  --outbox N            results held while Kafka is unreachable; past it the oldest are dropped
-                        (MONITOR_OUTBOX; default 100000)
-  --create-topic        create the topic if it is missing (MONITOR_CREATE_TOPIC)
-  --partitions N        partitions of a topic made by --create-topic (MONITOR_PARTITIONS; default 6)
-  --summary-every DUR   how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
-  --metrics HOST:PORT   serve Prometheus metrics on /metrics, e.g. :9464 (MONITOR_METRICS; default off)
-  --drain-timeout DUR   on SIGINT/SIGTERM, how long to wait for probes and publishing (MONITOR_DRAIN_TIMEOUT;
-                        default 15s)
+/** Help of `monitor check`. */
+export const CHECK_HELP: CommandHelp = {
+  command: "monitor check",
+  summary: "probe the sites of a sites file and publish every result to Kafka",
+  sections: [
+    { title: "OPTIONS", flags: CHECK_OPTIONS },
+    { ...KAFKA_SECTION, title: "KAFKA (without --brokers, results go to stdout as NDJSON)" },
+    COMMON_SECTION,
+  ],
+};
 
-KAFKA (without --brokers, results go to stdout as NDJSON):
-  --brokers H:P,...     MONITOR_BROKERS
-  --topic NAME          MONITOR_TOPIC (default monitor.checks)
-  --kafka-tls           use TLS with the system CA store (implied by the three options below and by SASL)
-  --kafka-ca FILE       CA certificate, PEM (MONITOR_KAFKA_CA), e.g. Aiven's ca.pem
-  --kafka-cert FILE     client certificate, PEM (MONITOR_KAFKA_CERT), e.g. service.cert
-  --kafka-key FILE      client key, PEM (MONITOR_KAFKA_KEY), e.g. service.key
-  --sasl-mechanism M    plain, scram-sha-256 or scram-sha-512 (MONITOR_SASL_MECHANISM)
-  --sasl-username U     MONITOR_SASL_USERNAME; the password only from MONITOR_SASL_PASSWORD
-
-COMMON:
-  --log-format FORMAT   text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help            show this help
-`;
-
-const CHECK_FLAGS = {
-  ...COMMON_FLAGS,
-  ...KAFKA_FLAGS,
-  sites: { type: "string", env: "MONITOR_SITES" },
-  once: { type: "boolean" },
-  json: { type: "boolean" },
-  "dry-run": { type: "boolean" },
-  agent: { type: "string", env: "MONITOR_AGENT" },
-  region: { type: "string", env: "MONITOR_REGION" },
-  concurrency: { type: "string", env: "MONITOR_CONCURRENCY" },
-  outbox: { type: "string", env: "MONITOR_OUTBOX" },
-  "create-topic": { type: "boolean", env: "MONITOR_CREATE_TOPIC" },
-  partitions: { type: "string", env: "MONITOR_PARTITIONS" },
-  "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
-  "drain-timeout": { type: "string", env: "MONITOR_DRAIN_TIMEOUT" },
-  metrics: { type: "string", env: "MONITOR_METRICS" },
-} as const;
+/** `monitor check` for the command table of `main.ts`. */
+export const CHECK_COMMAND: CommandDefinition = {
+  help: CHECK_HELP,
+  flags: CHECK_FLAGS,
+  run: (args, env, shutdown) => checkCommand(args, env, shutdown),
+};
 
 /** Where `check` writes results and text meant for the user. */
 export interface Output {
@@ -117,12 +160,8 @@ export async function checkCommand(
   output: Output = stdoutOutput,
 ): Promise<number> {
   const flags = parseFlags(args, CHECK_FLAGS, env);
-  if (flags.help) {
-    output.write(CHECK_USAGE);
-    return 0;
-  }
-  const log = createLogger({ format: logFormat(flags["log-format"]) });
-  const sites = await loadSites(flags.sites ?? "sites.toml");
+  const log = createLogger(logOptions(flags));
+  const sites = await loadSites(flags.sites ?? "sites.toml", env);
   const agent = flags.agent ?? Deno.hostname();
   const config: CheckConfig = {
     sites,
@@ -143,21 +182,36 @@ export async function checkCommand(
     output.write(`publish to: ${config.kafka ? describeKafka(config.kafka) : "stdout (NDJSON)"}\n`);
     return 0;
   }
-  if (flags.once) return await runOnce(config, log, output, flags.json || !output.isTerminal);
-  await runForever(config, log, output, shutdown);
-  return 0;
+  if (flags.once) return await runOnce(config, log, output, flags.json || !output.isTerminal, shutdown);
+  return await runForever(config, log, output, shutdown);
 }
 
 /** The sink of results: the outbox in front of Kafka, or stdout. */
 interface ResultSink {
   accept(result: CheckResult): void;
-  /** Flushes and disconnects; returns how many results could not be delivered. */
+  /**
+   * Flushes and disconnects; returns how many results could not be delivered. Throws the error that made
+   * Kafka unusable (see `failed`), if any.
+   */
   close(): Promise<number>;
+  /** Aborts, with the error as its reason, when Kafka turns out to be unusable (a permanent error). */
+  readonly failed: AbortSignal;
   readonly stats: () => { published: number; outbox: number; dropped: number; failures: number };
 }
 
-/** Opens the Kafka outbox when brokers are configured, else NDJSON on `output` (or nothing, when not `print`). */
-function openSink(config: CheckConfig, log: Logger, output: Output, print: boolean): ResultSink {
+/**
+ * Opens the Kafka outbox when brokers are configured, else NDJSON on `output` (or nothing, when not `print`).
+ * Kafka is checked once first: a permanent error (a certificate, a password, a missing topic without
+ * `--create-topic`) is thrown before any probe runs. With the broker unreachable, probing starts anyway and
+ * results wait in the outbox while the check is retried; the publisher starts once it passes.
+ */
+async function openSink(
+  config: CheckConfig,
+  log: Logger,
+  output: Output,
+  print: boolean,
+  shutdown: AbortSignal,
+): Promise<ResultSink> {
   if (config.kafka === null) {
     let printed = 0;
     return {
@@ -167,10 +221,19 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
         printed++;
       },
       close: () => Promise.resolve(0),
+      failed: new AbortController().signal,
       stats: () => ({ published: printed, outbox: 0, dropped: 0, failures: 0 }),
     };
   }
   const settings = config.kafka;
+  const closing = new AbortController();
+  const preflight: PreflightOptions = {
+    role: "agent",
+    createTopic: config.createTopic,
+    log,
+    signal: AbortSignal.any([shutdown, closing.signal]),
+  };
+  const first = await checkKafkaOnce(settings, preflight);
   const kafka = createKafka(settings, log);
   const outbox = new Outbox<OutboxEntry>(config.outboxSize);
   let topicReady = !config.createTopic;
@@ -183,7 +246,16 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
       topicReady = true;
     },
   });
-  publisher.start();
+  const failure = new AbortController();
+  let ready: Promise<unknown> = Promise.resolve();
+  if (isReady(first, preflight)) {
+    publisher.start();
+  } else {
+    ready = waitForKafka(settings, preflight, first).then(
+      (ok) => ok && publisher.start(),
+      (error) => failure.abort(error),
+    );
+  }
   log.info("publishing to Kafka", { target: describeKafka(settings) });
   let droppedLogged = 0;
   let droppedLoggedAt = -Infinity;
@@ -200,7 +272,15 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
         droppedLoggedAt = Date.now();
       }
     },
-    close: () => publisher.stop(config.drainTimeoutMs),
+    async close() {
+      // Still waiting for Kafka: the drain time is all it gets, the wait and the flush together.
+      const end = Date.now() + config.drainTimeoutMs;
+      await deadline(ready, config.drainTimeoutMs).catch(() => {});
+      closing.abort();
+      if (failure.signal.aborted) throw failure.signal.reason;
+      return await publisher.stop(Math.max(0, end - Date.now()));
+    },
+    failed: failure.signal,
     stats: () => ({
       published: publisher.published,
       outbox: publisher.pending,
@@ -227,9 +307,15 @@ function openProber(config: CheckConfig): {
   };
 }
 
-async function runOnce(config: CheckConfig, log: Logger, output: Output, ndjson: boolean): Promise<number> {
+async function runOnce(
+  config: CheckConfig,
+  log: Logger,
+  output: Output,
+  ndjson: boolean,
+  shutdown: AbortSignal,
+): Promise<number> {
   // --once prints its results itself (NDJSON as they come, or a table at the end), Kafka or not.
-  const sink = openSink(config, log, output, false);
+  const sink = await openSink(config, log, output, false, shutdown);
   const { probeSite, close } = openProber(config);
   const results: CheckResult[] = [];
   try {
@@ -260,13 +346,21 @@ async function runOnce(config: CheckConfig, log: Logger, output: Output, ndjson:
   return results.every((result) => result.up) ? 0 : 1;
 }
 
+/** Probes until `shutdown` aborts (or Kafka turns out unusable); 1 when results were left undelivered. */
 async function runForever(
   config: CheckConfig,
   log: Logger,
   output: Output,
   shutdown: AbortSignal,
-): Promise<void> {
-  const sink = openSink(config, log, output, true);
+): Promise<number> {
+  // Bound before anything starts, so that a taken address stops the agent before its first probe; the
+  // figures are wired in once the outbox and the scheduler exist.
+  let collect: () => readonly Metric[] = () => [];
+  const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => collect(), log);
+  const sink = await openSink(config, log, output, true, shutdown).catch(async (error) => {
+    await metrics?.close();
+    throw error;
+  });
   const { probeSite, close } = openProber(config);
   const counts = { probes: 0, up: 0, down: 0 };
   const totals = { up: 0, down: 0 };
@@ -296,10 +390,10 @@ async function runForever(
     concurrency: config.concurrency,
   });
   scheduler.start();
-  const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => {
+  collect = () => {
     const stats = sink.stats();
     return agentMetrics({ ...totals, skipped: scheduler.skippedTotal, lagP99: lastLagP99, ...stats });
-  }, log);
+  };
   const summary = setInterval(() => {
     const stats = scheduler.takeStats();
     lastLagP99 = stats.lag.percentile(99);
@@ -315,27 +409,32 @@ async function runForever(
     });
     counts.probes = counts.up = counts.down = 0;
   }, config.summaryEveryMs);
+  const stop = AbortSignal.any([shutdown, sink.failed]);
   await new Promise<void>((resolve) => {
-    if (shutdown.aborted) resolve();
-    shutdown.addEventListener("abort", () => resolve(), { once: true });
+    if (stop.aborted) resolve();
+    stop.addEventListener("abort", () => resolve(), { once: true });
   });
-  log.info("stopping: finishing probes in flight and flushing results", { in_flight: scheduler.inFlight });
+  const stopping = sink.failed.aborted
+    ? "stopping: Kafka cannot be used"
+    : "stopping: finishing probes in flight and flushing results";
+  log.info(stopping, { in_flight: scheduler.inFlight });
   clearInterval(summary);
   await metrics?.close();
   // Probes in flight finish within their own timeouts (a probe cut short would report a failure that the
   // site did not have); the drain timeout bounds the wait, and results of probes still running are lost.
-  let drainTimer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    scheduler.stop(),
-    new Promise((resolve) => drainTimer = setTimeout(resolve, config.drainTimeoutMs)),
-  ]);
-  clearTimeout(drainTimer);
+  await deadline(scheduler.stop(), config.drainTimeoutMs).catch((error) => {
+    if (!isTimeout(error)) throw error;
+  });
   await close();
   const undelivered = await sink.close();
   const stats = sink.stats();
   const final = { probes: totals.up + totals.down, published: stats.published, dropped: stats.dropped };
-  if (undelivered > 0) log.error("stopped with results unpublished", { ...final, undelivered });
-  else log.info("stopped", final);
+  if (undelivered > 0) {
+    log.error("stopped with results unpublished", { ...final, undelivered });
+    return 1;
+  }
+  log.info("stopped", final);
+  return 0;
 }
 
 function agentMetrics(values: {

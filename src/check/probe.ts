@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { abortable } from "../async.ts";
 import type { CertificateCache } from "./certificates.ts";
 import { type CheckError, type CheckResult, newCheckId } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
@@ -81,6 +82,11 @@ function urlOf(site: Site): URL {
  *
  * @example
  * ```ts
+ * import { CertificateCache } from "./certificates.ts";
+ * import type { Site } from "./site.ts";
+ * declare const site: Site;
+ * const client = createProbeClient();
+ * const certificates = new CertificateCache();
  * const result = await probe(site, { agent: "eu-1", region: null, scheduledAt: Date.now(), client, certificates });
  * if (!result.up) console.log(result.error?.kind, result.error?.message);
  * ```
@@ -115,7 +121,7 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
     v: 1,
     id: newCheckId(startedAt),
     site: site.name,
-    url: site.url,
+    url: site.shownUrl,
     agent: context.agent,
     region: context.region,
     scheduled_at: new Date(context.scheduledAt).toISOString(),
@@ -283,16 +289,6 @@ async function readBody(response: Response, limit: number, signal: AbortSignal):
     offset += chunk.byteLength;
   }
   return { bytes, data, capped };
-}
-
-/** Rejects with the signal's reason as soon as it aborts, whatever the stream underneath does. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 function timeoutError(site: Site, phase: ProbePhase, progress: Progress): CheckError {

@@ -7,7 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, type Kafka, Partitioners, type Producer } from "kafkajs";
-import { Backoff, sleep } from "../backoff.ts";
+import { Backoff, deadline, delay, isTimeout } from "../async.ts";
 import type { Logger } from "../log.ts";
 import type { Outbox } from "./outbox.ts";
 
@@ -32,6 +32,12 @@ export interface PublisherOptions {
  *
  * @example
  * ```ts
+ * import type { Kafka } from "kafkajs";
+ * import type { Logger } from "../log.ts";
+ * import type { Outbox } from "./outbox.ts";
+ * declare const kafka: Kafka;
+ * declare const outbox: Outbox<OutboxEntry>;
+ * declare const log: Logger;
  * const publisher = new Publisher(kafka, "monitor.checks", outbox, log);
  * publisher.start();
  * // ... outbox.push({ key, value }) from the probes ...
@@ -46,7 +52,7 @@ export class Publisher {
   #failures = 0;
   readonly #stopping = new AbortController();
   readonly #halt = new AbortController();
-  readonly #backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+  readonly #backoff = new Backoff({ minTimeout: 250, maxTimeout: 10_000 });
   readonly #batchSize: number;
   readonly #lingerMs: number;
   readonly #prepare: (() => Promise<void>) | undefined;
@@ -94,22 +100,21 @@ export class Publisher {
    */
   async stop(timeoutMs: number): Promise<number> {
     this.#stopping.abort();
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    // A send in flight when the time is up cannot be cancelled; it gets one more second, then is counted
-    // as undelivered (it may still arrive).
-    const halted = new Promise<void>((resolve) => {
-      deadline = setTimeout(() => {
-        this.#halt.abort();
-        setTimeout(resolve, 1_000);
-      }, timeoutMs);
-    });
+    const loop = this.#loop ?? Promise.resolve();
     try {
-      await Promise.race([this.#loop, halted]);
+      await deadline(loop, timeoutMs).catch(async (error) => {
+        if (!isTimeout(error)) throw error;
+        // A send in flight when the time is up cannot be cancelled; it gets one more second, then is
+        // counted as undelivered (it may still arrive).
+        this.#halt.abort();
+        await deadline(loop, 1_000).catch((error) => {
+          if (!isTimeout(error)) throw error;
+        });
+      });
     } finally {
-      clearTimeout(deadline);
       const producer = this.#producer;
       this.#producer = null;
-      await Promise.race([producer?.disconnect().catch(() => {}), sleep(2_000)]);
+      if (producer !== null) await deadline(producer.disconnect(), 2_000).catch(() => {});
     }
     return this.pending;
   }
@@ -123,7 +128,7 @@ export class Publisher {
         continue;
       }
       if (this.outbox.size < this.#batchSize && !this.#stopping.signal.aborted) {
-        await sleep(this.#lingerMs, halt);
+        await delay(this.#lingerMs, { signal: halt }).catch(() => {});
       }
       const batch = this.outbox.take(this.#batchSize);
       this.#sending = batch.length;
@@ -137,16 +142,17 @@ export class Publisher {
         this.#sending = 0;
         this.outbox.unshift(batch);
         this.#failures++;
-        const delay = this.#backoff.next();
+        const wait = this.#backoff.next();
         this.log.warn("cannot publish; will retry", {
           error: (error as Error).message,
           attempt: this.#backoff.attempts,
-          retry_in_ms: delay,
+          retry_in_ms: wait,
           outbox: this.outbox.size,
         });
         await this.#producer?.disconnect().catch(() => {});
         this.#producer = null;
-        await sleep(delay, halt);
+        // A halt ends the wait early; the loop condition then ends the loop.
+        await delay(wait, { signal: halt }).catch(() => {});
       }
     }
   }

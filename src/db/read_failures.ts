@@ -33,6 +33,8 @@ interface Row {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * const failures = await readRecentFailures(sql, "shop", 20);
  * ```
  */

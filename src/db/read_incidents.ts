@@ -47,6 +47,8 @@ interface Row {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * const open = await readIncidents(sql, { open: true });
  * ```
  */

@@ -48,6 +48,8 @@ interface Row {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * const locations = await readLocations(sql, "shop");
  * ```
  */

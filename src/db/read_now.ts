@@ -11,6 +11,8 @@ import type postgres from "postgres";
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * const now = await readNow(sql);
  * ```
  */

@@ -25,6 +25,8 @@ interface Row {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * const found = await readSite(sql, "shop"); // null when there is no site "shop"
  * ```
  */

@@ -70,6 +70,8 @@ interface Row {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * const page = await readSites(sql, { query: "shop", state: "down", offset: 0, limit: 50 });
  * ```
  */

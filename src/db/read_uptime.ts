@@ -155,6 +155,9 @@ async function summaries(
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const page: { now: Date };
  * const figures = await readUptimeSummary(sql, ["shop", "api"], page.now);
  * figures.get("shop")?.uptime30d; // 99.953
  * ```
@@ -172,6 +175,9 @@ export function readUptimeSummary(
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const now: Date;
  * (await readLocationUptimeSummary(sql, "shop", now)).get("eu-west")?.uptime24h; // 100
  * ```
  */
@@ -198,6 +204,9 @@ interface BucketRow {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const first: Date, now: Date;
  * const days = await readUptimeBuckets(sql, ["shop"], first, now, "day");
  * ```
  */
@@ -250,6 +259,9 @@ export async function readUptimeBuckets(
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const now: Date;
  * await readUptimePeriod(sql, "shop", now, 30, "day"); // 99.953
  * ```
  */
@@ -275,6 +287,7 @@ export async function readUptimePeriod(
  *
  * @example
  * ```ts
+ * declare const hours: Map<string, UptimeBucket[]>, days: Map<string, UptimeBucket[]>, now: Date;
  * summarizeBuckets(hours.get("shop") ?? [], days.get("shop") ?? [], now);
  * ```
  */

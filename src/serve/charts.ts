@@ -38,6 +38,7 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
  *
  * @example
  * ```ts
+ * declare const buckets: Bucket[];
  * slots(buckets, new Date("2026-09-02T00:00:00Z"), 90, 86_400_000); // 90 entries, oldest first
  * ```
  */
@@ -62,6 +63,7 @@ export function slots(
  *
  * @example
  * ```ts
+ * declare const days: Bucket[], first: Date;
  * dailyBars(slots(days, first, 90, 86_400_000), first);
  * ```
  */
@@ -146,6 +148,7 @@ function axisLabel(time: Date, stepMs: number): string {
  *
  * @example
  * ```ts
+ * declare const hours: Bucket[], first: Date;
  * percentileChart(slots(hours, first, 24, 3_600_000), first, 3_600_000, "last 24 h, by hour");
  * ```
  */

@@ -4,46 +4,55 @@
  *
  * @module
  */
-import { COMMON_FLAGS, DATABASE_FLAGS, databaseUrl, logFormat, parseFlags, UsageError } from "../args.ts";
-import { connectDatabase, redactUrl } from "../db/connect.ts";
+import {
+  COMMON_FLAGS,
+  COMMON_SECTION,
+  DATABASE_FLAGS,
+  DATABASE_SECTION,
+  type FlagSpec,
+  logOptions,
+  parseFlags,
+  UsageError,
+} from "../args.ts";
+import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
 import { createLogger } from "../log.ts";
 import { createHandler } from "./routes.ts";
 
-/** Help text of `monitor serve`. */
-export const SERVE_USAGE = `monitor serve: the status page, JSON API, badges and Prometheus metrics over HTTP
+const SERVE_OPTIONS = {
+  listen: {
+    type: "string",
+    env: "MONITOR_LISTEN",
+    arg: "HOST:PORT",
+    description: "where to listen; :PORT for every interface",
+    default: "127.0.0.1:8080",
+  },
+  title: {
+    type: "string",
+    env: "MONITOR_TITLE",
+    arg: "TEXT",
+    description: "the pages' title",
+    default: "monitor",
+  },
+} as const satisfies Record<string, FlagSpec>;
 
-USAGE:
-  monitor serve [OPTIONS]
+const SERVE_FLAGS = { ...SERVE_OPTIONS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
 
-Reads the database the sink writes (read-only: a role with SELECT alone is enough) and serves:
-  /                          every site: state, locations, uptime 24 h / 7 d / 30 d, 90 daily bars,
-                             24 h response times; ?q=NAME&state=up|degraded|down|stale&page=N&per_page=N
-  /sites/NAME                one site: locations, percentiles over time, incidents, failed checks
-  /api/sites, /api/sites/NAME, /api/incidents    the same as JSON
-  /badge/NAME.svg, /badge/NAME/uptime.svg?period=30d                 badges
-  /metrics                   Prometheus: per site and location (blackbox_exporter style) and site state
-  /healthz                   200 when the database answers, else 503
+/** Help of `monitor serve`. */
+export const SERVE_HELP: CommandHelp = {
+  command: "monitor serve",
+  summary: "the status page, JSON API, badges and Prometheus metrics over HTTP",
+  about:
+    "Reads the database the sink writes, in read-only sessions (a role with SELECT alone is enough), and " +
+    "serves: / every site (?q=NAME&state=up|degraded|down|stale&page=N&per_page=N); /sites/NAME one site; " +
+    "/api/sites, /api/sites/NAME and /api/incidents as JSON; /badge/NAME.svg and " +
+    "/badge/NAME/uptime.svg?period=30d; /metrics for Prometheus; /healthz (200 when the database answers).",
+  sections: [{ title: "OPTIONS", flags: SERVE_OPTIONS }, DATABASE_SECTION, COMMON_SECTION],
+};
 
-OPTIONS:
-  --listen HOST:PORT      where to listen (MONITOR_LISTEN; default 127.0.0.1:8080); :PORT for every interface
-  --title TEXT            the pages' title (MONITOR_TITLE; default "monitor")
-
-DATABASE:
-  --database-url URL      DATABASE_URL (required), e.g. postgres://monitor_read@db:5432/monitor
-  --database-ca FILE      CA certificate for sslmode=verify-ca/verify-full (MONITOR_DATABASE_CA)
-
-COMMON:
-  --log-format FORMAT     text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help              show this help
-`;
-
-const SERVE_FLAGS = {
-  ...COMMON_FLAGS,
-  ...DATABASE_FLAGS,
-  listen: { type: "string", env: "MONITOR_LISTEN" },
-  title: { type: "string", env: "MONITOR_TITLE" },
-} as const;
+/** `monitor serve` for the command table of `main.ts`. */
+export const SERVE_COMMAND: CommandDefinition = { help: SERVE_HELP, flags: SERVE_FLAGS, run: serveCommand };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -68,11 +77,7 @@ export async function serveCommand(
   shutdown: AbortSignal,
 ): Promise<number> {
   const flags = parseFlags(args, SERVE_FLAGS, env);
-  if (flags.help) {
-    console.log(SERVE_USAGE);
-    return 0;
-  }
-  const log = createLogger({ format: logFormat(flags["log-format"]) });
+  const log = createLogger(logOptions(flags));
   const { hostname, port } = parseListen(flags.listen ?? "127.0.0.1:8080");
   const title = flags.title ?? "monitor";
   const url = databaseUrl(flags["database-url"]);

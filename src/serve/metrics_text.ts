@@ -24,6 +24,9 @@ interface Family {
  *
  * @example
  * ```ts
+ * import type { LocationRow } from "../db/read_locations.ts";
+ * import type { SiteRow } from "../db/read_sites.ts";
+ * declare const sites: SiteRow[], locations: LocationRow[];
  * formatServeMetrics(sites, locations);
  * // ...monitor_probe_success{site="shop",location="eu-west"} 1...
  * ```

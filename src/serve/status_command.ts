@@ -5,49 +5,65 @@
  *
  * @module
  */
-import { COMMON_FLAGS, DATABASE_FLAGS, databaseUrl, durationFlag, logFormat, parseFlags } from "../args.ts";
-import { connectDatabase } from "../db/connect.ts";
+import type postgres from "postgres";
+import {
+  COMMON_FLAGS,
+  COMMON_SECTION,
+  DATABASE_FLAGS,
+  DATABASE_SECTION,
+  durationFlag,
+  type FlagSpec,
+  logFormat,
+  logLevel,
+  parseFlags,
+} from "../args.ts";
+import { connectDatabase, databaseUrl } from "../db/connect.ts";
 import { readSites } from "../db/read_sites.ts";
 import { readUptimeSummary } from "../db/read_uptime.ts";
-import { createLogger, type Logger } from "../log.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
+import { createLogger } from "../log.ts";
 import { siteDetailJson, siteJson } from "./api.ts";
 import { siteDetail, statusTable } from "./status_table.ts";
 import { loadSiteView } from "./views.ts";
-import type postgres from "postgres";
 
-/** Help text of `monitor status`. */
-export const STATUS_USAGE = `monitor status: every site's state and uptime, in the terminal
+const STATUS_OPTIONS = {
+  site: {
+    type: "string",
+    env: "MONITOR_STATUS_SITE",
+    arg: "NAME",
+    description: "one site's detail: each location, incidents",
+  },
+  json: {
+    type: "boolean",
+    description: "JSON instead of a table (the shape of /api/sites and /api/sites/NAME)",
+  },
+  watch: {
+    type: "boolean",
+    description: "redraw every few seconds until Ctrl-C; the exit code is the last drawing's",
+  },
+  every: { type: "string", arg: "DUR", description: "how often --watch redraws", default: "5s" },
+} as const satisfies Record<string, FlagSpec>;
 
-USAGE:
-  monitor status [OPTIONS]
+const STATUS_FLAGS = { ...STATUS_OPTIONS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
 
-Prints a table of every site: state, since when, uptime over 24 hours and 30 days, p95 response time over
-24 hours, open incident; in colour on a terminal (unless NO_COLOR is set), plain when piped. Exits 0 when every
-site is up, 1 when any is degraded, down or stale (or the database cannot be read), 2 on a usage error.
+/** Help of `monitor status`. */
+export const STATUS_HELP: CommandHelp = {
+  command: "monitor status",
+  summary: "every site's state and uptime, in the terminal",
+  about:
+    "Prints a table of every site: state, since when, uptime over 24 hours and 30 days, p95 response time " +
+    "over 24 hours, open incident; in colour on a terminal (unless NO_COLOR is set), plain when piped. Exits 0 " +
+    "when every site is up, 1 when any is degraded, down or stale (or the database cannot be read), 2 on a " +
+    "usage error. Logs only warnings unless --log-level says otherwise.",
+  sections: [{ title: "OPTIONS", flags: STATUS_OPTIONS }, DATABASE_SECTION, COMMON_SECTION],
+};
 
-OPTIONS:
-  --site NAME             one site's detail: each location, incidents (MONITOR_STATUS_SITE)
-  --json                  JSON instead of a table (the shape of /api/sites and /api/sites/NAME)
-  --watch                 redraw every few seconds until Ctrl-C; the exit code is the last drawing's
-  --every DUR             how often --watch redraws (default 5s)
-
-DATABASE:
-  --database-url URL      DATABASE_URL (required); a read-only role is enough
-  --database-ca FILE      CA certificate for sslmode=verify-ca/verify-full (MONITOR_DATABASE_CA)
-
-COMMON:
-  --log-format FORMAT     text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help              show this help
-`;
-
-const STATUS_FLAGS = {
-  ...COMMON_FLAGS,
-  ...DATABASE_FLAGS,
-  site: { type: "string", env: "MONITOR_STATUS_SITE" },
-  json: { type: "boolean" },
-  watch: { type: "boolean" },
-  every: { type: "string" },
-} as const;
+/** `monitor status` for the command table of `main.ts`. */
+export const STATUS_COMMAND: CommandDefinition = {
+  help: STATUS_HELP,
+  flags: STATUS_FLAGS,
+  run: statusCommand,
+};
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -91,11 +107,11 @@ export async function statusCommand(
   shutdown: AbortSignal,
 ): Promise<number> {
   const flags = parseFlags(args, STATUS_FLAGS, env);
-  if (flags.help) {
-    console.log(STATUS_USAGE);
-    return 0;
-  }
-  const log: Logger = createLogger({ format: logFormat(flags["log-format"]), level: "warn" });
+  // The table is the output: connection chatter stays out of it unless asked for.
+  const log = createLogger({
+    format: logFormat(flags["log-format"]),
+    level: flags["log-level"] === undefined ? "warn" : logLevel(flags["log-level"]),
+  });
   const url = databaseUrl(flags["database-url"]);
   const everyMs = durationFlag("every", flags.every, 5_000);
   const terminal = Deno.stdout.isTerminal();

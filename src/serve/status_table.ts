@@ -43,6 +43,9 @@ function incidentText(site: SiteRow): string {
  *
  * @example
  * ```ts
+ * import type { SiteRow } from "../db/read_sites.ts";
+ * import type { UptimeSummary } from "../db/read_uptime.ts";
+ * declare const sites: SiteRow[], uptime: Map<string, UptimeSummary>;
  * statusTable(sites, uptime, false);
  * // "SITE  STATE  SINCE ...\nshop  up     2026-11-30 06:00 UTC ...\n\n1 site: 1 up, 0 degraded, 0 down, 0 stale\n"
  * ```

@@ -9,119 +9,221 @@
  */
 import {
   COMMON_FLAGS,
+  COMMON_SECTION,
   DATABASE_FLAGS,
+  DATABASE_SECTION,
   durationFlag,
+  type FlagSpec,
   KAFKA_FLAGS,
-  logFormat,
+  KAFKA_SECTION,
+  logOptions,
   parseFlags,
   positiveInteger,
+  runningFlags,
   UsageError,
 } from "../args.ts";
-import { connectDatabase, redactUrl } from "../db/connect.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
+import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
 import { maintainRollupPartitions } from "../db/rollup_partitions.ts";
-import { createKafka, describeKafka, kafkaSettings } from "../kafka.ts";
-import { createLogger } from "../log.ts";
-import { serveMetrics } from "../metrics.ts";
-import { databaseUrl } from "./migrate_command.ts";
+import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
+import { waitForKafka } from "../kafka_preflight.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { type HealthCheck, type Metric, serveMetrics } from "../metrics.ts";
+import { abortable, deadline, isTimeout } from "../async.ts";
 import { retrying } from "../db/retry.ts";
 import { SinkConsumer } from "./consumer.ts";
 
-/** Help text of `monitor sink`. */
-export const SINK_USAGE = `monitor sink: consume check results from Kafka and store them in PostgreSQL
+const SINK_OPTIONS = {
+  group: {
+    type: "string",
+    env: "MONITOR_GROUP",
+    arg: "NAME",
+    description: "consumer group",
+    default: "monitor-sink",
+  },
+  retention: {
+    type: "string",
+    env: "MONITOR_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop raw check partitions older than this; 0 keeps everything",
+    default: "30",
+  },
+  "hourly-retention": {
+    type: "string",
+    env: "MONITOR_HOURLY_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop hourly rollup partitions (months) older than this; 0 keeps everything",
+    default: "400",
+  },
+  "daily-retention": {
+    type: "string",
+    env: "MONITOR_DAILY_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop daily rollup partitions (years) older than this; 0 keeps everything",
+    default: "0",
+  },
+  "no-migrate": {
+    type: "boolean",
+    env: "MONITOR_NO_MIGRATE",
+    description: "do not apply database migrations at start",
+  },
+  ...runningFlags(":9465"),
+  "drain-timeout": {
+    type: "string",
+    env: "MONITOR_DRAIN_TIMEOUT",
+    arg: "DUR",
+    description: "on SIGINT/SIGTERM, how long to wait for the batch in hand and for leaving the group",
+    default: "15s",
+  },
+} as const satisfies Record<string, FlagSpec>;
 
-USAGE:
-  monitor sink [OPTIONS]
+const SINK_FLAGS = { ...SINK_OPTIONS, ...KAFKA_FLAGS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
 
-OPTIONS:
-  --group NAME            consumer group (MONITOR_GROUP; default monitor-sink)
-  --retention DAYS        drop raw check partitions older than this; 0 keeps everything
-                          (MONITOR_RETENTION_DAYS; default 30)
-  --hourly-retention DAYS drop hourly rollup partitions (months) older than this; 0 keeps everything
-                          (MONITOR_HOURLY_RETENTION_DAYS; default 400)
-  --daily-retention DAYS  drop daily rollup partitions (years) older than this; 0 keeps everything
-                          (MONITOR_DAILY_RETENTION_DAYS; default 0: forever)
-  --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
-  --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
-  --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
+/** Help of `monitor sink`. */
+export const SINK_HELP: CommandHelp = {
+  command: "monitor sink",
+  summary: "consume check results from Kafka and store them in PostgreSQL",
+  sections: [
+    { title: "OPTIONS", flags: SINK_OPTIONS },
+    { ...KAFKA_SECTION, title: "KAFKA (--brokers is required)" },
+    DATABASE_SECTION,
+    COMMON_SECTION,
+  ],
+};
 
-KAFKA:
-  --brokers H:P,...       MONITOR_BROKERS (required)
-  --topic NAME            MONITOR_TOPIC (default monitor.checks)
-  --kafka-tls             use TLS with the system CA store (implied by the three options below and by SASL)
-  --kafka-ca FILE         CA certificate, PEM (MONITOR_KAFKA_CA)
-  --kafka-cert FILE       client certificate, PEM (MONITOR_KAFKA_CERT)
-  --kafka-key FILE        client key, PEM (MONITOR_KAFKA_KEY)
-  --sasl-mechanism M      plain, scram-sha-256 or scram-sha-512 (MONITOR_SASL_MECHANISM)
-  --sasl-username U       MONITOR_SASL_USERNAME; the password only from MONITOR_SASL_PASSWORD
-
-DATABASE:
-  --database-url URL      DATABASE_URL (required), e.g. postgres://monitor@db:5432/monitor?sslmode=verify-full
-  --database-ca FILE      CA certificate for sslmode=verify-ca/verify-full (MONITOR_DATABASE_CA)
-
-COMMON:
-  --log-format FORMAT     text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help              show this help
-`;
-
-const SINK_FLAGS = {
-  ...COMMON_FLAGS,
-  ...KAFKA_FLAGS,
-  ...DATABASE_FLAGS,
-  group: { type: "string", env: "MONITOR_GROUP" },
-  retention: { type: "string", env: "MONITOR_RETENTION_DAYS" },
-  "hourly-retention": { type: "string", env: "MONITOR_HOURLY_RETENTION_DAYS" },
-  "daily-retention": { type: "string", env: "MONITOR_DAILY_RETENTION_DAYS" },
-  "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
-  "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
-  metrics: { type: "string", env: "MONITOR_METRICS" },
-} as const;
+/** `monitor sink` for the command table of `main.ts`. */
+export const SINK_COMMAND: CommandDefinition = { help: SINK_HELP, flags: SINK_FLAGS, run: sinkCommand };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 const PARTITION_MAINTENANCE_EVERY_MS = 3_600_000;
-/** How long one database call may take before the pool is replaced (see src/db/handle.ts). */
-const DATABASE_DEADLINE_MS = 30_000;
+/**
+ * How long one database call may take before the pool is replaced (see src/db/handle.ts): shorter than the
+ * consumer's session timeout (20 s, src/sink/consumer.ts), so a slow database costs a retry, not the group
+ * membership.
+ */
+const DATABASE_DEADLINE_MS = 15_000;
+/** Migrations may rewrite tables; they get longer. */
+const MIGRATION_DEADLINE_MS = 120_000;
+/** The first contact: a `select 1` that a reachable server answers at once. */
+const CONNECT_DEADLINE_MS = 5_000;
+/** How often the database is asked a `select 1`, so `/healthz` knows it is gone even with no checks coming. */
+const HEALTH_PING_EVERY_MS = 10_000;
 
-/** Runs `monitor sink` until `shutdown` aborts. */
+/** Runs `monitor sink` until `shutdown` aborts; then it exits within `--drain-timeout`, whatever it waits on. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
   const flags = parseFlags(args, SINK_FLAGS, env);
-  if (flags.help) {
-    console.log(SINK_USAGE);
-    return 0;
-  }
-  const log = createLogger({ format: logFormat(flags["log-format"]) });
+  const log = createLogger(logOptions(flags));
   const group = flags.group ?? "monitor-sink";
   const retentionDays = positiveInteger("retention", flags.retention, 30, 0);
   const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
   const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
+  const drain = drainClock(shutdown, durationFlag("drain-timeout", flags["drain-timeout"], 15_000));
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
 
-  const open = () =>
-    connectDatabase({ url, caFile: flags["database-ca"] ?? null, log, connectTimeoutSeconds: 5 });
-  const db = new DatabaseHandle(open, await open());
+  // Bound before anything starts, so that a taken address stops the sink before it connects, and a sink
+  // waiting for its broker or database is seen waiting; the figures are wired in once the consumer exists.
+  let collect: () => readonly Metric[] = () => [];
+  let db: DatabaseHandle | null = null;
+  const health: HealthCheck = () => db?.unreachable ? `database unreachable: ${db.unreachable}` : null;
+  const metrics = flags.metrics === undefined ? null : serveMetrics(
+    flags.metrics,
+    () => [
+      {
+        name: "monitor_sink_database_up",
+        help: "1 while the database answers, 0 while it cannot be reached.",
+        type: "gauge",
+        value: db?.unreachable ? 0 : 1,
+      },
+      ...collect(),
+    ],
+    log,
+    health,
+  );
   try {
-    // Migrations and partitions wait for the database like everything else: a sink started before its
-    // database keeps trying rather than exiting.
-    if (!flags["no-migrate"]) {
+    // A permanent Kafka error (certificate, password, ACL) ends the sink before anything else; an
+    // unreachable broker or a missing topic is waited for.
+    if (!await waitForKafka(settings, { role: "sink", group, log, signal: shutdown })) return 0;
+    return await consume({
+      url,
+      caFile: flags["database-ca"] ?? null,
+      migrate: !flags["no-migrate"],
+      retentionDays,
+      hourlyRetentionDays,
+      dailyRetentionDays,
+      summaryEveryMs,
+      settings,
+      group,
+      log,
+      shutdown,
+      drain,
+      serveFigures: (figures) => collect = figures,
+      watchDatabase: (handle) => db = handle,
+    });
+  } finally {
+    if (metrics !== null) await drain.within(metrics.close());
+  }
+}
+
+/** What {@linkcode consume} needs, read from the flags. */
+interface SinkOptions {
+  readonly url: string;
+  readonly caFile: string | null;
+  readonly migrate: boolean;
+  readonly retentionDays: number;
+  readonly hourlyRetentionDays: number;
+  readonly dailyRetentionDays: number;
+  readonly summaryEveryMs: number;
+  readonly settings: KafkaSettings;
+  readonly group: string;
+  readonly log: Logger;
+  readonly shutdown: AbortSignal;
+  /** What is left of `--drain-timeout` once `shutdown` aborted. */
+  readonly drain: DrainClock;
+  /** Hands the running consumer's figures to the metrics endpoint. */
+  readonly serveFigures: (collect: () => readonly Metric[]) => void;
+  /** Hands the database handle to `/healthz`. */
+  readonly watchDatabase: (db: DatabaseHandle) => void;
+}
+
+/** Prepares the database, then consumes until `shutdown` aborts. */
+async function consume(options: SinkOptions): Promise<number> {
+  const { url, log, shutdown, settings, group, drain } = options;
+  const open = () => connectDatabase({ url, caFile: options.caFile, log, connectTimeoutSeconds: 5 });
+  const db = new DatabaseHandle(open, await open(), shutdown);
+  options.watchDatabase(db);
+  try {
+    // The database is waited for like the broker: a sink started before its database keeps trying.
+    await retrying(
+      log,
+      shutdown,
+      "connect to the database",
+      () => db.run("connect to the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS),
+    );
+    if (options.migrate) {
       await retrying(
         log,
         shutdown,
         "apply migrations",
-        () => db.run("apply migrations", (sql) => migrate(sql, log), 120_000),
+        () => db.run("apply migrations", (sql) => migrate(sql, log), MIGRATION_DEADLINE_MS),
       );
     }
     const maintain = () =>
       db.run(
         "maintain partitions",
         async (sql) => {
-          await maintainPartitions(sql, { retentionDays, log });
-          await maintainRollupPartitions(sql, { hourlyRetentionDays, dailyRetentionDays, log });
+          await maintainPartitions(sql, { retentionDays: options.retentionDays, log });
+          await maintainRollupPartitions(sql, {
+            hourlyRetentionDays: options.hourlyRetentionDays,
+            dailyRetentionDays: options.dailyRetentionDays,
+            log,
+          });
         },
         DATABASE_DEADLINE_MS,
       );
@@ -137,24 +239,59 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       deadlineMs: DATABASE_DEADLINE_MS,
     });
     const maintenance = setInterval(() => {
-      maintain().catch((error) =>
-        log.warn("partition maintenance failed; will retry", { error: (error as Error).message })
-      );
+      maintain().catch((error) => {
+        if (!shutdown.aborted) {
+          log.warn("partition maintenance failed; will retry", { error: (error as Error).message });
+        }
+      });
     }, PARTITION_MAINTENANCE_EVERY_MS);
-    const summary = setInterval(() => log.info("summary", sink.takeStats()), summaryEveryMs);
-    const metrics = flags.metrics === undefined
-      ? null
-      : serveMetrics(flags.metrics, () => sink.metrics(), log);
+    const summary = setInterval(() => log.info("summary", sink.takeStats()), options.summaryEveryMs);
+    // An idle sink makes no database calls; this one keeps /healthz true while no checks arrive.
+    const ping = setInterval(() => {
+      db.run("reach the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS).catch(() => {});
+    }, HEALTH_PING_EVERY_MS);
+    options.serveFigures(() => sink.metrics());
     try {
-      await sink.run();
+      const running = sink.run();
+      await abortable(running, shutdown).catch((error) => {
+        if (!shutdown.aborted) throw error;
+      });
+      // Leaving the group, or a Kafka request under way, may wait on a broker that is gone.
+      if (!await drain.within(running)) {
+        log.warn("stopping: the consumer did not finish within the drain timeout; leaving without it", {
+          drain_timeout_ms: drain.timeoutMs,
+        });
+      }
     } finally {
       clearInterval(maintenance);
       clearInterval(summary);
-      await metrics?.close();
+      clearInterval(ping);
       log.info("stopped", sink.takeStats());
     }
     return 0;
   } finally {
-    await db.end(5);
+    await drain.within(db.end(Math.max(0, Math.floor(drain.remaining() / 1000))));
   }
+}
+
+/** The time left of the drain timeout, which starts when the shutdown signal aborts. */
+interface DrainClock {
+  readonly timeoutMs: number;
+  /** Milliseconds left (very many before the shutdown). */
+  remaining(): number;
+  /** Waits for `promise` until the drain time is up; true if it settled (a rejection is ignored). */
+  within(promise: Promise<unknown>): Promise<boolean>;
+}
+
+function drainClock(shutdown: AbortSignal, timeoutMs: number): DrainClock {
+  let end = Infinity;
+  const started = () => end = Date.now() + timeoutMs;
+  if (shutdown.aborted) started();
+  else shutdown.addEventListener("abort", started, { once: true });
+  const remaining = () => Math.max(0, Math.min(end - Date.now(), 2 ** 31 - 1));
+  return {
+    timeoutMs,
+    remaining,
+    within: (promise) => deadline(promise, remaining()).then(() => true, (error) => !isTimeout(error)),
+  };
 }

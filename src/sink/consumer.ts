@@ -6,7 +6,7 @@
  * @module
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
-import { Backoff, sleep } from "../backoff.ts";
+import { Backoff, delay } from "../async.ts";
 import type { DatabaseHandle } from "../db/handle.ts";
 import { type Batch, type DeadLetter, type IncomingCheck, readOffsets, writeBatch } from "../db/writer.ts";
 import { Histogram } from "../histogram.ts";
@@ -218,7 +218,7 @@ export class SinkConsumer {
       deadLetters,
       progress: [{ partition: batch.partition, firstOffset: batch.messages[0]!.offset, nextOffset }],
     };
-    const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+    const backoff = new Backoff({ minTimeout: 250, maxTimeout: 10_000 });
     for (;;) {
       // A batch of a partition this member no longer owns is left to its new owner; stored offsets fence it.
       if (!isRunning() || isStale() || shutdown.aborted) return;
@@ -227,24 +227,25 @@ export class SinkConsumer {
           // The same batch keeps failing with the database up: find the message that the database refuses.
           await this.#writeOneByOne(toWrite, batch.messages);
         } else {
-          this.#count(await this.#write(toWrite), checks);
+          this.#count(await heartbeating(this.#write(toWrite), heartbeat), checks);
         }
         if (backoff.attempts > 0) log.info("database writes resumed", { attempts: backoff.attempts });
         break;
       } catch (error) {
-        const delay = backoff.next();
+        if (shutdown.aborted) return; // abandoned, not stored: nothing is acknowledged
+        const wait = backoff.next();
         log.warn("cannot store a batch; will retry", {
           error: (error as Error).message,
           code: (error as { code?: unknown }).code,
           partition: batch.partition,
           offset: batch.messages[0]!.offset,
           attempt: backoff.attempts,
-          retry_in_ms: delay,
+          retry_in_ms: wait,
         });
         // Heartbeats keep the group membership while the database is away (kafkajs sends them only when
         // asked); heartbeat() throws when a rebalance is under way, which abandons this batch.
-        for (let waited = 0; waited < delay && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
-          await sleep(Math.min(HEARTBEAT_SLICE_MS, delay - waited), shutdown);
+        for (let waited = 0; waited < wait && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
+          await delay(Math.min(HEARTBEAT_SLICE_MS, wait - waited), { signal: shutdown }).catch(() => {});
           await heartbeat();
         }
       }
@@ -333,6 +334,20 @@ export class SinkConsumer {
         error: (error as Error).message,
       });
     }
+  }
+}
+
+/**
+ * Awaits `work` while sending heartbeats (kafkajs sends them only when asked), so that a database call up to
+ * its deadline does not outlast the session timeout. A heartbeat refused during a rebalance is ignored: the
+ * batch's loop sees the rebalance, and the stored offsets fence a write that finishes late.
+ */
+async function heartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
+  const beating = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_SLICE_MS);
+  try {
+    return await work;
+  } finally {
+    clearInterval(beating);
   }
 }
 
