@@ -225,6 +225,10 @@ export function locationOf(check: CheckResult): string {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * import type { CheckResult } from "../message.ts";
+ * declare const tx: postgres.TransactionSql;
+ * declare const checks: CheckResult[];
  * const ids = await upsertLocations(tx, checks); // Map { "eu-west" => 1 }
  * ```
  */

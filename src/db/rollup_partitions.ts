@@ -120,6 +120,9 @@ function checkDays(name: string, value: number): number {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * import { silentLogger as log } from "../log.ts";
+ * declare const sql: postgres.Sql;
  * await maintainRollupPartitions(sql, { hourlyRetentionDays: 400, dailyRetentionDays: 0, log });
  * ```
  */

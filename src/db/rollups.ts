@@ -102,10 +102,14 @@ function count(delta: RollupDelta, check: RollupCheck): void {
  * is added to it; the first check of a later hour moves the accumulator's counts out as an hourly delta and
  * starts that hour; a check of an earlier hour (late), or one starting after `horizonMicros` (a clock far
  * ahead, which must not hold the accumulator in the future), becomes an hourly delta of its own. With
- * `keep` false (the location has no state row to keep counts in) every check becomes a delta.
+ * `keep` false (the location has no state row to keep counts in) every check becomes a delta. The maps of
+ * `stored` may be changed.
  *
  * @example
  * ```ts
+ * declare const stored: Accumulator;
+ * declare const checksOfOneLocation: RollupCheck[];
+ * const horizon = BigInt(Date.now() + 600_000) * 1000n;
  * const { accumulator, deltas } = accumulate(stored, checksOfOneLocation, horizon, true);
  * ```
  */
@@ -122,8 +126,10 @@ export function accumulate(
     bucket: stored.hour,
     checks: stored.checks,
     upChecks: stored.upChecks,
-    errors: new Map(stored.errors),
-    latency: new Map(stored.latency),
+    // Taken over rather than copied (most batches add one check to them): the caller's accumulator is read from
+    // the database for this fold only.
+    errors: stored.errors as Map<number, number>,
+    latency: stored.latency as Map<number, number>,
   };
   for (const check of checks) {
     const hour = periodStart(check.micros, "hourly");
@@ -157,6 +163,7 @@ export function accumulate(
  *
  * @example
  * ```ts
+ * declare const hourlyDeltas: RollupDelta[];
  * const daily = toPeriod(hourlyDeltas, "daily");
  * ```
  */
@@ -210,6 +217,9 @@ export function parseCounts(text: string | null): Map<number, number> {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const tx: postgres.TransactionSql;
+ * declare const deltas: RollupDelta[];
  * await upsertRollups(tx, "hourly", toPeriod(deltas, "hourly"));
  * ```
  */

@@ -105,7 +105,9 @@ const WORSE = { degraded: 1, down: 2 } as const;
  *
  * @example
  * ```ts
- * const changes = foldSite({ locations, site, open }, checksOfOneSite, Date.now());
+ * declare const rows: SiteRows;
+ * declare const checksOfOneSite: SiteCheck[];
+ * const changes = foldSite(rows, checksOfOneSite, Date.now());
  * ```
  */
 export function foldSite(rows: SiteRows, checks: readonly SiteCheck[], nowMs: number): SiteChanges {

@@ -48,6 +48,8 @@ export interface LocationRow {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const tx: postgres.TransactionSql;
  * const rows = await readSiteRows(tx, ["shop", "blog"]); // Map { 1 => { locations, accumulators, site, open } }
  * ```
  */
@@ -173,6 +175,10 @@ export async function readSiteRows(
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * import type { BatchChanges } from "./writer_steps.ts";
+ * declare const tx: postgres.TransactionSql;
+ * declare const changes: BatchChanges;
  * await writeSiteChanges(tx, changes.sites, changes.locations);
  * ```
  */

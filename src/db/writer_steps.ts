@@ -9,7 +9,7 @@ import type postgres from "postgres";
 import { numberArray, textArray } from "./_arrays.ts";
 import type { ResolvedCheck } from "./names.ts";
 import { accumulate, EMPTY_ACCUMULATOR, type RollupCheck, type RollupDelta } from "./rollups.ts";
-import { compareTimeKeys, foldSite, type SiteChanges } from "./state.ts";
+import { foldSite, type SiteChanges } from "./state.ts";
 import type { LocationRow, StoredSite } from "./state_store.ts";
 
 /** A check with its database ids, its location's included. */
@@ -74,9 +74,11 @@ export function foldSites(
   const locations: LocationRow[] = [];
   const hourly: RollupDelta[] = [];
   for (const [siteId, checks] of bySite) {
-    checks.sort((a, b) =>
-      compareTimeKeys({ micros: a.micros, checkId: a.id }, { micros: b.micros, checkId: b.id })
-    );
+    if (checks.length > 1) {
+      checks.sort((a, b) =>
+        a.micros < b.micros ? -1 : a.micros > b.micros ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+      );
+    }
     const rows = stored.get(siteId) ??
       { locations: new Map(), accumulators: new Map(), site: null, open: null };
     const timely = checks.filter((r) => r.micros <= horizon);
@@ -94,7 +96,11 @@ export function foldSites(
     sites.set(siteId, changes);
     const moved = new Map(changes.locations.map((l) => [l.locationId, l]));
     const byLocation = new Map<number, LocatedCheck[]>();
-    for (const r of checks) byLocation.set(r.locationId, [...byLocation.get(r.locationId) ?? [], r]);
+    for (const r of checks) {
+      const list = byLocation.get(r.locationId);
+      if (list === undefined) byLocation.set(r.locationId, [r]);
+      else list.push(r);
+    }
     for (const [locationId, list] of byLocation) {
       const state = moved.get(locationId) ?? rows.locations.get(locationId);
       const before = rows.accumulators.get(locationId) ?? EMPTY_ACCUMULATOR;
