@@ -22,6 +22,7 @@ import { maintainPartitions } from "../../src/db/partitions.ts";
 import { type Batch, writeBatch } from "../../src/db/writer.ts";
 import { silentLogger as log } from "../../src/log.ts";
 import { type CheckResult, newCheckId } from "../../src/message.ts";
+import { readCpuSeconds } from "../procfs.ts";
 
 const SITES = 1000;
 const RUNS = 3; // each figure is the best of RUNS measurements: other work on the machine only slows a run down
@@ -208,8 +209,16 @@ try {
   console.log(`\nwriteBatch() end to end, 1,000 sites (checks/s, best of ${RUNS})`);
   for (const size of [500, 1000, 10_000]) {
     let run = 0;
+    const before = await cpuSeconds(sql);
     const rate = await best(() => writeBatchPerSecond(sql, size, `g${size}-${run++}`));
-    console.log(`  batch ${size.toLocaleString("en").padStart(6)}: ${fmt(rate)}`);
+    const after = await cpuSeconds(sql);
+    // Every run writes one warm-up batch and then ROWS_PER_RUN checks.
+    const per100k = (key: "client" | "server") =>
+      ((after[key] - before[key]) / (RUNS * (ROWS_PER_RUN + size)) * 100_000).toFixed(2);
+    console.log(
+      `  batch ${size.toLocaleString("en").padStart(6)}: ${fmt(rate).padStart(7)}   CPU s per 100k checks: ` +
+        `client ${per100k("client")} + PostgreSQL backends ${per100k("server")}`,
+    );
   }
 
   if (!writeOnly) {
@@ -226,6 +235,14 @@ try {
 } finally {
   await sql.end({ timeout: 5 });
   await db.drop();
+}
+
+/** CPU seconds used so far by this process and by the PostgreSQL backends of the bench database. */
+async function cpuSeconds(sql: postgres.Sql): Promise<{ client: number; server: number }> {
+  const rows = await sql<{ pid: number }[]>`
+    select pid from pg_stat_activity where datname = current_database()`;
+  const server = rows.reduce((sum, row) => sum + (readCpuSeconds(row.pid) ?? 0), 0);
+  return { client: readCpuSeconds(Deno.pid) ?? 0, server };
 }
 
 async function best(measure: () => Promise<number>): Promise<number> {

@@ -22,7 +22,8 @@ import {
   insertedChecks,
   type LocatedCheck,
 } from "./writer_steps.ts";
-import { readSiteRows, type StoredSite, writeSiteChanges } from "./state_store.ts";
+import { planFast, writeFast } from "./fast_state.ts";
+import { readSiteRows, writeSiteChanges } from "./state_store.ts";
 
 /** A decoded check and where it came from. */
 export interface IncomingCheck {
@@ -141,16 +142,12 @@ export async function writeBatch(
     const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
 
     let resolved: LocatedCheck[] = [];
-    let stored: Map<number, StoredSite> = new Map();
     if (checks.length > 0) {
-      // The state rows are read by site name, so that the read goes out with the name lookups.
-      const [sites, agents, locations, rows] = await all([
+      const [sites, agents, locations] = await all([
         upsertSites(tx, checks, now),
         upsertAgents(tx, checks.map(({ check }) => check)),
         upsertLocations(tx, checks.map(({ check }) => check)),
-        readSiteRows(tx, [...new Set(checks.map(({ check }) => check.site))]),
       ]);
-      stored = rows;
       resolved = checks.map(({ check, micros }): LocatedCheck => ({
         check,
         micros,
@@ -160,13 +157,14 @@ export async function writeBatch(
         locationId: locations.get(locationOf(check))!,
       }));
     }
-    // Usually every check is new: the state, incident and rollup writes are computed before the insert and sent
-    // with it. When the insert finds a check id stored by an earlier batch (a producer retry published it twice),
-    // that guess was wrong: the transaction is rolled back and the batch written again the careful way, which
-    // folds in only the checks this transaction inserted.
+    // Usually every check is new: the fast state path (src/db/fast_state.ts) is sent with the insert. When the
+    // insert finds a check id stored by an earlier batch (a producer retry published it twice), that guess was
+    // wrong: the transaction is rolled back and the batch written again the careful way, which folds in only the
+    // checks this transaction inserted. Sites the fast path could not take are read and folded afterwards.
     const unique = distinctIds(resolved);
-    const guess = careful || unique.length === 0 ? null : foldSites(stored, unique, now, MAX_FUTURE_MS);
-    const [inserted, deadLetters] = await all([
+    const horizon = BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n;
+    const guess = careful || unique.length === 0 ? null : planFast(unique, horizon);
+    const [inserted, deadLetters, , fastSites] = await all([
       insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
       insertDeadLetters(tx, batch.topic, letters),
       tx`
@@ -177,12 +175,18 @@ export async function writeBatch(
           ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
         ) as p(partition, next_offset)
         where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
-      ...(guess === null ? [] : writeChanges(tx, guess)),
+      guess === null ? null : writeFast(tx, guess, now),
     ]);
     if (guess !== null && inserted !== unique.length) throw new GuessedWrong();
-    if (guess === null && inserted > 0) {
-      const changes = foldSites(stored, await insertedChecks(tx, unique, inserted), now, MAX_FUTURE_MS);
-      await all(writeChanges(tx, changes));
+    if (inserted > 0) {
+      const mine = guess === null ? await insertedChecks(tx, unique, inserted) : unique;
+      const fast = fastSites ?? await writeFast(tx, planFast(mine, horizon), now);
+      const rest = mine.filter((r) => !fast.has(r.siteId));
+      if (rest.length > 0) {
+        const names = [...new Set(rest.map((r) => r.check.site))];
+        const stored = await readSiteRows(tx, names);
+        await all(writeChanges(tx, foldSites(stored, rest, now, MAX_FUTURE_MS)));
+      }
     }
     const storedCount = inserted;
     return { stored: storedCount, duplicates: checks.length - storedCount, deadLetters, skipped };
