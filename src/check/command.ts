@@ -20,12 +20,11 @@ import type { CommandDefinition, CommandHelp } from "../help.ts";
 import { deadline, isTimeout } from "../async.ts";
 import { CertificateCache } from "./certificates.ts";
 import { formatSites, loadSites } from "./config.ts";
-import { createKafka, describeKafka, ensureTopic, type KafkaSettings, kafkaSettings } from "../kafka.ts";
+import { describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { type CheckResult, encodeCheck } from "../message.ts";
-import { Outbox } from "./outbox.ts";
+import type { CheckResult } from "../message.ts";
 import { createProbeClient, probe } from "./probe.ts";
-import { type OutboxEntry, Publisher } from "./publisher.ts";
+import { PublisherClient } from "./publisher_client.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
@@ -234,19 +233,17 @@ async function openSink(
     signal: AbortSignal.any([shutdown, closing.signal]),
   };
   const first = await checkKafkaOnce(settings, preflight);
-  const kafka = createKafka(settings, log);
-  const outbox = new Outbox<OutboxEntry>(config.outboxSize);
-  let topicReady = !config.createTopic;
-  const publisher = new Publisher(kafka, settings.topic, outbox, log, {
-    prepare: async () => {
-      if (topicReady) return;
-      if (await ensureTopic(kafka, settings.topic, config.partitions)) {
-        log.info("created topic", { topic: settings.topic, partitions: config.partitions });
-      }
-      topicReady = true;
-    },
+  // Publishing runs in a worker: kafkajs's encoding and gzip would otherwise take their share of every
+  // probe's CPU time on the thread that runs the schedule.
+  const publisher = new PublisherClient({
+    settings,
+    outboxSize: config.outboxSize,
+    createTopic: config.createTopic,
+    partitions: config.partitions,
+    log,
   });
   const failure = new AbortController();
+  publisher.failed.addEventListener("abort", () => failure.abort(publisher.failed.reason), { once: true });
   let ready: Promise<unknown> = Promise.resolve();
   if (isReady(first, preflight)) {
     publisher.start();
@@ -257,36 +254,19 @@ async function openSink(
     );
   }
   log.info("publishing to Kafka", { target: describeKafka(settings) });
-  let droppedLogged = 0;
-  let droppedLoggedAt = -Infinity;
   return {
-    accept(result) {
-      outbox.push({ key: result.site, value: encodeCheck(result) });
-      // Said at once, then at most every 10 s while it goes on: enough to alert on, not a flood.
-      if (outbox.dropped > droppedLogged && Date.now() - droppedLoggedAt >= 10_000) {
-        log.warn("outbox full: dropping the oldest results", {
-          dropped: outbox.dropped,
-          outbox: outbox.size,
-        });
-        droppedLogged = outbox.dropped;
-        droppedLoggedAt = Date.now();
-      }
-    },
+    accept: (result) => publisher.push(result),
     async close() {
       // Still waiting for Kafka: the drain time is all it gets, the wait and the flush together.
       const end = Date.now() + config.drainTimeoutMs;
       await deadline(ready, config.drainTimeoutMs).catch(() => {});
       closing.abort();
+      const undelivered = await publisher.stop(failure.signal.aborted ? 0 : Math.max(0, end - Date.now()));
       if (failure.signal.aborted) throw failure.signal.reason;
-      return await publisher.stop(Math.max(0, end - Date.now()));
+      return undelivered;
     },
     failed: failure.signal,
-    stats: () => ({
-      published: publisher.published,
-      outbox: publisher.pending,
-      dropped: outbox.dropped,
-      failures: publisher.failures,
-    }),
+    stats: () => publisher.stats(),
   };
 }
 
