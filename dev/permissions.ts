@@ -11,5 +11,5 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-env",
   "--allow-sys",
-  "--v8-flags=--max-semi-space-size=8",
+  "--v8-flags=--max-semi-space-size=8,--heap-growing-percent=100",
 ];

@@ -58,6 +58,9 @@ export function createProbeClient(): Deno.HttpClient {
   return Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
 }
 
+// decode() without { stream: true } keeps no state between calls, so every probe can share one.
+const BODY_DECODER = new TextDecoder();
+
 /** What the probe learnt so far; everything measured relative to the start of the first request. */
 interface Progress {
   status: number | null;
@@ -213,7 +216,7 @@ async function run(
   }
   if (site.regex !== null) {
     // search() ignores lastIndex, so a /g or /y pattern shared by every probe of the site stays stateless.
-    progress.regexMatched = new TextDecoder().decode(read.data).search(site.regex) !== -1;
+    progress.regexMatched = BODY_DECODER.decode(read.data).search(site.regex) !== -1;
     if (!progress.regexMatched && progress.error === null) {
       const where = read.capped ? ` in its first ${read.bytes} bytes` : "";
       progress.error = {
