@@ -8,4 +8,7 @@
 # 30,000 sites the agent keeps about 40 MB live, and with 4x its main heap reached 175 MB committed between
 # full GCs (--trace-gc). The extra full GCs cost about 1 % of a core. Both flags apply to every isolate of the
 # process, the publisher worker's too.
-MONITOR_PERMISSIONS=(--allow-net --allow-read --allow-env --allow-sys --v8-flags=--max-semi-space-size=8,--heap-growing-percent=100)
+# The regexp flags bound a site's pattern match (src/check/regex.ts): a match that backtracks too much moves to
+# V8's linear-time engine, and the `l` flag lets config loading ask V8 whether a pattern can run there. The
+# agent refuses to start with a regex site without them; `deno compile` bakes them into dist/monitor.
+MONITOR_PERMISSIONS=(--allow-net --allow-read --allow-env --allow-sys --v8-flags=--max-semi-space-size=8,--heap-growing-percent=100,--enable-experimental-regexp-engine,--enable-experimental-regexp-engine-on-excessive-backtracks)
