@@ -30,7 +30,7 @@ Deno.test("monitor with an unknown command exits 2 and names it", async () => {
   assertEquals(code, 2);
   assertEquals(
     stderr,
-    "monitor: Cannot run command 'chekc': it does not exist (check, sink or migrate)\nRun 'monitor --help' for usage.\n",
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, serve or status)\nRun 'monitor --help' for usage.\n",
   );
 });
 
@@ -58,7 +58,7 @@ Deno.test("monitor help with an unknown command exits 2 and names it", async () 
   assertEquals([code, stdout], [2, ""]);
   assertEquals(
     stderr,
-    "monitor: Cannot run command 'chekc': it does not exist (check, sink or migrate)\nRun 'monitor --help' for usage.\n",
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, serve or status)\nRun 'monitor --help' for usage.\n",
   );
 });
 

@@ -139,6 +139,7 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
     regex_matched: progress.regexMatched,
     cert_expires_at: context.certificates.expiryFor(siteUrl),
     error: progress.error,
+    interval_ms: site.intervalMs,
   };
 }
 

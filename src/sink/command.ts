@@ -28,6 +28,7 @@ import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
+import { maintainRollupPartitions } from "../db/rollup_partitions.ts";
 import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
 import { waitForKafka } from "../kafka_preflight.ts";
 import { createLogger, type Logger } from "../log.ts";
@@ -57,8 +58,22 @@ const SINK_OPTIONS = {
     type: "string",
     env: "MONITOR_RETENTION_DAYS",
     arg: "DAYS",
-    description: "drop check partitions older than this; 0 keeps everything",
-    default: "90",
+    description: "drop raw check partitions older than this; 0 keeps everything",
+    default: "30",
+  },
+  "hourly-retention": {
+    type: "string",
+    env: "MONITOR_HOURLY_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop hourly rollup partitions (months) older than this; 0 keeps everything",
+    default: "400",
+  },
+  "daily-retention": {
+    type: "string",
+    env: "MONITOR_DAILY_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop daily rollup partitions (years) older than this; 0 keeps everything",
+    default: "0",
   },
   "no-migrate": {
     type: "boolean",
@@ -145,7 +160,9 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const flags = parseFlags(args, SINK_FLAGS, env);
   const log = createLogger(logOptions(flags));
   const group = flags.group ?? "monitor-sink";
-  const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
+  const retentionDays = positiveInteger("retention", flags.retention, 30, 0);
+  const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
+  const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
   const drain = drainClock(shutdown, durationFlag("drain-timeout", flags["drain-timeout"], 15_000));
   const fetch: SinkFetch = {
@@ -195,6 +212,8 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       caFile: flags["database-ca"] ?? null,
       migrate: !flags["no-migrate"],
       retentionDays,
+      hourlyRetentionDays,
+      dailyRetentionDays,
       summaryEveryMs,
       settings,
       fetch,
@@ -216,6 +235,8 @@ interface SinkOptions {
   readonly caFile: string | null;
   readonly migrate: boolean;
   readonly retentionDays: number;
+  readonly hourlyRetentionDays: number;
+  readonly dailyRetentionDays: number;
   readonly summaryEveryMs: number;
   readonly settings: KafkaSettings;
   readonly fetch: SinkFetch;
@@ -255,7 +276,14 @@ async function consume(options: SinkOptions): Promise<number> {
     const maintain = () =>
       db.run(
         "maintain partitions",
-        (sql) => maintainPartitions(sql, { retentionDays: options.retentionDays, log }),
+        async (sql) => {
+          await maintainPartitions(sql, { retentionDays: options.retentionDays, log });
+          await maintainRollupPartitions(sql, {
+            hourlyRetentionDays: options.hourlyRetentionDays,
+            dailyRetentionDays: options.dailyRetentionDays,
+            log,
+          });
+        },
         DATABASE_DEADLINE_MS,
       );
     await retrying(log, shutdown, "prepare partitions", maintain);
