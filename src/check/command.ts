@@ -153,7 +153,13 @@ interface ResultSink {
   accept(result: CheckResult): void;
   /** Flushes and disconnects; returns how many results could not be delivered. */
   close(): Promise<number>;
-  readonly stats: () => { published: number; outbox: number; dropped: number; failures: number };
+  readonly stats: () => {
+    published: number;
+    resent: number;
+    outbox: number;
+    dropped: number;
+    failures: number;
+  };
 }
 
 /** Opens the Kafka outbox when brokers are configured, else NDJSON on `output` (or nothing, when not `print`). */
@@ -167,7 +173,7 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
         printed++;
       },
       close: () => Promise.resolve(0),
-      stats: () => ({ published: printed, outbox: 0, dropped: 0, failures: 0 }),
+      stats: () => ({ published: printed, resent: 0, outbox: 0, dropped: 0, failures: 0 }),
     };
   }
   const settings = config.kafka;
@@ -203,6 +209,7 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
     close: () => publisher.stop(config.drainTimeoutMs),
     stats: () => ({
       published: publisher.published,
+      resent: publisher.resent,
       outbox: publisher.pending,
       dropped: outbox.dropped,
       failures: publisher.failures,
@@ -333,7 +340,12 @@ async function runForever(
   await close();
   const undelivered = await sink.close();
   const stats = sink.stats();
-  const final = { probes: totals.up + totals.down, published: stats.published, dropped: stats.dropped };
+  const final = {
+    probes: totals.up + totals.down,
+    published: stats.published,
+    resent: stats.resent,
+    dropped: stats.dropped,
+  };
   if (undelivered > 0) log.error("stopped with results unpublished", { ...final, undelivered });
   else log.info("stopped", final);
 }
@@ -344,6 +356,7 @@ function agentMetrics(values: {
   skipped: number;
   lagP99: number;
   published: number;
+  resent: number;
   outbox: number;
   dropped: number;
   failures: number;
@@ -373,6 +386,12 @@ function agentMetrics(values: {
       help: "Results acknowledged by Kafka.",
       type: "counter",
       value: values.published,
+    },
+    {
+      name: "monitor_resent_total",
+      help: "Results sent again because Kafka's answer to a send did not cover their partition.",
+      type: "counter",
+      value: values.resent,
     },
     {
       name: "monitor_publish_failures_total",
