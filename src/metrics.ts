@@ -1,7 +1,9 @@
 /**
  * An optional Prometheus endpoint (`--metrics HOST:PORT`): `/metrics` in the text exposition format and
  * `/healthz`. The agent exposes its probe, outbox and drop counts here, the sink its stored, dead-letter and
- * lag figures, so the numbers the summary line logs can also be scraped and alerted on.
+ * lag figures, so the numbers the summary line logs can also be scraped and alerted on. `/healthz` answers
+ * 200 `ok` or, while the program's health function names a reason (a stalled consumer, an unreachable
+ * database), 503 with that reason, so an orchestrator can tell "running" from "working".
  *
  * @module
  */
@@ -51,8 +53,25 @@ export function parseListenAddress(value: string): { hostname: string; port: num
   return { hostname: host === "" ? "0.0.0.0" : host, port };
 }
 
-/** Serves `collect()` on `/metrics` until closed. */
-export function serveMetrics(address: string, collect: () => readonly Metric[], log: Logger): MetricsServer {
+/** Why the program is not healthy, or null when it is. Called on every `/healthz` request. */
+export type HealthCheck = () => string | null;
+
+/**
+ * Serves `collect()` on `/metrics` and `health()` on `/healthz` until closed.
+ *
+ * @example
+ * ```ts
+ * const server = serveMetrics(":9465", () => sink.metrics(), log, () => database.unreachable);
+ * // GET /healthz -> 200 "ok\n", or 503 "database unreachable: ...\n"
+ * await server.close();
+ * ```
+ */
+export function serveMetrics(
+  address: string,
+  collect: () => readonly Metric[],
+  log: Logger,
+  health: HealthCheck = () => null,
+): MetricsServer {
   const { hostname, port } = parseListenAddress(address);
   const server = Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
     const path = new URL(request.url).pathname;
@@ -61,7 +80,13 @@ export function serveMetrics(address: string, collect: () => readonly Metric[], 
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
-    if (path === "/healthz") return new Response("ok\n");
+    if (path === "/healthz") {
+      const reason = health();
+      return reason === null ? new Response("ok\n") : new Response(`${reason}\n`, {
+        status: 503,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      });
+    }
     return new Response("not found\n", { status: 404 });
   });
   log.info("serving metrics", { address: `${hostname}:${server.addr.port}`, path: "/metrics" });

@@ -42,3 +42,20 @@ Deno.test("serveMetrics() answers /metrics with the current values and /healthz 
     await server.close();
   }
 });
+
+Deno.test("serveMetrics() answers /healthz with 503 and the reason while the health function names one", async () => {
+  let reason: string | null = "database unreachable: connect ECONNREFUSED 127.0.0.1:1";
+  const server = serveMetrics("127.0.0.1:0", () => [], silentLogger, () => reason);
+  try {
+    const sick = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    assertEquals([sick.status, await sick.text()], [
+      503,
+      "database unreachable: connect ECONNREFUSED 127.0.0.1:1\n",
+    ]);
+    reason = null;
+    const well = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+    assertEquals([well.status, await well.text()], [200, "ok\n"]);
+  } finally {
+    await server.close();
+  }
+});
