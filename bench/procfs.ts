@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { delay } from "../src/async.ts";
 
 /** Clock ticks per second of `/proc/PID/stat` times (USER_HZ, 100 on every Linux we run on). */
 const CLOCK_TICKS = 100;
@@ -176,7 +177,7 @@ export async function waitForQuietMachine(
   for (let attempt = 0; attempt < 1_000; attempt++) {
     const before = readMachineBusySeconds();
     const start = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, sampleMs));
+    await delay(sampleMs);
     const after = readMachineBusySeconds();
     if (before === null || after === null) return { quiet: true, busyCores: null };
     busyCores = Math.round(((after - before) / ((performance.now() - start) / 1000)) * 100) / 100;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { delay } from "../src/async.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -101,7 +102,7 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await delay(100);
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
 }

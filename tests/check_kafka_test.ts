@@ -15,6 +15,7 @@ import {
   SSL_BROKER,
   startPrivateBroker,
 } from "./_kafka.ts";
+import { delay } from "../src/async.ts";
 
 const WIRE_FIELDS = [
   "agent",
@@ -49,7 +50,7 @@ function startTargets(): { server: Deno.HttpServer; base: string } {
     const path = new URL(request.url).pathname;
     if (path === "/ok") return new Response("all systems ok");
     if (path === "/slow") {
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      await delay(600);
       return new Response("slow ok");
     }
     return new Response("broken", { status: 500 });
@@ -270,7 +271,7 @@ Deno.test(
       const topic = await createTopic("check-sigterm", 3);
       const agent = startMonitor(["check", "--sites", sites, "--brokers", BROKER, "--topic", topic]);
       await waitFor(() => agent.stderr.text.includes("agent started"), 20_000, "the agent to start");
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await delay(2_500);
       const stopped = await agent.stop();
       assertEquals(stopped.code, 0, stopped.stderr);
       const totals = stoppedTotals(agent.stderr.text);
@@ -312,9 +313,9 @@ Deno.test(
         `127.0.0.1:${metricsPort}`,
       ]);
       await waitFor(() => agent.stderr.text.includes("created topic"), 30_000, "the topic");
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await delay(2_000);
       await broker.stop();
-      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      await delay(6_000);
       await broker.start();
       // kafkajs may ride out the outage inside one send, or the send fails and the publisher retries it:
       // either way the backlog drains once the broker is back.
@@ -328,7 +329,7 @@ Deno.test(
       ).catch((error) => {
         throw new Error(`${error.message}; the agent said:\n${agent.stderr.text.slice(-6000)}`);
       });
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await delay(2_000);
       const stopped = await agent.stop();
       assertEquals(stopped.code, 0, stopped.stderr);
       assertMatch(agent.stderr.text, /ECONNREFUSED/); // the outage was real

@@ -5,6 +5,7 @@ import { decodeCheck, encodeCheck, type ErrorKind } from "../src/message.ts";
 import { createProbeClient, probe, type ProbeContext } from "../src/check/probe.ts";
 import type { Site } from "../src/check/site.ts";
 import { VERSION } from "../src/version.ts";
+import { delay } from "../src/async.ts";
 
 const encoder = new TextEncoder();
 // assert_.ok itself cannot be called as an assertion function: its export has no explicit type.
@@ -26,22 +27,6 @@ function makeSite(url: string, overrides: Partial<Site> = {}): Site {
     maxBodyBytes: MIB,
     ...overrides,
   };
-}
-
-/**
- * Resolves after `ms`, or at once when `signal` aborts, leaving no timer behind. (Deno.serve's
- * `request.signal` also aborts once a response is sent, so the harness has its own signal for closing.)
- */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** A body that sends one byte every 50 ms until the client goes away (or 5 s pass). */
@@ -102,7 +87,8 @@ function routes(
       case "/404":
         return new Response("not here", { status: 404 });
       case "/slow-headers":
-        await sleep(1500, closing);
+        // Deno.serve's `request.signal` also aborts once a response is sent, so the harness has its own signal.
+        await delay(1500, { signal: closing }).catch(() => {});
         return new Response("late");
       case "/drip":
         return new Response(drip(closing));

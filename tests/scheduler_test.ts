@@ -1,5 +1,6 @@
 import { assertEquals } from "./_assert.ts";
 import { firstDue, nextDue, phaseOffset, Scheduler } from "../src/check/scheduler.ts";
+import { delay } from "../src/async.ts";
 
 Deno.test("phaseOffset() is deterministic and within the interval", () => {
   assertEquals(phaseOffset("api", 60_000), phaseOffset("api", 60_000));
@@ -27,10 +28,6 @@ Deno.test("nextDue() is fixed-rate and skips whole missed intervals instead of b
   assertEquals(nextDue(10_000, 1000, 14_500), { next: 14_000, missed: 3 });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 Deno.test("Scheduler runs each site on its interval without drift", async () => {
   const runs: { name: string; due: number }[] = [];
   const sites = [{ name: "a", intervalMs: 50 }, { name: "b", intervalMs: 100 }];
@@ -39,7 +36,7 @@ Deno.test("Scheduler runs each site on its interval without drift", async () => 
     return Promise.resolve();
   }, { concurrency: 10 });
   scheduler.start();
-  await sleep(520);
+  await delay(520);
   await scheduler.stop();
   const dues = (name: string) => runs.filter((r) => r.name === name).map((r) => r.due);
   const a = dues("a");
@@ -57,11 +54,11 @@ Deno.test("Scheduler does not start a site twice while its previous run is going
   const scheduler = new Scheduler([{ name: "slow" }], () => 20, (s) => s.name, async () => {
     concurrent++;
     maxConcurrent = Math.max(maxConcurrent, concurrent);
-    await sleep(70);
+    await delay(70);
     concurrent--;
   }, { concurrency: 5 });
   scheduler.start();
-  await sleep(300);
+  await delay(300);
   await scheduler.stop();
   const stats = scheduler.takeStats();
   assertEquals(maxConcurrent, 1);
@@ -79,12 +76,12 @@ Deno.test("Scheduler never runs more than the concurrency limit at once, and que
     runs++;
     concurrent++;
     maxConcurrent = Math.max(maxConcurrent, concurrent);
-    await sleep(20);
+    await delay(20);
     concurrent--;
   }, { concurrency: 3, now: () => clock });
   clock = 1000; // every site's first slot (within [0, 1000)) is now due at once
   scheduler.start();
-  await sleep(300);
+  await delay(300);
   await scheduler.stop();
   assertEquals(maxConcurrent, 3);
   assertEquals(runs, 20);
@@ -94,12 +91,12 @@ Deno.test("Scheduler.stop() waits for runs in flight", async () => {
   let clock = 0;
   let finished = false;
   const scheduler = new Scheduler([{ name: "x" }], () => 1000, (s) => s.name, async () => {
-    await sleep(50);
+    await delay(50);
     finished = true;
   }, { concurrency: 1, now: () => clock });
   clock = 1000;
   scheduler.start();
-  await sleep(10);
+  await delay(10);
   assertEquals(scheduler.inFlight, 1);
   await scheduler.stop();
   assertEquals(finished, true);

@@ -8,6 +8,7 @@ import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
 import { BROKER, CERTS, createTopic } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
 import postgres from "postgres";
+import { delay } from "../src/async.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
 
@@ -41,12 +42,8 @@ async function expectStoredExactly(
     .catch((error) => {
       throw new Error(`${error.message}; the sink said:\n${sink.stderr.text.slice(-6000)}`);
     });
-  await sleep(1_000);
+  await delay(1_000);
   assertEquals(await count(sql, "checks"), expected);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<void> {
@@ -180,7 +177,7 @@ Deno.test(
         30_000,
         "dead letters and checks",
       );
-      await sleep(1_000); // anything more (a duplicate) would show up by now
+      await delay(1_000); // anything more (a duplicate) would show up by now
       const letters = await db
         .sql`select "offset"::int as offset, topic, partition, payload, error from dead_letters order by "offset"`;
       assertEquals(letters.length, poison.length);
@@ -246,7 +243,7 @@ Deno.test(
         await db.sql`
         select pg_terminate_backend(pid) from pg_stat_activity
         where datname = ${db.name} and pid <> pg_backend_pid()`;
-        await sleep(300);
+        await delay(300);
       }
       await expectStoredExactly(db.sql, checks.length, 60_000, sink);
       const stopped = await sink.stop();
@@ -274,7 +271,7 @@ Deno.test(
       await sql.end();
       await pg.stop("fast");
       await produceChecks(topic, checks.slice(10_000));
-      await sleep(4_000);
+      await delay(4_000);
       await pg.start();
       const after = postgres(url, { max: 1, onnotice: () => {} });
       try {

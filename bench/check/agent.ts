@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { deadline, isTimeout } from "../../src/async.ts";
 import { PERMISSIONS } from "../../tests/_cli.ts";
 import { cpuShares, type CpuSnapshot, readMemory, snapshotCpu } from "../procfs.ts";
 
@@ -203,22 +204,18 @@ export async function runAgent(options: AgentOptions): Promise<AgentRun> {
     exited = true;
     return status;
   });
-  let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
-  let killTimer: ReturnType<typeof setTimeout> | undefined;
   try {
     const deadlineMs = (options.windows * options.summaryEverySeconds + 60) * 1000;
-    await Promise.race([
-      enoughSummaries,
-      status,
-      new Promise((resolve) => deadlineTimer = setTimeout(resolve, deadlineMs)),
-    ]);
+    await deadline(Promise.race([enoughSummaries, status]), deadlineMs).catch((error) => {
+      if (!isTimeout(error)) throw error;
+    });
     sample();
     clearInterval(sampler);
     if (!exited) child.kill("SIGTERM");
-    const stoppedInTime = await Promise.race([
-      status.then(() => true),
-      new Promise<false>((resolve) => killTimer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS)),
-    ]);
+    const stoppedInTime = await deadline(status.then(() => true), STOP_TIMEOUT_MS).catch((error) => {
+      if (!isTimeout(error)) throw error;
+      return false;
+    });
     if (!stoppedInTime) {
       notes.push(`agent did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM; killed`);
       child.kill("SIGKILL");
@@ -237,8 +234,6 @@ export async function runAgent(options: AgentOptions): Promise<AgentRun> {
     };
   } finally {
     clearInterval(sampler);
-    clearTimeout(deadlineTimer);
-    clearTimeout(killTimer);
     if (!exited) {
       try {
         child.kill("SIGKILL");

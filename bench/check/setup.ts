@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { deadline, isTimeout } from "../../src/async.ts";
 import type { Kafka } from "kafkajs";
 import { createKafka } from "../../src/kafka.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -75,17 +76,10 @@ export async function startTargetServer(root: string): Promise<TargetServer> {
     clearTimeout(timer);
   };
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const first = await Promise.race([
-      reader.read(),
-      new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () => reject(new Error("Cannot start the target server: no port within 15 s")),
-          LISTEN_TIMEOUT_MS,
-        )
-      ),
-    ]);
+    const first = await deadline(reader.read(), LISTEN_TIMEOUT_MS).catch((error) => {
+      throw isTimeout(error) ? new Error("Cannot start the target server: no port within 15 s") : error;
+    });
     const port = Number(first.value?.trim());
     if (first.done || !Number.isInteger(port) || port <= 0) {
       throw new Error(`Cannot start the target server: it printed '${first.value ?? ""}', not a port`);
@@ -97,8 +91,6 @@ export async function startTargetServer(root: string): Promise<TargetServer> {
   } catch (error) {
     await stop();
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -5,13 +5,13 @@
  *
  * @module
  */
+import { delay } from "../../src/async.ts";
 import type postgres from "postgres";
 import { createTestDatabase, type TestDatabase } from "../../tests/_pg.ts";
 import { agentProducer, benchCheck, type CheckPlan, newPlan, sendChecks } from "./data.ts";
 import { type LogLine, PhaseMeter, type SinkProcess, startSink } from "./process.ts";
 import type { CheckResult } from "../../src/message.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 /** The database backends of the sink's pool. */
@@ -76,7 +76,7 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
     let committed = 0;
     let pids: number[] = [];
     for (let polls = 0; polls < Math.ceil(timeoutMs / 250); polls++) {
-      await sleep(250);
+      await delay(250);
       const [row] = await db.sql<{ n: string }[]>`
         select coalesce(sum(next_offset), 0)::int8::text as n from consumer_offsets
         where group_id = ${group} and topic = ${topic}`;
@@ -194,7 +194,7 @@ export async function latencyPhase(options: LatencyOptions): Promise<Record<stri
     });
     await sink.waitFor("joined the group", 60_000);
     await producer.connect();
-    await sleep(1_000); // the consumer's first fetches
+    await delay(1_000); // the consumer's first fetches
     const meter = new PhaseMeter(sink.pid);
     // id -> probe end (Unix ms, fractional) and started_at, of checks not seen in the table yet.
     const pending = new Map<string, { probeEnd: number; startedMs: number }>();
@@ -227,13 +227,13 @@ export async function latencyPhase(options: LatencyOptions): Promise<Record<stri
           }
         }
         if (++ticksPolled % 20 === 0) meter.sample(await backendPids(db.sql, db.name));
-        await sleep(Math.max(0, next - Date.now()));
+        await delay(Math.max(0, next - Date.now()));
       }
     })();
 
     let index = 0;
     for (let tick = 0; tick < ticks; tick++) {
-      await sleep(Math.max(0, startAt + tick * tickMs - Date.now()));
+      await delay(Math.max(0, startAt + tick * tickMs - Date.now()));
       const now = Date.now();
       const checks: CheckResult[] = [];
       for (let i = 0; i < perTick; i++, index++) {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { delay } from "../../src/async.ts";
 import { PERMISSIONS } from "../../tests/_cli.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -141,7 +142,7 @@ export function startSink(options: SinkStart): SinkProcess {
         if (Date.now() > deadline) {
           throw new Error(`Cannot wait for '${message}': not logged in ${timeoutMs} ms`);
         }
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await delay(50);
       }
     },
     stop(graceMs = 15_000) {

@@ -5,6 +5,7 @@
  * @module
  */
 import { COMMON_FLAGS, durationFlag, KAFKA_FLAGS, logFormat, parseFlags, positiveInteger } from "../args.ts";
+import { deadline, isTimeout } from "../async.ts";
 import { CertificateCache } from "./certificates.ts";
 import { formatSites, loadSites } from "./config.ts";
 import { createKafka, describeKafka, ensureTopic, type KafkaSettings, kafkaSettings } from "../kafka.ts";
@@ -331,12 +332,9 @@ async function runForever(
   await metrics?.close();
   // Probes in flight finish within their own timeouts (a probe cut short would report a failure that the
   // site did not have); the drain timeout bounds the wait, and results of probes still running are lost.
-  let drainTimer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    scheduler.stop(),
-    new Promise((resolve) => drainTimer = setTimeout(resolve, config.drainTimeoutMs)),
-  ]);
-  clearTimeout(drainTimer);
+  await deadline(scheduler.stop(), config.drainTimeoutMs).catch((error) => {
+    if (!isTimeout(error)) throw error;
+  });
   await close();
   const undelivered = await sink.close();
   const stats = sink.stats();

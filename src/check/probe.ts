@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { abortable } from "../async.ts";
 import type { CertificateCache } from "./certificates.ts";
 import { type CheckError, type CheckResult, newCheckId } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
@@ -282,16 +283,6 @@ async function readBody(response: Response, limit: number, signal: AbortSignal):
     offset += chunk.byteLength;
   }
   return { bytes, data, capped };
-}
-
-/** Rejects with the signal's reason as soon as it aborts, whatever the stream underneath does. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 function timeoutError(site: Site, phase: ProbePhase, progress: Progress): CheckError {

@@ -11,7 +11,7 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
-import { Backoff, sleep } from "../backoff.ts";
+import { Backoff, deadline, delay, isTimeout } from "../async.ts";
 import type { Logger } from "../log.ts";
 import type { Outbox } from "./outbox.ts";
 import { missingPartitions, unacknowledged } from "./acknowledged.ts";
@@ -54,7 +54,7 @@ export class Publisher {
   #failures = 0;
   readonly #stopping = new AbortController();
   readonly #halt = new AbortController();
-  readonly #backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+  readonly #backoff = new Backoff({ minTimeout: 250, maxTimeout: 10_000 });
   readonly #batchSize: number;
   readonly #lingerMs: number;
   readonly #prepare: (() => Promise<void>) | undefined;
@@ -107,22 +107,21 @@ export class Publisher {
    */
   async stop(timeoutMs: number): Promise<number> {
     this.#stopping.abort();
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    // A send in flight when the time is up cannot be cancelled; it gets one more second, then is counted
-    // as undelivered (it may still arrive).
-    const halted = new Promise<void>((resolve) => {
-      deadline = setTimeout(() => {
-        this.#halt.abort();
-        setTimeout(resolve, 1_000);
-      }, timeoutMs);
-    });
+    const loop = this.#loop ?? Promise.resolve();
     try {
-      await Promise.race([this.#loop, halted]);
+      await deadline(loop, timeoutMs).catch(async (error) => {
+        if (!isTimeout(error)) throw error;
+        // A send in flight when the time is up cannot be cancelled; it gets one more second, then is
+        // counted as undelivered (it may still arrive).
+        this.#halt.abort();
+        await deadline(loop, 1_000).catch((error) => {
+          if (!isTimeout(error)) throw error;
+        });
+      });
     } finally {
-      clearTimeout(deadline);
       const producer = this.#producer;
       this.#producer = null;
-      await Promise.race([producer?.disconnect().catch(() => {}), sleep(2_000)]);
+      if (producer !== null) await deadline(producer.disconnect(), 2_000).catch(() => {});
     }
     return this.pending;
   }
@@ -136,7 +135,7 @@ export class Publisher {
         continue;
       }
       if (this.outbox.size < this.#batchSize && !this.#stopping.signal.aborted) {
-        await sleep(this.#lingerMs, halt);
+        await delay(this.#lingerMs, { signal: halt }).catch(() => {});
       }
       const batch = this.outbox.take(this.#batchSize);
       this.#sending = batch.length;
@@ -151,7 +150,7 @@ export class Publisher {
             partitions,
             messages: unacked.length,
           });
-          await sleep(this.#backoff.next(), halt);
+          await delay(this.#backoff.next(), { signal: halt }).catch(() => {});
           continue;
         }
         if (this.#backoff.attempts > 0) this.log.info("publishing again", { published: batch.length });
@@ -160,16 +159,17 @@ export class Publisher {
         this.#sending = 0;
         this.outbox.unshift(batch);
         this.#failures++;
-        const delay = this.#backoff.next();
+        const wait = this.#backoff.next();
         this.log.warn("cannot publish; will retry", {
           error: (error as Error).message,
           attempt: this.#backoff.attempts,
-          retry_in_ms: delay,
+          retry_in_ms: wait,
           outbox: this.outbox.size,
         });
-        await this.#producer?.disconnect().catch(() => {});
+        if (this.#producer !== null) await deadline(this.#producer.disconnect(), 2_000).catch(() => {});
         this.#producer = null;
-        await sleep(delay, halt);
+        // A halt ends the wait early; the loop condition then ends the loop.
+        await delay(wait, { signal: halt }).catch(() => {});
       }
     }
   }

@@ -8,6 +8,7 @@
  * @module
  */
 import type postgres from "postgres";
+import { deadline, isTimeout } from "../async.ts";
 
 /** The error of a call that passed its deadline. */
 export class DeadlineError extends Error {
@@ -41,21 +42,12 @@ export class DatabaseHandle {
   /** Runs `call` on the current pool; past `deadlineMs` rejects with a {@linkcode DeadlineError} and replaces it. */
   async run<T>(what: string, call: (sql: postgres.Sql) => Promise<T>, deadlineMs: number): Promise<T> {
     const sql = this.#sql;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new DeadlineError(`Cannot ${what}: no answer from the database within ${deadlineMs} ms`)),
-        deadlineMs,
-      );
-    });
     try {
-      return await Promise.race([call(sql), deadline]);
+      return await deadline(call(sql), deadlineMs);
     } catch (error) {
-      if (error instanceof DeadlineError) await this.#replace(sql);
-      throw error;
-    } finally {
-      clearTimeout(timer);
+      if (!isTimeout(error)) throw error;
+      await this.#replace(sql);
+      throw new DeadlineError(`Cannot ${what}: no answer from the database within ${deadlineMs} ms`);
     }
   }
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Backoff, sleep } from "../backoff.ts";
+import { Backoff, delay } from "../async.ts";
 import type { Logger } from "../log.ts";
 
 /** An error's message with its code (SQLSTATE, or the TLS or socket error code) when it has one. */
@@ -36,15 +36,16 @@ export async function retrying<T>(
   action: () => Promise<T>,
   retryable: (error: unknown) => boolean = isTransient,
 ): Promise<T | undefined> {
-  const backoff = new Backoff({ initialMs: 500, maxMs: 15_000 });
+  const backoff = new Backoff({ minTimeout: 500, maxTimeout: 15_000 });
   while (!shutdown.aborted) {
     try {
       return await action();
     } catch (error) {
       if (!retryable(error)) throw new Error(`Cannot ${what}: ${describeError(error)}`, { cause: error });
-      const delay = backoff.next();
-      log.warn(`cannot ${what}; will retry`, { error: (error as Error).message, retry_in_ms: delay });
-      await sleep(delay, shutdown);
+      const wait = backoff.next();
+      log.warn(`cannot ${what}; will retry`, { error: (error as Error).message, retry_in_ms: wait });
+      // A shutdown ends the wait early; the loop condition then ends the loop.
+      await delay(wait, { signal: shutdown }).catch(() => {});
     }
   }
   return undefined;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
-import { Backoff, sleep } from "../backoff.ts";
+import { Backoff, delay } from "../async.ts";
 import type { DatabaseHandle } from "../db/handle.ts";
 import { type Batch, type DeadLetter, type IncomingCheck, readOffsets, writeBatch } from "../db/writer.ts";
 import { Histogram } from "../histogram.ts";
@@ -218,7 +218,7 @@ export class SinkConsumer {
       deadLetters,
       progress: [{ partition: batch.partition, firstOffset: batch.messages[0]!.offset, nextOffset }],
     };
-    const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+    const backoff = new Backoff({ minTimeout: 250, maxTimeout: 10_000 });
     for (;;) {
       // A batch of a partition this member no longer owns is left to its new owner; stored offsets fence it.
       if (!isRunning() || isStale() || shutdown.aborted) return;
@@ -232,19 +232,19 @@ export class SinkConsumer {
         if (backoff.attempts > 0) log.info("database writes resumed", { attempts: backoff.attempts });
         break;
       } catch (error) {
-        const delay = backoff.next();
+        const wait = backoff.next();
         log.warn("cannot store a batch; will retry", {
           error: (error as Error).message,
           code: (error as { code?: unknown }).code,
           partition: batch.partition,
           offset: batch.messages[0]!.offset,
           attempt: backoff.attempts,
-          retry_in_ms: delay,
+          retry_in_ms: wait,
         });
         // Heartbeats keep the group membership while the database is away (kafkajs sends them only when
         // asked); heartbeat() throws when a rebalance is under way, which abandons this batch.
-        for (let waited = 0; waited < delay && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
-          await sleep(Math.min(HEARTBEAT_SLICE_MS, delay - waited), shutdown);
+        for (let waited = 0; waited < wait && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
+          await delay(Math.min(HEARTBEAT_SLICE_MS, wait - waited), { signal: shutdown }).catch(() => {});
           await heartbeat();
         }
       }
