@@ -41,6 +41,8 @@ OPTIONS:
   --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
   --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
   --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
+  --stall-timeout DUR     a partition with lag that stores nothing this long is a stall: logged, /healthz
+                          answers 503, and the consumer rejoins the group (MONITOR_STALL_TIMEOUT; default 30s)
 
 KAFKA:
   --brokers H:P,...       MONITOR_BROKERS (required)
@@ -70,6 +72,7 @@ const SINK_FLAGS = {
   "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
   "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
   metrics: { type: "string", env: "MONITOR_METRICS" },
+  "stall-timeout": { type: "string", env: "MONITOR_STALL_TIMEOUT" },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -89,6 +92,12 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const group = flags.group ?? "monitor-sink";
   const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
+  const stallTimeoutMs = durationFlag("stall-timeout", flags["stall-timeout"], 30_000);
+  if (stallTimeoutMs < 1_000) {
+    throw new UsageError(
+      `Cannot use flag '--stall-timeout': expected 1s or more: got '${flags["stall-timeout"]}'`,
+    );
+  }
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
@@ -123,6 +132,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       log,
       shutdown,
       deadlineMs: DATABASE_DEADLINE_MS,
+      stallTimeoutMs,
     });
     const maintenance = setInterval(() => {
       maintain().catch((error) =>
@@ -132,7 +142,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     const summary = setInterval(() => log.info("summary", sink.takeStats()), summaryEveryMs);
     const metrics = flags.metrics === undefined
       ? null
-      : serveMetrics(flags.metrics, () => sink.metrics(), log);
+      : serveMetrics(flags.metrics, () => sink.metrics(), log, () => sink.health());
     try {
       await sink.run();
     } finally {
