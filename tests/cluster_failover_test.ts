@@ -116,7 +116,7 @@ Deno.test({
     }
 
     recorder.event("agent stopped (SIGTERM)");
-    const stopped = await agent.stop();
+    const stopped = await stopWithin(agent, 90_000, "agent");
     agent = null;
     assertEquals(stopped.code, 0, tail(stopped.stderr));
     const final = stoppedLine(stopped.stderr);
@@ -130,7 +130,7 @@ Deno.test({
     ).catch(() => {});
     await delay(2_000);
     await sampling.stop();
-    const sinkStopped = await sink.stop();
+    const sinkStopped = await stopWithin(sink, 30_000, "sink");
     sink = null;
     assertEquals(sinkStopped.code, 0, tail(sinkStopped.stderr));
 
@@ -159,6 +159,8 @@ Deno.test({
     );
     assertEquals(report.figures.maxSinkLagDuringOutage > 0, true, "the sink's /metrics never showed lag");
   } finally {
+    await keepLog("agent", agent ?? null);
+    await keepLog("sink", sink ?? null);
     await agent?.stop("SIGKILL");
     await sink?.stop("SIGKILL");
     await admin.disconnect().catch(() => {});
@@ -168,6 +170,29 @@ Deno.test({
     await cluster.destroy();
   }
 });
+
+/** SIGTERM, and SIGKILL with a failure when the process has not exited within `ms`. */
+async function stopWithin(
+  process: ReturnType<typeof startMonitor>,
+  ms: number,
+  name: string,
+): Promise<{ code: number; stderr: string }> {
+  await keepLog(name, process);
+  const stopping = process.stop();
+  const stopped = await deadline(stopping, ms).catch(() => null);
+  await keepLog(name, process);
+  if (stopped !== null) return stopped;
+  await process.stop("SIGKILL");
+  throw new Error(`The ${name} did not exit within ${ms} ms of SIGTERM:\n${tail(process.stderr.text)}`);
+}
+
+/** With CLUSTER_TEST_LOGS=DIR, keeps each process's log there. */
+async function keepLog(name: string, process: ReturnType<typeof startMonitor> | null): Promise<void> {
+  const dir = Deno.env.get("CLUSTER_TEST_LOGS");
+  if (dir === undefined || process === null) return;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/${name}.log`, process.stderr.text);
+}
 
 function partitionsOf(leaders: Map<number, number>, node: number): string {
   return [...leaders].filter(([, leader]) => leader === node).map(([partition]) => partition).join(",");

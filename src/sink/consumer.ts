@@ -54,6 +54,8 @@ export interface SinkConsumerOptions {
 
 /** How long a stalled consumer gets to leave the group before it is abandoned. */
 const STALLED_LEAVE_MS = 10_000;
+/** How long the consumer gets to finish its batch and leave the group at shutdown. */
+const SHUTDOWN_LEAVE_MS = 15_000;
 
 /** A message's key and value, copied out of kafkajs's buffers (which may be views of a larger one). */
 function copyRaw(
@@ -258,7 +260,10 @@ export class SinkConsumer {
     }
     if (shutdown.aborted) {
       log.info("stopping: finishing the batch in hand");
-      await consumer.disconnect();
+      // Bounded: after a broker failure kafkajs can wait on a dead coordinator to leave the group.
+      await deadline(consumer.disconnect(), SHUTDOWN_LEAVE_MS).catch((error) =>
+        log.warn("did not leave the group in time; stopping anyway", { error: (error as Error).message })
+      );
       return;
     }
     // A stalled consumer may wait on a dead coordinator to leave the group; its batches are fenced by the
