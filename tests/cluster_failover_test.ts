@@ -2,7 +2,7 @@
  * The agent and the sink on a three-node KRaft cluster (replication factor 3, min.insync.replicas=2) through
  * broker failures: `kill -9` of a partition leader (restarted after 20 s), `kill -9` of the group
  * coordinator's node (restarted after 20 s), then a rolling restart of all three nodes, 15 s apart, while
- * the agent publishes some 400 results/s. Afterwards every result the agent counted as published is stored
+ * the agent publishes some 320 results/s. Afterwards every result the agent counted as published is stored
  * exactly once, no partition went without progress for more than 45 s while it had lag, and the sink's
  * /metrics showed the lag. Prints, per failure, how long the agent and the sink took to recover.
  *
@@ -15,7 +15,7 @@ import { clusterKafka, groupCoordinator, partitionLeaders, startPrivateCluster }
 import { createTestDatabase } from "./_pg.ts";
 import { type ClusterSample, FailoverRecorder, freePort, scrape } from "./_failover.ts";
 
-const SITES = 400;
+const SITES = 320;
 const PARTITIONS = 6;
 /** The issue's bound: no partition may go this long without storing anything while it has lag. */
 const MAX_STUCK_MS = 45_000;
@@ -84,7 +84,9 @@ Deno.test({
 
     await waitFor(
       () => recorder.latest?.stored.size === PARTITIONS,
-      60_000,
+      // The first producer and the first group create the internal topics (replicated 3 times): slow on a
+      // busy machine.
+      150_000,
       "every partition to store checks",
     );
     await delay(5_000);
