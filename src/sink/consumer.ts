@@ -22,6 +22,7 @@ import type { Metric } from "../metrics.ts";
 import { isTransient, retrying } from "../db/retry.ts";
 import { LagTracker } from "./lag.ts";
 import { pollWatermarks } from "./watermarks.ts";
+import { newStats, sinkMetrics, type SinkStats } from "./stats.ts";
 
 const HEARTBEAT_SLICE_MS = 2_000;
 
@@ -67,21 +68,6 @@ function copyRaw(
   };
 }
 
-/** Counters for the summary line. */
-interface SinkStats extends Record<string, unknown> {
-  stored: number;
-  duplicates: number;
-  skipped: number;
-  dead_letters: number;
-  batches: number;
-  lag: number;
-  /** Lag per assigned partition, as `partition:lag,...`. */
-  partition_lag: string;
-  stalls: number;
-  last_commit: string | null;
-  latency_p99_ms: number;
-}
-
 /** The consumer-group member that moves batches from Kafka into PostgreSQL. */
 export class SinkConsumer {
   readonly #kafka: Kafka;
@@ -124,44 +110,9 @@ export class SinkConsumer {
     });
   }
 
-  /** Counters since the start, for the metrics endpoint. */
+  /** Counters since the start, and the lag, for the metrics endpoint. */
   metrics(): Metric[] {
-    const totals = this.#totals;
-    const counter = (name: string, help: string, value: number): Metric => ({
-      name,
-      help,
-      type: "counter",
-      value,
-    });
-    return [
-      counter("monitor_sink_checks_stored_total", "Checks inserted.", totals.stored),
-      counter("monitor_sink_duplicates_total", "Checks whose id was already stored.", totals.duplicates),
-      counter(
-        "monitor_sink_skipped_total",
-        "Messages below the stored offsets (redelivered).",
-        totals.skipped,
-      ),
-      counter("monitor_sink_dead_letters_total", "Messages stored in dead_letters.", totals.dead_letters),
-      counter("monitor_sink_batches_total", "Batches committed.", totals.batches),
-      counter(
-        "monitor_sink_stalls_total",
-        "Times the consumer was replaced because a partition with lag stored nothing for the stall timeout.",
-        totals.stalls,
-      ),
-      {
-        name: "monitor_sink_consumer_lag",
-        help: "Messages behind the high watermark of the assigned partitions, summed.",
-        type: "gauge",
-        value: this.#tracker.totalLag(),
-      },
-      ...[...this.#tracker.lag()].map(([partition, lag]): Metric => ({
-        name: "monitor_sink_partition_lag",
-        help: "Messages behind the partition's high watermark (read from the broker) not yet stored.",
-        type: "gauge",
-        value: lag,
-        labels: { partition: String(partition) },
-      })),
-    ];
+    return sinkMetrics(this.#totals, this.#tracker);
   }
 
   /** Why the sink is not healthy (a stalled partition), or null; for `/healthz`. */
@@ -440,19 +391,4 @@ export class SinkConsumer {
       });
     }
   }
-}
-
-function newStats(): SinkStats {
-  return {
-    stored: 0,
-    duplicates: 0,
-    skipped: 0,
-    dead_letters: 0,
-    batches: 0,
-    lag: 0,
-    partition_lag: "",
-    stalls: 0,
-    last_commit: null,
-    latency_p99_ms: 0,
-  };
 }
