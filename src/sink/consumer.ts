@@ -57,6 +57,8 @@ export interface SinkConsumerOptions {
 const STALLED_LEAVE_MS = 10_000;
 /** How long the consumer gets to finish its batch and leave the group at shutdown. */
 const SHUTDOWN_LEAVE_MS = 15_000;
+/** How long a commit of offsets to Kafka may take before the next one may start. */
+const KAFKA_COMMIT_MS = 30_000;
 
 /** A message's key and value, copied out of kafkajs's buffers (which may be views of a larger one). */
 function copyRaw(
@@ -76,6 +78,7 @@ export class SinkConsumer {
   #retryingWrites = 0;
   readonly #pendingCommits = new Map<number, string>();
   #lastKafkaCommit = 0;
+  #committing = false;
   #stats = newStats();
   readonly #totals = newStats();
   #latency = new Histogram();
@@ -310,7 +313,7 @@ export class SinkConsumer {
     this.#tracker.stored(batch.partition, BigInt(nextOffset), Date.now());
     this.#pendingCommits.set(batch.partition, nextOffset);
     this.#stats.last_commit = new Date().toISOString();
-    await this.#commitToKafkaNowAndThen(consumer);
+    this.#commitToKafkaNowAndThen(consumer);
   }
 
   // Writes each message in a transaction of its own; one that the database refuses for its data (not for
@@ -373,9 +376,11 @@ export class SinkConsumer {
   }
 
   // Kafka's committed offsets are for lag tools only (the database holds the truth), so they are sent at
-  // most once a second rather than once per batch.
-  async #commitToKafkaNowAndThen(consumer: Consumer): Promise<void> {
-    if (Date.now() - this.#lastKafkaCommit < 1_000) return;
+  // most once a second rather than once per batch, and never waited for: an OffsetCommit goes to the group
+  // coordinator, and while that broker is away kafkajs retries it for minutes, which held every batch
+  // (and so every partition) behind it in the cluster test.
+  #commitToKafkaNowAndThen(consumer: Consumer): void {
+    if (this.#committing || Date.now() - this.#lastKafkaCommit < 1_000) return;
     const offsets = [...this.#pendingCommits].map(([partition, offset]) => ({
       topic: this.options.topic,
       partition,
@@ -383,12 +388,11 @@ export class SinkConsumer {
     }));
     this.#pendingCommits.clear();
     this.#lastKafkaCommit = Date.now();
-    try {
-      await consumer.commitOffsets(offsets);
-    } catch (error) {
+    this.#committing = true;
+    deadline(consumer.commitOffsets(offsets), KAFKA_COMMIT_MS).catch((error) => {
       this.options.log.debug("cannot commit offsets to Kafka (the database has them)", {
         error: (error as Error).message,
       });
-    }
+    }).finally(() => this.#committing = false);
   }
 }
