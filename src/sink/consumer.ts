@@ -23,6 +23,7 @@ import { isTransient, retrying } from "../db/retry.ts";
 import { LagTracker } from "./lag.ts";
 import { pollWatermarks } from "./watermarks.ts";
 import { newStats, sinkMetrics, type SinkStats } from "./stats.ts";
+import { fixKafkajsStop } from "./_kafkajs_stop.ts";
 
 const HEARTBEAT_SLICE_MS = 2_000;
 
@@ -90,6 +91,7 @@ export class SinkConsumer {
   ) {
     this.#kafka = kafka;
     this.#tracker = new LagTracker(options.stallTimeoutMs);
+    fixKafkajsStop();
   }
 
   #createConsumer(): Consumer {
