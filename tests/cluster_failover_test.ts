@@ -99,7 +99,7 @@ Deno.test({
     await cluster.killNode(leader);
     await delay(20_000);
     await cluster.startNode(leader);
-    await delay(10_000);
+    await delay(5_000);
 
     // 2. kill -9 the group coordinator's node, restart it after 20 s.
     const current = await groupCoordinator(kafka, group);
@@ -107,7 +107,7 @@ Deno.test({
     await cluster.killNode(current);
     await delay(20_000);
     await cluster.startNode(current);
-    await delay(10_000);
+    await delay(5_000);
 
     // 3. A rolling restart: each node stopped cleanly and started, 15 s between nodes.
     for (const node of cluster.nodes) {

@@ -94,7 +94,8 @@ export class SinkConsumer {
     fixKafkajsStop();
   }
 
-  #createConsumer(): Consumer {
+  /** A kafkajs consumer; once `retired` aborts, it never restarts itself after a crash. */
+  #createConsumer(retired: AbortSignal): Consumer {
     const options = this.options;
     return this.#kafka.consumer({
       groupId: options.group,
@@ -110,7 +111,9 @@ export class SinkConsumer {
         initialRetryTime: 300,
         maxRetryTime: 15_000,
         retries: 8,
-        restartOnFailure: () => Promise.resolve(true),
+        // kafkajs decides on a restart after its own disconnect, so a crash during our disconnect would
+        // otherwise bring a replaced consumer back as a second member of the group.
+        restartOnFailure: () => Promise.resolve(!retired.aborted),
       },
     });
   }
@@ -180,9 +183,14 @@ export class SinkConsumer {
   /** Runs one kafkajs consumer until shutdown or until `stalled` aborts. */
   async #runConsumer(stalled: AbortSignal): Promise<void> {
     const { log, shutdown, topic } = this.options;
-    const consumer = this.#createConsumer();
     const stop = AbortSignal.any([shutdown, stalled]);
+    const consumer = this.#createConsumer(stop);
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      if (stop.aborted) {
+        // A restart kafkajs had already begun when this consumer was replaced: leave again.
+        deadline(consumer.disconnect(), STALLED_LEAVE_MS).catch(() => {});
+        return;
+      }
       const partitions = event.payload.memberAssignment[topic] ?? [];
       log.info("joined the group", { group: this.options.group, partitions });
       this.#tracker.assign(partitions, Date.now());
