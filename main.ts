@@ -8,17 +8,41 @@
  * @module
  */
 import { ConfigError, UsageError } from "./src/args.ts";
+import { type CommandDefinition, formatHelp } from "./src/help.ts";
 import { VERSION } from "./src/version.ts";
+
+/** One subcommand: loaded on demand, so that the agent never loads the database driver, nor the sink the prober. */
+export interface CommandEntry {
+  readonly summary: string;
+  readonly load: () => Promise<CommandDefinition>;
+}
+
+/** The subcommands, in the order the usage lists them. */
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  check: {
+    summary: "probe the sites of a sites file and publish every result to Kafka",
+    load: () => import("./src/check/command.ts").then((module) => module.CHECK_COMMAND),
+  },
+  sink: {
+    summary: "consume the results from Kafka and store them in PostgreSQL",
+    load: () => import("./src/sink/command.ts").then((module) => module.SINK_COMMAND),
+  },
+  migrate: {
+    summary: "create or upgrade the database schema, then exit",
+    load: () => import("./src/sink/migrate_command.ts").then((module) => module.MIGRATE_COMMAND),
+  },
+};
+
+const NAMES = Object.keys(COMMANDS);
 
 const USAGE = `monitor ${VERSION}: website availability monitoring with Kafka and PostgreSQL
 
 USAGE:
   monitor <COMMAND> [OPTIONS]
+  monitor help <COMMAND>
 
 COMMANDS:
-  check     probe the sites of a sites file and publish every result to Kafka
-  sink      consume the results from Kafka and store them in PostgreSQL
-  migrate   create or upgrade the database schema, then exit
+${NAMES.map((name) => `  ${name.padEnd(10)}${COMMANDS[name]!.summary}`).join("\n")}
 
 OPTIONS:
   -h, --help   show this help (and 'monitor <COMMAND> --help' for a command's options)
@@ -28,43 +52,60 @@ Every option has an environment variable; see each command's help. Exit codes: 0
 run time or a site down with 'check --once', 2 a usage or configuration error.
 `;
 
-type Command = (
-  args: readonly string[],
-  env: Readonly<Record<string, string | undefined>>,
-  shutdown: AbortSignal,
-) => Promise<number>;
+const encoder = new TextEncoder();
 
-// Loaded on demand: the agent never loads the database driver, nor the sink the prober.
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  check: () => import("./src/check/command.ts").then((module) => module.checkCommand),
-  sink: () => import("./src/sink/command.ts").then((module) => module.sinkCommand),
-  migrate: () => import("./src/sink/migrate_command.ts").then((module) => module.migrateCommand),
-};
+async function print(text: string): Promise<void> {
+  const bytes = encoder.encode(text);
+  for (let written = 0; written < bytes.length;) written += await Deno.stdout.write(bytes.subarray(written));
+}
+
+function unknownCommand(name: string): number {
+  const known = NAMES.length > 1 ? `${NAMES.slice(0, -1).join(", ")} or ${NAMES.at(-1)}` : NAMES.join("");
+  console.error(`monitor: Cannot run command '${name}': it does not exist (${known})`);
+  console.error("Run 'monitor --help' for usage.");
+  return 2;
+}
 
 /** Runs the program with `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
-    await Deno.stdout.write(new TextEncoder().encode(USAGE));
+  if (name === undefined || name === "-h" || name === "--help") {
+    await print(USAGE);
     return name === undefined ? 2 : 0;
   }
   if (name === "--version" || name === "-V") {
     console.log(`monitor ${VERSION}`);
     return 0;
   }
-  const load = COMMANDS[name];
-  if (load === undefined) {
-    console.error(`monitor: Cannot run command '${name}': it does not exist (check, sink or migrate)`);
-    console.error("Run 'monitor --help' for usage.");
-    return 2;
+  if (name === "help") {
+    const topic = rest[0];
+    if (topic === undefined) {
+      await print(USAGE);
+      return 0;
+    }
+    const entry = COMMANDS[topic];
+    if (entry === undefined) return unknownCommand(topic);
+    await print(formatHelp((await entry.load()).help));
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) return unknownCommand(name);
+  const command = await entry.load();
+  // Answered before anything else: no flag is checked, no file read, nothing connected.
+  if (rest.includes("-h") || rest.includes("--help")) {
+    await print(formatHelp(command.help));
+    return 0;
+  }
+  if (rest.includes("--version")) {
+    console.log(`monitor ${VERSION}`);
+    return 0;
   }
   const shutdown = new AbortController();
   const stop = () => shutdown.abort();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   try {
-    const command = await load();
-    return await command(rest, Deno.env.toObject(), shutdown.signal);
+    return await command.run(rest, Deno.env.toObject(), shutdown.signal);
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`monitor ${name}: ${error.message}`);

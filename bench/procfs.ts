@@ -1,6 +1,6 @@
 /**
- * What the agent benchmark reads from Linux's `/proc`: resident memory and CPU time of a process, and a
- * description of the machine. Every reader returns null when the process is gone or the file unreadable.
+ * What the benchmarks read from Linux's `/proc`: resident memory and CPU time of a process, CPU time of the
+ * machine, and a description of it. Every reader returns null when the process is gone or the file unreadable.
  *
  * @module
  */
@@ -41,7 +41,7 @@ export function readMemory(pid: number): Memory | null {
  *
  * @example
  * ```ts
- * const before = readCpuSeconds(pid);
+ * const before = readCpuSeconds(Deno.pid);
  * ```
  */
 export function readCpuSeconds(pid: number): number | null {
@@ -59,21 +59,30 @@ export function readCpuSeconds(pid: number): number | null {
   return (utime + stime) / CLOCK_TICKS;
 }
 
-/**
- * CPU time the whole machine has been busy so far (all cores, steal included), in seconds, from `/proc/stat`.
- */
-export function readMachineBusySeconds(): number | null {
+/** CPU time of the whole machine (all cores) so far, in seconds: busy (steal included) and in total. */
+export interface MachineCpu {
+  readonly busy: number;
+  readonly total: number;
+}
+
+/** Reads {@linkcode MachineCpu} from `/proc/stat`. */
+export function readMachineCpu(): MachineCpu | null {
   let text: string;
   try {
     text = Deno.readTextFileSync("/proc/stat");
   } catch {
     return null;
   }
-  const fields = /^cpu\s+(.+)$/m.exec(text)?.[1]?.split(/\s+/).map(Number);
+  const fields = /^cpu\s+(.+)$/m.exec(text)?.[1]?.split(/\s+/).slice(0, 8).map(Number);
   if (fields === undefined || fields.length < 8 || fields.some((n) => !Number.isFinite(n))) return null;
   // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
-  const [user, nice, system, , , irq, softirq, steal] = fields as [number, ...number[]];
-  return (user + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+  const total = fields.reduce((sum, n) => sum + n, 0);
+  return { busy: (total - fields[3]! - fields[4]!) / CLOCK_TICKS, total: total / CLOCK_TICKS };
+}
+
+/** CPU time the whole machine has been busy so far (all cores, steal included), in seconds. */
+export function readMachineBusySeconds(): number | null {
+  return readMachineCpu()?.busy ?? null;
 }
 
 /** CPU seconds of several processes at one moment, by label. */
@@ -126,27 +135,29 @@ export interface MachineInfo {
   readonly deno: string;
   readonly v8: string;
   readonly timestamp: string;
+  /** The 1, 5 and 15 minute load averages when the benchmark started. */
+  readonly loadavg_at_start: readonly number[] | null;
 }
 
 /** Describes this machine and Deno. */
 export function machineInfo(): MachineInfo {
-  let cpuModel: string | null = null;
-  let memoryMb: number | null = null;
-  try {
-    cpuModel = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? null;
-    const total = /^MemTotal:\s+(\d+) kB$/m.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1];
-    memoryMb = total === undefined ? null : Math.round(Number(total) / 1024);
-  } catch {
-    // Not Linux, or /proc hidden: the figures stand without these.
-  }
+  const read = (path: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch {
+      return null; // not Linux, or /proc hidden: the figures stand without these
+    }
+  };
+  const total = /^MemTotal:\s+(\d+) kB$/m.exec(read("/proc/meminfo") ?? "")?.[1];
   return {
     nproc: navigator.hardwareConcurrency,
-    cpu_model: cpuModel,
-    memory_total_mb: memoryMb,
+    cpu_model: /^model name\s*:\s*(.+)$/m.exec(read("/proc/cpuinfo") ?? "")?.[1]?.trim() ?? null,
+    memory_total_mb: total === undefined ? null : Math.round(Number(total) / 1024),
     kernel: Deno.osRelease(),
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     timestamp: new Date().toISOString(),
+    loadavg_at_start: read("/proc/loadavg")?.split(" ").slice(0, 3).map(Number) ?? null,
   };
 }
 

@@ -5,13 +5,14 @@
  *
  * @module
  */
+import { delay } from "../src/async.ts";
 const port = Number(Deno.env.get("DEMO_PORT") ?? "8080");
 
 Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (request) => {
   const path = new URL(request.url).pathname;
   if (path === "/") return new Response("<html><body>monitor demo ok</body></html>\n");
   if (path === "/slow") {
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await delay(3_000);
     return new Response("slow but here\n");
   }
   const status = /^\/status\/(\d{3})$/.exec(path);

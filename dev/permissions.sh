@@ -1,4 +1,4 @@
-# How `monitor` runs, shared by `deno task dev` and `deno task compile` (sourced; tests/_cli.ts mirrors it, and a
+# How `monitor` runs, shared by `deno task dev` and `deno task compile` (sourced; dev/permissions.ts mirrors it, and a
 # test keeps the two equal).
 # net: probes, Kafka and PostgreSQL; read: sites file, certificates and the bundled sql/ migrations;
 # env: settings; sys: the host name (default agent name) and what kafkajs and postgres.js read of the OS.

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 deno fmt --check
 deno lint
-deno check main.ts src/ tests/ bench/ dev/
+# --doc also type-checks the examples in JSDoc.
+deno check --doc main.ts src/ tests/ bench/ dev/
 bash dev/ensure_postgres.sh
 bash dev/kafka.sh start
 # The tests find the broker (and its certificates) through this; KAFKA_PORT moves it off 9092.

@@ -19,7 +19,9 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-type Level = "debug" | "info" | "warn" | "error";
+/** Log levels, from the least to the most important. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+type Level = LogLevel;
 
 /** Options of {@linkcode createLogger}. */
 export interface LoggerOptions {

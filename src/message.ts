@@ -1,6 +1,6 @@
 /**
- * The wire format of one check result (DESIGN.md, "Wire format"): encoding for the agent and strict
- * decoding for the sink, which treats every Kafka message as untrusted input.
+ * The wire format of one check result: encoding for the agent and strict decoding for the sink, which
+ * treats every Kafka message as untrusted input.
  *
  * @module
  */
@@ -66,6 +66,7 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
+ * declare const result: CheckResult;
  * const value = encodeCheck(result); // Uint8Array, the Kafka message value
  * ```
  */
@@ -81,6 +82,8 @@ export function encodeCheck(result: CheckResult): Uint8Array {
  *
  * @example
  * ```ts
+ * import type { KafkaMessage } from "kafkajs";
+ * declare const message: KafkaMessage;
  * const check = decodeCheck(message.value);
  * ```
  */

@@ -69,10 +69,12 @@ export function parseListenAddress(value: string): { hostname: string; port: num
 export type HealthCheck = () => string | null;
 
 /**
- * Serves `collect()` on `/metrics` and `health()` on `/healthz` until closed.
+ * Serves `collect()` on `/metrics` and `health()` on `/healthz` until closed. An address that is taken or not
+ * this machine's is a {@linkcode UsageError} naming the flag and the address: it is bound at once, before the
+ * command starts work.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const server = serveMetrics(":9465", () => sink.metrics(), log, () => database.unreachable);
  * // GET /healthz -> 200 "ok\n", or 503 "database unreachable: ...\n"
  * await server.close();
@@ -85,7 +87,31 @@ export function serveMetrics(
   health: HealthCheck = () => null,
 ): MetricsServer {
   const { hostname, port } = parseListenAddress(address);
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = listen(hostname, port, collect, health);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse || error instanceof Deno.errors.AddrNotAvailable) {
+      const reason = error instanceof Deno.errors.AddrInUse
+        ? "it is in use"
+        : "it is not an address of this machine";
+      throw new UsageError(`Cannot use flag '--metrics': cannot listen on ${hostname}:${port}: ${reason}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  log.info("serving metrics", { address: `${hostname}:${server.addr.port}`, path: "/metrics" });
+  return { port: server.addr.port, close: () => server.shutdown() };
+}
+
+function listen(
+  hostname: string,
+  port: number,
+  collect: () => readonly Metric[],
+  health: HealthCheck,
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname, port, onListen: () => {} }, (request) => {
     const path = new URL(request.url).pathname;
     if (path === "/metrics") {
       return new Response(formatMetrics(collect()), {
@@ -101,6 +127,4 @@ export function serveMetrics(
     }
     return new Response("not found\n", { status: 404 });
   });
-  log.info("serving metrics", { address: `${hostname}:${server.addr.port}`, path: "/metrics" });
-  return { port: server.addr.port, close: () => server.shutdown() };
 }

@@ -4,17 +4,11 @@
  * @module
  */
 import { delay } from "../src/async.ts";
+import { PERMISSIONS } from "../dev/permissions.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** The permissions and V8 flags of `deno task compile` and `deno task dev` (dev/permissions.sh). */
-export const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-  "--v8-flags=--max-semi-space-size=8",
-];
+export { PERMISSIONS } from "../dev/permissions.ts";
 
 /** What a finished process left. */
 export interface Finished {

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { Kafka, logLevel } from "kafkajs";
+import { BROKER, plainKafka } from "../dev/services.ts";
+
+export { BROKER, createTopic, plainKafka } from "../dev/services.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** The shared broker's PLAINTEXT address. */
-export const BROKER = Deno.env.get("TEST_KAFKA_BROKERS") ?? "127.0.0.1:9092";
 const basePort = Number(BROKER.split(":").at(-1));
 /** Its SSL (client certificate required) and SASL_SSL (SCRAM-SHA-512) listeners. */
 export const SSL_BROKER = `127.0.0.1:${basePort + 1}`;
@@ -18,24 +18,6 @@ export const SASL_BROKER = `127.0.0.1:${basePort + 2}`;
 export const CERTS = `${root}.kafka/${basePort}/certs`;
 export const SCRAM_USER = "monitor";
 export const SCRAM_PASSWORD = "monitor-secret";
-
-/** A kafkajs client on the shared broker's PLAINTEXT listener. */
-export function plainKafka(brokers = BROKER): Kafka {
-  return new Kafka({ clientId: "monitor-test", brokers: [brokers], logLevel: logLevel.NOTHING });
-}
-
-/** Creates a uniquely named topic and returns its name. */
-export async function createTopic(prefix: string, partitions = 1, brokers = BROKER): Promise<string> {
-  const topic = `${prefix}-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 6)}`;
-  const admin = plainKafka(brokers).admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
-  return topic;
-}
 
 /** A decoded message read back from a topic. */
 export interface ReadMessage {

@@ -1,7 +1,8 @@
 /**
  * The import boundaries of the layout: the agent (src/check) ships without the database, the sink
  * (src/sink) without the agent, the read side (src/serve) without either program, and the shared modules
- * (top of src/, and src/db) belong to no program. Read from the import specifiers of every module under src/.
+ * (top of src/, and src/db) belong to no program; src/ imports nothing from tests/, bench/ or dev/, and the
+ * benchmarks nothing from tests/. Read from the import specifiers of every module under src/ and bench/.
  */
 import { assertEquals } from "./_assert.ts";
 
@@ -21,6 +22,9 @@ const BOUNDARIES: readonly Boundary[] = [
   { from: "src/serve/", forbidden: ["src/check/", "src/sink/"] },
   { from: "src/db/", forbidden: ["src/check/", "src/sink/", "src/serve/"] },
   { from: "src/", forbidden: ["src/check/", "src/sink/", "src/serve/", "src/db/"], topOnly: true },
+  // The program ships without its tests, benchmarks and dev tools; the benchmarks do not lean on test helpers.
+  { from: "src/", forbidden: ["tests/", "bench/", "dev/"] },
+  { from: "bench/", forbidden: ["tests/"] },
 ];
 
 /** Module path (relative to the repository) to the paths it imports (relative too; packages as written). */
@@ -88,9 +92,13 @@ function violations(graph: ImportGraph, boundaries: readonly Boundary[]): string
   return found.sort();
 }
 
-Deno.test("layout: no module under src/ imports across a boundary", async () => {
-  const graph = await readGraph("src/");
-  assertEquals(graph.has("src/check/probe.ts"), true, "the walk found the agent's modules");
+Deno.test("layout: no module under src/ or bench/ imports across a boundary", async () => {
+  const graph = new Map([...await readGraph("src/"), ...await readGraph("bench/")]);
+  assertEquals(
+    graph.has("src/check/probe.ts") && graph.has("bench/sink/copy.ts"),
+    true,
+    "the walk found both",
+  );
   assertEquals(violations(graph, BOUNDARIES), []);
 });
 
@@ -102,13 +110,16 @@ Deno.test("layout: the checker reports each crossing import of a synthetic bad g
     ["src/serve/http.ts", ["src/db/status.ts", "src/sink/command.ts", "src/check/config.ts"]],
     ["src/db/writer.ts", ["src/message.ts", "src/serve/http.ts"]],
     ["src/args.ts", ["src/db/connect.ts", "src/log.ts"]],
-    ["src/log.ts", []],
+    ["src/log.ts", ["tests/_assert.ts"]],
+    ["bench/sink/raw.ts", ["tests/_pg.ts", "dev/services.ts", "src/db/connect.ts"]],
   ]);
   assertEquals(violations(graph, BOUNDARIES), [
+    "bench/sink/raw.ts -> tests/_pg.ts",
     "src/args.ts -> src/db/connect.ts",
     "src/check/deep/x.ts -> src/sink/consumer.ts",
     "src/check/probe.ts -> src/db/writer.ts",
     "src/db/writer.ts -> src/serve/http.ts",
+    "src/log.ts -> tests/_assert.ts",
     "src/serve/http.ts -> src/check/config.ts",
     "src/serve/http.ts -> src/sink/command.ts",
     "src/sink/consumer.ts -> src/check/site.ts",

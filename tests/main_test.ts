@@ -1,5 +1,9 @@
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runMonitor, tempFile } from "./_cli.ts";
+import { createTestDatabase } from "./_pg.ts";
+import { COMMANDS } from "../main.ts";
+import { formatHelp } from "../src/help.ts";
+import { VERSION } from "../src/version.ts";
 
 Deno.test("monitor --help lists the commands and exits 0", async () => {
   const { code, stdout, stderr } = await runMonitor(["--help"]);
@@ -31,13 +35,120 @@ Deno.test("monitor with an unknown command exits 2 and names it", async () => {
 });
 
 for (const command of ["check", "sink", "migrate"]) {
-  Deno.test(`monitor ${command} --help prints its options and exits 0`, async () => {
-    const { code, stdout } = await runMonitor([command, "--help"]);
-    assertEquals(code, 0);
-    assertMatch(stdout, new RegExp(`^monitor ${command}: `));
-    assertMatch(stdout, /OPTIONS:|DATABASE:/);
+  Deno.test(`monitor ${command} --help, -h and monitor help ${command} print its help and exit 0`, async () => {
+    const help = formatHelp((await COMMANDS[command]!.load()).help);
+    assertMatch(help, new RegExp(`^monitor ${command}: .*\n\nUSAGE:\n  monitor ${command} \\[OPTIONS\\]\n`));
+    for (const args of [[command, "--help"], [command, "-h"], ["help", command]]) {
+      const { code, stdout, stderr } = await runMonitor(args);
+      assertEquals([code, stdout, stderr], [0, help, ""], args.join(" "));
+    }
+  });
+
+  Deno.test(`monitor ${command} --version prints the version without reading a file or connecting`, async () => {
+    // Arguments that would fail (a missing sites file, no database URL, no broker) if anything ran.
+    const { code, stdout, stderr } = await runMonitor([command, "--version", "--log-format", "json"], {
+      MONITOR_SITES: "/nonexistent/sites.toml",
+    });
+    assertEquals([code, stdout, stderr], [0, `monitor ${VERSION}\n`, ""]);
   });
 }
+
+Deno.test("monitor help with an unknown command exits 2 and names it", async () => {
+  const { code, stdout, stderr } = await runMonitor(["help", "chekc"]);
+  assertEquals([code, stdout], [2, ""]);
+  assertEquals(
+    stderr,
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink or migrate)\nRun 'monitor --help' for usage.\n",
+  );
+});
+
+Deno.test("monitor help alone prints the usage and exits 0", async () => {
+  const { code, stdout } = await runMonitor(["help"]);
+  assertEquals(code, 0);
+  assertEquals(stdout, (await runMonitor(["--help"])).stdout);
+});
+
+const BAD_DATABASE_URLS: readonly [string, string, string][] = [
+  [
+    "a wrong scheme",
+    "mysql://db/monitor",
+    "the URL must start with postgres:// or postgresql://: got 'mysql://'",
+  ],
+  ["not a URL", "not a url", "the URL is not valid: not a url"],
+  [
+    "a bad port, password redacted",
+    "postgres://u:s3cret@db:port/x",
+    "the URL is not valid: postgres://***@db:port/x",
+  ],
+  [
+    "an unknown sslmode",
+    "postgres://db/x?sslmode=strict",
+    "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full: got 'strict'",
+  ],
+];
+
+for (const [what, url, detail] of BAD_DATABASE_URLS) {
+  for (const command of ["sink", "migrate"]) {
+    Deno.test(`monitor ${command} with ${what} in --database-url exits 2 naming the flag`, async () => {
+      const args = command === "sink"
+        ? ["sink", "--brokers", "127.0.0.1:9", "--database-url", url]
+        : ["migrate", "--database-url", url];
+      const { code, stdout, stderr } = await runMonitor(args);
+      assertEquals([code, stdout], [2, ""]);
+      assertEquals(
+        stderr,
+        `monitor ${command}: Cannot use flag '--database-url': ${detail}\nRun 'monitor ${command} --help' for usage.\n`,
+      );
+    });
+  }
+}
+
+Deno.test("check --metrics on a port in use exits 2 naming the flag and the address, before any probe", async () => {
+  let requests = 0;
+  const site = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    requests++;
+    return new Response("ok");
+  });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const path = await tempFile(
+    `[[site]]\nname = "a"\nurl = "http://127.0.0.1:${site.addr.port}/"\ninterval = "1s"\n`,
+  );
+  try {
+    const address = `127.0.0.1:${taken.addr.port}`;
+    const { code, stdout, stderr } = await runMonitor(["check", "--sites", path, "--metrics", address]);
+    assertEquals([code, stdout], [2, ""]);
+    assertEquals(
+      stderr,
+      `monitor check: Cannot use flag '--metrics': cannot listen on ${address}: it is in use\n` +
+        "Run 'monitor check --help' for usage.\n",
+    );
+    assertEquals(requests, 0);
+  } finally {
+    taken.close();
+    await site.shutdown();
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("MONITOR_LOG_LEVEL drops the lines below it, and a bad level is a usage error", async () => {
+  const db = await createTestDatabase("monitor_main");
+  try {
+    const info = await runMonitor(["migrate", "--database-url", db.url]);
+    assertEquals(info.code, 0, info.stderr);
+    assertMatch(info.stderr, / INFO {2}connecting to the database /);
+    const quiet = await runMonitor(["migrate", "--database-url", db.url], { MONITOR_LOG_LEVEL: "warn" });
+    assertEquals([quiet.code, quiet.stderr], [0, ""]);
+    const bad = await runMonitor(["migrate", "--database-url", db.url, "--log-level", "loud"]);
+    assertEquals([bad.code, bad.stdout], [2, ""]);
+    assertEquals(
+      bad.stderr,
+      "monitor migrate: Cannot use flag '--log-level': expected 'debug', 'info', 'warn' or 'error': got 'loud'\n" +
+        "Run 'monitor migrate --help' for usage.\n",
+    );
+  } finally {
+    await db.drop();
+  }
+});
 
 Deno.test("an unknown flag exits 2 with the flag named", async () => {
   const { code, stderr } = await runMonitor(["check", "--sitez", "x.toml"]);

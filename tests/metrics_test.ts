@@ -75,3 +75,22 @@ Deno.test("serveMetrics() answers /healthz with 503 and the reason while the hea
     await server.close();
   }
 });
+
+Deno.test("serveMetrics() on an address in use, or not this machine's, is a usage error naming flag and address", () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const address = `127.0.0.1:${taken.addr.port}`;
+    assertThrows(
+      () => serveMetrics(address, () => [], silentLogger),
+      UsageError,
+      `Cannot use flag '--metrics': cannot listen on ${address}: it is in use`,
+    );
+  } finally {
+    taken.close();
+  }
+  assertThrows(
+    () => serveMetrics("192.0.2.1:9464", () => [], silentLogger),
+    UsageError,
+    "Cannot use flag '--metrics': cannot listen on 192.0.2.1:9464: it is not an address of this machine",
+  );
+});

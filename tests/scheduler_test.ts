@@ -2,8 +2,16 @@ import { assertEquals } from "./_assert.ts";
 import { firstDue, nextDue, phaseOffset, Scheduler } from "../src/check/scheduler.ts";
 import { delay } from "../src/async.ts";
 
-Deno.test("phaseOffset() is deterministic and within the interval", () => {
-  assertEquals(phaseOffset("api", 60_000), phaseOffset("api", 60_000));
+Deno.test("phaseOffset() is the 32-bit FNV-1a hash of the name modulo the interval", () => {
+  // Pinned: agents of different versions must keep putting a site on the same slot.
+  assertEquals(phaseOffset("api", 60_000), 946_514_567 % 60_000);
+  assertEquals(phaseOffset("api", 60_000), 14_567);
+  assertEquals(phaseOffset("a", 50), 20);
+  assertEquals(phaseOffset("", 1000), 261);
+  assertEquals(phaseOffset("site-1", 10_000), 5_992);
+});
+
+Deno.test("phaseOffset() is within the interval and differs between names", () => {
   const offsets = ["a", "b", "c", "d", "e", "f", "g", "h"].map((name) => phaseOffset(name, 10_000));
   for (const offset of offsets) assertEquals(offset >= 0 && offset < 10_000, true);
   assertEquals(new Set(offsets).size, offsets.length);
@@ -45,7 +53,7 @@ Deno.test("Scheduler runs each site on its interval without drift", async () => 
   assertEquals(b.length >= 4 && b.length <= 6, true, `site b ran ${b.length} times`);
   for (let i = 1; i < a.length; i++) assertEquals(a[i]! - a[i - 1]!, 50);
   for (let i = 1; i < b.length; i++) assertEquals(b[i]! - b[i - 1]!, 100);
-  assertEquals(a[0]! % 50, phaseOffset("a", 50));
+  assertEquals(a[0]! % 50, 20); // phaseOffset("a", 50)
 });
 
 Deno.test("Scheduler does not start a site twice while its previous run is going, and counts the skip", async () => {

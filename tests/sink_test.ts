@@ -19,12 +19,14 @@ function startSink(databaseUrl: string, topic: string, group: string, extraEnv: 
   );
 }
 
+/** Rows in `table`; 0 while the sink has not created it yet (SQLSTATE 42P01), and any other error thrown. */
 async function count(sql: postgres.Sql, table: "checks" | "dead_letters"): Promise<number> {
   try {
     const [row] = await sql.unsafe(`select count(*)::int as n from ${table}`);
-    return row?.n ?? 0;
-  } catch {
-    return 0; // not migrated yet
+    return row!.n;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "42P01") return 0; // undefined_table: not migrated yet
+    throw error;
   }
 }
 

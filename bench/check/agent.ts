@@ -6,7 +6,7 @@
  * @module
  */
 import { deadline, isTimeout } from "../../src/async.ts";
-import { PERMISSIONS } from "../../tests/_cli.ts";
+import { PERMISSIONS } from "../../dev/permissions.ts";
 import { cpuShares, type CpuSnapshot, readMemory, snapshotCpu } from "../procfs.ts";
 
 /** The permissions of the compiled binary (dev/permissions.sh). */

@@ -12,14 +12,10 @@
  * @module
  */
 import type postgres from "postgres";
-import { createTestDatabase } from "../../tests/_pg.ts";
+import { createTestDatabase } from "../../dev/services.ts";
 import { connectDatabase } from "../../src/db/connect.ts";
-import {
-  type CheckRow,
-  insertChecksCopy,
-  insertChecksUnnest,
-  type Staging,
-} from "../../src/db/check_rows.ts";
+import { type CheckRow, insertChecksUnnest } from "../../src/db/check_rows.ts";
+import { insertChecksCopy, type Staging } from "./copy.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
 import { type Batch, writeBatch } from "../../src/db/writer.ts";

@@ -19,14 +19,16 @@
  *
  * @module
  */
-import { createTopic, plainKafka } from "../../tests/_kafka.ts";
+import { BROKER, createTopic, plainKafka } from "../../dev/services.ts";
 import { fillTopic, newPlan } from "./data.ts";
 import { drainPhase, latencyPhase } from "./phases.ts";
-import { machineInfo, PhaseMeter, sinkCommandLine } from "./process.ts";
+import { PhaseMeter, sinkCommandLine } from "./process.ts";
+import { machineInfo } from "../procfs.ts";
 import { rawConsume, rawCopy, SINK_FETCH } from "./raw.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-const BROKERS = "127.0.0.1:9092";
+// The dev broker (dev/kafka.sh), moved with TEST_KAFKA_BROKERS as for the tests.
+const BROKERS = BROKER;
 const RESULTS = `${ROOT}bench/results/sink.json`;
 const PARTITIONS = 6;
 const SITES = 10_000;

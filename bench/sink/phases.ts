@@ -7,12 +7,25 @@
  */
 import { delay } from "../../src/async.ts";
 import type postgres from "postgres";
-import { createTestDatabase, type TestDatabase } from "../../tests/_pg.ts";
+import { createTestDatabase, type TestDatabase } from "../../dev/services.ts";
 import { agentProducer, benchCheck, type CheckPlan, newPlan, sendChecks } from "./data.ts";
 import { type LogLine, PhaseMeter, type SinkProcess, startSink } from "./process.ts";
 import type { CheckResult } from "../../src/message.ts";
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** The sum of the next offsets the sink stored; 0 until its migrations made the table (SQLSTATE 42P01). */
+async function committedOffsets(sql: postgres.Sql, group: string, topic: string): Promise<number> {
+  try {
+    const [row] = await sql<{ n: string }[]>`
+      select coalesce(sum(next_offset), 0)::int8::text as n from consumer_offsets
+      where group_id = ${group} and topic = ${topic}`;
+    return Number(row!.n);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "42P01") return 0;
+    throw error;
+  }
+}
 
 /** The database backends of the sink's pool. */
 async function backendPids(sql: postgres.Sql, database: string): Promise<number[]> {
@@ -77,10 +90,7 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
     let pids: number[] = [];
     for (let polls = 0; polls < Math.ceil(timeoutMs / 250); polls++) {
       await delay(250);
-      const [row] = await db.sql<{ n: string }[]>`
-        select coalesce(sum(next_offset), 0)::int8::text as n from consumer_offsets
-        where group_id = ${group} and topic = ${topic}`;
-      committed = Number(row!.n);
+      committed = await committedOffsets(db.sql, group, topic);
       const now = Date.now();
       if (committed > 0) firstCommitAt ??= now;
       if (polls % 4 === 0) {

@@ -6,10 +6,11 @@
  * @module
  */
 import { delay } from "../../src/async.ts";
-import { PERMISSIONS } from "../../tests/_cli.ts";
+import { type MachineCpu, readCpuSeconds, readMachineCpu } from "../procfs.ts";
+import { PERMISSIONS } from "../../dev/permissions.ts";
+import { BROKER } from "../../dev/services.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux we run on
 
 /** One JSON log line of the sink. */
 export interface LogLine {
@@ -171,32 +172,8 @@ export function startSink(options: SinkStart): SinkProcess {
   };
 }
 
-/** User + system CPU seconds of a process so far, or null if it is gone. */
-export function processCpuSeconds(pid: number): number | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return null;
-  }
-}
-
-/** Busy and total CPU time of the whole machine (all cores), in seconds, from /proc/stat. */
-export function machineCpu(): { busy: number; total: number } {
-  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
-  const values = line.split(/\s+/).slice(1, 9).map(Number);
-  const idle = values[3]! + values[4]!; // idle + iowait
-  const total = values.reduce((sum, v) => sum + v, 0);
-  return { busy: (total - idle) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
-}
-
 /** CPU use between two readings: busy share of all cores, in percent. */
-export function busyPercent(
-  from: { busy: number; total: number },
-  to: { busy: number; total: number },
-): number {
+export function busyPercent(from: MachineCpu, to: MachineCpu): number {
   const total = to.total - from.total;
   return total > 0 ? Math.round(1000 * (to.busy - from.busy) / total) / 10 : 0;
 }
@@ -209,7 +186,7 @@ export class CpuTracker {
   /** Samples `pids` now; new pids start from their current value (their earlier CPU is not counted). */
   sample(pids: readonly number[], countFromZero = false): void {
     for (const pid of pids) {
-      const seconds = processCpuSeconds(pid);
+      const seconds = readCpuSeconds(pid);
       if (seconds === null) continue;
       if (!this.#first.has(pid)) this.#first.set(pid, countFromZero ? 0 : seconds);
       this.#last.set(pid, seconds);
@@ -224,33 +201,11 @@ export class CpuTracker {
   }
 }
 
-/** Facts about the machine for the results file. */
-export function machineInfo(): Record<string, unknown> {
-  const read = (path: string) => {
-    try {
-      return Deno.readTextFileSync(path);
-    } catch {
-      return "";
-    }
-  };
-  const model = /model name\s*:\s*(.*)/.exec(read("/proc/cpuinfo"))?.[1]?.trim() ?? null;
-  const memKb = Number(/MemTotal:\s*(\d+)/.exec(read("/proc/meminfo"))?.[1] ?? 0);
-  return {
-    nproc: navigator.hardwareConcurrency,
-    cpu_model: model,
-    memory_total_mb: Math.round(memKb / 1024),
-    kernel: read("/proc/sys/kernel/osrelease").trim() || null,
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-    timestamp: new Date().toISOString(),
-    loadavg_at_start: read("/proc/loadavg").split(" ").slice(0, 3).map(Number),
-  };
-}
-
 /** The broker's process id from the broker script's pid file, or null. */
 export function brokerPid(): number | null {
   try {
-    const pid = Number(Deno.readTextFileSync(`${ROOT}.kafka/9092/kafka.pid`).trim());
+    const port = BROKER.split(":").at(-1);
+    const pid = Number(Deno.readTextFileSync(`${ROOT}.kafka/${port}/kafka.pid`).trim());
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;
@@ -301,4 +256,9 @@ export class PhaseMeter {
       other_cpu_seconds: round(Math.max(0, busy - known)),
     };
   }
+}
+
+/** The machine's CPU time now; zeros where `/proc/stat` cannot be read (the phase figures then read 0). */
+function machineCpu(): MachineCpu {
+  return readMachineCpu() ?? { busy: 0, total: 0 };
 }

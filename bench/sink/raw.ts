@@ -11,16 +11,17 @@ import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
 import { silentLogger } from "../../src/log.ts";
 import { decodeCheck } from "../../src/message.ts";
-import { createTestDatabase } from "../../tests/_pg.ts";
-import { plainKafka } from "../../tests/_kafka.ts";
+import { createTestDatabase } from "../../dev/services.ts";
+import { plainKafka } from "../../dev/services.ts";
 import { AGENTS, benchCheck, type CheckPlan, siteName, siteUrl } from "./data.ts";
 import { toCheckRow } from "../../src/db/check_rows.ts";
 import { checkIdToUuid } from "../../src/message.ts";
 import type { CheckRow } from "../../src/db/check_rows.ts";
-import { processCpuSeconds } from "./process.ts";
+import { readCpuSeconds } from "../procfs.ts";
+import { copyRows } from "./copy.ts";
 import { SINK_FETCH as SINK_CONSUMER_FETCH } from "../../src/sink/consumer.ts";
 
-/** The fetch settings of the sink's consumer (src/sink_consumer.ts), so the baseline reads the same way. */
+/** The fetch settings of the sink's consumer (src/sink/consumer.ts), so the baseline reads the same way. */
 export interface FetchSettings {
   readonly maxWaitTimeInMs: number;
   readonly maxBytesPerPartition: number;
@@ -28,7 +29,7 @@ export interface FetchSettings {
   readonly partitionsConsumedConcurrently: number;
 }
 
-/** What src/sink_consumer.ts sets. */
+/** What src/sink/consumer.ts sets. */
 export const SINK_FETCH: FetchSettings = SINK_CONSUMER_FETCH;
 
 /** What {@linkcode rawConsume} measured. */
@@ -77,7 +78,7 @@ export async function rawConsume(
   let largest = 0;
   consumer.on(consumer.events.GROUP_JOIN, () => joinAt ||= performance.now());
   await consumer.connect();
-  const cpuBefore = processCpuSeconds(Deno.pid) ?? 0;
+  const cpuBefore = readCpuSeconds(Deno.pid) ?? 0;
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
@@ -112,7 +113,7 @@ export async function rawConsume(
   } finally {
     await consumer.disconnect();
   }
-  const cpuSeconds = (processCpuSeconds(Deno.pid) ?? 0) - cpuBefore;
+  const cpuSeconds = (readCpuSeconds(Deno.pid) ?? 0) - cpuBefore;
   const secondsFromJoin = (lastAt - joinAt) / 1000;
   const secondsFromFirst = (lastAt - firstAt) / 1000;
   return {
@@ -146,21 +147,6 @@ export interface RawCopyResult {
   readonly clientCpuSeconds: number;
 }
 
-const COPY_SPECIAL = /[\\\n\r\t]/g;
-const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-const copyText = (value: string) => value.replace(COPY_SPECIAL, (char) => COPY_ESCAPES[char] ?? char);
-
-/** A row in COPY's text format, columns in the order of {@linkcode COPY_COLUMNS}. */
-function copyLine(row: CheckRow): string {
-  return row.id + "\t" + row.siteId + "\t" + row.agentId + "\t" + row.scheduledAt + "\t" + row.startedAt +
-    "\t" + (row.up ? "t" : "f") + "\t" + (row.status ?? "\\N") + "\t" + (row.ttfbMs ?? "\\N") + "\t" +
-    row.durationMs + "\t" + (row.bytes ?? "\\N") + "\t" +
-    (row.regexMatched === null ? "\\N" : row.regexMatched ? "t" : "f") + "\t" + (row.certExpiresAt ?? "\\N") +
-    "\t" + (row.errorKind ?? "\\N") + "\t" +
-    (row.errorMessage === null ? "\\N" : copyText(row.errorMessage)) +
-    "\n";
-}
-
 /**
  * Copies the plan's checks (rebuilt by index, so exactly those on the topic) into the `checks` table of a new
  * database, `chunk` rows per COPY statement, and drops the database afterwards.
@@ -187,7 +173,7 @@ export async function rawCopy(plan: CheckPlan, chunk = 100_000): Promise<RawCopy
       agentIds.set(agent.name, row!.id);
     }
     const [backend] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
-    const backendBefore = processCpuSeconds(backend!.pid);
+    const backendBefore = readCpuSeconds(backend!.pid);
     let clientCpu = 0;
     let seconds = 0;
     let copies = 0;
@@ -201,26 +187,14 @@ export async function rawCopy(plan: CheckPlan, chunk = 100_000): Promise<RawCopy
           agentId: agentIds.get(check.agent)!,
         }));
       }
-      const cpu = processCpuSeconds(Deno.pid) ?? 0;
+      const cpu = readCpuSeconds(Deno.pid) ?? 0;
       const started = performance.now();
-      const stream = await sql`
-        copy checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms,
-                     bytes, regex_matched, cert_expires_at, error_kind, error_message)
-        from stdin`.writable();
-      for (let start = 0; start < rows.length; start += 1_000) {
-        let text = "";
-        for (let i = start; i < Math.min(rows.length, start + 1_000); i++) text += copyLine(rows[i]!);
-        if (!stream.write(text)) await new Promise((resolve) => stream.once("drain", resolve));
-      }
-      await new Promise<void>((resolve, reject) => {
-        stream.once("error", reject);
-        stream.end(() => resolve());
-      });
+      await copyRows(sql, "checks", rows);
       seconds += (performance.now() - started) / 1000;
-      clientCpu += (processCpuSeconds(Deno.pid) ?? 0) - cpu;
+      clientCpu += (readCpuSeconds(Deno.pid) ?? 0) - cpu;
       copies++;
     }
-    const backendAfter = processCpuSeconds(backend!.pid);
+    const backendAfter = readCpuSeconds(backend!.pid);
     const [counted] = await sql<{ n: number }[]>`select count(*)::int as n from checks`;
     const [size] = await sql<{ bytes: string }[]>`
       select coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8::text as bytes

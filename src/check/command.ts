@@ -4,7 +4,19 @@
  *
  * @module
  */
-import { COMMON_FLAGS, durationFlag, KAFKA_FLAGS, logFormat, parseFlags, positiveInteger } from "../args.ts";
+import {
+  COMMON_FLAGS,
+  COMMON_SECTION,
+  durationFlag,
+  type FlagSpec,
+  KAFKA_FLAGS,
+  KAFKA_SECTION,
+  logOptions,
+  parseFlags,
+  positiveInteger,
+  runningFlags,
+} from "../args.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
 import { deadline, isTimeout } from "../async.ts";
 import { CertificateCache } from "./certificates.ts";
 import { formatSites, loadSites } from "./config.ts";
@@ -19,61 +31,88 @@ import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
 import { type Metric, serveMetrics } from "../metrics.ts";
 
-/** Help text of `monitor check`. */
-export const CHECK_USAGE = `monitor check: probe the sites of a sites file and publish every result to Kafka
+const CHECK_OPTIONS = {
+  sites: {
+    type: "string",
+    env: "MONITOR_SITES",
+    arg: "FILE",
+    description: "sites file",
+    default: "sites.toml",
+  },
+  once: {
+    type: "boolean",
+    description: "probe every site once, print the results, exit 0 if all are up, 1 otherwise",
+  },
+  json: { type: "boolean", description: "with --once: print NDJSON even on a terminal" },
+  "dry-run": { type: "boolean", description: "print the resolved sites and the Kafka target, then exit" },
+  agent: {
+    type: "string",
+    env: "MONITOR_AGENT",
+    arg: "NAME",
+    description: "agent name in every result",
+    default: "the host name",
+  },
+  region: {
+    type: "string",
+    env: "MONITOR_REGION",
+    arg: "LABEL",
+    description: "region label in every result",
+  },
+  concurrency: {
+    type: "string",
+    env: "MONITOR_CONCURRENCY",
+    arg: "N",
+    description: "most probes in flight at once",
+    default: "500",
+  },
+  outbox: {
+    type: "string",
+    env: "MONITOR_OUTBOX",
+    arg: "N",
+    description: "results held while Kafka is unreachable; past it the oldest are dropped",
+    default: "100000",
+  },
+  "create-topic": {
+    type: "boolean",
+    env: "MONITOR_CREATE_TOPIC",
+    description: "create the topic if it is missing",
+  },
+  partitions: {
+    type: "string",
+    env: "MONITOR_PARTITIONS",
+    arg: "N",
+    description: "partitions of a topic made by --create-topic",
+    default: "6",
+  },
+  ...runningFlags(":9464"),
+  "drain-timeout": {
+    type: "string",
+    env: "MONITOR_DRAIN_TIMEOUT",
+    arg: "DUR",
+    description: "on SIGINT/SIGTERM, how long to wait for probes and publishing",
+    default: "15s",
+  },
+} as const satisfies Record<string, FlagSpec>;
 
-USAGE:
-  monitor check [OPTIONS]
+const CHECK_FLAGS = { ...CHECK_OPTIONS, ...KAFKA_FLAGS, ...COMMON_FLAGS } as const;
 
-OPTIONS:
-  --sites FILE          sites file (MONITOR_SITES; default sites.toml)
-  --once                probe every site once, print the results, exit 0 if all are up, 1 otherwise
-  --json                with --once: print NDJSON even on a terminal
-  --dry-run             print the resolved sites and the Kafka target, then exit
-  --agent NAME          agent name in every result (MONITOR_AGENT; default the host name)
-  --region LABEL        region label in every result (MONITOR_REGION)
-  --concurrency N       most probes in flight at once (MONITOR_CONCURRENCY; default 500)
-  --outbox N            results held while Kafka is unreachable; past it the oldest are dropped
-                        (MONITOR_OUTBOX; default 100000)
-  --create-topic        create the topic if it is missing (MONITOR_CREATE_TOPIC)
-  --partitions N        partitions of a topic made by --create-topic (MONITOR_PARTITIONS; default 6)
-  --summary-every DUR   how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
-  --metrics HOST:PORT   serve Prometheus metrics on /metrics, e.g. :9464 (MONITOR_METRICS; default off)
-  --drain-timeout DUR   on SIGINT/SIGTERM, how long to wait for probes and publishing (MONITOR_DRAIN_TIMEOUT;
-                        default 15s)
+/** Help of `monitor check`. */
+export const CHECK_HELP: CommandHelp = {
+  command: "monitor check",
+  summary: "probe the sites of a sites file and publish every result to Kafka",
+  sections: [
+    { title: "OPTIONS", flags: CHECK_OPTIONS },
+    { ...KAFKA_SECTION, title: "KAFKA (without --brokers, results go to stdout as NDJSON)" },
+    COMMON_SECTION,
+  ],
+};
 
-KAFKA (without --brokers, results go to stdout as NDJSON):
-  --brokers H:P,...     MONITOR_BROKERS
-  --topic NAME          MONITOR_TOPIC (default monitor.checks)
-  --kafka-tls           use TLS with the system CA store (implied by the three options below and by SASL)
-  --kafka-ca FILE       CA certificate, PEM (MONITOR_KAFKA_CA), e.g. Aiven's ca.pem
-  --kafka-cert FILE     client certificate, PEM (MONITOR_KAFKA_CERT), e.g. service.cert
-  --kafka-key FILE      client key, PEM (MONITOR_KAFKA_KEY), e.g. service.key
-  --sasl-mechanism M    plain, scram-sha-256 or scram-sha-512 (MONITOR_SASL_MECHANISM)
-  --sasl-username U     MONITOR_SASL_USERNAME; the password only from MONITOR_SASL_PASSWORD
-
-COMMON:
-  --log-format FORMAT   text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help            show this help
-`;
-
-const CHECK_FLAGS = {
-  ...COMMON_FLAGS,
-  ...KAFKA_FLAGS,
-  sites: { type: "string", env: "MONITOR_SITES" },
-  once: { type: "boolean" },
-  json: { type: "boolean" },
-  "dry-run": { type: "boolean" },
-  agent: { type: "string", env: "MONITOR_AGENT" },
-  region: { type: "string", env: "MONITOR_REGION" },
-  concurrency: { type: "string", env: "MONITOR_CONCURRENCY" },
-  outbox: { type: "string", env: "MONITOR_OUTBOX" },
-  "create-topic": { type: "boolean", env: "MONITOR_CREATE_TOPIC" },
-  partitions: { type: "string", env: "MONITOR_PARTITIONS" },
-  "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
-  "drain-timeout": { type: "string", env: "MONITOR_DRAIN_TIMEOUT" },
-  metrics: { type: "string", env: "MONITOR_METRICS" },
-} as const;
+/** `monitor check` for the command table of `main.ts`. */
+export const CHECK_COMMAND: CommandDefinition = {
+  help: CHECK_HELP,
+  flags: CHECK_FLAGS,
+  run: (args, env, shutdown) => checkCommand(args, env, shutdown),
+};
 
 /** Where `check` writes results and text meant for the user. */
 export interface Output {
@@ -118,11 +157,7 @@ export async function checkCommand(
   output: Output = stdoutOutput,
 ): Promise<number> {
   const flags = parseFlags(args, CHECK_FLAGS, env);
-  if (flags.help) {
-    output.write(CHECK_USAGE);
-    return 0;
-  }
-  const log = createLogger({ format: logFormat(flags["log-format"]) });
+  const log = createLogger(logOptions(flags));
   const sites = await loadSites(flags.sites ?? "sites.toml");
   const agent = flags.agent ?? Deno.hostname();
   const config: CheckConfig = {
@@ -274,6 +309,10 @@ async function runForever(
   output: Output,
   shutdown: AbortSignal,
 ): Promise<void> {
+  // Bound before anything starts, so that a taken address stops the agent before its first probe; the
+  // figures are wired in once the outbox and the scheduler exist.
+  let collect: () => readonly Metric[] = () => [];
+  const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => collect(), log);
   const sink = openSink(config, log, output, true);
   const { probeSite, close } = openProber(config);
   const counts = { probes: 0, up: 0, down: 0 };
@@ -304,10 +343,10 @@ async function runForever(
     concurrency: config.concurrency,
   });
   scheduler.start();
-  const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => {
+  collect = () => {
     const stats = sink.stats();
     return agentMetrics({ ...totals, skipped: scheduler.skippedTotal, lagP99: lastLagP99, ...stats });
-  }, log);
+  };
   const summary = setInterval(() => {
     const stats = scheduler.takeStats();
     lastLagP99 = stats.lag.percentile(99);

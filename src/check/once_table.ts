@@ -10,6 +10,8 @@ import type { CheckResult } from "../message.ts";
  *
  * @example
  * ```ts
+ * import type { CheckResult } from "../message.ts";
+ * declare const results: CheckResult[];
  * formatOnceTable(results);
  * // SITE  UP    STATUS  TIME      ERROR
  * // home  up    200     12.3 ms

@@ -1,6 +1,6 @@
 /**
  * The bounded queue between probing and publishing: probing never waits on Kafka. Past the bound the
- * oldest entries are dropped and counted (DESIGN.md, "Data flow").
+ * oldest entries are dropped and counted: an agent cut off from Kafka keeps its newest results.
  *
  * @module
  */

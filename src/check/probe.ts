@@ -82,6 +82,11 @@ function urlOf(site: Site): URL {
  *
  * @example
  * ```ts
+ * import { CertificateCache } from "./certificates.ts";
+ * import type { Site } from "./site.ts";
+ * declare const site: Site;
+ * const client = createProbeClient();
+ * const certificates = new CertificateCache();
  * const result = await probe(site, { agent: "eu-1", region: null, scheduledAt: Date.now(), client, certificates });
  * if (!result.up) console.log(result.error?.kind, result.error?.message);
  * ```

@@ -36,6 +36,7 @@ const RULES: readonly { readonly kind: ErrorKind; readonly pattern: RegExp }[] =
  *
  * @example
  * ```ts
+ * const error = await fetch("http://does-not-exist.invalid/").catch((error) => error);
  * classifyFetchError(error, new URL("http://does-not-exist.invalid/"), "request");
  * // { kind: "dns", message: "Cannot resolve host 'does-not-exist.invalid': failed to lookup address information: …" }
  * ```

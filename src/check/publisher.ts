@@ -37,6 +37,12 @@ export interface PublisherOptions {
  *
  * @example
  * ```ts
+ * import type { Kafka } from "kafkajs";
+ * import type { Logger } from "../log.ts";
+ * import type { Outbox } from "./outbox.ts";
+ * declare const kafka: Kafka;
+ * declare const outbox: Outbox<OutboxEntry>;
+ * declare const log: Logger;
  * const publisher = new Publisher(kafka, "monitor.checks", outbox, log);
  * publisher.start();
  * // ... outbox.push({ key, value }) from the probes ...

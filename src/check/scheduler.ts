@@ -84,6 +84,9 @@ export function nextDue(due: number, intervalMs: number, now: number): { next: n
  *
  * @example
  * ```ts
+ * import type { Site } from "./site.ts";
+ * declare const sites: Site[];
+ * declare function runProbe(site: Site, scheduledAt: number): Promise<void>;
  * const scheduler = new Scheduler(sites, (s) => s.intervalMs, (s) => s.name, runProbe, { concurrency: 100 });
  * scheduler.start();
  * // ...

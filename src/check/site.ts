@@ -1,5 +1,5 @@
 /**
- * The resolved, validated configuration of one monitored site: what `src/config.ts` produces from
+ * The resolved, validated configuration of one monitored site: what `src/check/config.ts` produces from
  * sites.toml and what the scheduler and the prober consume. Nothing downstream re-validates it.
  *
  * @module

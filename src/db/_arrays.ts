@@ -14,36 +14,34 @@ const ESCAPE = /["\\]/g;
 
 /** A text[] literal: every element quoted (backslash and double quote escaped), null as NULL. */
 export function textArray(values: readonly (string | null)[]): string {
-  let literal = "{";
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i]!;
-    if (i > 0) literal += ",";
-    if (value === null) literal += "NULL";
-    else literal += `"${NEEDS_ESCAPE.test(value) ? value.replace(ESCAPE, "\\$&") : value}"`;
-  }
-  return literal + "}";
+  return arrayLiteral(values, quote);
 }
 
 /** A numeric array literal (int or float elements); throws `RangeError` for NaN or an infinity. */
 export function numberArray(values: readonly (number | null)[]): string {
-  let literal = "{";
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i]!;
-    if (i > 0) literal += ",";
-    if (value === null) literal += "NULL";
-    else if (Number.isFinite(value)) literal += value;
-    else throw new RangeError(`Cannot write a number to the database: got ${value}`);
-  }
-  return literal + "}";
+  return arrayLiteral(values, finiteNumber);
 }
 
 /** A bool[] literal. */
 export function boolArray(values: readonly (boolean | null)[]): string {
+  return arrayLiteral(values, (value) => value ? "t" : "f");
+}
+
+function arrayLiteral<T>(values: readonly (T | null)[], element: (value: T) => string): string {
   let literal = "{";
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
     if (i > 0) literal += ",";
-    literal += value === null ? "NULL" : value ? "t" : "f";
+    literal += value === null ? "NULL" : element(value);
   }
   return literal + "}";
+}
+
+function quote(value: string): string {
+  return `"${NEEDS_ESCAPE.test(value) ? value.replace(ESCAPE, "\\$&") : value}"`;
+}
+
+function finiteNumber(value: number): string {
+  if (!Number.isFinite(value)) throw new RangeError(`Cannot write a number to the database: got ${value}`);
+  return String(value);
 }

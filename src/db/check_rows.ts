@@ -1,8 +1,7 @@
 /**
- * Bulk insertion of `checks` rows, idempotent on the check id, in the two ways bench/sink/db_insert.ts compares:
- * one `INSERT … SELECT FROM unnest(arrays)`, and `COPY` into a temporary staging table followed by
- * `INSERT … SELECT`. The writer uses unnest: as fast as COPY at 1,000-row batches and within about 20% at
- * 10,000, one statement instead of three, and its errors arrive (see {@linkcode insertChecksCopy}).
+ * Bulk insertion of `checks` rows, idempotent on the check id: one `INSERT … SELECT FROM unnest(arrays)`.
+ * bench/sink/db_insert.ts compares it with `COPY` into a staging table (bench/sink/copy.ts): as fast at
+ * 1,000-row batches and within about 20% at 10,000, one statement instead of three, and its errors arrive.
  *
  * @module
  */
@@ -37,6 +36,8 @@ export interface CheckRow {
  *
  * @example
  * ```ts
+ * import { checkIdToUuid, type CheckResult } from "../message.ts";
+ * declare const check: CheckResult;
  * const row = toCheckRow(check, { id: checkIdToUuid(check.id), siteId: 7, agentId: 1 });
  * ```
  */
@@ -68,6 +69,9 @@ export function toCheckRow(
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const rows: CheckRow[];
  * const inserted = await sql.begin((tx) => insertChecksUnnest(tx, rows));
  * ```
  */
@@ -98,78 +102,4 @@ export async function insertChecksUnnest(
     )
     on conflict do nothing`;
   return result.count;
-}
-
-/** How {@linkcode insertChecksCopy} gets its staging table. */
-export type Staging =
-  /** `create temp table … on commit drop` in every transaction. */
-  | "drop"
-  /** `create temp table if not exists … on commit delete rows`: made once per connection, emptied at commit. */
-  | "reuse";
-
-/**
- * Inserts the rows by `COPY` into a temporary staging table, then `INSERT … SELECT … ON CONFLICT DO NOTHING`;
- * returns how many were new. Same result as {@linkcode insertChecksUnnest}; kept for the benchmark. Call it at
- * most once per transaction.
- *
- * Two caveats of COPY through postgres.js 3.4.9 under Deno, measured here: on a socket with Nagle's algorithm on
- * (the default; `connectDatabase` turns it off) the statement after a COPY waits 40 ms for a delayed ACK; and an
- * error the server raises while reading the data (a bad value, a constraint) is dropped by the client, so the
- * promise never settles and the transaction stays open.
- *
- * @example
- * ```ts
- * const inserted = await sql.begin((tx) => insertChecksCopy(tx, rows, "drop"));
- * ```
- */
-export async function insertChecksCopy(
-  tx: postgres.TransactionSql,
-  rows: readonly CheckRow[],
-  staging: Staging = "drop",
-): Promise<number> {
-  if (rows.length === 0) return 0;
-  if (staging === "drop") await tx`create temp table checks_staging (like checks) on commit drop`;
-  else await tx`create temp table if not exists checks_staging (like checks) on commit delete rows`;
-  const stream = await tx`
-    copy checks_staging (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms,
-                         bytes, regex_matched, cert_expires_at, error_kind, error_message)
-    from stdin`.writable();
-  const CHUNK = 1000;
-  for (let start = 0; start < rows.length; start += CHUNK) {
-    const text = rows.slice(start, start + CHUNK).map(copyLine).join("");
-    if (!stream.write(text)) await new Promise((resolve) => stream.once("drain", resolve));
-  }
-  await new Promise<void>((resolve, reject) => {
-    stream.once("error", reject);
-    stream.end(() => resolve());
-  });
-  const result = await tx`insert into checks select * from checks_staging on conflict do nothing`;
-  return result.count;
-}
-
-function copyLine(row: CheckRow): string {
-  return [
-    row.id,
-    row.siteId,
-    row.agentId,
-    row.scheduledAt,
-    row.startedAt,
-    row.up ? "t" : "f",
-    row.status ?? "\\N",
-    row.ttfbMs ?? "\\N",
-    row.durationMs,
-    row.bytes ?? "\\N",
-    row.regexMatched === null ? "\\N" : row.regexMatched ? "t" : "f",
-    row.certExpiresAt ?? "\\N",
-    row.errorKind ?? "\\N",
-    row.errorMessage === null ? "\\N" : copyText(row.errorMessage),
-  ].join("\t") + "\n";
-}
-
-const COPY_SPECIAL = /[\\\n\r\t]/g;
-const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
-
-/** Escapes text for COPY's text format. */
-function copyText(value: string): string {
-  return value.replace(COPY_SPECIAL, (char) => COPY_ESCAPES[char] ?? char);
 }

@@ -6,6 +6,7 @@
  */
 import net from "node:net";
 import postgres from "postgres";
+import { UsageError } from "../args.ts";
 import type { Logger } from "../log.ts";
 
 /** Options of {@linkcode connectDatabase}. */
@@ -33,46 +34,34 @@ type SslOption = false | "allow" | "prefer" | "require" | {
 };
 
 /**
- * Opens a postgres.js pool (lazily: the first query connects). `sslmode` in the URL works as in libpq:
- * `disable`, `allow`, `prefer` (the default), `require` (encrypted, certificate not checked), `verify-ca`
- * (certificate checked against the CA, host name not) and `verify-full` (both). The CA is `caFile` if given, else
- * `sslrootcert` from the URL (`system` meaning the system store), else the system store. With a CA file (or
- * `sslrootcert`) and no `sslmode`, the mode is `verify-full`; with a CA file and `require`, it is `verify-ca`, as
- * in libpq. Connections are opened with TCP_NODELAY (see `connectSocket`).
+ * Opens a postgres.js pool (lazily: the first query connects), with TCP_NODELAY on every connection.
  *
- * Throws `TypeError` for a URL that is not a `postgres://` URL, `RangeError` for an unknown `sslmode`, and the
- * file-system error if the CA file cannot be read.
+ * @param options.url `sslmode` works as in libpq: `disable`, `allow`, `prefer` (the default), `require`
+ *   (encrypted, certificate not checked), `verify-ca` (certificate checked against the CA, host name not) and
+ *   `verify-full` (both). With a CA and no `sslmode` the mode is `verify-full`; with a CA and `require`, `verify-ca`.
+ * @param options.caFile The CA; else `sslrootcert` from the URL (`system` meaning the system store); else the
+ *   system store.
+ * @throws {TypeError} The URL is not a `postgres://` URL.
+ * @throws {RangeError} Its `sslmode` is unknown.
+ * @throws {Deno.errors.NotFound} The CA file cannot be read (or another file-system error).
  *
  * @example
  * ```ts
+ * import { createLogger } from "../log.ts";
+ * const log = createLogger({ format: "text" });
  * const sql = await connectDatabase({ url: Deno.env.get("DATABASE_URL")!, caFile: null, log });
  * await sql`select 1`;
  * await sql.end({ timeout: 5 });
  * ```
  */
 export async function connectDatabase(options: ConnectOptions): Promise<postgres.Sql> {
-  let url: URL;
-  try {
-    url = new URL(options.url);
-  } catch {
-    throw new TypeError(`Cannot connect to the database: the URL is not valid: ${redactUrl(options.url)}`);
-  }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new TypeError(
-      `Cannot connect to the database: the URL must start with postgres:// or postgresql://: got '${url.protocol}//'`,
-    );
-  }
+  const url = parseDatabaseUrl(options.url);
   const params = url.searchParams;
   const requested = params.get("sslmode");
   const rootCert = params.get("sslrootcert");
   // postgres.js would send unknown query parameters to the server as run-time settings; these two are ours.
   params.delete("sslmode");
   params.delete("sslrootcert");
-  if (requested !== null && !(SSL_MODES as readonly string[]).includes(requested)) {
-    throw new RangeError(
-      `Cannot connect to the database: sslmode must be one of ${SSL_MODES.join(", ")}: got '${requested}'`,
-    );
-  }
   const caPath = options.caFile ?? (rootCert !== null && rootCert !== "system" ? rootCert : null);
   const ca = caPath === null ? undefined : await Deno.readTextFile(caPath);
   const mode = effectiveSslMode(requested as SslMode | null, rootCert !== null || ca !== undefined);
@@ -88,6 +77,51 @@ export async function connectDatabase(options: ConnectOptions): Promise<postgres
     connection: { application_name: "monitor" },
     ...socket,
   });
+}
+
+/**
+ * Parses a libpq-style database URL as {@linkcode connectDatabase} needs it, without connecting: the
+ * command line checks `--database-url` with it before anything starts.
+ *
+ * @throws {TypeError} The text is not a URL, or not a `postgres://` or `postgresql://` one.
+ * @throws {RangeError} Its `sslmode` is not one of {@linkcode SSL_MODES}.
+ */
+export function parseDatabaseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(`Cannot connect to the database: the URL is not valid: ${redactUrl(text)}`);
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new TypeError(
+      `Cannot connect to the database: the URL must start with postgres:// or postgresql://: got '${url.protocol}//'`,
+    );
+  }
+  const requested = url.searchParams.get("sslmode");
+  if (requested !== null && !(SSL_MODES as readonly string[]).includes(requested)) {
+    throw new RangeError(
+      `Cannot connect to the database: sslmode must be one of ${SSL_MODES.join(", ")}: got '${requested}'`,
+    );
+  }
+  return url;
+}
+
+/**
+ * Reads `--database-url`, which every command that uses the database requires, and checks its form with
+ * {@linkcode parseDatabaseUrl} before any work: a malformed URL is a usage error naming the flag.
+ */
+export function databaseUrl(value: string | undefined): string {
+  if (value === undefined || value === "") {
+    throw new UsageError("Cannot connect to the database: set '--database-url' or DATABASE_URL");
+  }
+  try {
+    parseDatabaseUrl(value);
+  } catch (error) {
+    const detail = (error as Error).message.replace(/^Cannot connect to the database: /, "");
+    throw new UsageError(`Cannot use flag '--database-url': ${detail}`, { cause: error });
+  }
+  return value;
 }
 
 /** The part of postgres.js's parsed options a socket factory receives. */

@@ -22,6 +22,11 @@ export class DeadlineError extends Error {
  *
  * @example
  * ```ts
+ * import { silentLogger as log } from "../log.ts";
+ * import { connectDatabase } from "./connect.ts";
+ * import { type Batch, writeBatch } from "./writer.ts";
+ * declare const batch: Batch;
+ * const url = "postgres://monitor@127.0.0.1:5432/monitor";
  * const db = new DatabaseHandle(() => connectDatabase({ url, log }), await connectDatabase({ url, log }));
  * await db.run("store a batch", (sql) => writeBatch(sql, batch), 30_000);
  * await db.end();

@@ -77,14 +77,18 @@ export async function readMigrations(directory: URL = MIGRATIONS_DIR): Promise<M
 }
 
 /**
- * Applies the migrations that the database has not applied yet, in order, and returns their names (empty when
- * the database is up to date). Everything runs in one transaction under an advisory lock: two programs migrating
- * at once apply each file once, and a failing file leaves the database as it was. A file that was applied with
- * different content is an error (`Error`) and nothing is applied. Database errors propagate with their SQLSTATE
- * `code`.
+ * Applies the migrations that the database has not applied yet, in order, in one transaction under an advisory
+ * lock: two programs migrating at once apply each file once, and a failing file leaves the database as it was.
+ *
+ * @returns The names of the files applied; empty when the database is up to date.
+ * @throws {Error} A file was applied before with different content; nothing is applied.
+ * @throws {postgres.PostgresError} A database error, with its SQLSTATE `code`.
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * import { silentLogger as log } from "../log.ts";
+ * declare const sql: postgres.Sql;
  * const applied = await migrate(sql, log); // ["0001_schema.sql"] the first time, [] afterwards
  * ```
  */

@@ -42,16 +42,22 @@ interface SiteSeen {
 }
 
 /**
- * Makes sure every site of `checks` has a row and returns the ids by name. `url` and `regex` become those of the
- * newest check unless the stored row has seen a newer one; `first_seen` widens to the oldest started_at, and
- * `last_seen` to the newest once it has moved by {@linkcode LAST_SEEN_STEP} (the exact latest check is in
- * `site_status`; rewriting every site's row in every batch would halve the write rate). A started_at later than
- * `now` counts as `now`, so one agent with a clock years ahead cannot freeze the URL until then. Rows that change
- * are locked in name order (so concurrent writers cannot deadlock), and only missing names are inserted, so the
- * identity sequence is not spent on every batch.
+ * Makes sure every site of `checks` has a row and returns the ids by name.
+ *
+ * `url` and `regex` become those of the newest check unless the stored row has seen a newer one; `first_seen`
+ * widens to the oldest started_at, and `last_seen` to the newest once it has moved by {@linkcode LAST_SEEN_STEP}
+ * (rewriting every site's row in every batch would halve the write rate). Rows that change are locked in name
+ * order, so concurrent writers cannot deadlock; only missing names are inserted, so the identity sequence is
+ * not spent on every batch.
+ *
+ * @param now A started_at later than this counts as this, so an agent with a clock years ahead cannot freeze
+ *   the URL until then.
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const tx: postgres.TransactionSql;
+ * declare const checks: TimedCheck[];
  * const ids = await upsertSites(tx, checks, new Date()); // Map { "example" => 1 }
  * ```
  */
@@ -159,6 +165,10 @@ function siteColumns(sites: readonly SiteSeen[]) {
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * import type { CheckResult } from "../message.ts";
+ * declare const tx: postgres.TransactionSql;
+ * declare const checks: CheckResult[];
  * const agents = await upsertAgents(tx, checks);
  * agents.get("probe-1", "eu-west"); // 1
  * ```

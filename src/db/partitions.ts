@@ -97,15 +97,22 @@ function checkDays(name: string, value: number): number {
 }
 
 /**
- * In one transaction, under an advisory lock (a second caller at the same time returns `locked: false` at once):
- * creates the daily partitions from yesterday through today + `aheadDays` that are missing, moving into each
- * the rows of its range that were stored in the default partition meanwhile; and, unless `retentionDays` is 0,
- * drops the partitions whose whole range is older than `now - retentionDays` and deletes such rows from the
- * default partition. Throws `RangeError` for invalid options before any work; database errors (such as lock
- * timeout, SQLSTATE 55P03) propagate, with nothing changed.
+ * Creates the missing daily partitions and drops those past retention, in one transaction under an advisory lock.
+ *
+ * Partitions from yesterday through today + `aheadDays` are made, each taking the rows of its range that were
+ * stored in the default partition meanwhile; unless `retentionDays` is 0, partitions whose whole range is older
+ * than `now - retentionDays` are dropped and such rows deleted from the default partition.
+ *
+ * @returns `locked: false` at once when another caller holds the lock.
+ * @throws {RangeError} Invalid options, before any work.
+ * @throws {postgres.PostgresError} A database error (such as a lock timeout, SQLSTATE 55P03); nothing changed.
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * import { createLogger } from "../log.ts";
+ * declare const sql: postgres.Sql;
+ * const log = createLogger({ format: "json" });
  * const report = await maintainPartitions(sql, { retentionDays: 90, log });
  * log.info("partitions maintained", { created: report.created, dropped: report.dropped });
  * ```

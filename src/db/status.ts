@@ -51,6 +51,8 @@ export function compareTimeKeys(a: TimeKey, b: TimeKey): number {
  *
  * @example
  * ```ts
+ * declare const stored: StoredStatus | null;
+ * declare const checksOfOneSite: StatusInput[];
  * const outcome = advanceStatus(stored, checksOfOneSite);
  * // { latest, stateSince: "2026-11-23T10:00:00Z", consecutiveFailures: 2 }
  * ```
@@ -78,14 +80,22 @@ export function advanceStatus<T extends StatusInput>(
 }
 
 /**
- * Moves the `site_status` rows of the checks' sites forward, with the result of {@linkcode advanceStatus}.
+ * Moves the `site_status` rows of the checks' sites forward, with the result of {@linkcode advanceStatus},
+ * inside the writer's transaction.
+ *
  * Usually one UPDATE does it (every check of the site newer than its row); a site without a row yet, or with a
  * check older than its row, takes a second pass that locks the rows (in site order), folds the checks in, and
- * updates or inserts. Checks starting after `horizonMicros` are left out; a check id repeated in `checks` counts
- * once. Runs inside the writer's transaction.
+ * updates or inserts.
+ *
+ * @param checks A check id repeated here counts once.
+ * @param horizonMicros Checks starting after this are left out.
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * import type { ResolvedCheck } from "./names.ts";
+ * declare const tx: postgres.TransactionSql;
+ * declare const resolvedChecks: ResolvedCheck[];
  * await updateSiteStatus(tx, resolvedChecks, BigInt(Date.now() + 600_000) * 1000n);
  * ```
  */

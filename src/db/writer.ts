@@ -72,14 +72,24 @@ export const MAX_FUTURE_MS = 10 * 60_000;
 const DEAD_LETTER_CHUNK = 5000;
 
 /**
- * Writes a batch in one transaction and returns what was stored. `site_status` moves only forward in time, and
- * a check that starts more than {@linkcode MAX_FUTURE_MS} after `now` (an agent's clock far ahead) is stored but
- * does not become the latest status: it would hold the status until that time. Throws `TypeError` or
- * `RangeError` for a malformed batch before touching the database; database errors propagate with their
- * SQLSTATE `code` (the transaction is rolled back, and the caller retries the same batch).
+ * Writes a batch in one transaction and returns what was stored.
+ *
+ * `site_status` moves only forward in time, and a check that starts more than {@linkcode MAX_FUTURE_MS} after
+ * `now` (an agent's clock far ahead) is stored but does not become the latest status: it would hold the status
+ * until that time.
+ *
+ * @throws {TypeError} A batch of the wrong shape, before touching the database.
+ * @throws {RangeError} A batch with values out of range, before touching the database.
+ * @throws {postgres.PostgresError} A database error, with its SQLSTATE `code`; the transaction is rolled back,
+ *   and the caller retries the same batch.
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * declare const checks: IncomingCheck[];
+ * const [group, topic, deadLetters] = ["monitor-sink", "monitor.checks", []];
+ * const progress = [{ partition: 0, firstOffset: "1200", nextOffset: "1700" }];
  * const result = await writeBatch(sql, { group, topic, checks, deadLetters, progress });
  * // { stored: 498, duplicates: 2, deadLetters: 0, skipped: 0 }
  * ```
@@ -156,6 +166,8 @@ export async function writeBatch(
  *
  * @example
  * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
  * const offsets = await readOffsets(sql, "monitor-sink", "monitor.checks"); // Map { 0 => "1200", 1 => "977" }
  * ```
  */

@@ -9,71 +9,77 @@
  */
 import {
   COMMON_FLAGS,
+  COMMON_SECTION,
   DATABASE_FLAGS,
+  DATABASE_SECTION,
   durationFlag,
+  type FlagSpec,
   KAFKA_FLAGS,
-  logFormat,
+  KAFKA_SECTION,
+  logOptions,
   parseFlags,
   positiveInteger,
+  runningFlags,
   UsageError,
 } from "../args.ts";
-import { connectDatabase, redactUrl } from "../db/connect.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
+import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
-import { createKafka, describeKafka, kafkaSettings } from "../kafka.ts";
-import { createLogger } from "../log.ts";
-import { serveMetrics } from "../metrics.ts";
-import { databaseUrl } from "./migrate_command.ts";
+import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { type HealthCheck, type Metric, serveMetrics } from "../metrics.ts";
 import { retrying } from "../db/retry.ts";
 import { SinkConsumer } from "./consumer.ts";
 
-/** Help text of `monitor sink`. */
-export const SINK_USAGE = `monitor sink: consume check results from Kafka and store them in PostgreSQL
+const SINK_OPTIONS = {
+  group: {
+    type: "string",
+    env: "MONITOR_GROUP",
+    arg: "NAME",
+    description: "consumer group",
+    default: "monitor-sink",
+  },
+  retention: {
+    type: "string",
+    env: "MONITOR_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop check partitions older than this; 0 keeps everything",
+    default: "90",
+  },
+  "no-migrate": {
+    type: "boolean",
+    env: "MONITOR_NO_MIGRATE",
+    description: "do not apply database migrations at start",
+  },
+  ...runningFlags(":9465"),
+  "stall-timeout": {
+    type: "string",
+    env: "MONITOR_STALL_TIMEOUT",
+    arg: "DUR",
+    description: "a partition with lag that stores nothing this long is a stall: logged, /healthz answers " +
+      "503, and the consumer rejoins the group",
+    default: "30s",
+  },
+} as const satisfies Record<string, FlagSpec>;
 
-USAGE:
-  monitor sink [OPTIONS]
+const SINK_FLAGS = { ...SINK_OPTIONS, ...KAFKA_FLAGS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
 
-OPTIONS:
-  --group NAME            consumer group (MONITOR_GROUP; default monitor-sink)
-  --retention DAYS        drop check partitions older than this; 0 keeps everything
-                          (MONITOR_RETENTION_DAYS; default 90)
-  --no-migrate            do not apply database migrations at start (MONITOR_NO_MIGRATE)
-  --summary-every DUR     how often the summary line is logged (MONITOR_SUMMARY_EVERY; default 60s)
-  --metrics HOST:PORT     serve Prometheus metrics on /metrics, e.g. :9465 (MONITOR_METRICS; default off)
-  --stall-timeout DUR     a partition with lag that stores nothing this long is a stall: logged, /healthz
-                          answers 503, and the consumer rejoins the group (MONITOR_STALL_TIMEOUT; default 30s)
+/** Help of `monitor sink`. */
+export const SINK_HELP: CommandHelp = {
+  command: "monitor sink",
+  summary: "consume check results from Kafka and store them in PostgreSQL",
+  sections: [
+    { title: "OPTIONS", flags: SINK_OPTIONS },
+    { ...KAFKA_SECTION, title: "KAFKA (--brokers is required)" },
+    DATABASE_SECTION,
+    COMMON_SECTION,
+  ],
+};
 
-KAFKA:
-  --brokers H:P,...       MONITOR_BROKERS (required)
-  --topic NAME            MONITOR_TOPIC (default monitor.checks)
-  --kafka-tls             use TLS with the system CA store (implied by the three options below and by SASL)
-  --kafka-ca FILE         CA certificate, PEM (MONITOR_KAFKA_CA)
-  --kafka-cert FILE       client certificate, PEM (MONITOR_KAFKA_CERT)
-  --kafka-key FILE        client key, PEM (MONITOR_KAFKA_KEY)
-  --sasl-mechanism M      plain, scram-sha-256 or scram-sha-512 (MONITOR_SASL_MECHANISM)
-  --sasl-username U       MONITOR_SASL_USERNAME; the password only from MONITOR_SASL_PASSWORD
-
-DATABASE:
-  --database-url URL      DATABASE_URL (required), e.g. postgres://monitor@db:5432/monitor?sslmode=verify-full
-  --database-ca FILE      CA certificate for sslmode=verify-ca/verify-full (MONITOR_DATABASE_CA)
-
-COMMON:
-  --log-format FORMAT     text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help              show this help
-`;
-
-const SINK_FLAGS = {
-  ...COMMON_FLAGS,
-  ...KAFKA_FLAGS,
-  ...DATABASE_FLAGS,
-  group: { type: "string", env: "MONITOR_GROUP" },
-  retention: { type: "string", env: "MONITOR_RETENTION_DAYS" },
-  "no-migrate": { type: "boolean", env: "MONITOR_NO_MIGRATE" },
-  "summary-every": { type: "string", env: "MONITOR_SUMMARY_EVERY" },
-  metrics: { type: "string", env: "MONITOR_METRICS" },
-  "stall-timeout": { type: "string", env: "MONITOR_STALL_TIMEOUT" },
-} as const;
+/** `monitor sink` for the command table of `main.ts`. */
+export const SINK_COMMAND: CommandDefinition = { help: SINK_HELP, flags: SINK_FLAGS, run: sinkCommand };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -84,11 +90,7 @@ const DATABASE_DEADLINE_MS = 30_000;
 /** Runs `monitor sink` until `shutdown` aborts. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
   const flags = parseFlags(args, SINK_FLAGS, env);
-  if (flags.help) {
-    console.log(SINK_USAGE);
-    return 0;
-  }
-  const log = createLogger({ format: logFormat(flags["log-format"]) });
+  const log = createLogger(logOptions(flags));
   const group = flags.group ?? "monitor-sink";
   const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
@@ -102,13 +104,60 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
 
-  const open = () =>
-    connectDatabase({ url, caFile: flags["database-ca"] ?? null, log, connectTimeoutSeconds: 5 });
+  // Bound before anything starts, so that a taken address stops the sink before it connects; the figures
+  // are wired in once the consumer exists.
+  let collect: () => readonly Metric[] = () => [];
+  let health: HealthCheck = () => null;
+  const metrics = flags.metrics === undefined
+    ? null
+    : serveMetrics(flags.metrics, () => collect(), log, () => health());
+  try {
+    return await consume({
+      url,
+      caFile: flags["database-ca"] ?? null,
+      migrate: !flags["no-migrate"],
+      retentionDays,
+      summaryEveryMs,
+      stallTimeoutMs,
+      settings,
+      group,
+      log,
+      shutdown,
+      serveFigures: (figures, check) => {
+        collect = figures;
+        health = check;
+      },
+    });
+  } finally {
+    await metrics?.close();
+  }
+}
+
+/** What {@linkcode consume} needs, read from the flags. */
+interface SinkOptions {
+  readonly url: string;
+  readonly caFile: string | null;
+  readonly migrate: boolean;
+  readonly retentionDays: number;
+  readonly summaryEveryMs: number;
+  readonly stallTimeoutMs: number;
+  readonly settings: KafkaSettings;
+  readonly group: string;
+  readonly log: Logger;
+  readonly shutdown: AbortSignal;
+  /** Hands the running consumer's figures and health to the metrics endpoint. */
+  readonly serveFigures: (collect: () => readonly Metric[], health: HealthCheck) => void;
+}
+
+/** Prepares the database, then consumes until `shutdown` aborts. */
+async function consume(options: SinkOptions): Promise<number> {
+  const { url, log, shutdown, settings, group } = options;
+  const open = () => connectDatabase({ url, caFile: options.caFile, log, connectTimeoutSeconds: 5 });
   const db = new DatabaseHandle(open, await open());
   try {
     // Migrations and partitions wait for the database like everything else: a sink started before its
     // database keeps trying rather than exiting.
-    if (!flags["no-migrate"]) {
+    if (options.migrate) {
       await retrying(
         log,
         shutdown,
@@ -119,7 +168,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     const maintain = () =>
       db.run(
         "maintain partitions",
-        (sql) => maintainPartitions(sql, { retentionDays, log }),
+        (sql) => maintainPartitions(sql, { retentionDays: options.retentionDays, log }),
         DATABASE_DEADLINE_MS,
       );
     await retrying(log, shutdown, "prepare partitions", maintain);
@@ -132,23 +181,20 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       log,
       shutdown,
       deadlineMs: DATABASE_DEADLINE_MS,
-      stallTimeoutMs,
+      stallTimeoutMs: options.stallTimeoutMs,
     });
     const maintenance = setInterval(() => {
       maintain().catch((error) =>
         log.warn("partition maintenance failed; will retry", { error: (error as Error).message })
       );
     }, PARTITION_MAINTENANCE_EVERY_MS);
-    const summary = setInterval(() => log.info("summary", sink.takeStats()), summaryEveryMs);
-    const metrics = flags.metrics === undefined
-      ? null
-      : serveMetrics(flags.metrics, () => sink.metrics(), log, () => sink.health());
+    const summary = setInterval(() => log.info("summary", sink.takeStats()), options.summaryEveryMs);
+    options.serveFigures(() => sink.metrics(), () => sink.health());
     try {
       await sink.run();
     } finally {
       clearInterval(maintenance);
       clearInterval(summary);
-      await metrics?.close();
       log.info("stopped", sink.takeStats());
     }
     return 0;

@@ -41,6 +41,7 @@ interface PartitionState {
  *
  * @example
  * ```ts
+ * const now = Date.now();
  * const tracker = new LagTracker(30_000);
  * tracker.assign([0, 1], now);
  * tracker.stored(0, 120n, now);

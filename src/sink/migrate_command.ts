@@ -3,50 +3,44 @@
  *
  * @module
  */
-import { COMMON_FLAGS, DATABASE_FLAGS, logFormat, parseFlags, UsageError } from "../args.ts";
-import { connectDatabase, redactUrl } from "../db/connect.ts";
+import {
+  COMMON_FLAGS,
+  COMMON_SECTION,
+  DATABASE_FLAGS,
+  DATABASE_SECTION,
+  logOptions,
+  parseFlags,
+} from "../args.ts";
+import type { CommandDefinition, CommandHelp } from "../help.ts";
+import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { migrate } from "../db/migrate.ts";
 import { createLogger } from "../log.ts";
 import { describeError } from "../db/retry.ts";
 
-/** Help text of `monitor migrate`. */
-export const MIGRATE_USAGE = `monitor migrate: create or upgrade the database schema, then exit
+const MIGRATE_FLAGS = { ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
 
-USAGE:
-  monitor migrate [OPTIONS]
+/** Help of `monitor migrate`. */
+export const MIGRATE_HELP: CommandHelp = {
+  command: "monitor migrate",
+  summary: "create or upgrade the database schema, then exit",
+  about: "Applies the migrations the program carries, in order, each once, under an advisory lock; " +
+    "running it again changes nothing.",
+  sections: [DATABASE_SECTION, COMMON_SECTION],
+};
 
-Applies the migrations the program carries, in order, each once, under an advisory lock; running it again
-changes nothing.
-
-DATABASE:
-  --database-url URL      DATABASE_URL (required)
-  --database-ca FILE      CA certificate for sslmode=verify-ca/verify-full (MONITOR_DATABASE_CA)
-
-COMMON:
-  --log-format FORMAT     text or json (MONITOR_LOG_FORMAT; default text)
-  -h, --help              show this help
-`;
-
-const MIGRATE_FLAGS = { ...COMMON_FLAGS, ...DATABASE_FLAGS } as const;
+/** `monitor migrate` for the command table of `main.ts`. */
+export const MIGRATE_COMMAND: CommandDefinition = {
+  help: MIGRATE_HELP,
+  flags: MIGRATE_FLAGS,
+  run: migrateCommand,
+};
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** Reads the database URL flag, which `sink` and `migrate` require. */
-export function databaseUrl(value: string | undefined): string {
-  if (value === undefined || value === "") {
-    throw new UsageError("Cannot connect to the database: set '--database-url' or DATABASE_URL");
-  }
-  return value;
-}
 
 /** Runs `monitor migrate`. */
 export async function migrateCommand(args: readonly string[], env: Env): Promise<number> {
   const flags = parseFlags(args, MIGRATE_FLAGS, env);
-  if (flags.help) {
-    console.log(MIGRATE_USAGE);
-    return 0;
-  }
-  const log = createLogger({ format: logFormat(flags["log-format"]) });
+  const log = createLogger(logOptions(flags));
   const url = databaseUrl(flags["database-url"]);
   const sql = await connectDatabase({
     url,

@@ -26,6 +26,13 @@ export interface WatermarkOptions {
  *
  * @example
  * ```ts
+ * import type { Kafka } from "kafkajs";
+ * import type { Logger } from "../log.ts";
+ * import { LagTracker } from "./lag.ts";
+ * declare const kafka: Kafka;
+ * declare const log: Logger;
+ * declare const shutdown: AbortSignal;
+ * const tracker = new LagTracker(30_000);
  * const polling = pollWatermarks(kafka, (marks) => tracker.watermarks(marks, Date.now()), {
  *   topic: "monitor.checks", everyMs: 5_000, log, signal: shutdown,
  * });
