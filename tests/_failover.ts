@@ -44,7 +44,7 @@ export interface EventFigures {
   readonly max_stuck_s: number;
 }
 
-/** A backlog of this many results (about 3 s at 320 results/s) or fewer counts as caught up. */
+/** A backlog of this many results (under 3 s of results) or fewer counts as caught up. */
 const BACKLOG = 1_000;
 
 /** A free loopback port (closed again; the caller binds it soon after). */

@@ -2,7 +2,7 @@
  * The agent and the sink on a three-node KRaft cluster (replication factor 3, min.insync.replicas=2) through
  * broker failures: `kill -9` of a partition leader (restarted after 20 s), `kill -9` of the group
  * coordinator's node (restarted after 20 s), then a rolling restart of all three nodes, 15 s apart, while
- * the agent publishes some 320 results/s. Afterwards every result the agent counted as published is stored
+ * the agent publishes some 400 results/s. Afterwards every result the agent counted as published is stored
  * exactly once, no partition went without progress for more than 45 s while it had lag, and the sink's
  * /metrics showed the lag. Prints, per failure, how long the agent and the sink took to recover.
  *
@@ -15,7 +15,7 @@ import { clusterKafka, groupCoordinator, partitionLeaders, startPrivateCluster }
 import { createTestDatabase } from "./_pg.ts";
 import { type ClusterSample, FailoverRecorder, freePort, scrape } from "./_failover.ts";
 
-const SITES = 320;
+const SITES = 400;
 const PARTITIONS = 6;
 /** The issue's bound: no partition may go this long without storing anything while it has lag. */
 const MAX_STUCK_MS = 45_000;
@@ -57,6 +57,7 @@ Deno.test({
       ...["--brokers", cluster.brokers, "--topic", topic, "--group", group, "--database-url", db.url],
       ...["--summary-every", "5s", "--metrics", `127.0.0.1:${sinkMetrics}`],
     ]);
+    const agentStarted = Date.now();
     agent = startMonitor([
       "check",
       ...["--sites", sites, "--brokers", cluster.brokers, "--topic", topic],
@@ -122,6 +123,7 @@ Deno.test({
     agent = null;
     assertEquals(stopped.code, 0, tail(stopped.stderr));
     const final = stoppedLine(stopped.stderr);
+    const rate = Math.round(final.published / ((Date.now() - agentStarted) / 1_000));
     await waitFor(
       async () => {
         const [{ count }] = await db.sql<[{ count: number }]>`select count(*)::int as count from checks`;
@@ -137,10 +139,10 @@ Deno.test({
     assertEquals(sinkStopped.code, 0, tail(sinkStopped.stderr));
 
     const report = recorder.report();
-    console.log(report.text);
+    console.log(`${report.text}\nagent: published ${final.published} (${rate}/s), re-sent ${final.resent}`);
     const reportFile = Deno.env.get("CLUSTER_TEST_REPORT");
     if (reportFile !== undefined) {
-      await Deno.writeTextFile(reportFile, JSON.stringify({ final, ...report.figures }) + "\n", {
+      await Deno.writeTextFile(reportFile, JSON.stringify({ final, rate, ...report.figures }) + "\n", {
         append: true,
       });
     }
