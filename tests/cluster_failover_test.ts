@@ -48,10 +48,19 @@ Deno.test({
   let sink: ReturnType<typeof startMonitor> | null = null;
   const recorder = new FailoverRecorder();
   try {
+    // kafkajs's own waitForLeaders gives up when a broker has not heard of the new topic yet.
     await admin.createTopics({
       topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 3 }],
-      waitForLeaders: true,
+      waitForLeaders: false,
     });
+    await waitFor(
+      async () => {
+        const leaders = await partitionLeaders(kafka, topic).catch(() => new Map<number, number>());
+        return leaders.size === PARTITIONS && [...leaders.values()].every((leader) => leader >= 0);
+      },
+      60_000,
+      `the ${PARTITIONS} partitions of the topic to have leaders`,
+    );
     sink = startMonitor([
       "sink",
       ...["--brokers", cluster.brokers, "--topic", topic, "--group", group, "--database-url", db.url],
