@@ -200,7 +200,7 @@ export class SinkConsumer {
       );
     });
     consumer.on(consumer.events.CRASH, (event) => {
-      log.warn("consumer crashed; restarting", {
+      log.warn("consumer crashed", {
         error: event.payload.error.message,
         restart: event.payload.restart,
       });
