@@ -49,7 +49,8 @@ OPTIONS:
   --version    show the version
 
 Every option has an environment variable; see each command's help. Exit codes: 0 success, 1 a failure at
-run time or a site down with 'check --once', 2 a usage or configuration error.
+run time (a site down with 'check --once', results left undelivered, a Kafka error that waiting cannot fix),
+2 a usage or configuration error.
 `;
 
 const encoder = new TextEncoder();

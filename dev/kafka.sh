@@ -11,6 +11,7 @@
 #   KAFKA_PORT   PLAINTEXT port (default 9092). SSL (client certificate required) is KAFKA_PORT+1,
 #                SASL_SSL with SCRAM-SHA-512 is KAFKA_PORT+2, the KRaft controller is KAFKA_PORT+3.
 #   KAFKA_DIR    data, certificates, config and log (default .kafka/<KAFKA_PORT> in the project)
+#   KAFKA_EXTRA_CONFIG  lines appended to server.properties, e.g. an authorizer for tests of refused ACLs
 #
 # The jars come from Maven Central through `mvn` into the local Maven repository, so only the first start
 # downloads. Certificates (CA, broker, client, and an unrelated CA for negative tests) are made with openssl
@@ -116,6 +117,9 @@ listener.name.sasl_ssl.ssl.client.auth=none
 listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 EOF
+  if [[ -n ${KAFKA_EXTRA_CONFIG:-} ]]; then
+    printf '%s\n' "$KAFKA_EXTRA_CONFIG" >>"$dir/server.properties"
+  fi
   cat >"$dir/log4j2.properties" <<EOF
 status = warn
 appender.file.type = File

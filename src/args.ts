@@ -151,7 +151,7 @@ export function runningFlags(metricsExample: string) {
       type: "string",
       env: "MONITOR_METRICS",
       arg: "HOST:PORT",
-      description: `serve Prometheus metrics on /metrics, e.g. ${metricsExample}`,
+      description: `serve Prometheus metrics on /metrics and health on /healthz, e.g. ${metricsExample}`,
       default: "off",
     },
   } as const satisfies Record<string, FlagSpec>;

@@ -8,6 +8,7 @@ import process from "node:process";
 import { Kafka, type LogEntry, logLevel, type SASLOptions } from "kafkajs";
 import { type FlagValues, type KAFKA_FLAGS, UsageError } from "./args.ts";
 import type { Logger } from "./log.ts";
+import { readKafkaTlsFiles } from "./kafka_pem.ts";
 
 /** The default topic. */
 export const DEFAULT_TOPIC = "monitor.checks";
@@ -54,10 +55,11 @@ export async function kafkaSettings(
       "Cannot use TLS client authentication: '--kafka-cert' and '--kafka-key' go together",
     );
   }
-  const tls: { ca?: string; cert?: string; key?: string } = {};
-  if (flags["kafka-ca"] !== undefined) tls.ca = await readPem("kafka-ca", flags["kafka-ca"]);
-  if (flags["kafka-cert"] !== undefined) tls.cert = await readPem("kafka-cert", flags["kafka-cert"]);
-  if (flags["kafka-key"] !== undefined) tls.key = await readPem("kafka-key", flags["kafka-key"]);
+  const tls = await readKafkaTlsFiles({
+    ca: flags["kafka-ca"],
+    cert: flags["kafka-cert"],
+    key: flags["kafka-key"],
+  });
   const sasl = saslSettings(flags, env);
   const useTls = flags["kafka-tls"] || Object.keys(tls).length > 0 || sasl !== null;
   return { brokers, topic, clientId, tls: useTls ? tls : null, sasl };
@@ -89,14 +91,6 @@ function saslSettings(
   return { mechanism: lower, username, password };
 }
 
-async function readPem(flag: string, path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    throw new UsageError(`Cannot read '--${flag}' file '${path}': ${(error as Error).message}`);
-  }
-}
-
 /** A one-line description of where we connect, with no secrets. */
 export function describeKafka(settings: KafkaSettings): string {
   const security = settings.sasl
@@ -109,11 +103,19 @@ export function describeKafka(settings: KafkaSettings): string {
 
 let negativeTimeoutWarningMuted = false;
 
+/** Options of {@linkcode createKafka}. */
+export interface CreateKafkaOptions {
+  /** Retries of each request; default kafkajs's (5). The start-up check makes one attempt. */
+  readonly retries?: number;
+  /** How long to wait for a TCP and TLS connection; default 5 s. */
+  readonly connectionTimeoutMs?: number;
+}
+
 /**
- * Creates a kafkajs client whose logs go to `log` (kafkajs errors become warnings: the callers decide what
- * is an error, and retry).
+ * Creates a kafkajs client whose logs go to `log`, folded (see {@linkcode foldKafkaLogs}): kafkajs errors
+ * become warnings, since the callers decide what is an error, and retry.
  */
-export function createKafka(settings: KafkaSettings, log: Logger): Kafka {
+export function createKafka(settings: KafkaSettings, log: Logger, options: CreateKafkaOptions = {}): Kafka {
   muteNegativeTimeoutWarning();
   const sasl: SASLOptions | undefined = settings.sasl
     ? {
@@ -127,19 +129,60 @@ export function createKafka(settings: KafkaSettings, log: Logger): Kafka {
     brokers: [...settings.brokers],
     ...(settings.tls ? { ssl: Object.keys(settings.tls).length > 0 ? { ...settings.tls } : true } : {}),
     ...(sasl ? { sasl } : {}),
-    connectionTimeout: 5_000,
+    connectionTimeout: options.connectionTimeoutMs ?? 5_000,
     requestTimeout: 30_000,
+    ...(options.retries === undefined ? {} : { retry: { retries: options.retries } }),
     logLevel: logLevel.WARN,
-    logCreator: () => (entry: LogEntry) => {
-      const { message, ...fields } = entry.log;
-      delete (fields as Record<string, unknown>).timestamp;
-      const line = `kafka: ${message}`;
-      // We bound each send's retries on purpose: the publisher retries the batch itself, with backoff.
-      if (message.startsWith("Limiting retries for the idempotent producer")) log.debug(line, fields);
-      else if (entry.level === logLevel.ERROR || entry.level === logLevel.WARN) log.warn(line, fields);
-      else log.debug(line, fields);
-    },
+    logCreator: foldKafkaLogs(log),
   });
+}
+
+const FOLD_FIRST_MS = 1_000;
+const FOLD_MAX_MS = 60_000;
+
+/**
+ * A kafkajs log creator that folds its repeats: kafkajs logs every failed connection attempt, retry and
+ * restart, each with a stack trace, so one unreachable broker makes a dozen lines a second. Stack traces are
+ * dropped; one condition (level, message and error) is logged once, then again only after a wait that
+ * doubles from 1 s to 60 s while it repeats, like the backoff of the retries it reports, carrying how many
+ * were folded (`repeated=N`); a condition quiet for a minute starts over.
+ *
+ * @example
+ * ```ts
+ * import { Kafka } from "kafkajs";
+ * import { createLogger } from "./log.ts";
+ * const log = createLogger({ format: "text" });
+ * new Kafka({ brokers: ["127.0.0.1:9092"], logCreator: foldKafkaLogs(log) });
+ * ```
+ */
+export function foldKafkaLogs(log: Logger, now: () => number = Date.now): () => (entry: LogEntry) => void {
+  const seen = new Map<string, { next: number; windowMs: number; last: number; repeated: number }>();
+  return () => (entry: LogEntry) => {
+    const { message, ...fields } = entry.log;
+    const extra = fields as Record<string, unknown>;
+    delete extra.timestamp;
+    delete extra.stack;
+    delete extra.logger;
+    const line = `kafka: ${message}`;
+    // We bound each send's retries on purpose: the publisher retries the batch itself, with backoff.
+    if (message.startsWith("Limiting retries for the idempotent producer")) return log.debug(line, extra);
+    if (entry.level !== logLevel.ERROR && entry.level !== logLevel.WARN) return log.debug(line, extra);
+    const key = `${entry.level}|${message}|${String(extra.error ?? "")}`;
+    const time = now();
+    const state = seen.get(key);
+    if (state !== undefined && time - state.last < FOLD_MAX_MS && time < state.next) {
+      state.last = time;
+      state.repeated++;
+      return;
+    }
+    const windowMs = state === undefined || time - state.last >= FOLD_MAX_MS
+      ? FOLD_FIRST_MS
+      : Math.min(state.windowMs * 2, FOLD_MAX_MS);
+    const repeated = state?.repeated ?? 0;
+    seen.set(key, { next: time + windowMs, windowMs, last: time, repeated: 0 });
+    if (seen.size > 1_000) seen.clear(); // distinct conditions are few; this only bounds a pathological case
+    log.warn(line, repeated > 0 ? { ...extra, repeated } : extra);
+  };
 }
 
 /** Creates the topic when it does not exist. Returns true when it was created. */

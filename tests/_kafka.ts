@@ -70,6 +70,8 @@ export async function readTopic(
 /** A broker of a test's own, on its own ports and data folder, for fault tests. */
 export interface PrivateBroker {
   readonly brokers: string;
+  /** Its own CA, certificates and keys, made on first start (as `CERTS` for the shared broker). */
+  readonly certs: string;
   start(): Promise<void>;
   stop(): Promise<void>;
   destroy(): Promise<void>;
@@ -107,13 +109,17 @@ function freePortBlock(): number {
   throw new Error("Cannot find four free ports for a private broker in 50 attempts");
 }
 
-/** Starts a private broker on four free ports (PLAINTEXT is the first). */
-export async function startPrivateBroker(): Promise<PrivateBroker> {
+/**
+ * Starts a private broker on four free ports (PLAINTEXT is the first); `extraConfig` lines are appended to
+ * its server.properties (e.g. an authorizer).
+ */
+export async function startPrivateBroker(options: { extraConfig?: string } = {}): Promise<PrivateBroker> {
   const port = freePortBlock();
   const dir = await Deno.makeTempDir({ prefix: "monitor-kafka-" });
-  const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir };
+  const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir, KAFKA_EXTRA_CONFIG: options.extraConfig ?? "" };
   const broker: PrivateBroker = {
     brokers: `127.0.0.1:${port}`,
+    certs: `${dir}/certs`,
     start: () => script("start", env),
     stop: () => script("stop", env),
     async destroy() {

@@ -1,5 +1,12 @@
-import { assertEquals, assertThrows } from "./_assert.ts";
-import { durationFlag, KAFKA_FLAGS, parseFlags, positiveInteger, UsageError } from "../src/args.ts";
+import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import {
+  ConfigError,
+  durationFlag,
+  KAFKA_FLAGS,
+  parseFlags,
+  positiveInteger,
+  UsageError,
+} from "../src/args.ts";
 import { kafkaSettings } from "../src/kafka.ts";
 
 const SPECS = {
@@ -92,9 +99,16 @@ Deno.test("kafkaSettings() is null without brokers, and validates brokers, topic
     ["--brokers", "a:1", "--sasl-mechanism", "gssapi", "--sasl-username", "u"],
     "Cannot use flag '--sasl-mechanism': expected plain, scram-sha-256 or scram-sha-512: got 'gssapi'",
   );
-  await assertRejectsUsage(
-    ["--brokers", "a:1", "--kafka-ca", "/nonexistent/ca.pem"],
-    /^Cannot read '--kafka-ca' file '\/nonexistent\/ca.pem': /,
+  // An unreadable or wrong TLS file is a ConfigError (tests/kafka_pem_test.ts).
+  await assertRejects(
+    () =>
+      kafkaSettings(
+        parseFlags(["--brokers", "a:1", "--kafka-ca", "/nonexistent/ca.pem"], SPECS, {}),
+        {},
+        "c",
+      ),
+    ConfigError,
+    "Cannot read '--kafka-ca' file '/nonexistent/ca.pem': No such file or directory (os error 2)",
   );
 });
 

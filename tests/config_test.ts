@@ -11,6 +11,7 @@ const SITE = ["[[site]]", 'name = "api"', 'url = "https://api.example.com/health
 const API: Site = {
   name: "api",
   url: "https://api.example.com/health",
+  shownUrl: "https://api.example.com/health",
   intervalMs: 60_000,
   timeoutMs: 10_000,
   method: "GET",
@@ -430,6 +431,7 @@ Deno.test("parseSites() lets a site inherit from [defaults] and override it, mer
     ...inherited,
     name: "web",
     url: "http://127.0.0.1:8080/",
+    shownUrl: "http://127.0.0.1:8080/",
     intervalMs: 90_000,
     method: "GET",
     body: null,
@@ -488,9 +490,10 @@ Deno.test("the shipped sites.toml parses into the demo sites", () => {
 
 Deno.test("the commented-out examples in the shipped sites.toml parse once uncommented", () => {
   const examples = SHIPPED.slice(SHIPPED.indexOf("# [[site]]")).replace(/^# ?/gm, "");
-  const sites = parseSites(examples, "examples");
+  const sites = parseSites(examples, "examples", { API_TOKEN: "t0ken" });
   assertEquals(sites.map((site) => site.name), ["example", "api-health"]);
   assertEquals(sites[1]?.method, "POST");
+  assertEquals(sites[1]?.headers.Authorization, "Bearer t0ken");
 });
 
 // File tests need --allow-read and --allow-write (the test task grants them); a bare `deno test` skips them.
@@ -584,4 +587,90 @@ Deno.test("formatSites() lists resolved values and hides header values", () => {
     ].join("\n"),
   );
   assertEquals(listing.includes("secret"), false);
+});
+
+const ENV = { API_TOKEN: "t0ken", SHOP_USER: "shop", SHOP_PASSWORD: "pa:ss@word", HOST: "api.example.com" };
+
+/** [behaviour, sites.toml text, the exact ConfigError message] with {@linkcode ENV} as the environment. */
+const BAD_ENV: [string, string, string][] = [
+  [
+    "names the file, line and variable of a header value that refers to an unset variable",
+    toml(...SITE, "", "[site.headers]", 'Authorization = "Bearer ${API_KEY}"'),
+    "sites.toml:6: Cannot load site 'api': key 'headers.Authorization' uses environment variable 'API_KEY', " +
+    "which is not set",
+  ],
+  [
+    "names the line of a url that refers to an unset variable",
+    toml("[[site]]", 'name = "api"', "", 'url = "https://${USER_NAME}:x@api.example.com/"'),
+    "sites.toml:4: Cannot load site 'api': key 'url' uses environment variable 'USER_NAME', which is not set",
+  ],
+  [
+    "names [defaults] for a default header that refers to an unset variable",
+    toml("[defaults]", 'headers = { X-Key = "${NOPE}" }', ...SITE),
+    "sites.toml:2: Cannot load [defaults]: key 'headers.X-Key' uses environment variable 'NOPE', which is not set",
+  ],
+  [
+    "rejects a reference without its closing brace",
+    toml(...SITE, 'headers = { X-Key = "${API_TOKEN" }'),
+    `sites.toml:4: Cannot load site 'api': key 'headers.X-Key' has a malformed reference "\${API_TOKEN": ` +
+    "expected ${NAME} with letters, digits and '_'",
+  ],
+  [
+    "rejects a reference to a name that is not a variable name",
+    toml("[[site]]", 'name = "api"', 'url = "https://example.com/${1X}"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' has a malformed reference "\${1X}": ` +
+    "expected ${NAME} with letters, digits and '_'",
+  ],
+  [
+    "validates the url after replacing, but shows it as written",
+    toml("[[site]]", 'name = "api"', 'url = "${API_TOKEN}"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got "\${API_TOKEN}"`,
+  ],
+  [
+    "rejects a header whose value from the environment has a line break, without showing it",
+    toml(...SITE, 'headers = { X-Key = "${TWO_LINES}" }'),
+    "sites.toml:4: Cannot load site 'api': key 'headers' must be a table of values without CR, LF or NUL: " +
+    `got one in "X-Key" (value not shown)`,
+  ],
+];
+
+for (const [behaviour, text, message] of BAD_ENV) {
+  Deno.test(`parseSites() ${behaviour}`, () => {
+    assertThrows(() => parseSites(text, "sites.toml", { ...ENV, TWO_LINES: "a\r\nb" }), ConfigError, message);
+  });
+}
+
+Deno.test("parseSites() replaces ${NAME} in urls and header values from the environment, $${ staying literal", () => {
+  const text = toml(
+    "[defaults]",
+    'headers = { Authorization = "Bearer ${API_TOKEN}" }',
+    "[[site]]",
+    'name = "api"',
+    'url = "https://${HOST}/health?tag=$${x}"',
+    'headers = { X-Note = "cost: $${API_TOKEN} is ${API_TOKEN}" }',
+  );
+  const [site] = parseSites(text, "sites.toml", ENV);
+  assertEquals(site?.url, "https://api.example.com/health?tag=${x}");
+  assertEquals(site?.headers, { Authorization: "Bearer t0ken", "X-Note": "cost: ${API_TOKEN} is t0ken" });
+});
+
+Deno.test("parseSites() keeps credentials of a url for the request and hides them in shownUrl", () => {
+  const text = toml(
+    "[[site]]",
+    'name = "shop"',
+    'url = "https://${SHOP_USER}:${SHOP_PASSWORD}@shop.example.com:8443/admin?x=1"',
+    "[[site]]",
+    'name = "user-only"',
+    'url = "http://someone@127.0.0.1:8080/"',
+  );
+  const [shop, userOnly] = parseSites(text, "sites.toml", ENV);
+  assertEquals(shop?.url, "https://shop:pa%3Ass%40word@shop.example.com:8443/admin?x=1");
+  assertEquals(shop?.shownUrl, "https://***@shop.example.com:8443/admin?x=1");
+  assertEquals(userOnly?.shownUrl, "http://***@127.0.0.1:8080/");
+  const listing = formatSites([shop!, userOnly!]);
+  assertEquals(listing.split("\n").filter((line) => line.startsWith("  url:")), [
+    "  url:              https://***@shop.example.com:8443/admin?x=1",
+    "  url:              http://***@127.0.0.1:8080/",
+  ]);
+  assertEquals(/shop:|pa%3Ass|someone/.test(listing), false);
 });

@@ -12,6 +12,21 @@ Deno.test("redactUrl() hides the password and nothing else", () => {
   assertEquals(redactUrl("postgres://u:p%40ss@h1:5432,h2:5432/db"), "postgres://***@h1:5432,h2:5432/db");
 });
 
+Deno.test("redactUrl() hides a password in the query string too, in any letter case", () => {
+  assertEquals(
+    redactUrl("postgres://db.example/monitor?user=monitor&password=s3cret&sslmode=require"),
+    "postgres://db.example/monitor?user=monitor&password=***&sslmode=require",
+  );
+  assertEquals(
+    redactUrl("postgres://monitor:a@db/m?sslpassword=k3y&PASSWORD=b"),
+    "postgres://monitor:***@db/m?sslpassword=***&PASSWORD=***",
+  );
+  assertEquals(
+    redactUrl("postgres://h1:5432,h2:5432/db?password=s3cret&user=u"),
+    "postgres://h1:5432,h2:5432/db?password=***&user=u",
+  );
+});
+
 Deno.test("connectDatabase() rejects a URL it cannot use before connecting", async () => {
   await assertRejects(
     () => connectDatabase({ url: "mysql://root:pw@db/monitor", log }),

@@ -217,6 +217,41 @@ Deno.test("check --dry-run prints the resolved sites and never the SASL password
   }
 });
 
+Deno.test("check --dry-run shows a site url's credentials, from ${NAME} references, as ***@", async () => {
+  const path = await tempFile(
+    `[[site]]\nname = "shop"\nurl = "https://\${SHOP_USER}:\${SHOP_PASSWORD}@shop.example.com/admin"\n` +
+      `headers = { X-Key = "\${API_KEY}" }\n`,
+  );
+  try {
+    const { code, stdout, stderr } = await runMonitor(["check", "--sites", path, "--dry-run"], {
+      SHOP_USER: "shopkeeper",
+      SHOP_PASSWORD: "pw-from-env",
+      API_KEY: "key-from-env",
+    });
+    assertEquals(code, 0, stderr);
+    assertEquals(stdout.split("\n")[1], "  url:              https://***@shop.example.com/admin");
+    assertEquals(/shopkeeper|pw-from-env|key-from-env/.test(stdout + stderr), false);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a sites file that refers to an unset variable exits 2 with the file, line and variable", async () => {
+  const path = await tempFile(
+    `[[site]]\nname = "api"\nurl = "https://api.example.com/"\nheaders = { X-Key = "\${API_KEY}" }\n`,
+  );
+  try {
+    const { code, stdout, stderr } = await runMonitor(["check", "--sites", path, "--dry-run"]);
+    assertEquals([code, stdout], [2, ""]);
+    assertEquals(
+      stderr,
+      `monitor check: ${path}:4: Cannot load site 'api': key 'headers.X-Key' uses environment variable 'API_KEY', which is not set\n`,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("SASL without MONITOR_SASL_PASSWORD exits 2 with a clear message", async () => {
   const { code, stderr } = await runMonitor([
     "check",

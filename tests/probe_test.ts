@@ -16,6 +16,7 @@ function makeSite(url: string, overrides: Partial<Site> = {}): Site {
   return {
     name: "test",
     url,
+    shownUrl: url,
     intervalMs: 60_000,
     timeoutMs: 2000,
     method: "GET",

@@ -30,6 +30,7 @@ import { Scheduler } from "./scheduler.ts";
 import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
 import { type Metric, serveMetrics } from "../metrics.ts";
+import { checkKafkaOnce, isReady, type PreflightOptions, waitForKafka } from "../kafka_preflight.ts";
 
 const CHECK_OPTIONS = {
   sites: {
@@ -89,7 +90,9 @@ const CHECK_OPTIONS = {
     type: "string",
     env: "MONITOR_DRAIN_TIMEOUT",
     arg: "DUR",
-    description: "on SIGINT/SIGTERM, how long to wait for probes and publishing",
+    description:
+      "on SIGINT/SIGTERM, how long to wait for probes and publishing; results still undelivered then " +
+      "make the exit code 1",
     default: "15s",
   },
 } as const satisfies Record<string, FlagSpec>;
@@ -158,7 +161,7 @@ export async function checkCommand(
 ): Promise<number> {
   const flags = parseFlags(args, CHECK_FLAGS, env);
   const log = createLogger(logOptions(flags));
-  const sites = await loadSites(flags.sites ?? "sites.toml");
+  const sites = await loadSites(flags.sites ?? "sites.toml", env);
   const agent = flags.agent ?? Deno.hostname();
   const config: CheckConfig = {
     sites,
@@ -179,16 +182,20 @@ export async function checkCommand(
     output.write(`publish to: ${config.kafka ? describeKafka(config.kafka) : "stdout (NDJSON)"}\n`);
     return 0;
   }
-  if (flags.once) return await runOnce(config, log, output, flags.json || !output.isTerminal);
-  await runForever(config, log, output, shutdown);
-  return 0;
+  if (flags.once) return await runOnce(config, log, output, flags.json || !output.isTerminal, shutdown);
+  return await runForever(config, log, output, shutdown);
 }
 
 /** The sink of results: the outbox in front of Kafka, or stdout. */
 interface ResultSink {
   accept(result: CheckResult): void;
-  /** Flushes and disconnects; returns how many results could not be delivered. */
+  /**
+   * Flushes and disconnects; returns how many results could not be delivered. Throws the error that made
+   * Kafka unusable (see `failed`), if any.
+   */
   close(): Promise<number>;
+  /** Aborts, with the error as its reason, when Kafka turns out to be unusable (a permanent error). */
+  readonly failed: AbortSignal;
   readonly stats: () => {
     published: number;
     resent: number;
@@ -198,8 +205,19 @@ interface ResultSink {
   };
 }
 
-/** Opens the Kafka outbox when brokers are configured, else NDJSON on `output` (or nothing, when not `print`). */
-function openSink(config: CheckConfig, log: Logger, output: Output, print: boolean): ResultSink {
+/**
+ * Opens the Kafka outbox when brokers are configured, else NDJSON on `output` (or nothing, when not `print`).
+ * Kafka is checked once first: a permanent error (a certificate, a password, a missing topic without
+ * `--create-topic`) is thrown before any probe runs. With the broker unreachable, probing starts anyway and
+ * results wait in the outbox while the check is retried; the publisher starts once it passes.
+ */
+async function openSink(
+  config: CheckConfig,
+  log: Logger,
+  output: Output,
+  print: boolean,
+  shutdown: AbortSignal,
+): Promise<ResultSink> {
   if (config.kafka === null) {
     let printed = 0;
     return {
@@ -209,10 +227,19 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
         printed++;
       },
       close: () => Promise.resolve(0),
+      failed: new AbortController().signal,
       stats: () => ({ published: printed, resent: 0, outbox: 0, dropped: 0, failures: 0 }),
     };
   }
   const settings = config.kafka;
+  const closing = new AbortController();
+  const preflight: PreflightOptions = {
+    role: "agent",
+    createTopic: config.createTopic,
+    log,
+    signal: AbortSignal.any([shutdown, closing.signal]),
+  };
+  const first = await checkKafkaOnce(settings, preflight);
   const kafka = createKafka(settings, log);
   const outbox = new Outbox<OutboxEntry>(config.outboxSize);
   let topicReady = !config.createTopic;
@@ -225,7 +252,16 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
       topicReady = true;
     },
   });
-  publisher.start();
+  const failure = new AbortController();
+  let ready: Promise<unknown> = Promise.resolve();
+  if (isReady(first, preflight)) {
+    publisher.start();
+  } else {
+    ready = waitForKafka(settings, preflight, first).then(
+      (ok) => ok && publisher.start(),
+      (error) => failure.abort(error),
+    );
+  }
   log.info("publishing to Kafka", { target: describeKafka(settings) });
   let droppedLogged = 0;
   let droppedLoggedAt = -Infinity;
@@ -242,7 +278,15 @@ function openSink(config: CheckConfig, log: Logger, output: Output, print: boole
         droppedLoggedAt = Date.now();
       }
     },
-    close: () => publisher.stop(config.drainTimeoutMs),
+    async close() {
+      // Still waiting for Kafka: the drain time is all it gets, the wait and the flush together.
+      const end = Date.now() + config.drainTimeoutMs;
+      await deadline(ready, config.drainTimeoutMs).catch(() => {});
+      closing.abort();
+      if (failure.signal.aborted) throw failure.signal.reason;
+      return await publisher.stop(Math.max(0, end - Date.now()));
+    },
+    failed: failure.signal,
     stats: () => ({
       published: publisher.published,
       resent: publisher.resent,
@@ -270,9 +314,15 @@ function openProber(config: CheckConfig): {
   };
 }
 
-async function runOnce(config: CheckConfig, log: Logger, output: Output, ndjson: boolean): Promise<number> {
+async function runOnce(
+  config: CheckConfig,
+  log: Logger,
+  output: Output,
+  ndjson: boolean,
+  shutdown: AbortSignal,
+): Promise<number> {
   // --once prints its results itself (NDJSON as they come, or a table at the end), Kafka or not.
-  const sink = openSink(config, log, output, false);
+  const sink = await openSink(config, log, output, false, shutdown);
   const { probeSite, close } = openProber(config);
   const results: CheckResult[] = [];
   try {
@@ -303,17 +353,21 @@ async function runOnce(config: CheckConfig, log: Logger, output: Output, ndjson:
   return results.every((result) => result.up) ? 0 : 1;
 }
 
+/** Probes until `shutdown` aborts (or Kafka turns out unusable); 1 when results were left undelivered. */
 async function runForever(
   config: CheckConfig,
   log: Logger,
   output: Output,
   shutdown: AbortSignal,
-): Promise<void> {
+): Promise<number> {
   // Bound before anything starts, so that a taken address stops the agent before its first probe; the
   // figures are wired in once the outbox and the scheduler exist.
   let collect: () => readonly Metric[] = () => [];
   const metrics = config.metrics === null ? null : serveMetrics(config.metrics, () => collect(), log);
-  const sink = openSink(config, log, output, true);
+  const sink = await openSink(config, log, output, true, shutdown).catch(async (error) => {
+    await metrics?.close();
+    throw error;
+  });
   const { probeSite, close } = openProber(config);
   const counts = { probes: 0, up: 0, down: 0 };
   const totals = { up: 0, down: 0 };
@@ -362,11 +416,15 @@ async function runForever(
     });
     counts.probes = counts.up = counts.down = 0;
   }, config.summaryEveryMs);
+  const stop = AbortSignal.any([shutdown, sink.failed]);
   await new Promise<void>((resolve) => {
-    if (shutdown.aborted) resolve();
-    shutdown.addEventListener("abort", () => resolve(), { once: true });
+    if (stop.aborted) resolve();
+    stop.addEventListener("abort", () => resolve(), { once: true });
   });
-  log.info("stopping: finishing probes in flight and flushing results", { in_flight: scheduler.inFlight });
+  const stopping = sink.failed.aborted
+    ? "stopping: Kafka cannot be used"
+    : "stopping: finishing probes in flight and flushing results";
+  log.info(stopping, { in_flight: scheduler.inFlight });
   clearInterval(summary);
   await metrics?.close();
   // Probes in flight finish within their own timeouts (a probe cut short would report a failure that the
@@ -383,8 +441,12 @@ async function runForever(
     resent: stats.resent,
     dropped: stats.dropped,
   };
-  if (undelivered > 0) log.error("stopped with results unpublished", { ...final, undelivered });
-  else log.info("stopped", final);
+  if (undelivered > 0) {
+    log.error("stopped with results unpublished", { ...final, undelivered });
+    return 1;
+  }
+  log.info("stopped", final);
+  return 0;
 }
 
 function agentMetrics(values: {

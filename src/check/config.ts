@@ -50,10 +50,11 @@ type Table = Record<string, unknown>;
  *
  * @param text The TOML text.
  * @param file The path the text came from, used as given in error messages.
+ * @param env Where `${NAME}` references in URLs and header values are looked up; default none set.
  * @returns The sites, frozen, every default applied.
  * @throws {ConfigError} If the text is not TOML or does not describe at least one valid site.
  */
-export function parseSites(text: string, file: string): readonly Site[] {
+export function parseSites(text: string, file: string, env: Env = {}): readonly Site[] {
   let root: Table;
   try {
     root = parse(text);
@@ -83,7 +84,7 @@ export function parseSites(text: string, file: string): readonly Site[] {
   }
   if (tables.length === 0) failTop([], "the file contains no [[site]] entries: expected at least one");
   const defaultsTable = isTable(root.defaults) ? root.defaults : {};
-  const defaults = readOptions(defaultsTable, OPTION_KEYS, failer(["defaults"], "[defaults]"));
+  const defaults = readOptions(defaultsTable, OPTION_KEYS, failer(["defaults"], "[defaults]"), env);
 
   const firstLine = new Map<string, number>();
   return Object.freeze(tables.map((table, index) => {
@@ -102,9 +103,9 @@ export function parseSites(text: string, file: string): readonly Site[] {
     }
     firstLine.set(name, lineOf(lines, [...base, "name"]));
 
-    const own = readOptions(table, SITE_KEYS, fail);
+    const own = readOptions(table, SITE_KEYS, fail, env);
     if (table.url === undefined) fail([], "key 'url' is missing: expected an absolute http or https URL");
-    const url = readUrl(table.url, fail);
+    const url = readUrl(table.url, fail, env);
     const merged: Options = { ...defaults, ...own, headers: mergeHeaders(defaults.headers, own.headers) };
     // A cross-field error points at the site's own key, or at [defaults] when both values come from there.
     const failCross: Fail = failer([], label);
@@ -131,6 +132,7 @@ export function parseSites(text: string, file: string): readonly Site[] {
     return Object.freeze<Site>({
       name,
       url,
+      shownUrl: hideUserinfo(url),
       intervalMs,
       timeoutMs,
       method,
@@ -153,10 +155,11 @@ export function parseSites(text: string, file: string): readonly Site[] {
  * ```
  *
  * @param path The file's path, used as given in error messages.
+ * @param env Where `${NAME}` references are looked up (the program passes its environment).
  * @returns The sites, frozen, every default applied.
  * @throws {ConfigError} If the file cannot be read, is not UTF-8 or is not a valid config.
  */
-export async function loadSites(path: string): Promise<readonly Site[]> {
+export async function loadSites(path: string, env: Env = {}): Promise<readonly Site[]> {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(path));
@@ -166,12 +169,12 @@ export async function loadSites(path: string): Promise<readonly Site[]> {
       : String(error instanceof Error ? error.message : error).replace(/: readfile '.*'$/, "");
     throw new ConfigError(`${path}: Cannot read file: ${reason}`, { cause: error });
   }
-  return parseSites(text, path);
+  return parseSites(text, path, env);
 }
 
 /**
  * Describes resolved sites for people, e.g. for `monitor check --dry-run`. Header values are shown as
- * `***` as they may hold secrets; a body is shown by its size only.
+ * `***` and credentials in a URL as `***@` as they may hold secrets; a body is shown by its size only.
  *
  * @example
  * ```ts
@@ -184,7 +187,7 @@ export async function loadSites(path: string): Promise<readonly Site[]> {
 export function formatSites(sites: readonly Site[]): string {
   return sites.map((site) => {
     const fields: [string, string][] = [
-      ["url", site.url],
+      ["url", site.shownUrl],
       ["interval", formatDuration(site.intervalMs)],
       ["timeout", formatDuration(site.timeoutMs)],
       ["method", site.method],
@@ -204,7 +207,7 @@ export function formatSites(sites: readonly Site[]): string {
 }
 
 /** Validates the option keys of `[defaults]` or a `[[site]]`, in file order; `name` and `url` are skipped. */
-function readOptions(table: Table, allowed: readonly string[], fail: Fail): Options {
+function readOptions(table: Table, allowed: readonly string[], fail: Fail, env: Env): Options {
   const out: Options = {};
   for (const [key, value] of Object.entries(table)) {
     const must: Must = (expected, got = show(value), path = [key]) =>
@@ -234,7 +237,7 @@ function readOptions(table: Table, allowed: readonly string[], fail: Fail): Opti
         out.method = value.toUpperCase();
         break;
       case "headers":
-        out.headers = readHeaders(value, must);
+        out.headers = readHeaders(value, must, fail, env);
         break;
       case "body":
         if (typeof value !== "string") must("a string", kind(value));
@@ -268,8 +271,12 @@ function readOptions(table: Table, allowed: readonly string[], fail: Fail): Opti
   return out;
 }
 
-function readUrl(value: unknown, fail: Fail): string {
-  const url = typeof value === "string" && URL.canParse(value) ? new URL(value) : null;
+function readUrl(value: unknown, fail: Fail, env: Env): string {
+  const text = typeof value === "string"
+    ? substitute(value, env, (detail) => fail(["url"], `key 'url' ${detail}`))
+    : value;
+  // An error shows the URL as written: a value from the environment may be a secret.
+  const url = typeof text === "string" && URL.canParse(text) ? new URL(text) : null;
   if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
     fail(["url"], `key 'url' must be an absolute http or https URL: got ${show(value)}`);
   }
@@ -278,10 +285,11 @@ function readUrl(value: unknown, fail: Fail): string {
 
 type Must = (expected: string, got?: string, path?: string[]) => never;
 
-function readHeaders(value: unknown, must: Must): Record<string, string> {
+function readHeaders(value: unknown, must: Must, fail: Fail, env: Env): Record<string, string> {
   if (!isTable(value)) return must("a table of header names to strings");
   const seen = new Map<string, string>();
-  for (const [name, text] of Object.entries(value)) {
+  const headers: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(value)) {
     if (!HTTP_TOKEN.test(name)) {
       must(`a table with HTTP token names such as "X-Api-Key"`, show(name), ["headers", name]);
     }
@@ -291,9 +299,11 @@ function readHeaders(value: unknown, must: Must): Record<string, string> {
     }
     seen.set(name.toLowerCase(), name);
     // Values are not quoted back: headers may hold secrets.
-    if (typeof text !== "string") {
-      must("a table of header names to strings", `${kind(text)} for "${name}"`, ["headers", name]);
+    if (typeof raw !== "string") {
+      must("a table of header names to strings", `${kind(raw)} for "${name}"`, ["headers", name]);
     }
+    const text = substitute(raw, env, (detail) => fail(["headers", name], `key 'headers.${name}' ${detail}`));
+    headers[name] = text;
     if (/[\r\n\0]/.test(text)) {
       must("a table of values without CR, LF or NUL", `one in "${name}" (value not shown)`, [
         "headers",
@@ -301,7 +311,35 @@ function readHeaders(value: unknown, must: Must): Record<string, string> {
       ]);
     }
   }
-  return value as Record<string, string>;
+  return headers;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Replaces each `${NAME}` in `text` with the environment variable NAME; `$${` stands for a literal `${`.
+ * `fail` gets the detail of a reference that is malformed or names a variable that is not set.
+ */
+function substitute(text: string, env: Env, fail: (detail: string) => never): string {
+  return text.replace(/\$\$\{|\$\{([^}]*)(\}?)/g, (match, name: string | undefined, close: string) => {
+    if (match === "$${") return "${";
+    if (close !== "}" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name ?? "")) {
+      fail(`has a malformed reference ${show(match)}: expected \${NAME} with letters, digits and '_'`);
+    }
+    const found = env[name!];
+    if (found === undefined) fail(`uses environment variable '${name}', which is not set`);
+    return found;
+  });
+}
+
+/**
+ * The URL as it may be shown and published: user name and password replaced by one `***`, e.g.
+ * `https://***@host/path`. The full URL is only used for the request itself.
+ */
+export function hideUserinfo(href: string): string {
+  const url = new URL(href);
+  if (url.username === "" && url.password === "") return href;
+  return `${url.protocol}//***@${url.host}${url.pathname}${url.search}${url.hash}`;
 }
 
 /** Site headers replace default headers of the same name in any letter case. */

@@ -121,7 +121,7 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
     v: 1,
     id: newCheckId(startedAt),
     site: site.name,
-    url: site.url,
+    url: site.shownUrl,
     agent: context.agent,
     region: context.region,
     scheduled_at: new Date(context.scheduledAt).toISOString(),

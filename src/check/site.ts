@@ -15,8 +15,10 @@ export interface StatusRange {
 export interface Site {
   /** Unique within the config; the Kafka message key. */
   readonly name: string;
-  /** An http: or https: URL. */
+  /** An http: or https: URL, credentials included: used for the request only. */
   readonly url: string;
+  /** The URL as it may be shown and published: credentials (`user:password@`) replaced by `***@`. */
+  readonly shownUrl: string;
   /** Time between probes, in milliseconds (at least 1000). */
   readonly intervalMs: number;
   /** Deadline of a whole probe, body included, in milliseconds (not over the interval). */

@@ -189,20 +189,28 @@ function sslOption(mode: SslMode, ca: string | undefined): SslOption {
 }
 
 /**
- * Returns the URL with its password replaced by `***`, for logs and error messages. A string that is not a URL
- * comes back with anything between `://` and `@` hidden.
+ * Returns the URL with its passwords replaced by `***`, for logs and error messages: the one in the userinfo
+ * and the libpq parameters `password` and `sslpassword` in the query string. A string that is not a URL
+ * comes back with anything between `://` and `@`, and those parameters' values, hidden.
  *
  * @example
  * ```ts
  * redactUrl("postgres://monitor:s3cret@db:5432/monitor"); // "postgres://monitor:***@db:5432/monitor"
+ * redactUrl("postgres://db/monitor?user=monitor&password=s3cret"); // "postgres://db/monitor?user=monitor&password=***"
  * ```
  */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== "") parsed.password = "***";
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (SECRET_PARAMETER.test(key)) parsed.searchParams.set(key, "***");
+    }
     return parsed.toString();
   } catch {
-    return url.replace(/^([^:/?#]+:\/\/)[^@/?#]*@/, "$1***@");
+    return url.replace(/^([^:/?#]+:\/\/)[^@/?#]*@/, "$1***@")
+      .replace(/([?&](?:ssl)?password=)[^&#]*/gi, "$1***");
   }
 }
+
+const SECRET_PARAMETER = /^(ssl)?password$/i;

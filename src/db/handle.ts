@@ -5,10 +5,16 @@
  * it the pool is thrown away and a fresh one made, and the caller retries. Retrying is safe because the
  * writer skips what an earlier (perhaps committed) attempt stored.
  *
+ * Every call also ends at once when the shutdown signal aborts (the program must exit within its drain
+ * timeout whatever the database does; a transaction abandoned so is either committed with its offsets or
+ * not at all), and the handle remembers whether the last call found the database unreachable, for
+ * `/healthz`.
+ *
  * @module
  */
 import type postgres from "postgres";
 import { deadline, isTimeout } from "../async.ts";
+import { describeError, isTransient } from "./retry.ts";
 
 /** The error of a call that passed its deadline. */
 export class DeadlineError extends Error {
@@ -26,17 +32,33 @@ export class DeadlineError extends Error {
  * import { connectDatabase } from "./connect.ts";
  * import { type Batch, writeBatch } from "./writer.ts";
  * declare const batch: Batch;
+ * const shutdown = new AbortController();
  * const url = "postgres://monitor@127.0.0.1:5432/monitor";
- * const db = new DatabaseHandle(() => connectDatabase({ url, log }), await connectDatabase({ url, log }));
- * await db.run("store a batch", (sql) => writeBatch(sql, batch), 30_000);
+ * const open = () => connectDatabase({ url, log });
+ * const db = new DatabaseHandle(open, await open(), shutdown.signal);
+ * await db.run("store a batch", (sql) => writeBatch(sql, batch), 15_000);
  * await db.end();
  * ```
  */
 export class DatabaseHandle {
   #sql: postgres.Sql;
+  #unreachable: string | null = null;
 
-  constructor(private readonly open: () => Promise<postgres.Sql>, sql: postgres.Sql) {
+  /** `signal` (the shutdown) ends every call under way and to come with its reason. */
+  constructor(
+    private readonly open: () => Promise<postgres.Sql>,
+    sql: postgres.Sql,
+    private readonly signal?: AbortSignal,
+  ) {
     this.#sql = sql;
+  }
+
+  /**
+   * Why the database could not be used by the last call that ended (a connection failure, a server
+   * shutting down, a deadline passed), or null when it answered.
+   */
+  get unreachable(): string | null {
+    return this.#unreachable;
   }
 
   /** The current pool. */
@@ -44,15 +66,29 @@ export class DatabaseHandle {
     return this.#sql;
   }
 
-  /** Runs `call` on the current pool; past `deadlineMs` rejects with a {@linkcode DeadlineError} and replaces it. */
+  /**
+   * Runs `call` on the current pool; past `deadlineMs` rejects with a {@linkcode DeadlineError} and replaces
+   * it; when the shutdown signal aborts, rejects with its reason at once.
+   */
   async run<T>(what: string, call: (sql: postgres.Sql) => Promise<T>, deadlineMs: number): Promise<T> {
     const sql = this.#sql;
     try {
-      return await deadline(call(sql), deadlineMs);
+      const result = await deadline(call(sql), deadlineMs, this.signal ? { signal: this.signal } : {});
+      this.#unreachable = null;
+      return result;
     } catch (error) {
-      if (!isTimeout(error)) throw error;
+      if (this.signal?.aborted) throw this.signal.reason;
+      if (!isTimeout(error)) {
+        // A refused statement proves the database answers; only connection trouble makes it unreachable.
+        const code = (error as { code?: unknown }).code;
+        const conflict = code === "40001" || code === "40P01";
+        this.#unreachable = isTransient(error) && !conflict ? describeError(error) : null;
+        throw error;
+      }
+      const late = new DeadlineError(`Cannot ${what}: no answer from the database within ${deadlineMs} ms`);
+      this.#unreachable = late.message;
       await this.#replace(sql);
-      throw new DeadlineError(`Cannot ${what}: no answer from the database within ${deadlineMs} ms`);
+      throw late;
     }
   }
 

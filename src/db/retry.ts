@@ -41,6 +41,7 @@ export async function retrying<T>(
     try {
       return await action();
     } catch (error) {
+      if (shutdown.aborted) break; // the shutdown ended the attempt: nothing to report
       if (!retryable(error)) throw new Error(`Cannot ${what}: ${describeError(error)}`, { cause: error });
       const wait = backoff.next();
       log.warn(`cannot ${what}; will retry`, { error: (error as Error).message, retry_in_ms: wait });

@@ -28,8 +28,10 @@ import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
 import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
+import { waitForKafka } from "../kafka_preflight.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type HealthCheck, type Metric, serveMetrics } from "../metrics.ts";
+import { abortable, deadline, isTimeout } from "../async.ts";
 import { retrying } from "../db/retry.ts";
 import { SinkConsumer } from "./consumer.ts";
 
@@ -62,6 +64,13 @@ const SINK_OPTIONS = {
       "503, and the consumer rejoins the group",
     default: "30s",
   },
+  "drain-timeout": {
+    type: "string",
+    env: "MONITOR_DRAIN_TIMEOUT",
+    arg: "DUR",
+    description: "on SIGINT/SIGTERM, how long to wait for the batch in hand and for leaving the group",
+    default: "15s",
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 const SINK_FLAGS = { ...SINK_OPTIONS, ...KAFKA_FLAGS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
@@ -84,10 +93,20 @@ export const SINK_COMMAND: CommandDefinition = { help: SINK_HELP, flags: SINK_FL
 type Env = Readonly<Record<string, string | undefined>>;
 
 const PARTITION_MAINTENANCE_EVERY_MS = 3_600_000;
-/** How long one database call may take before the pool is replaced (see src/db/handle.ts). */
-const DATABASE_DEADLINE_MS = 30_000;
+/**
+ * How long one database call may take before the pool is replaced (see src/db/handle.ts): shorter than the
+ * consumer's session timeout (20 s, src/sink/consumer.ts), so a slow database costs a retry, not the group
+ * membership.
+ */
+const DATABASE_DEADLINE_MS = 15_000;
+/** Migrations may rewrite tables; they get longer. */
+const MIGRATION_DEADLINE_MS = 120_000;
+/** The first contact: a `select 1` that a reachable server answers at once. */
+const CONNECT_DEADLINE_MS = 5_000;
+/** How often the database is asked a `select 1`, so `/healthz` knows it is gone even with no checks coming. */
+const HEALTH_PING_EVERY_MS = 10_000;
 
-/** Runs `monitor sink` until `shutdown` aborts. */
+/** Runs `monitor sink` until `shutdown` aborts; then it exits within `--drain-timeout`, whatever it waits on. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
   const flags = parseFlags(args, SINK_FLAGS, env);
   const log = createLogger(logOptions(flags));
@@ -100,18 +119,35 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       `Cannot use flag '--stall-timeout': expected 1s or more: got '${flags["stall-timeout"]}'`,
     );
   }
+  const drain = drainClock(shutdown, durationFlag("drain-timeout", flags["drain-timeout"], 15_000));
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
 
-  // Bound before anything starts, so that a taken address stops the sink before it connects; the figures
-  // are wired in once the consumer exists.
+  // Bound before anything starts, so that a taken address stops the sink before it connects, and a sink
+  // waiting for its broker or database is seen waiting; the figures are wired in once the consumer exists.
   let collect: () => readonly Metric[] = () => [];
-  let health: HealthCheck = () => null;
-  const metrics = flags.metrics === undefined
-    ? null
-    : serveMetrics(flags.metrics, () => collect(), log, () => health());
+  let db: DatabaseHandle | null = null;
+  let stalled: HealthCheck = () => null;
+  const health: HealthCheck = () => db?.unreachable ? `database unreachable: ${db.unreachable}` : stalled();
+  const metrics = flags.metrics === undefined ? null : serveMetrics(
+    flags.metrics,
+    () => [
+      {
+        name: "monitor_sink_database_up",
+        help: "1 while the database answers, 0 while it cannot be reached.",
+        type: "gauge",
+        value: db?.unreachable ? 0 : 1,
+      },
+      ...collect(),
+    ],
+    log,
+    health,
+  );
   try {
+    // A permanent Kafka error (certificate, password, ACL) ends the sink before anything else; an
+    // unreachable broker or a missing topic is waited for.
+    if (!await waitForKafka(settings, { role: "sink", group, log, signal: shutdown })) return 0;
     return await consume({
       url,
       caFile: flags["database-ca"] ?? null,
@@ -123,13 +159,15 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       group,
       log,
       shutdown,
+      drain,
       serveFigures: (figures, check) => {
         collect = figures;
-        health = check;
+        stalled = check;
       },
+      watchDatabase: (handle) => db = handle,
     });
   } finally {
-    await metrics?.close();
+    if (metrics !== null) await drain.within(metrics.close());
   }
 }
 
@@ -145,24 +183,34 @@ interface SinkOptions {
   readonly group: string;
   readonly log: Logger;
   readonly shutdown: AbortSignal;
-  /** Hands the running consumer's figures and health to the metrics endpoint. */
-  readonly serveFigures: (collect: () => readonly Metric[], health: HealthCheck) => void;
+  /** What is left of `--drain-timeout` once `shutdown` aborted. */
+  readonly drain: DrainClock;
+  /** Hands the running consumer's figures and its stall check to the metrics endpoint. */
+  readonly serveFigures: (collect: () => readonly Metric[], stalled: HealthCheck) => void;
+  /** Hands the database handle to `/healthz`. */
+  readonly watchDatabase: (db: DatabaseHandle) => void;
 }
 
 /** Prepares the database, then consumes until `shutdown` aborts. */
 async function consume(options: SinkOptions): Promise<number> {
-  const { url, log, shutdown, settings, group } = options;
+  const { url, log, shutdown, settings, group, drain } = options;
   const open = () => connectDatabase({ url, caFile: options.caFile, log, connectTimeoutSeconds: 5 });
-  const db = new DatabaseHandle(open, await open());
+  const db = new DatabaseHandle(open, await open(), shutdown);
+  options.watchDatabase(db);
   try {
-    // Migrations and partitions wait for the database like everything else: a sink started before its
-    // database keeps trying rather than exiting.
+    // The database is waited for like the broker: a sink started before its database keeps trying.
+    await retrying(
+      log,
+      shutdown,
+      "connect to the database",
+      () => db.run("connect to the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS),
+    );
     if (options.migrate) {
       await retrying(
         log,
         shutdown,
         "apply migrations",
-        () => db.run("apply migrations", (sql) => migrate(sql, log), 120_000),
+        () => db.run("apply migrations", (sql) => migrate(sql, log), MIGRATION_DEADLINE_MS),
       );
     }
     const maintain = () =>
@@ -184,21 +232,59 @@ async function consume(options: SinkOptions): Promise<number> {
       stallTimeoutMs: options.stallTimeoutMs,
     });
     const maintenance = setInterval(() => {
-      maintain().catch((error) =>
-        log.warn("partition maintenance failed; will retry", { error: (error as Error).message })
-      );
+      maintain().catch((error) => {
+        if (!shutdown.aborted) {
+          log.warn("partition maintenance failed; will retry", { error: (error as Error).message });
+        }
+      });
     }, PARTITION_MAINTENANCE_EVERY_MS);
     const summary = setInterval(() => log.info("summary", sink.takeStats()), options.summaryEveryMs);
+    // An idle sink makes no database calls; this one keeps /healthz true while no checks arrive.
+    const ping = setInterval(() => {
+      db.run("reach the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS).catch(() => {});
+    }, HEALTH_PING_EVERY_MS);
     options.serveFigures(() => sink.metrics(), () => sink.health());
     try {
-      await sink.run();
+      const running = sink.run();
+      await abortable(running, shutdown).catch((error) => {
+        if (!shutdown.aborted) throw error;
+      });
+      // Leaving the group, or a Kafka request under way, may wait on a broker that is gone.
+      if (!await drain.within(running)) {
+        log.warn("stopping: the consumer did not finish within the drain timeout; leaving without it", {
+          drain_timeout_ms: drain.timeoutMs,
+        });
+      }
     } finally {
       clearInterval(maintenance);
       clearInterval(summary);
+      clearInterval(ping);
       log.info("stopped", sink.takeStats());
     }
     return 0;
   } finally {
-    await db.end(5);
+    await drain.within(db.end(Math.max(0, Math.floor(drain.remaining() / 1000))));
   }
+}
+
+/** The time left of the drain timeout, which starts when the shutdown signal aborts. */
+interface DrainClock {
+  readonly timeoutMs: number;
+  /** Milliseconds left (very many before the shutdown). */
+  remaining(): number;
+  /** Waits for `promise` until the drain time is up; true if it settled (a rejection is ignored). */
+  within(promise: Promise<unknown>): Promise<boolean>;
+}
+
+function drainClock(shutdown: AbortSignal, timeoutMs: number): DrainClock {
+  let end = Infinity;
+  const started = () => end = Date.now() + timeoutMs;
+  if (shutdown.aborted) started();
+  else shutdown.addEventListener("abort", started, { once: true });
+  const remaining = () => Math.max(0, Math.min(end - Date.now(), 2 ** 31 - 1));
+  return {
+    timeoutMs,
+    remaining,
+    within: (promise) => deadline(promise, remaining()).then(() => true, (error) => !isTimeout(error)),
+  };
 }

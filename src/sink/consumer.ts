@@ -293,11 +293,12 @@ export class SinkConsumer {
             // The same batch keeps failing with the database up: find the message that the database refuses.
             await this.#writeOneByOne(toWrite, batch.messages);
           } else {
-            this.#count(await this.#write(toWrite), checks);
+            this.#count(await heartbeating(this.#write(toWrite), heartbeat), checks);
           }
           if (backoff.attempts > 0) log.info("database writes resumed", { attempts: backoff.attempts });
           break;
         } catch (error) {
+          if (shutdown.aborted) return; // abandoned, not stored: nothing is acknowledged
           if (backoff.attempts === 0) this.#retryingWrites++;
           const wait = backoff.next();
           log.warn("cannot store a batch; will retry", {
@@ -404,5 +405,19 @@ export class SinkConsumer {
         error: (error as Error).message,
       });
     }).finally(() => this.#committing = false);
+  }
+}
+
+/**
+ * Awaits `work` while sending heartbeats (kafkajs sends them only when asked), so that a database call up to
+ * its deadline does not outlast the session timeout. A heartbeat refused during a rebalance is ignored: the
+ * batch's loop sees the rebalance, and the stored offsets fence a write that finishes late.
+ */
+async function heartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
+  const beating = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_SLICE_MS);
+  try {
+    return await work;
+  } finally {
+    clearInterval(beating);
   }
 }
