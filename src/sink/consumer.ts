@@ -55,7 +55,7 @@ export interface SinkConsumerOptions {
 }
 
 /** How long a stalled consumer gets to leave the group before it is abandoned. */
-const STALLED_LEAVE_MS = 10_000;
+const STALLED_LEAVE_MS = 5_000;
 /** How long the consumer gets to finish its batch and leave the group at shutdown. */
 const SHUTDOWN_LEAVE_MS = 15_000;
 /** How long a commit of offsets to Kafka may take before the next one may start. */
