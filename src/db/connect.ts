@@ -20,6 +20,14 @@ export interface ConnectOptions {
   readonly max?: number;
   /** Seconds to wait for a connection; default 10. */
   readonly connectTimeoutSeconds?: number;
+  /**
+   * Opens every session with `default_transaction_read_only = on`, so a statement that would write fails
+   * (SQLSTATE 25006) even under a role allowed to write: the read side's promise never to write, kept by
+   * the server. Default false.
+   */
+  readonly readOnly?: boolean;
+  /** `application_name` the server shows for these connections; default `monitor`. */
+  readonly applicationName?: string;
 }
 
 /** The `sslmode` values of libpq that this client understands. */
@@ -73,8 +81,16 @@ export async function connectDatabase(options: ConnectOptions): Promise<postgres
     ssl: sslOption(mode, ca),
     max: options.max ?? 4,
     connect_timeout: connectTimeout,
+    // Every new connection would first read the array types from pg_type, a query postgres.js 3.4.9 starts
+    // without awaiting it: when the server drops the connection during that query, its error surfaces as an
+    // unhandled rejection that ends the process. The project needs no array types (src/db/_arrays.ts sends
+    // arrays as literals with a cast; reads cast arrays to text), so the query is left out.
+    fetch_types: false,
     onnotice: () => {},
-    connection: { application_name: "monitor" },
+    connection: {
+      application_name: options.applicationName ?? "monitor",
+      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
+    },
     ...socket,
   });
 }
