@@ -106,7 +106,7 @@ launch_node() {
 }
 
 format_storage() {
-  local cluster_id_file=$cluster_dir/cluster.id id pids=()
+  local cluster_id_file=$cluster_dir/cluster.id id pids=() ids=() i
   mkdir -p "$cluster_dir"
   # A cluster id is 16 random bytes in URL-safe base64 without padding (what `kafka-storage random-uuid` makes).
   [[ -s $cluster_id_file ]] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$cluster_id_file"
@@ -117,10 +117,12 @@ format_storage() {
       kafka.tools.StorageTool format --cluster-id "$(cat "$cluster_id_file")" \
       --config "$(node_dir "$id")/server.properties" --ignore-formatted >>"$(node_dir "$id")/kafka.log" 2>&1 &
     pids+=($!)
+    ids+=("$id")
   done
-  for pid in "${pids[@]}"; do
-    wait "$pid" || {
-      say "formatting the storage failed; see $cluster_dir/node-*/kafka.log"
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || {
+      say "formatting the storage of node ${ids[$i]} failed; the end of its log:"
+      tail -n 20 "$(node_dir "${ids[$i]}")/kafka.log" >&2 || true
       return 1
     }
   done
