@@ -56,7 +56,9 @@ export async function readIncidents(sql: postgres.Sql, filter: IncidentFilter = 
   const site = filter.site ?? null;
   const since = filter.since ?? null;
   const rows = await sql<Row[]>`
-    select site, started_at, ended_at, worst_state, locations,
+    -- As JSON: the sink's and the read side's connections fetch no array types (connect.ts), so a text[]
+    -- would arrive as its text form.
+    select site, started_at, ended_at, worst_state, to_json(locations) as locations,
            first_error_kind::text as error_kind, first_error_message as error_message
     from incidents
     where (${site}::text is null or site = ${site}::text)
