@@ -1,7 +1,8 @@
 import { assertEquals, assertRejects } from "./_assert.ts";
-import { ADMIN_URL, startPrivatePostgres } from "./_pg.ts";
+import { ADMIN_URL, createTestDatabase, startPrivatePostgres } from "./_pg.ts";
 import { connectDatabase, redactUrl } from "../src/db/connect.ts";
 import { createLogger, silentLogger as log } from "../src/log.ts";
+import { delay } from "../src/async.ts";
 
 Deno.test("redactUrl() hides the password and nothing else", () => {
   assertEquals(
@@ -135,3 +136,82 @@ Deno.test("connectDatabase() honours sslmode against a TLS server", async () => 
     await pg.destroy();
   }
 });
+
+/**
+ * A TCP relay to PostgreSQL whose first connection passes the client's startup message and drops everything the
+ * client sends after it, so that connection's first statement waits on an idle backend; later connections
+ * pass everything.
+ */
+function startHoldingRelay(target: URL) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open: Deno.Conn[] = [];
+  const serve = async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port || 5432) });
+      const hold = open.length === 0;
+      open.push(client, server);
+      server.readable.pipeTo(client.writable).catch(() => {});
+      (async () => {
+        let startup = true;
+        for await (const chunk of client.readable) {
+          if (hold && !startup) continue;
+          startup = false;
+          await server.write(chunk);
+        }
+      })().catch(() => {});
+    }
+  };
+  const serving = serve().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      for (const conn of open) {
+        try {
+          conn.close();
+        } catch { /* closed by its peer already */ }
+      }
+      await serving;
+    },
+  };
+}
+
+Deno.test(
+  "connectDatabase(): a connection killed before its first statement runs fails that statement, and the process and pool survive",
+  async () => {
+    // postgres.js reads array types on each new connection unless told not to, in a query it does not await:
+    // killed during it, the connection rejected that query's promise unhandled and ended the process.
+    const db = await createTestDatabase("monitor_connect");
+    const relay = startHoldingRelay(new URL(db.url));
+    const url = new URL(db.url);
+    url.hostname = "127.0.0.1";
+    url.port = String(relay.port);
+    url.search = "sslmode=disable";
+    const sql = await connectDatabase({ url: url.toString(), log, max: 1 });
+    try {
+      const first = sql`select 1 as n`.then(() => "stored", (error) => error.code);
+      let pid: number | null = null;
+      for (let i = 0; i < 100 && pid === null; i++) {
+        const [row] = await db.sql<{ pid: number }[]>`
+          select pid from pg_stat_activity where datname = ${db.name} and application_name = 'monitor'`;
+        pid = row?.pid ?? null;
+        if (pid === null) await delay(50);
+      }
+      assertEquals(typeof pid, "number");
+      const [killed] = await db.sql`select pg_terminate_backend(${pid}) as ok`;
+      assertEquals(killed?.ok, true);
+      assertEquals(await first, "CONNECTION_CLOSED");
+      // postgres.js keeps the server's FATAL error of the closed connection and fails the first statement of the
+      // reconnected one with it (unsent); callers retry it as a transient error (src/db/retry.ts).
+      const stale = await sql`select 2 as n`.then(() => "stored", (error) => error.code);
+      assertEquals(stale, "57P01");
+      await delay(100); // a crash would come from a promise rejected by then
+      const [row] = await sql`select 3 as n`;
+      assertEquals(row?.n, 3);
+    } finally {
+      await sql.end({ timeout: 1 });
+      await relay.close();
+      await db.drop();
+    }
+  },
+);

@@ -73,6 +73,11 @@ export async function connectDatabase(options: ConnectOptions): Promise<postgres
     ssl: sslOption(mode, ca),
     max: options.max ?? 4,
     connect_timeout: connectTimeout,
+    // Every new connection would first read the array types from pg_type, a query postgres.js 3.4.9 starts
+    // without awaiting it: when the server drops the connection during that query, its error surfaces as an
+    // unhandled rejection that ends the process. The project needs no array types (src/db/_arrays.ts sends
+    // arrays as literals with a cast; reads cast arrays to text), so the query is left out.
+    fetch_types: false,
     onnotice: () => {},
     connection: { application_name: "monitor" },
     ...socket,

@@ -7,6 +7,7 @@
  */
 import type postgres from "postgres";
 import type { Logger } from "../log.ts";
+import { transaction } from "./_transaction.ts";
 
 /** Where the migrations are: `sql/` at the project root (inside the binary when compiled). */
 export const MIGRATIONS_DIR: URL = new URL("../../sql/", import.meta.url);
@@ -98,7 +99,7 @@ export async function migrate(
   options: MigrateOptions = {},
 ): Promise<string[]> {
   const migrations = await readMigrations(options.directory);
-  return await sql.begin(async (tx) => {
+  return await transaction(sql, async (tx) => {
     await tx`select pg_advisory_xact_lock(${MONITOR_LOCK_SPACE}, ${MIGRATE_LOCK})`;
     await tx`
       create table if not exists schema_migrations (

@@ -6,6 +6,7 @@
  */
 import type postgres from "postgres";
 import type { Logger } from "../log.ts";
+import { transaction } from "./_transaction.ts";
 import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 
 /** Second half of the advisory lock key held while maintaining partitions. */
@@ -138,7 +139,7 @@ export async function maintainPartitions(
   for (let day = -1; day <= aheadDays; day++) wanted.push(dailyPartition(new Date(today + day * DAY_MS)));
   const cutoff = retentionDays === 0 ? null : new Date(now.getTime() - retentionDays * DAY_MS);
 
-  return await sql.begin(async (tx) => {
+  return await transaction(sql, async (tx) => {
     const [lock] = await tx<{ locked: boolean }[]>`
       select pg_try_advisory_xact_lock(${MONITOR_LOCK_SPACE}, ${PARTITIONS_LOCK}) as locked`;
     if (!lock?.locked) {

@@ -10,6 +10,7 @@ import type postgres from "postgres";
 import { checkIdToUuid, type CheckResult } from "../message.ts";
 import { numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
+import { transaction } from "./_transaction.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
 import { insertChecksUnnest, toCheckRow } from "./check_rows.ts";
 import { type ResolvedCheck, type TimedCheck, upsertAgents, upsertSites } from "./names.ts";
@@ -106,7 +107,7 @@ export async function writeBatch(
   }));
   const now = options.now ?? new Date();
   const partitions = [...ranges.keys()].sort((a, b) => a - b);
-  return await sql.begin(async (tx) => {
+  return await transaction(sql, async (tx) => {
     // Lock this group's offsets rows, in partition order so that two sinks never wait on each other in a cycle.
     // Statements that do not need each other's results are sent together (postgres.js pipelines them on the
     // transaction's connection), so building one query's parameters overlaps the server running the previous.
