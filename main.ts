@@ -1,6 +1,7 @@
 /**
  * `monitor`: website-availability monitoring. `monitor check` probes sites and publishes the results to
- * Kafka; `monitor sink` stores them in PostgreSQL; `monitor migrate` prepares the database.
+ * Kafka; `monitor sink` stores them in PostgreSQL; `monitor migrate` prepares the database; `monitor serve`
+ * and `monitor status` show what it holds.
  *
  * This is the only module that prints usage, maps errors to exit codes and calls `Deno.exit`:
  * 0 success, 1 a failure at run time (or a site down with `check --once`), 2 a usage or configuration error.
@@ -30,6 +31,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   migrate: {
     summary: "create or upgrade the database schema, then exit",
     load: () => import("./src/sink/migrate_command.ts").then((module) => module.MIGRATE_COMMAND),
+  },
+  serve: {
+    summary: "serve the status page, JSON API, badges and per-site metrics over HTTP",
+    load: () => import("./src/serve/command.ts").then((module) => module.SERVE_COMMAND),
+  },
+  status: {
+    summary: "print every site's state and uptime in the terminal; exit 1 if any is not up",
+    load: () => import("./src/serve/status_command.ts").then((module) => module.STATUS_COMMAND),
   },
 };
 

@@ -4,9 +4,11 @@
  *
  * - `check.json`: the agent, 30,000 sites at 3,000 probes/s, then its highest rate against a bare fetch loop;
  * - `sink.json`: raw consume, raw COPY and the sink on a million checks, and latency at 1,000 checks/s;
- * - `db_insert.txt`: the writer's insert methods and the bytes a stored check takes.
+ * - `db_insert.txt`: the writer's insert methods and the bytes a stored check takes;
+ * - `history.json`: a year of history for 2,000 sites: report and status queries, bytes per tier, projections;
+ * - `serve.json`: the read side's time to first byte and page weight with 1,000 and 10,000 sites.
  *
- * `deno task bench check` (or `sink`, `db`) runs one of them.
+ * `deno task bench check` (or `sink`, `db`, `history`, `serve`) runs one of them.
  *
  * @module
  */
@@ -30,7 +32,9 @@ const BENCHES: Record<string, Bench> = {
     timeoutMs: 10 * 60_000,
   },
   check: { script: "bench/check/main.ts", args: [], timeoutMs: 15 * 60_000 },
+  history: { script: "bench/db/history.ts", args: [], timeoutMs: 30 * 60_000 },
   sink: { script: "bench/sink/main.ts", args: [], timeoutMs: 20 * 60_000 },
+  serve: { script: "bench/serve/main.ts", args: [], timeoutMs: 30 * 60_000 },
 };
 
 async function run(name: string, bench: Bench): Promise<boolean> {

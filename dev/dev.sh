@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deno task dev: the whole system on this machine. Starts PostgreSQL (if down) and the Kafka broker, creates
-# the `monitor` database and its schema, then runs a demo HTTP server, `monitor sink` and `monitor check`
-# on sites.toml, and prints what arrives in the database every few seconds. Ctrl-C stops everything but the
+# the `monitor` database and its schema, then runs a demo HTTP server, `monitor sink`, `monitor check` on
+# sites.toml and `monitor serve` (the status page, on 127.0.0.1:8081 unless MONITOR_LISTEN says otherwise: the
+# demo server has 8080), and prints what arrives in the database every few seconds. Ctrl-C stops everything but the
 # broker (`deno task kafka stop` stops that). DEV_SECONDS=N stops by itself after N seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,14 +40,17 @@ pids+=($!)
 pids+=($!)
 "${monitor[@]}" check --sites "${MONITOR_SITES:-sites.toml}" --create-topic --summary-every 30s &
 pids+=($!)
+serve_listen=${MONITOR_LISTEN:-127.0.0.1:8081}
+"${monitor[@]}" serve --listen "$serve_listen" --title "monitor (dev)" &
+pids+=($!)
+echo "dev: status page on http://$serve_listen/ (JSON on /api/sites, metrics on /metrics)"
 
-echo "dev: demo server, sink and agent running; rows in $DATABASE_URL (Ctrl-C to stop)"
+echo "dev: demo server, sink, agent and status page running; rows in $DATABASE_URL (Ctrl-C to stop)"
 started=$SECONDS
 while [[ -z ${DEV_SECONDS:-} ]] || ((SECONDS - started < DEV_SECONDS)); do
   sleep 5
   psql "$DATABASE_URL" -qAt -F ' ' -c "
     select 'dev: ' || count(*) || ' checks stored; latest: ' ||
-      coalesce((select string_agg(s.name || '=' || case when st.up then 'up' else 'DOWN' end, ', ' order by s.name)
-                from site_status st join sites s on s.id = st.site_id), 'none yet')
+      coalesce((select string_agg(site || '=' || state, ', ' order by site) from site_status), 'none yet')
     from checks" || true
 done

@@ -4,4 +4,7 @@
 # env: settings; sys: the host name (default agent name) and what kafkajs and postgres.js read of the OS.
 # The V8 flag caps the young generation: V8 sizes it for the machine's memory (hundreds of MiB on 24 GiB) while
 # the agent's live heap is about 30 MB; capped, 30,000 sites fit well under 300 MiB (bench/check/main.ts).
-MONITOR_PERMISSIONS=(--allow-net --allow-read --allow-env --allow-sys --v8-flags=--max-semi-space-size=8)
+# The regexp flags bound a site's pattern match (src/check/regex.ts): a match that backtracks too much moves to
+# V8's linear-time engine, and the `l` flag lets config loading ask V8 whether a pattern can run there. The
+# agent refuses to start with a regex site without them; `deno compile` bakes them into dist/monitor.
+MONITOR_PERMISSIONS=(--allow-net --allow-read --allow-env --allow-sys --v8-flags=--max-semi-space-size=8,--enable-experimental-regexp-engine,--enable-experimental-regexp-engine-on-excessive-backtracks)

@@ -229,6 +229,22 @@ export function positiveInteger(flag: string, value: string | undefined, fallbac
   return parsed;
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, KiB: 1024, MiB: 1024 * 1024 };
+
+/** Reads a size flag in bytes ("512KiB", "4MiB", "65536"), or its default, with a lower bound. */
+export function byteSize(flag: string, value: string | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const match = /^(\d+)(KiB|MiB)?$/.exec(value.trim());
+  const bytes = match === null ? NaN : Number(match[1]) * (SIZE_UNITS[match[2] ?? ""] ?? NaN);
+  if (!Number.isSafeInteger(bytes) || bytes < min || bytes >= 2 ** 31) {
+    throw new UsageError(
+      `Cannot use flag '--${flag}': expected a size such as "512KiB" or "4MiB", from ${min} bytes to ` +
+        `2047MiB: got '${value}'`,
+    );
+  }
+  return bytes;
+}
+
 /** Reads a duration flag ("30s", "500ms"), or its default, in milliseconds. */
 export function durationFlag(flag: string, value: string | undefined, fallbackMs: number): number {
   if (value === undefined) return fallbackMs;

@@ -45,6 +45,9 @@ export interface CheckResult {
   readonly regex_matched: boolean | null;
   readonly cert_expires_at: string | null;
   readonly error: CheckError | null;
+  /** The site's probe interval in milliseconds (added within v1: a message without it reads as
+   * {@linkcode DEFAULT_INTERVAL_MS}), so readers can tell when a location has gone silent. */
+  readonly interval_ms: number;
 }
 
 /** The largest message value a reader accepts. */
@@ -55,6 +58,10 @@ export const MAX_NAME_LENGTH = 200;
 export const MAX_URL_LENGTH = 4096;
 /** The longest duration a reader accepts, in milliseconds (one day). */
 export const MAX_DURATION_MS = 86_400_000;
+/** The interval a reader assumes for a message without `interval_ms` (written before the field existed). */
+export const DEFAULT_INTERVAL_MS = 60_000;
+/** The longest interval a reader accepts, in milliseconds (one day). */
+export const MAX_INTERVAL_MS = 86_400_000;
 /** The largest body size, in bytes, that fits the database's integer column. */
 export const MAX_BODY_BYTES = 2_147_483_647;
 
@@ -130,6 +137,11 @@ export function decodeCheck(value: Uint8Array | null): CheckResult {
     regex_matched: read.nullable("regex_matched", () => read.boolean("regex_matched")),
     cert_expires_at: read.nullable("cert_expires_at", () => read.timestamp("cert_expires_at")),
     error: read.nullable("error", () => read.error("error")),
+    interval_ms: read.optional(
+      "interval_ms",
+      DEFAULT_INTERVAL_MS,
+      () => read.integer("interval_ms", 1, MAX_INTERVAL_MS),
+    ),
   };
   if (result.up !== (result.error === null)) {
     throw new RangeError(
@@ -184,6 +196,11 @@ class FieldReader {
 
   #wrongType(field: string, expected: string, value: unknown): never {
     throw new TypeError(`Cannot decode check: field '${field}' must be ${expected}: got ${describe(value)}`);
+  }
+
+  /** A field added within v1: `fallback` when the message lacks it (older writers); null is not accepted. */
+  optional<T>(field: string, fallback: T, read: () => T): T {
+    return field in this.json ? read() : fallback;
   }
 
   nullable<T>(field: string, read: () => T): T | null {

@@ -30,6 +30,7 @@ export function makeCheck(site: string, startedAt: Date, overrides: Partial<Chec
     regex_matched: null,
     cert_expires_at: null,
     error: up ? null : { kind: "http", message: "Status 500 is not in 200-399" },
+    interval_ms: 60_000,
     ...overrides,
   };
 }

@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import {
+  byteSize,
   ConfigError,
   durationFlag,
   KAFKA_FLAGS,
@@ -65,6 +66,21 @@ Deno.test("positiveInteger() and durationFlag() name the flag and the value they
   );
   assertEquals(durationFlag("summary-every", "1m30s", 60_000), 90_000);
   assertThrows(() => durationFlag("summary-every", "soon", 60_000), UsageError);
+});
+
+Deno.test("byteSize() reads bytes, KiB and MiB, and names the flag and the value it rejects", () => {
+  assertEquals(byteSize("fetch-max-bytes", "512KiB", 1), 524_288);
+  assertEquals(byteSize("fetch-max-bytes", "16MiB", 1), 16_777_216);
+  assertEquals(byteSize("fetch-max-bytes", "65536", 1), 65_536);
+  assertEquals(byteSize("fetch-max-bytes", undefined, 1024), 1024);
+  const expected = `expected a size such as "512KiB" or "4MiB", from 1024 bytes to 2047MiB`;
+  for (const bad of ["4MB", "1.5MiB", "-1", "100", "2048MiB", ""]) {
+    assertThrows(
+      () => byteSize("fetch-max-bytes", bad, 1, 1024),
+      UsageError,
+      `Cannot use flag '--fetch-max-bytes': ${expected}: got '${bad}'`,
+    );
+  }
 });
 
 Deno.test("kafkaSettings() is null without brokers, and validates brokers, topic and SASL", async () => {

@@ -24,6 +24,7 @@ const WIRE_FIELDS = [
   "duration_ms",
   "error",
   "id",
+  "interval_ms",
   "regex",
   "regex_matched",
   "region",

@@ -149,6 +149,13 @@ const BAD: [string, string, string][] = [
     `got "(unclosed" (Unterminated group)`,
   ],
   [
+    "rejects a regex with a lookahead in [defaults], which no linear-time engine can run",
+    toml("[defaults]", String.raw`regex = 'ok(?=\n)'`, ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'regex' "ok(?=\\\\n)": Cannot use a lookahead ('(?='): ` +
+    "only a backtracking match can check it, which has no time bound; match the text itself instead, such " +
+    "as 'ab' for 'a(?=b)'",
+  ],
+  [
     "rejects a regex that is not a string",
     toml(...SITE, "regex = true"),
     "sites.toml:4: Cannot load site 'api': key 'regex' must be a JavaScript regular expression as a string: got true",

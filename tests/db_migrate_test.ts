@@ -3,6 +3,9 @@ import { assertEquals, assertRejects } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate, MIGRATIONS_DIR, readMigrations } from "../src/db/migrate.ts";
 import { createLogger, silentLogger } from "../src/log.ts";
+import { latencyBucket, latencyMidpoint } from "../src/db/latency.ts";
+import { writeBatch } from "../src/db/writer.ts";
+import type { CheckResult } from "../src/message.ts";
 
 async function sha256(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
@@ -46,10 +49,18 @@ Deno.test("migrate() applies the files of sql/ once and a second run applies not
       "checks_default r",
       "consumer_offsets r",
       "dead_letters r",
+      "incidents v",
+      "location_state r",
+      "location_status v",
+      "locations r",
+      "rollup_daily p",
+      "rollup_daily_default r",
+      "rollup_hourly p",
+      "rollup_hourly_default r",
       "schema_migrations r",
-      "site_status r",
-      "site_uptime_daily v",
-      "site_uptime_hourly v",
+      "site_incidents r",
+      "site_state r",
+      "site_status v",
       "sites r",
     ]);
     const recorded = await db.sql<{ name: string; checksum: string }[]>`
@@ -148,15 +159,11 @@ Deno.test("readMigrations() rejects a badly named file and a repeated number", a
   }
 });
 
-Deno.test("the uptime views and site_uptime() count checks and response times per site and bucket", async () => {
+Deno.test("site_uptime() counts checks and response times per site and bucket", async () => {
   const db = await createTestDatabase();
   const { sql } = db;
   try {
     await migrate(sql, silentLogger);
-    await sql`
-      insert into sites (name, url, first_seen, last_seen) values
-        ('alpha', 'https://alpha.example/', now(), now()), ('beta', 'https://beta.example/', now(), now())`;
-    await sql`insert into agents (name) values ('probe-1')`;
     const rows: [string, string, number, boolean][] = [
       ["alpha", "2026-11-20T10:00:00Z", 10, true],
       ["alpha", "2026-11-20T10:15:00Z", 20, true],
@@ -168,47 +175,120 @@ Deno.test("the uptime views and site_uptime() count checks and response times pe
       ["beta", "2026-11-20T10:10:00Z", 5000, false],
       ["beta", "2026-11-21T00:00:00Z", 50, true],
     ];
-    for (const [site, startedAt, duration, up] of rows) {
-      await sql`
-        insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, duration_ms, error_kind)
-        select gen_random_uuid(), s.id, 1, ${startedAt}, ${startedAt}, ${up}, ${duration},
-               ${up ? null : "timeout"}::check_error_kind
-        from sites s where s.name = ${site}`;
-    }
+    const checks = rows.map(([site, startedAt, duration, up], i): CheckResult => ({
+      v: 1,
+      id: `01937a00-0000-7000-8000-${String(i + 1).padStart(12, "0")}`,
+      site,
+      url: `https://${site}.example/`,
+      agent: "probe-1",
+      region: null,
+      scheduled_at: startedAt,
+      started_at: startedAt,
+      up,
+      status: up ? 200 : null,
+      ttfb_ms: null,
+      duration_ms: duration,
+      bytes: null,
+      regex: null,
+      regex_matched: null,
+      cert_expires_at: null,
+      error: up ? null : { kind: "timeout", message: "no response" },
+      interval_ms: 60_000,
+    }));
+    await writeBatch(sql, {
+      group: "g",
+      topic: "t",
+      checks: checks.map((check, i) => ({ partition: 0, offset: String(i), check })),
+      deadLetters: [],
+      progress: [{ partition: 0, firstOffset: "0", nextOffset: String(checks.length) }],
+    }, { now: new Date("2026-11-21T00:00:01Z") });
+    // Percentiles are the midpoints of the histogram buckets holding the checks of rank floor(p * (n - 1)).
+    const p = (ms: number) => latencyMidpoint(latencyBucket(ms)).toFixed(1);
     const shape = (list: postgres.Row[]) =>
       list.map((
         r,
       ) => [r.site, r.bucket.toISOString(), r.checks, r.up_checks, r.uptime_percent, r.p50, r.p95, r.p99]);
     const columns = sql`
-      site, bucket, checks::int, up_checks::int, uptime_percent::text,
-      round(p50_ms::numeric, 2)::text as p50, round(p95_ms::numeric, 2)::text as p95,
-      round(p99_ms::numeric, 2)::text as p99`;
-
-    assertEquals(shape(await sql`select ${columns} from site_uptime_hourly order by site, bucket`), [
-      ["alpha", "2026-11-20T10:00:00.000Z", 5, 4, "80.000", "25.00", "38.50", "39.70"],
-      ["alpha", "2026-11-20T11:00:00.000Z", 2, 2, "100.000", "150.00", "195.00", "199.00"],
-      ["beta", "2026-11-20T10:00:00.000Z", 1, 0, "0.000", null, null, null],
-      ["beta", "2026-11-21T00:00:00.000Z", 1, 1, "100.000", "50.00", "50.00", "50.00"],
-    ]);
-    assertEquals(shape(await sql`select ${columns} from site_uptime_daily where site = 'alpha'`), [
-      ["alpha", "2026-11-20T00:00:00.000Z", 7, 6, "85.714", "35.00", "175.00", "195.00"],
-    ]);
+      site, bucket, checks::int, up_checks::int, uptime_percent::text, p50_ms::numeric(10, 1)::text as p50,
+      p95_ms::numeric(10, 1)::text as p95, p99_ms::numeric(10, 1)::text as p99`;
+    assertEquals(
+      shape(
+        await sql`select ${columns} from site_uptime(null, '2026-11-20T00:00:00Z', '2026-11-22T00:00:00Z')`,
+      ),
+      [
+        ["alpha", "2026-11-20T10:00:00.000Z", 5, 4, "80.000", p(20), p(30), p(30)],
+        ["alpha", "2026-11-20T11:00:00.000Z", 2, 2, "100.000", p(100), p(100), p(100)],
+        ["beta", "2026-11-20T10:00:00.000Z", 1, 0, "0.000", null, null, null],
+        ["beta", "2026-11-21T00:00:00.000Z", 1, 1, "100.000", p(50), p(50), p(50)],
+      ],
+    );
+    // A range that starts inside an hour: the partial hour comes from the raw checks.
     assertEquals(
       shape(
         await sql`select ${columns} from site_uptime('alpha', '2026-11-20T10:30:00Z', '2026-11-20T11:00:00Z')`,
       ),
-      [["alpha", "2026-11-20T10:00:00.000Z", 3, 2, "66.667", "35.00", "39.50", "39.90"]],
+      [["alpha", "2026-11-20T10:00:00.000Z", 3, 2, "66.667", p(30), p(30), p(30)]],
     );
     assertEquals(
       shape(
         await sql`select ${columns} from site_uptime(null, '2026-11-20T00:00:00Z', '2026-11-21T00:00:00Z', '1 day')`,
       ),
       [
-        ["alpha", "2026-11-20T00:00:00.000Z", 7, 6, "85.714", "35.00", "175.00", "195.00"],
+        ["alpha", "2026-11-20T00:00:00.000Z", 7, 6, "85.714", p(30), p(100), p(100)],
         ["beta", "2026-11-20T00:00:00.000Z", 1, 0, "0.000", null, null, null],
       ],
     );
   } finally {
+    await db.drop();
+  }
+});
+
+Deno.test("migrating a database with checks carries them into location state, site state and rollups", async () => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  const files = await readMigrations();
+  const folder = await migrationsFolder(
+    Object.fromEntries(files.filter((f) => f.number <= 2).map((f) => [f.name, f.text])),
+  );
+  try {
+    await migrate(sql, silentLogger, { directory: folder });
+    await sql`insert into sites (name, url, first_seen, last_seen) values ('old', 'https://old.example/', now(), now())`;
+    await sql`insert into agents (name, region) values ('probe-1', 'eu'), ('probe-2', null)`;
+    // eu: up, up, down, down; probe-2: down, up.
+    const rows: [number, string, boolean][] = [
+      [1, "2026-11-20T10:00:00Z", true],
+      [1, "2026-11-20T10:01:00Z", true],
+      [1, "2026-11-20T10:02:00Z", false],
+      [1, "2026-11-20T11:03:00Z", false],
+      [2, "2026-11-20T10:00:30Z", false],
+      [2, "2026-11-20T10:01:30Z", true],
+    ];
+    for (const [agent, at, up] of rows) {
+      await sql`
+        insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, duration_ms, error_kind)
+        values (gen_random_uuid(), 1, ${agent}, ${at}, ${at}, ${up}, 25, ${
+        up ? null : "timeout"
+      }::check_error_kind)`;
+    }
+    assertEquals(await migrate(sql, silentLogger), files.filter((f) => f.number > 2).map((f) => f.name));
+    const locations = await sql`
+      select location, up, since, consecutive_failures from location_status order by location`;
+    assertEquals(locations.map((l) => [l.location, l.up, l.since.toISOString(), l.consecutive_failures]), [
+      ["eu", false, "2026-11-20T10:02:00.000Z", 2],
+      ["probe-2", true, "2026-11-20T10:01:30.000Z", 0],
+    ]);
+    assertEquals(
+      [...await sql`select site, worst_state, locations, ended_at from incidents`],
+      [{ site: "old", worst_state: "degraded", locations: ["eu"], ended_at: null }],
+    );
+    const uptime = await sql`
+      select bucket, checks::int, up_checks::int from site_uptime('old', '2026-11-20', '2026-11-21', '1 hour')`;
+    assertEquals(uptime.map((u) => [u.bucket.toISOString(), u.checks, u.up_checks]), [
+      ["2026-11-20T10:00:00.000Z", 5, 3],
+      ["2026-11-20T11:00:00.000Z", 1, 0],
+    ]);
+  } finally {
+    await Deno.remove(new URL(folder), { recursive: true });
     await db.drop();
   }
 });

@@ -46,6 +46,7 @@ function check(id: number, startedAt: string): CheckResult {
     regex_matched: null,
     cert_expires_at: null,
     error: null,
+    interval_ms: 60_000,
   };
 }
 

@@ -3,7 +3,6 @@ import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { timestampMicros } from "../src/db/_values.ts";
-import { advanceStatus, type StatusOutcome, type StoredStatus } from "../src/db/status.ts";
 import { type Batch, type DeadLetter, readOffsets, writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
@@ -35,6 +34,7 @@ function check(
     regex_matched: null,
     cert_expires_at: null,
     error: null,
+    interval_ms: 60_000,
     ...overrides,
   };
 }
@@ -93,12 +93,12 @@ async function checkRows(sql: postgres.Sql, site: string): Promise<Row[]> {
   }));
 }
 
-async function statusOf(sql: postgres.Sql, site: string): Promise<Row | null> {
+/** The latest state of one location of a site (location "eu", the region of check()'s agent, by default). */
+async function statusOf(sql: postgres.Sql, site: string, location = "eu"): Promise<Row | null> {
   const [row] = await sql<(Row & { checked_at: Date; state_since: Date })[]>`
-    select st.check_id::text, st.checked_at, a.name as agent, st.up, st.status, st.state_since,
-           st.consecutive_failures, st.error_kind, st.error_message, st.duration_ms
-    from site_status st join sites s on s.id = st.site_id join agents a on a.id = st.agent_id
-    where s.name = ${site}`;
+    select check_id::text, checked_at, agent, up, status, since as state_since, consecutive_failures, error_kind,
+           error_message, duration_ms
+    from location_status where site = ${site} and location = ${location}`;
   return row === undefined
     ? null
     : { ...row, checked_at: iso(row.checked_at), state_since: iso(row.state_since) };
@@ -123,7 +123,7 @@ Deno.test("db writer", async (t) => {
     await migrate(sql, silentLogger);
 
     await t.step(
-      "writeBatch() stores exact rows in checks, sites, agents, site_status and offsets",
+      "writeBatch() stores exact rows in checks, sites, agents, location_state and offsets",
       async () => {
         const a1 = check("alpha", 1, "2026-11-20T10:00:00.000Z", {
           regex: "Welcome",
@@ -221,6 +221,18 @@ Deno.test("db writer", async (t) => {
           { id: 2, name: "probe-2", region: null },
         ]);
         assertEquals(await statusOf(sql, "alpha"), {
+          check_id: uuid(1),
+          checked_at: "2026-11-20T10:00:00.000Z",
+          agent: "probe-1",
+          up: true,
+          status: 200,
+          state_since: "2026-11-20T10:00:00.000Z",
+          consecutive_failures: 0,
+          error_kind: null,
+          error_message: null,
+          duration_ms: 40.25,
+        });
+        assertEquals(await statusOf(sql, "alpha", "probe-2"), {
           check_id: uuid(2),
           checked_at: "2026-11-20T10:01:00.250Z",
           agent: "probe-2",
@@ -336,7 +348,7 @@ Deno.test("db writer", async (t) => {
     });
 
     await t.step(
-      "site_status never goes back in time, and an older check does not change the site's URL",
+      "location state never goes back in time, and an older check does not change the site's URL",
       async () => {
         await writeBatch(sql, batch("g5", 0, 0, [check("epsilon", 300, "2026-11-20T12:00:00Z")]));
         const older = down("epsilon", 301, "2026-11-20T11:00:00Z", { url: "https://old.epsilon.example/" });
@@ -430,11 +442,12 @@ Deno.test("db writer", async (t) => {
     );
 
     await t.step(
-      "site_status after random batches, late checks included, matches advanceStatus()",
+      "location state after random batches, late checks included, matches a model of the latest run",
       async () => {
         let seed = 42;
         const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-        let model: (StoredStatus & { stateSince: string }) | null = null;
+        // The model: the latest check (by started_at, then id) and the run of equal verdicts it ends.
+        const all: CheckResult[] = [];
         let offset = 0;
         let id = 1000;
         let minute = 0;
@@ -449,31 +462,24 @@ Deno.test("db writer", async (t) => {
           }
           await writeBatch(sql, batch("g6b", 0, offset, checks));
           offset += checks.length;
-          const inputs = checks.map((c) => ({
-            micros: timestampMicros(c.started_at),
-            checkId: c.id,
-            startedAt: c.started_at,
-            up: c.up,
-          }));
-          const outcome: StatusOutcome<typeof inputs[number]> | null = advanceStatus(model, inputs);
-          if (outcome !== null) {
-            model = {
-              micros: outcome.latest.micros,
-              checkId: outcome.latest.checkId,
-              up: outcome.latest.up,
-              consecutiveFailures: outcome.consecutiveFailures,
-              stateSince: outcome.stateSince ?? model!.stateSince,
-            };
+          // Late checks (older than the latest stored before their batch) never move the state.
+          const key = (c: CheckResult) => `${new Date(c.started_at).toISOString()} ${c.id}`;
+          for (const c of [...checks].sort((a, b) => key(a) < key(b) ? -1 : 1)) {
+            if (all.length === 0 || key(c) > key(all[all.length - 1]!)) all.push(c);
           }
+          const last = all[all.length - 1]!;
+          let start = all.length - 1;
+          while (start > 0 && all[start - 1]!.up === last.up) start--;
+          const model = {
+            checkId: last.id,
+            up: last.up,
+            stateSince: all[start]!.started_at,
+            consecutiveFailures: last.up ? 0 : all.length - start,
+          };
           const status = await statusOf(sql, "mu");
           assertEquals(
             [status?.check_id, status?.up, status?.state_since, status?.consecutive_failures],
-            [
-              model?.checkId,
-              model?.up,
-              new Date(model!.stateSince).toISOString(),
-              model?.consecutiveFailures,
-            ],
+            [model.checkId, model.up, new Date(model.stateSince).toISOString(), model.consecutiveFailures],
             `after round ${round}`,
           );
         }

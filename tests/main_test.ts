@@ -30,7 +30,7 @@ Deno.test("monitor with an unknown command exits 2 and names it", async () => {
   assertEquals(code, 2);
   assertEquals(
     stderr,
-    "monitor: Cannot run command 'chekc': it does not exist (check, sink or migrate)\nRun 'monitor --help' for usage.\n",
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, serve or status)\nRun 'monitor --help' for usage.\n",
   );
 });
 
@@ -58,7 +58,7 @@ Deno.test("monitor help with an unknown command exits 2 and names it", async () 
   assertEquals([code, stdout], [2, ""]);
   assertEquals(
     stderr,
-    "monitor: Cannot run command 'chekc': it does not exist (check, sink or migrate)\nRun 'monitor --help' for usage.\n",
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, serve or status)\nRun 'monitor --help' for usage.\n",
   );
 });
 
@@ -265,6 +265,22 @@ Deno.test("SASL without MONITOR_SASL_PASSWORD exits 2 with a clear message", asy
   ]);
   assertEquals(code, 2);
   assertMatch(stderr, /Cannot use SASL: the environment variable MONITOR_SASL_PASSWORD is not set/);
+});
+
+Deno.test("sink rejects a fetch size it cannot read, from its flag or its environment variable, with exit 2", async () => {
+  const flag = await runMonitor(["sink", "--brokers", "127.0.0.1:9092", "--fetch-partition-bytes", "1MB"]);
+  assertEquals([flag.code, flag.stderr.split("\n")[0]], [
+    2,
+    `monitor sink: Cannot use flag '--fetch-partition-bytes': expected a size such as "512KiB" or "4MiB", ` +
+    `from 1024 bytes to 2047MiB: got '1MB'`,
+  ]);
+  const env = await runMonitor(["sink", "--brokers", "127.0.0.1:9092"], {
+    MONITOR_PARTITIONS_IN_FLIGHT: "0",
+  });
+  assertEquals([env.code, env.stderr.split("\n")[0]], [
+    2,
+    "monitor sink: Cannot use flag '--partitions-in-flight': expected a whole number of at least 1: got '0'",
+  ]);
 });
 
 Deno.test("sink without a database URL exits 2", async () => {

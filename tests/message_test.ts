@@ -1,5 +1,12 @@
 import { assertEquals, assertMatch, assertThrows } from "./_assert.ts";
-import { checkIdToUuid, type CheckResult, decodeCheck, encodeCheck, newCheckId } from "../src/message.ts";
+import {
+  checkIdToUuid,
+  type CheckResult,
+  decodeCheck,
+  DEFAULT_INTERVAL_MS,
+  encodeCheck,
+  newCheckId,
+} from "../src/message.ts";
 
 const valid: CheckResult = {
   v: 1,
@@ -19,6 +26,7 @@ const valid: CheckResult = {
   regex_matched: false,
   cert_expires_at: "2027-01-01T00:00:00Z",
   error: { kind: "http", message: "Status 503 is not in 200-399" },
+  interval_ms: 30_000,
 };
 
 const bytes = (value: unknown) =>
@@ -30,6 +38,12 @@ Deno.test("decodeCheck() round-trips what encodeCheck() writes", () => {
 
 Deno.test("decodeCheck() ignores fields it does not know (version 1 can grow)", () => {
   assertEquals(decodeCheck(bytes({ ...valid, future_field: [1, 2] })), valid);
+});
+
+Deno.test("decodeCheck() reads a message without interval_ms (written before the field) as 60000 ms", () => {
+  const { interval_ms: _, ...older } = valid;
+  assertEquals(DEFAULT_INTERVAL_MS, 60_000);
+  assertEquals(decodeCheck(bytes(older)), { ...valid, interval_ms: 60_000 });
 });
 
 Deno.test("decodeCheck() accepts a ULID as the check id", () => {
@@ -138,6 +152,24 @@ const bad: [
     { ...valid, up: null },
     TypeError,
     "Cannot decode check: field 'up' must be a boolean: got null",
+  ],
+  [
+    "a null interval",
+    { ...valid, interval_ms: null },
+    TypeError,
+    "Cannot decode check: field 'interval_ms' must be a number: got null",
+  ],
+  [
+    "a zero interval",
+    { ...valid, interval_ms: 0 },
+    RangeError,
+    "Cannot decode check: field 'interval_ms' must be between 1 and 86400000: got 0",
+  ],
+  [
+    "a fractional interval",
+    { ...valid, interval_ms: 1500.5 },
+    TypeError,
+    "Cannot decode check: field 'interval_ms' must be an integer: got number 1500.5",
   ],
 ];
 

@@ -20,6 +20,7 @@ const base: CheckResult = {
   regex_matched: null,
   cert_expires_at: null,
   error: null,
+  interval_ms: 60_000,
 };
 
 Deno.test("formatOnceTable() aligns site, verdict, status, time and error, and counts up and down", () => {

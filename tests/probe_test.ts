@@ -491,10 +491,19 @@ Deno.test("probe(): each probe opens its own connection", async () => {
 Deno.test("probe(): fills in the message fields, with scheduled_at and started_at in order", async () => {
   await withHarness(async ({ base, context }) => {
     const scheduledAt = Date.now() - 250;
-    const result = await probeValid(makeSite(`${base}/ok`, { name: "home" }), { ...context, scheduledAt });
+    const site = makeSite(`${base}/ok`, { name: "home", intervalMs: 15_000 });
+    const result = await probeValid(site, { ...context, scheduledAt });
     assertEquals(
-      [result.v, result.site, result.url, result.agent, result.region, result.cert_expires_at],
-      [1, "home", `${base}/ok`, "test-agent", "loopback", null],
+      [
+        result.v,
+        result.site,
+        result.url,
+        result.agent,
+        result.region,
+        result.cert_expires_at,
+        result.interval_ms,
+      ],
+      [1, "home", `${base}/ok`, "test-agent", "loopback", null, 15_000],
     );
     assertEquals(result.scheduled_at, new Date(scheduledAt).toISOString());
     assertMatch(result.started_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);

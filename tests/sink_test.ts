@@ -108,21 +108,23 @@ Deno.test(
           { name: "good", url: `${base}/ok` },
         ]);
         const status = await db.sql`
-        select s.name, st.up, st.consecutive_failures from site_status st join sites s on s.id = st.site_id
-        order by s.name`;
+        select site, location, up, consecutive_failures from location_status order by site`;
         assertEquals(status.map((r) => ({ ...r })), [
-          { name: "bad", up: false, consecutive_failures: 2 },
-          { name: "good", up: true, consecutive_failures: 0 },
+          { site: "bad", location: "local", up: false, consecutive_failures: 2 },
+          { site: "good", location: "local", up: true, consecutive_failures: 0 },
         ]);
+        const states = await db.sql`select site, state from site_status order by site`;
+        assertEquals(states.map((r) => ({ ...r })), [{ site: "bad", state: "down" }, {
+          site: "good",
+          state: "up",
+        }]);
         const uptime = await db.sql`
-        select site, checks::int, up_checks::int, uptime_percent::float8 as pct from site_uptime_daily order by site`;
+        select site, checks::int, up_checks::int, uptime_percent::float8 as pct
+        from site_uptime(null, now() - interval '1 day', now() + interval '1 hour', null) order by site`;
         assertEquals(uptime.map((r) => ({ ...r })), [
           { site: "bad", checks: 2, up_checks: 0, pct: 0 },
           { site: "good", checks: 2, up_checks: 2, pct: 100 },
         ]);
-        const hourly = await db
-          .sql`select uptime_percent::float8 as pct from site_uptime_hourly where site = 'good'`;
-        assertEquals(hourly.map((r) => r.pct), [100]);
         const stopped = await sink.stop();
         assertEquals(stopped.code, 0, stopped.stderr);
       });
@@ -224,6 +226,27 @@ Deno.test(
       const [next] = await db
         .sql`select sum(next_offset)::int as n from consumer_offsets where topic = ${topic}`;
       assertEquals(next?.n, checks.length);
+      // The rollups (tables plus the current hours kept in location_state) count each check once, too.
+      for (const width of ["1 hour", "1 day"]) {
+        const [diff] = await db.sql`
+          select count(*)::int as n from (
+            (select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts) as e,
+                    counts_pairs(latency) as l from rollups_stored('-infinity', 'infinity', ${width}::interval)
+             except all
+             select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
+                    counts_pairs(latency) from rollups_from_checks('-infinity', 'infinity', ${width}::interval))
+            union all
+            (select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
+                    counts_pairs(latency) from rollups_from_checks('-infinity', 'infinity', ${width}::interval)
+             except all
+             select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
+                    counts_pairs(latency) from rollups_stored('-infinity', 'infinity', ${width}::interval))
+          ) d`;
+        assertEquals(diff?.n, 0, `rollups by ${width} differ from the raw checks`);
+      }
+      const [total] = await db.sql`
+        select sum(checks)::int as n from rollups_stored('-infinity', 'infinity', '1 day')`;
+      assertEquals(total?.n, checks.length);
       const stopped = await second.stop();
       assertEquals(stopped.code, 0, stopped.stderr);
       console.log(`killed with ${atKill} of ${checks.length} stored`);

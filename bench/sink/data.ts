@@ -181,6 +181,7 @@ export function benchCheck(plan: CheckPlan, index: number, timing: CheckTiming =
       : failure === null
       ? null
       : { kind: failure.kind, message: failure.message },
+    interval_ms: plan.intervalMs,
   };
 }
 

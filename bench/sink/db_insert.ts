@@ -3,7 +3,8 @@
  *
  * 1. inserting `checks` rows only, one transaction per batch: `INSERT … SELECT FROM unnest(…)` versus `COPY` into
  *    a temporary staging table (made per transaction, or kept per connection) then `INSERT … SELECT`;
- * 2. `writeBatch()` end to end (offsets, sites, agents, checks, site_status), which is what the sink runs;
+ * 2. `writeBatch()` end to end (offsets, sites, agents, locations, checks, location state, incidents, rollups),
+ *    which is what the sink runs;
  * 3. the storage cost of a check: one million rows over ten daily partitions, table and indexes.
  *
  * Run: `deno run -A bench/sink/db_insert.ts` (PostgreSQL as for the tests: TEST_DATABASE_URL or 127.0.0.1:5432).
@@ -71,6 +72,7 @@ function check(n: number): CheckResult {
     regex_matched: null,
     cert_expires_at: r.certExpiresAt,
     error: r.up ? null : { kind: "timeout", message: "no response within 10000 ms" },
+    interval_ms: 60_000,
   };
 }
 
@@ -186,14 +188,18 @@ try {
       `load average ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`,
   );
 
+  // `--write-only`: only the writeBatch() figures (what the sink runs), for comparing two versions quickly.
+  const writeOnly = Deno.args.includes("--write-only");
   const copy = (staging: Staging): Insert => (tx, rows) => insertChecksCopy(tx, rows, staging);
   const methods: [string, Insert][] = [
     ["unnest: INSERT … SELECT FROM unnest($1::uuid[], …)", insertChecksUnnest],
     ["copy:   COPY to temp table (on commit drop) + INSERT … SELECT", copy("drop")],
     ["copy:   COPY to temp table (kept, on commit delete rows) + INSERT", copy("reuse")],
   ];
-  console.log(`\nchecks rows only (rows/s, best of ${RUNS})${" ".repeat(24)}batch 1,000    batch 10,000`);
-  for (const [name, insert] of methods) {
+  if (!writeOnly) {
+    console.log(`\nchecks rows only (rows/s, best of ${RUNS})${" ".repeat(24)}batch 1,000    batch 10,000`);
+  }
+  for (const [name, insert] of writeOnly ? [] : methods) {
     const small = await best(() => rowsPerSecond(sql, insert, 1000));
     const large = await best(() => rowsPerSecond(sql, insert, 10_000));
     console.log(`${name.padEnd(64)} ${fmt(small).padStart(9)} ${fmt(large).padStart(14)}`);
@@ -206,15 +212,17 @@ try {
     console.log(`  batch ${size.toLocaleString("en").padStart(6)}: ${fmt(rate)}`);
   }
 
-  const size = await bytesPerCheck(sql);
-  console.log(
-    `\nstorage at ${size.rows.toLocaleString("en")} checks over 12 daily partitions (after VACUUM):`,
-  );
-  console.log(
-    `  ${size.total.toFixed(1)} bytes/check = table ${size.heap.toFixed(1)} + primary key ${
-      size.indexes.toFixed(1)
-    }; average row ${size.tuple} bytes before header alignment and line pointer`,
-  );
+  if (!writeOnly) {
+    const size = await bytesPerCheck(sql);
+    console.log(
+      `\nstorage at ${size.rows.toLocaleString("en")} checks over 12 daily partitions (after VACUUM):`,
+    );
+    console.log(
+      `  ${size.total.toFixed(1)} bytes/check = table ${size.heap.toFixed(1)} + primary key ${
+        size.indexes.toFixed(1)
+      }; average row ${size.tuple} bytes before header alignment and line pointer`,
+    );
+  }
 } finally {
   await sql.end({ timeout: 5 });
   await db.drop();

@@ -234,7 +234,8 @@ function summary(results: Record<string, unknown>): string {
     `mean batch ${r.raw_consume.mean_batch}); with 1 MiB fetches ${r.raw_consume_1mib_fetch.checks_per_second}`,
     `  (2) raw COPY:                  ${r.raw_copy.rows_per_second} rows/s (${r.raw_copy.seconds} s)`,
     `  (3) sink:                      ${r.sink.checks_per_second} checks/s (${r.sink.seconds_from_join} s from join; ` +
-    `${r.sink.checks_per_second_from_process_start} from process start; mean batch ${r.sink.mean_batch})`,
+    `${r.sink.checks_per_second_from_process_start} from process start; mean batch ${r.sink.mean_batch}); ` +
+    `peak RSS ${r.sink.peak_rss_mib} MiB`,
     `      count ${r.sink.count_star}, dead letters ${r.sink.dead_letters}; ratio to ${r.slower_baseline}: ` +
     `${r.sink_ratio_to_slower_baseline} (${r.sink_ratio_same_fetch_settings} to the sink's own fetch settings)`,
     `      other work on the machine during the sink phase: ${r.sink.cpu.other_cpu_seconds} CPU s ` +

@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase } from "../../dev/services.ts";
 import { agentProducer, benchCheck, type CheckPlan, newPlan, sendChecks } from "./data.ts";
 import { type LogLine, PhaseMeter, type SinkProcess, startSink } from "./process.ts";
 import type { CheckResult } from "../../src/message.ts";
+import { readMemory } from "../procfs.ts";
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
@@ -57,6 +58,8 @@ export interface DrainOptions {
   readonly denoFlags?: readonly string[];
   /** Another entry file for the sink (a candidate change); default this project's `main.ts`. */
   readonly entry?: string;
+  /** More `monitor sink` flags, e.g. `["--fetch-max-bytes", "8MiB"]`. */
+  readonly sinkArgs?: readonly string[];
   readonly timeoutMs?: number;
 }
 
@@ -81,8 +84,12 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
       ...(options.cpuProfDir === undefined ? {} : { cpuProfDir: options.cpuProfDir }),
       ...(options.denoFlags === undefined ? {} : { denoFlags: options.denoFlags }),
       ...(options.entry === undefined ? {} : { entry: options.entry }),
+      ...(options.sinkArgs === undefined ? {} : { sinkArgs: options.sinkArgs }),
     });
     const meter = new PhaseMeter(sink.pid);
+    // VmHWM is the kernel's own peak of the resident set: nothing between two polls is missed.
+    let peakKb = 0;
+    const samplePeak = () => peakKb = Math.max(peakKb, readMemory(sink!.pid)?.hwmKb ?? 0);
     const progress: [number, number][] = [];
     let firstCommitAt: number | null = null;
     let doneAt: number | null = null;
@@ -91,6 +98,7 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
     for (let polls = 0; polls < Math.ceil(timeoutMs / 250); polls++) {
       await delay(250);
       committed = await committedOffsets(db.sql, group, topic);
+      samplePeak();
       const now = Date.now();
       if (committed > 0) firstCommitAt ??= now;
       if (polls % 4 === 0) {
@@ -105,9 +113,10 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
       if (sink.exited || sink.lines.some((line) => line.level === "error")) break;
     }
     const cpu = meter.finish(pids);
+    samplePeak();
     const exitCode = await sink.stop();
     const [rows] = await db.sql<{ checks: number; sites: number; dead: number }[]>`
-      select (select count(*) from checks)::int as checks, (select count(*) from site_status)::int as sites,
+      select (select count(*) from checks)::int as checks, (select count(*) from site_state)::int as sites,
              (select count(*) from dead_letters)::int as dead`;
     const joined = sink.lines.find((line) => line.message === "joined the group");
     const stopped = sink.lines.find((line) => line.message === "stopped");
@@ -126,6 +135,7 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
       completed: doneAt !== null,
       exit_code: exitCode,
       checks_per_second: rate(joinAt),
+      peak_rss_mib: round(peakKb / 1024),
       seconds_from_join: joinAt === null || endAt === null ? null : round((endAt - joinAt) / 1000, 2),
       checks_per_second_from_process_start: rate(sink.startedAt),
       seconds_from_process_start: endAt === null ? null : round((endAt - sink.startedAt) / 1000, 2),

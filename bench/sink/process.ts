@@ -52,11 +52,13 @@ export interface SinkStart {
   readonly denoFlags?: readonly string[];
   /** The entry file to run instead of this project's `main.ts`, e.g. a copy with a candidate change. */
   readonly entry?: string;
+  /** More `monitor sink` flags, after the benchmark's own. */
+  readonly sinkArgs?: readonly string[];
 }
 
 /** The command line the benchmark runs, for the results file. */
 export function sinkCommandLine(summaryEvery = "5s"): string {
-  return `deno run ${PERMISSIONS.join(" ")} main.ts sink --brokers 127.0.0.1:9092 --topic T --group G ` +
+  return `deno run ${PERMISSIONS.join(" ")} main.ts sink --brokers ${BROKER} --topic T --group G ` +
     `--log-format json --summary-every ${summaryEvery}   (DATABASE_URL = a fresh database)`;
 }
 
@@ -88,6 +90,7 @@ export function startSink(options: SinkStart): SinkProcess {
       "json",
       "--summary-every",
       options.summaryEvery ?? "5s",
+      ...(options.sinkArgs ?? []),
     ],
     cwd: ROOT,
     env,

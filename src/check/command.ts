@@ -7,6 +7,7 @@
 import {
   COMMON_FLAGS,
   COMMON_SECTION,
+  ConfigError,
   durationFlag,
   type FlagSpec,
   KAFKA_FLAGS,
@@ -26,6 +27,7 @@ import { type CheckResult, encodeCheck } from "../message.ts";
 import { Outbox } from "./outbox.ts";
 import { createProbeClient, probe } from "./probe.ts";
 import { type OutboxEntry, Publisher } from "./publisher.ts";
+import { LINEAR_ENGINE_FLAGS, linearEngineEnabled } from "./regex.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Site } from "./site.ts";
 import { formatOnceTable } from "./once_table.ts";
@@ -161,7 +163,15 @@ export async function checkCommand(
 ): Promise<number> {
   const flags = parseFlags(args, CHECK_FLAGS, env);
   const log = createLogger(logOptions(flags));
-  const sites = await loadSites(flags.sites ?? "sites.toml", env);
+  const sitesFile = flags.sites ?? "sites.toml";
+  const sites = await loadSites(sitesFile, env);
+  const patterned = sites.find((site) => site.regex !== null);
+  if (patterned !== undefined && !linearEngineEnabled()) {
+    throw new ConfigError(
+      `${sitesFile}: Cannot bound the regex of site '${patterned.name}': V8's linear-time regex engine is ` +
+        `off; run deno with --v8-flags=${LINEAR_ENGINE_FLAGS} (deno task dev and dist/monitor do)`,
+    );
+  }
   const agent = flags.agent ?? Deno.hostname();
   const config: CheckConfig = {
     sites,

@@ -7,6 +7,7 @@
 import { parse, TomlError } from "smol-toml";
 import { ConfigError } from "../args.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
+import { compilePattern } from "./regex.ts";
 import type { Site, StatusRange } from "./site.ts";
 import { lineOf, locateKeys } from "./_toml_lines.ts";
 
@@ -249,8 +250,9 @@ function readOptions(table: Table, allowed: readonly string[], fail: Fail, env: 
       case "regex":
         if (typeof value !== "string") must("a JavaScript regular expression as a string");
         try {
-          out.regex = value === "" ? null : new RegExp(value);
+          out.regex = value === "" ? null : compilePattern(value);
         } catch (error) {
+          if (error instanceof RangeError) fail([key], `key 'regex' ${show(value)}: ${error.message}`);
           must(
             "a valid JavaScript regular expression",
             `${show(value)} (${String(error).replace(/^.*: /, "")})`,

@@ -9,6 +9,7 @@ import { abortable } from "../async.ts";
 import type { CertificateCache } from "./certificates.ts";
 import { type CheckError, type CheckResult, newCheckId } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
+import { matchPattern } from "./regex.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
 import { VERSION } from "../version.ts";
 
@@ -135,6 +136,7 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
     regex_matched: progress.regexMatched,
     cert_expires_at: context.certificates.expiryFor(siteUrl),
     error: progress.error,
+    interval_ms: site.intervalMs,
   };
 }
 
@@ -212,9 +214,18 @@ async function run(
     progress.error = { kind: "http", message: `Status ${response.status} is not in ${describeRanges(site)}` };
   }
   if (site.regex !== null) {
-    // search() ignores lastIndex, so a /g or /y pattern shared by every probe of the site stays stateless.
-    progress.regexMatched = new TextDecoder().decode(read.data).search(site.regex) !== -1;
-    if (!progress.regexMatched && progress.error === null) {
+    const found = matchPattern(site.regex, new TextDecoder().decode(read.data));
+    progress.regexMatched = found.matched;
+    // A match cannot be interrupted (nor can the deadline's timer fire during it), so the clock decides: one
+    // that ends past the deadline fails this site, and only this site.
+    const late = elapsed() > site.timeoutMs;
+    if (found.error !== undefined || late) {
+      const why = found.error ?? `it ran past the ${site.timeoutMs} ms timeout`;
+      progress.error = {
+        kind: "content",
+        message: `Pattern ${describePattern(site.regex)} took too long on ${read.bytes} bytes: ${why}`,
+      };
+    } else if (!progress.regexMatched && progress.error === null) {
       const where = read.capped ? ` in its first ${read.bytes} bytes` : "";
       progress.error = {
         kind: "content",

@@ -20,6 +20,14 @@ export interface ConnectOptions {
   readonly max?: number;
   /** Seconds to wait for a connection; default 10. */
   readonly connectTimeoutSeconds?: number;
+  /**
+   * Opens every session with `default_transaction_read_only = on`, so a statement that would write fails
+   * (SQLSTATE 25006) even under a role allowed to write: the read side's promise never to write, kept by
+   * the server. Default false.
+   */
+  readonly readOnly?: boolean;
+  /** `application_name` the server shows for these connections; default `monitor`. */
+  readonly applicationName?: string;
 }
 
 /** The `sslmode` values of libpq that this client understands. */
@@ -79,7 +87,10 @@ export async function connectDatabase(options: ConnectOptions): Promise<postgres
     // arrays as literals with a cast; reads cast arrays to text), so the query is left out.
     fetch_types: false,
     onnotice: () => {},
-    connection: { application_name: "monitor" },
+    connection: {
+      application_name: options.applicationName ?? "monitor",
+      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
+    },
     ...socket,
   });
 }

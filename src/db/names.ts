@@ -213,3 +213,42 @@ export async function upsertAgents(
     },
   };
 }
+
+/** A check's location: its agent's region label, or the agent name when there is none. */
+export function locationOf(check: CheckResult): string {
+  return check.region ?? check.agent;
+}
+
+/**
+ * Makes sure every location of `checks` has a row in `locations` and returns the ids by name. Locations never
+ * change, so the common case is one SELECT.
+ *
+ * @example
+ * ```ts
+ * import type postgres from "postgres";
+ * import type { CheckResult } from "../message.ts";
+ * declare const tx: postgres.TransactionSql;
+ * declare const checks: CheckResult[];
+ * const ids = await upsertLocations(tx, checks); // Map { "eu-west" => 1 }
+ * ```
+ */
+export async function upsertLocations(
+  tx: postgres.TransactionSql,
+  checks: readonly CheckResult[],
+): Promise<Map<string, number>> {
+  const wanted = new Set(checks.map(locationOf));
+  const ids = new Map<string, number>();
+  for (let pass = 0; ids.size < wanted.size; pass++) {
+    const missing = [...wanted].filter((name) => !ids.has(name)).sort();
+    if (pass === 3) throw new Error(`Cannot store locations: no id for '${missing[0]}' after 3 passes`);
+    if (pass > 0) {
+      await tx`
+        insert into locations (name) select * from unnest(${textArray(missing)}::text[]) order by 1
+        on conflict do nothing`;
+    }
+    const rows = await tx<{ id: number; name: string }[]>`
+      select id, name from locations where name = any(${textArray(missing)}::text[])`;
+    for (const row of rows) ids.set(row.name, row.id);
+  }
+  return ids;
+}

@@ -13,8 +13,16 @@ import { all } from "./_pipeline.ts";
 import { transaction } from "./_transaction.ts";
 import { cleanText, timestampMicros } from "./_values.ts";
 import { insertChecksUnnest, toCheckRow } from "./check_rows.ts";
-import { type ResolvedCheck, type TimedCheck, upsertAgents, upsertSites } from "./names.ts";
-import { updateSiteStatus } from "./status.ts";
+import { locationOf, type TimedCheck, upsertAgents, upsertLocations, upsertSites } from "./names.ts";
+import { toPeriod, upsertRollups } from "./rollups.ts";
+import {
+  type BatchChanges,
+  distinctIds,
+  foldSites,
+  insertedChecks,
+  type LocatedCheck,
+} from "./writer_steps.ts";
+import { readSiteRows, type StoredSite, writeSiteChanges } from "./state_store.ts";
 
 /** A decoded check and where it came from. */
 export interface IncomingCheck {
@@ -99,6 +107,7 @@ export async function writeBatch(
   sql: postgres.Sql,
   batch: Batch,
   options: WriteOptions = {},
+  careful = false,
 ): Promise<BatchResult> {
   const ranges = validateBatch(batch);
   const timed = batch.checks.map(({ check }): TimedCheck => ({
@@ -131,24 +140,35 @@ export async function writeBatch(
     const letters = batch.deadLetters.filter(isNew);
     const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
 
-    let resolved: ResolvedCheck[] = [];
+    let resolved: LocatedCheck[] = [];
+    let stored: Map<number, StoredSite> = new Map();
     if (checks.length > 0) {
-      const [sites, agents] = await all([
+      // The state rows are read by site name, so that the read goes out with the name lookups.
+      const [sites, agents, locations, rows] = await all([
         upsertSites(tx, checks, now),
         upsertAgents(tx, checks.map(({ check }) => check)),
+        upsertLocations(tx, checks.map(({ check }) => check)),
+        readSiteRows(tx, [...new Set(checks.map(({ check }) => check.site))]),
       ]);
-      resolved = checks.map(({ check, micros }): ResolvedCheck => ({
+      stored = rows;
+      resolved = checks.map(({ check, micros }): LocatedCheck => ({
         check,
         micros,
         id: checkIdToUuid(check.id),
         siteId: sites.get(check.site)!,
         agentId: agents.get(check.agent, check.region),
+        locationId: locations.get(locationOf(check))!,
       }));
     }
-    const [stored, deadLetters] = await all([
+    // Usually every check is new: the state, incident and rollup writes are computed before the insert and sent
+    // with it. When the insert finds a check id stored by an earlier batch (a producer retry published it twice),
+    // that guess was wrong: the transaction is rolled back and the batch written again the careful way, which
+    // folds in only the checks this transaction inserted.
+    const unique = distinctIds(resolved);
+    const guess = careful || unique.length === 0 ? null : foldSites(stored, unique, now, MAX_FUTURE_MS);
+    const [inserted, deadLetters] = await all([
       insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
       insertDeadLetters(tx, batch.topic, letters),
-      updateSiteStatus(tx, resolved, BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n),
       tx`
         update consumer_offsets c
         set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
@@ -157,9 +177,30 @@ export async function writeBatch(
           ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
         ) as p(partition, next_offset)
         where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
+      ...(guess === null ? [] : writeChanges(tx, guess)),
     ]);
-    return { stored, duplicates: checks.length - stored, deadLetters, skipped };
+    if (guess !== null && inserted !== unique.length) throw new GuessedWrong();
+    if (guess === null && inserted > 0) {
+      const changes = foldSites(stored, await insertedChecks(tx, unique, inserted), now, MAX_FUTURE_MS);
+      await all(writeChanges(tx, changes));
+    }
+    const storedCount = inserted;
+    return { stored: storedCount, duplicates: checks.length - storedCount, deadLetters, skipped };
+  }).catch((error) => {
+    if (error instanceof GuessedWrong) return writeBatch(sql, batch, options, true);
+    throw error;
   });
+}
+
+/** Thrown (and caught) inside writeBatch when a check of the batch was already stored. */
+class GuessedWrong extends Error {}
+
+function writeChanges(tx: postgres.TransactionSql, changes: BatchChanges): Promise<unknown>[] {
+  return [
+    writeSiteChanges(tx, changes.sites, changes.locations),
+    upsertRollups(tx, "hourly", toPeriod(changes.hourly, "hourly")),
+    upsertRollups(tx, "daily", toPeriod(changes.hourly, "daily")),
+  ];
 }
 
 /**

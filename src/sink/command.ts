@@ -8,6 +8,7 @@
  * @module
  */
 import {
+  byteSize,
   COMMON_FLAGS,
   COMMON_SECTION,
   DATABASE_FLAGS,
@@ -27,13 +28,23 @@ import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
 import { DatabaseHandle } from "../db/handle.ts";
 import { migrate } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
+import { maintainRollupPartitions } from "../db/rollup_partitions.ts";
 import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
 import { waitForKafka } from "../kafka_preflight.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type HealthCheck, type Metric, serveMetrics } from "../metrics.ts";
 import { abortable, deadline, isTimeout } from "../async.ts";
 import { retrying } from "../db/retry.ts";
-import { SinkConsumer } from "./consumer.ts";
+import { SINK_FETCH, SinkConsumer, type SinkFetch } from "./consumer.ts";
+
+const MIB = 1024 * 1024;
+
+/** The process's memory for the summary line, in MiB: resident, V8 heap in use, and outside the heap. */
+function memory(): { rss_mib: number; heap_mib: number; external_mib: number } {
+  const usage = Deno.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / MIB);
+  return { rss_mib: mib(usage.rss), heap_mib: mib(usage.heapUsed), external_mib: mib(usage.external) };
+}
 
 const SINK_OPTIONS = {
   group: {
@@ -47,8 +58,22 @@ const SINK_OPTIONS = {
     type: "string",
     env: "MONITOR_RETENTION_DAYS",
     arg: "DAYS",
-    description: "drop check partitions older than this; 0 keeps everything",
-    default: "90",
+    description: "drop raw check partitions older than this; 0 keeps everything",
+    default: "30",
+  },
+  "hourly-retention": {
+    type: "string",
+    env: "MONITOR_HOURLY_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop hourly rollup partitions (months) older than this; 0 keeps everything",
+    default: "400",
+  },
+  "daily-retention": {
+    type: "string",
+    env: "MONITOR_DAILY_RETENTION_DAYS",
+    arg: "DAYS",
+    description: "drop daily rollup partitions (years) older than this; 0 keeps everything",
+    default: "0",
   },
   "no-migrate": {
     type: "boolean",
@@ -65,7 +90,38 @@ const SINK_OPTIONS = {
   },
 } as const satisfies Record<string, FlagSpec>;
 
-const SINK_FLAGS = { ...SINK_OPTIONS, ...KAFKA_FLAGS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
+/** What is fetched and held at once: these, not the backlog, bound the sink's memory (README, "Memory"). */
+const MEMORY_OPTIONS = {
+  "fetch-max-bytes": {
+    type: "string",
+    env: "MONITOR_FETCH_MAX_BYTES",
+    arg: "SIZE",
+    description: "most bytes of one fetch from one broker, compressed; the main bound of memory",
+    default: "1MiB",
+  },
+  "fetch-partition-bytes": {
+    type: "string",
+    env: "MONITOR_FETCH_PARTITION_BYTES",
+    arg: "SIZE",
+    description: "most bytes of one partition per fetch: about one batch, one transaction",
+    default: "512KiB",
+  },
+  "partitions-in-flight": {
+    type: "string",
+    env: "MONITOR_PARTITIONS_IN_FLIGHT",
+    arg: "N",
+    description: "batches decoded and written at once",
+    default: "3",
+  },
+} as const satisfies Record<string, FlagSpec>;
+
+const SINK_FLAGS = {
+  ...SINK_OPTIONS,
+  ...MEMORY_OPTIONS,
+  ...KAFKA_FLAGS,
+  ...DATABASE_FLAGS,
+  ...COMMON_FLAGS,
+} as const;
 
 /** Help of `monitor sink`. */
 export const SINK_HELP: CommandHelp = {
@@ -73,6 +129,7 @@ export const SINK_HELP: CommandHelp = {
   summary: "consume check results from Kafka and store them in PostgreSQL",
   sections: [
     { title: "OPTIONS", flags: SINK_OPTIONS },
+    { title: "MEMORY (what is fetched and held at once)", flags: MEMORY_OPTIONS },
     { ...KAFKA_SECTION, title: "KAFKA (--brokers is required)" },
     DATABASE_SECTION,
     COMMON_SECTION,
@@ -103,9 +160,26 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const flags = parseFlags(args, SINK_FLAGS, env);
   const log = createLogger(logOptions(flags));
   const group = flags.group ?? "monitor-sink";
-  const retentionDays = positiveInteger("retention", flags.retention, 90, 0);
+  const retentionDays = positiveInteger("retention", flags.retention, 30, 0);
+  const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
+  const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
   const drain = drainClock(shutdown, durationFlag("drain-timeout", flags["drain-timeout"], 15_000));
+  const fetch: SinkFetch = {
+    maxBytes: byteSize("fetch-max-bytes", flags["fetch-max-bytes"], SINK_FETCH.maxBytes, 1024),
+    maxBytesPerPartition: byteSize(
+      "fetch-partition-bytes",
+      flags["fetch-partition-bytes"],
+      SINK_FETCH.maxBytesPerPartition,
+      1024,
+    ),
+    partitionsConsumedConcurrently: positiveInteger(
+      "partitions-in-flight",
+      flags["partitions-in-flight"],
+      SINK_FETCH.partitionsConsumedConcurrently,
+    ),
+    maxWaitTimeInMs: SINK_FETCH.maxWaitTimeInMs,
+  };
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);
   if (settings === null) throw new UsageError("Cannot consume: set '--brokers' or MONITOR_BROKERS");
@@ -138,8 +212,11 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       caFile: flags["database-ca"] ?? null,
       migrate: !flags["no-migrate"],
       retentionDays,
+      hourlyRetentionDays,
+      dailyRetentionDays,
       summaryEveryMs,
       settings,
+      fetch,
       group,
       log,
       shutdown,
@@ -158,8 +235,11 @@ interface SinkOptions {
   readonly caFile: string | null;
   readonly migrate: boolean;
   readonly retentionDays: number;
+  readonly hourlyRetentionDays: number;
+  readonly dailyRetentionDays: number;
   readonly summaryEveryMs: number;
   readonly settings: KafkaSettings;
+  readonly fetch: SinkFetch;
   readonly group: string;
   readonly log: Logger;
   readonly shutdown: AbortSignal;
@@ -196,7 +276,14 @@ async function consume(options: SinkOptions): Promise<number> {
     const maintain = () =>
       db.run(
         "maintain partitions",
-        (sql) => maintainPartitions(sql, { retentionDays: options.retentionDays, log }),
+        async (sql) => {
+          await maintainPartitions(sql, { retentionDays: options.retentionDays, log });
+          await maintainRollupPartitions(sql, {
+            hourlyRetentionDays: options.hourlyRetentionDays,
+            dailyRetentionDays: options.dailyRetentionDays,
+            log,
+          });
+        },
         DATABASE_DEADLINE_MS,
       );
     await retrying(log, shutdown, "prepare partitions", maintain);
@@ -209,6 +296,7 @@ async function consume(options: SinkOptions): Promise<number> {
       log,
       shutdown,
       deadlineMs: DATABASE_DEADLINE_MS,
+      fetch: options.fetch,
     });
     const maintenance = setInterval(() => {
       maintain().catch((error) => {
@@ -217,7 +305,10 @@ async function consume(options: SinkOptions): Promise<number> {
         }
       });
     }, PARTITION_MAINTENANCE_EVERY_MS);
-    const summary = setInterval(() => log.info("summary", sink.takeStats()), options.summaryEveryMs);
+    const summary = setInterval(
+      () => log.info("summary", { ...sink.takeStats(), ...memory() }),
+      options.summaryEveryMs,
+    );
     // An idle sink makes no database calls; this one keeps /healthz true while no checks arrive.
     const ping = setInterval(() => {
       db.run("reach the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS).catch(() => {});

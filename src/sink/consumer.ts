@@ -18,17 +18,34 @@ import { isTransient, retrying } from "../db/retry.ts";
 const HEARTBEAT_SLICE_MS = 2_000;
 
 /**
- * How the sink fetches, measured with `deno task bench sink`: batches of about 1 MiB per partition (some
- * 17,000 checks) and three partitions at once, so that decoding one batch overlaps writing another. Each batch
- * is still one transaction with its own partition's offsets, kafkajs never hands out two batches of one
- * partition at once, and one site's checks stay in one partition, so concurrent batches touch different rows.
+ * How the sink fetches. These sizes, not the backlog, bound its memory: kafkajs decodes a whole fetch response
+ * (at most `maxBytes` of gzip-compressed records, about 16,000 checks per MiB) into message objects before it
+ * hands out the batches, each batch is held until its transaction commits, and V8 lets the garbage of each grow
+ * the old generation for a while. Draining 300,000 checks (bench/sink/memory.ts): 16 MiB per fetch and 1 MiB
+ * per partition peaked at 716-756 MiB RSS; 1 MiB and 512 KiB at 310 MiB with the same CPU per check; smaller
+ * batches cost more CPU in PostgreSQL (128 KiB per partition: 2.2 times as much per check, at 208 MiB). Three
+ * batches at once let decoding one overlap writing another; each is still one transaction with its own
+ * partition's offsets, kafkajs never hands out two batches of one partition at once, and one site's checks stay
+ * in one partition, so concurrent batches touch different rows.
  */
 export const SINK_FETCH = {
   maxWaitTimeInMs: 100,
-  maxBytesPerPartition: 1024 * 1024,
-  maxBytes: 16 * 1024 * 1024,
+  maxBytesPerPartition: 512 * 1024,
+  maxBytes: 1024 * 1024,
   partitionsConsumedConcurrently: 3,
 } as const;
+
+/** How much the consumer fetches and holds at once; together they bound the sink's memory (README). */
+export interface SinkFetch {
+  /** Most bytes (compressed, as stored) of one fetch response from one broker. */
+  readonly maxBytes: number;
+  /** Most bytes of one partition in one fetch response: about the size of one batch, one transaction. */
+  readonly maxBytesPerPartition: number;
+  /** Batches decoded and written at once (each of its own partition). */
+  readonly partitionsConsumedConcurrently: number;
+  /** How long the broker waits for data before answering a fetch. */
+  readonly maxWaitTimeInMs: number;
+}
 
 /** Options of {@linkcode SinkConsumer}. */
 export interface SinkConsumerOptions {
@@ -38,6 +55,8 @@ export interface SinkConsumerOptions {
   readonly shutdown: AbortSignal;
   /** How long one database call may take before the pool is replaced and the call retried. */
   readonly deadlineMs: number;
+  /** Fetch sizes; default {@linkcode SINK_FETCH}. */
+  readonly fetch?: SinkFetch;
 }
 
 /** A message's key and value, copied out of kafkajs's buffers (which may be views of a larger one). */
@@ -71,21 +90,23 @@ export class SinkConsumer {
   #stats = newStats();
   readonly #totals = newStats();
   #latency = new Histogram();
+  readonly #fetch: SinkFetch;
 
   constructor(
     kafka: Kafka,
     private readonly db: DatabaseHandle,
     private readonly options: SinkConsumerOptions,
   ) {
+    this.#fetch = options.fetch ?? SINK_FETCH;
     this.#consumer = kafka.consumer({
       groupId: options.group,
       // A crashed member holds its partitions until this runs out: short enough for quick failover,
       // long enough to ride out a pause.
       sessionTimeout: 20_000,
       heartbeatInterval: 3_000,
-      maxWaitTimeInMs: SINK_FETCH.maxWaitTimeInMs,
-      maxBytesPerPartition: SINK_FETCH.maxBytesPerPartition,
-      maxBytes: SINK_FETCH.maxBytes,
+      maxWaitTimeInMs: this.#fetch.maxWaitTimeInMs,
+      maxBytesPerPartition: this.#fetch.maxBytesPerPartition,
+      maxBytes: this.#fetch.maxBytes,
       allowAutoTopicCreation: false,
       retry: {
         initialRetryTime: 300,
@@ -166,7 +187,7 @@ export class SinkConsumer {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: SINK_FETCH.partitionsConsumedConcurrently,
+      partitionsConsumedConcurrently: this.#fetch.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.#handleBatch(payload),
     });
     await new Promise<void>((resolve) => {

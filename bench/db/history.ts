@@ -1,0 +1,303 @@
+/**
+ * The history the database keeps, at the size of a year: 2,000 sites probed from 2 locations, synthesized
+ * straight into the tables with `generate_series` (the writer is measured by bench/sink/db_insert.ts):
+ *
+ * - daily rollups for 365 days (every site and location, a one-minute interval: 1,440 checks a day);
+ * - hourly rollups for the last 14 days (the timed queries read at most the last two days of them; older months
+ *   are partitions the planner prunes, so they only add disk, which is projected from the measured row size);
+ * - raw checks for the last 2 days at a tenth of a one-minute interval (one check per 10 minutes per site and
+ *   location), enough for the partial hours at the ends of a range;
+ * - location state with the current hour's counts, site state, and an open incident for 1 % of the sites.
+ *
+ * Then, warm (each query run 5 times; the median is reported): the monthly SLA report, the 90-day daily bars
+ * of every site, one site's last year by day, one site's last 24 hours by hour, and every site's state now;
+ * bytes on disk per raw check, per hourly and per daily row; and the disk 10,000 sites at a 30 s interval need
+ * for a year with the default retention (raw 30 days, hourly 400 days, daily forever). Figures go to
+ * bench/results/history.json.
+ *
+ * Run: `deno run -A bench/db/history.ts` (PostgreSQL as for the tests). Takes a few minutes.
+ *
+ * @module
+ */
+import { createTestDatabase } from "../../dev/services.ts";
+import { migrate } from "../../src/db/migrate.ts";
+import { maintainPartitions } from "../../src/db/partitions.ts";
+import { maintainRollupPartitions } from "../../src/db/rollup_partitions.ts";
+import { silentLogger as log } from "../../src/log.ts";
+
+const SITES = 2000;
+const LOCATIONS = 2;
+const DAYS = 365;
+const HOURLY_DAYS = 14;
+const RAW_DAYS = 2;
+const RAW_EVERY_MINUTES = 10;
+const RUNS = 5;
+const DAY_MS = 86_400_000;
+
+const results = new URL("../results/history.json", import.meta.url);
+const db = await createTestDatabase("monitor_bench_history");
+const { sql } = db;
+
+async function timed(name: string, query: () => PromiseLike<{ readonly length: number }>) {
+  const times: number[] = [];
+  let rows = 0;
+  await query(); // warm the cache and the plan
+  for (let run = 0; run < RUNS; run++) {
+    const start = performance.now();
+    rows = (await query()).length;
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const figure = {
+    name,
+    rows,
+    median_ms: Math.round(times[Math.floor(RUNS / 2)]! * 10) / 10,
+    min_ms: Math.round(times[0]! * 10) / 10,
+  };
+  console.log(`  ${name.padEnd(58)} ${String(figure.median_ms).padStart(8)} ms median  (${rows} rows)`);
+  return figure;
+}
+
+try {
+  await migrate(sql, log);
+  const now = new Date();
+  const today = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
+  for (let month = 13; month >= 0; month--) {
+    await maintainRollupPartitions(sql, { now: new Date(today - month * 30 * DAY_MS), log });
+  }
+  await maintainPartitions(sql, {
+    now: new Date(today - (RAW_DAYS - 1) * DAY_MS),
+    aheadDays: RAW_DAYS + 1,
+    retentionDays: 0,
+    log,
+  });
+  console.log(`synthesizing ${SITES} sites x ${LOCATIONS} locations: ${DAYS} days of daily rollups, ...`);
+  let start = performance.now();
+  await sql`
+    insert into sites (name, url, first_seen, last_seen)
+    select 'site-' || s, 'https://site-' || s || '.example/', now() - interval '1 year', now()
+    from generate_series(1, ${SITES}) s`;
+  await sql`insert into agents (name, region) select 'agent-' || l, 'loc-' || l from generate_series(1, ${LOCATIONS}) l`;
+  await sql`insert into locations (name) select 'loc-' || l from generate_series(1, ${LOCATIONS}) l`;
+  // A latency histogram over 12 buckets around 50-120 ms (the bucket depends on the site), and 1 in 10 days with
+  // a few failed checks.
+  const generate = (
+    table: "rollup_daily" | "rollup_hourly",
+    step: string,
+    from: number,
+    count: number,
+    perRow: number,
+  ) =>
+    sql`
+      insert into ${sql(table)} (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+      select t, s, l, ${perRow}, ${perRow} - x.down,
+             case when x.down > 0 then array_fill(x.down, array[1], array[4]) end,
+             ('[' || x.lo || ':' || x.lo + 11 || ']=' || array[
+               (${perRow} - x.down) * 1 / 100, (${perRow} - x.down) * 3 / 100, (${perRow} - x.down) * 8 / 100,
+               (${perRow} - x.down) * 15 / 100, (${perRow} - x.down) * 22 / 100, (${perRow} - x.down) * 20 / 100,
+               (${perRow} - x.down) * 14 / 100, (${perRow} - x.down) * 9 / 100, (${perRow} - x.down) * 5 / 100,
+               (${perRow} - x.down) * 2 / 100, 1, 1]::text)::int[]
+      from generate_series(${new Date(from)}::timestamptz, ${new Date(
+      from,
+    )}::timestamptz + ${step}::interval * (${count} - 1),
+                           ${step}::interval) t
+      cross join generate_series(1, ${SITES}) s
+      cross join generate_series(1, ${LOCATIONS}) l
+      cross join lateral (
+        select case when random() < 0.1 then 1 + (random() * ${
+      Math.max(1, perRow / 50)
+    })::int else 0 end as down,
+               51 + s % 12 as lo
+      ) x`;
+  await generate("rollup_daily", "1 day", today - (DAYS - 1) * DAY_MS, DAYS, 1440);
+  console.log(`  daily rollups: ${((performance.now() - start) / 1000).toFixed(0)} s`);
+  start = performance.now();
+  // Through the hour before the current one (the current hour is counted in location_state).
+  const hoursToday = Math.floor((now.getTime() - today) / 3_600_000);
+  await generate("rollup_hourly", "1 hour", today - HOURLY_DAYS * DAY_MS, HOURLY_DAYS * 24 + hoursToday, 60);
+  console.log(`  hourly rollups: ${((performance.now() - start) / 1000).toFixed(0)} s`);
+  start = performance.now();
+  await sql`
+    insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms, bytes,
+                        error_kind, error_message)
+    select gen_random_uuid(), s, l, t, t + interval '3 ms', not x.down, case when x.down then 503 else 200 end,
+           20, case when x.down then 12 else 40 + random() * 200 end, 5120,
+           case when x.down then 'http'::check_error_kind end,
+           case when x.down then 'Status 503 is not in 200-399' end
+    from generate_series(${new Date(today - (RAW_DAYS - 1) * DAY_MS)}::timestamptz, now(),
+                         interval '${sql.unsafe(String(RAW_EVERY_MINUTES))} minutes') t
+    cross join generate_series(1, ${SITES}) s
+    cross join generate_series(1, ${LOCATIONS}) l
+    cross join lateral (select random() < 0.01 as down) x`;
+  console.log(`  raw checks: ${((performance.now() - start) / 1000).toFixed(0)} s`);
+  await sql`
+    insert into location_state (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
+                                consecutive_failures, interval_ms, duration_ms, status, up, acc_hour, acc_checks,
+                                acc_up_checks, acc_latency)
+    select s, l, gen_random_uuid(), now() - interval '20 seconds', now() - interval '19 seconds',
+           now() - interval '3 days', l, 0, 60000, 80, 200, true, date_trunc('hour', now()), 20, 20,
+           '[55:57]={5,10,5}'
+    from generate_series(1, ${SITES}) s cross join generate_series(1, ${LOCATIONS}) l`;
+  await sql`
+    update location_state set up = false, status = 503, consecutive_failures = 7, error_kind = 'http',
+                              error_message = 'Status 503 is not in 200-399', since = now() - interval '7 minutes'
+    where site_id % 100 = 0 and location_id = 1`;
+  await sql`
+    insert into site_state (site_id, state, since, changed_at)
+    select s, case when s % 100 = 0 then 'degraded' else 'up' end,
+           case when s % 100 = 0 then now() - interval '7 minutes' else now() - interval '3 days' end, now()
+    from generate_series(1, ${SITES}) s`;
+  await sql`
+    insert into site_incidents (site_id, started_at, worst_state, location_ids, first_error_kind, first_error_message)
+    select s, now() - interval '7 minutes', 'degraded', '{1}', 'http', 'Status 503 is not in 200-399'
+    from generate_series(100, ${SITES}, 100) s`;
+  await sql`vacuum analyze`;
+
+  console.log(`\nqueries, warm (median of ${RUNS}):`);
+  const queries = [
+    await timed(
+      "monthly SLA report: every site, last 30 days (counts)",
+      () =>
+        sql`select site, checks, up_checks, uptime_percent
+          from site_uptime(null, now() - interval '30 days', now(), null)`,
+    ),
+    await timed(
+      "monthly SLA report with p95: every site, last 30 days",
+      () =>
+        sql`select site, uptime_percent, p95_ms
+          from site_uptime(null, now() - interval '30 days', now(), null)`,
+    ),
+    await timed("90-day daily bars: every site", () =>
+      sql`select site, bucket, uptime_percent
+          from site_uptime(null, date_trunc('day', now(), 'UTC') - interval '89 days',
+                           date_trunc('day', now(), 'UTC') + interval '1 day', '1 day')`),
+    await timed(
+      "one site's last year by day (with p50/p95/p99)",
+      () => sql`select * from site_uptime('site-42', now() - interval '365 days', now(), '1 day')`,
+    ),
+    await timed(
+      "one site's last 24 h by hour (with p50/p95/p99)",
+      () =>
+        sql`select * from site_uptime('site-42', date_trunc('hour', now()) - interval '23 hours',
+                                    date_trunc('hour', now()) + interval '1 hour', '1 hour')`,
+    ),
+    await timed("every site's state now (site_status)", () => sql`select * from site_status`),
+    await timed(
+      "outages of the last 30 days, longest first (incidents)",
+      () =>
+        sql`select * from incidents where coalesce(ended_at, now()) >= now() - interval '30 days'
+          order by duration desc`,
+    ),
+  ];
+
+  // What the other way of keeping rollups would cost: rolling up a closed hour from its raw checks (a GROUP BY
+  // over the hour's rows, as rollups_from_checks() does), per raw check.
+  const [hourRows] = await sql<{ n: number }[]>`
+    select count(*)::int as n from checks
+    where started_at >= date_trunc('hour', now()) - interval '2 hours' and started_at < date_trunc('hour', now()) - interval '1 hour'`;
+  const closedHour = await timed(
+    `roll up one closed hour from raw (${hourRows!.n} checks)`,
+    () =>
+      sql`select * from rollups_from_checks(date_trunc('hour', now()) - interval '2 hours',
+                                          date_trunc('hour', now()) - interval '1 hour', '1 hour')`,
+  );
+  const closedHourMicrosPerCheck = Math.round(closedHour.median_ms * 1000 / hourRows!.n * 10) / 10;
+  console.log(`  = ${closedHourMicrosPerCheck} µs per raw check`);
+
+  // Server time alone (EXPLAIN ANALYZE), for the queries that return many rows: the rest is the client.
+  const serverMs = async (text: string) => {
+    const [row] = await sql.unsafe(`explain (analyze, timing off, format json) ${text}`);
+    return Math.round((row!["QUERY PLAN"] as { "Execution Time": number }[])[0]!["Execution Time"] * 10) / 10;
+  };
+  const serverTime = {
+    sla_counts_ms: await serverMs(
+      `select site, checks, up_checks, uptime_percent from site_uptime(null, now() - interval '30 days', now(), null)`,
+    ),
+    bars_ms: await serverMs(
+      `select site, bucket, uptime_percent from site_uptime(null, date_trunc('day', now(), 'UTC') - interval '89 days',
+         date_trunc('day', now(), 'UTC') + interval '1 day', '1 day')`,
+    ),
+  };
+  console.log(`  server time alone (EXPLAIN ANALYZE): ${JSON.stringify(serverTime)}`);
+
+  const size = async (table: string) => {
+    const [row] = await sql<{ bytes: string; rows: string }[]>`
+      select coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 as bytes,
+             (select count(*) from ${sql(table)})::int8 as rows
+      from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = ${table}::regclass`;
+    return {
+      bytes: Number(row!.bytes),
+      rows: Number(row!.rows),
+      per_row: Number(row!.bytes) / Number(row!.rows),
+    };
+  };
+  const raw = await size("checks");
+  const hourly = await size("rollup_hourly");
+  const daily = await size("rollup_daily");
+  const gb = (bytes: number) => Math.round(bytes / 1e8) / 10;
+  // 10,000 sites (one location each), every 30 s, a year, default retention: raw 30 days, hourly 365 of its 400
+  // days, daily 365 days.
+  const projection = {
+    sites: 10_000,
+    interval_s: 30,
+    raw_gb: gb(10_000 * 2880 * 30 * raw.per_row),
+    hourly_gb: gb(10_000 * 24 * 365 * hourly.per_row),
+    daily_gb: gb(10_000 * 365 * daily.per_row),
+  };
+  const perThousandSites = {
+    raw_gb_30_days_at_30s: gb(1000 * 2880 * 30 * raw.per_row),
+    hourly_gb_400_days: gb(1000 * 24 * 400 * hourly.per_row),
+    daily_gb_per_year: gb(1000 * 365 * daily.per_row),
+  };
+  console.log(`\nbytes on disk (table + indexes, after VACUUM):`);
+  console.log(`  raw check        ${raw.per_row.toFixed(1)} bytes (${raw.rows} rows)`);
+  console.log(
+    `  hourly row       ${hourly.per_row.toFixed(1)} bytes per (site, location)-hour (${hourly.rows} rows)`,
+  );
+  console.log(
+    `  daily row        ${daily.per_row.toFixed(1)} bytes per (site, location)-day (${daily.rows} rows)`,
+  );
+  console.log(
+    `projected, 10,000 sites at 30 s for a year, default retention: raw ${projection.raw_gb} GB + hourly ` +
+      `${projection.hourly_gb} GB + daily ${projection.daily_gb} GB (per location)`,
+  );
+  console.log(`per 1,000 sites (one location, 30 s): ${JSON.stringify(perThousandSites)}`);
+  const [server] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+  await Deno.writeTextFile(
+    results,
+    JSON.stringify(
+      {
+        at: now.toISOString(),
+        machine: {
+          cores: navigator.hardwareConcurrency,
+          postgres: server?.version,
+          deno: Deno.version.deno,
+          load_average: Deno.loadavg(),
+        },
+        data: {
+          sites: SITES,
+          locations: LOCATIONS,
+          daily_days: DAYS,
+          hourly_days: HOURLY_DAYS,
+          raw_days: RAW_DAYS,
+          raw_every_minutes: RAW_EVERY_MINUTES,
+        },
+        queries,
+        server_time: serverTime,
+        closed_hour_rollup: {
+          ...closedHour,
+          raw_checks: hourRows!.n,
+          micros_per_check: closedHourMicrosPerCheck,
+        },
+        bytes: { raw_check: raw.per_row, hourly_row: hourly.per_row, daily_row: daily.per_row },
+        projection_10k_sites_30s_one_year: projection,
+        per_1000_sites: perThousandSites,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+} finally {
+  await db.drop();
+}

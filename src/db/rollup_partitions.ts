@@ -1,0 +1,218 @@
+/**
+ * Partitions of the rollup tables: `rollup_hourly` by UTC month (`rollup_hourly_pYYYYMM`), `rollup_daily` by UTC
+ * year (`rollup_daily_pYYYY`); made ahead of time and dropped whole past their retention, never row by row. The
+ * sink runs {@linkcode maintainRollupPartitions} beside `maintainPartitions` (the raw checks).
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { Logger } from "../log.ts";
+import { transaction } from "./_transaction.ts";
+import { MONITOR_LOCK_SPACE } from "./migrate.ts";
+
+/** Second half of the advisory lock key held while maintaining rollup partitions. */
+export const ROLLUP_PARTITIONS_LOCK = 3;
+
+const DAY_MS = 86_400_000;
+const MAX_DAYS = 36_500;
+
+/** Options of {@linkcode maintainRollupPartitions}. */
+export interface RollupPartitionOptions {
+  /** Days of hourly rollups to keep; 0 keeps everything. Default 400. */
+  readonly hourlyRetentionDays?: number;
+  /** Days of daily rollups to keep; 0 (the default) keeps everything. */
+  readonly dailyRetentionDays?: number;
+  /** The current time; default the clock. */
+  readonly now?: Date;
+  /** How long to wait for the table locks DDL needs; default 5000 ms. */
+  readonly lockTimeoutMs?: number;
+  readonly log: Logger;
+}
+
+/** What {@linkcode maintainRollupPartitions} did. */
+export interface RollupPartitionReport {
+  /** False when another process held the maintenance lock, and nothing was done. */
+  readonly locked: boolean;
+  /** Partitions created, hourly then daily, in date order. */
+  readonly created: readonly string[];
+  /** Partitions dropped, hourly then daily, in date order. */
+  readonly dropped: readonly string[];
+  /** Rows moved from a default partition into partitions just created. */
+  readonly movedRows: number;
+}
+
+/** A rollup partition: table, name and bounds, built only from a UTC date (never from outside text). */
+export interface RollupPartition {
+  readonly table: "rollup_hourly" | "rollup_daily";
+  readonly name: string;
+  /** Inclusive lower bound, RFC 3339. */
+  readonly from: string;
+  /** Exclusive upper bound, RFC 3339. */
+  readonly to: string;
+}
+
+const NAME = /^rollup_(hourly_p\d{6}|daily_p\d{4})$/;
+const BOUND = /^\d{4}-\d{2}-01T00:00:00Z$/;
+
+/**
+ * The partition of `table` that holds `time`: its UTC month for hourly rollups, its UTC year for daily ones.
+ *
+ * @example
+ * ```ts
+ * rollupPartition("rollup_hourly", new Date("2026-11-23T10:00:00Z"));
+ * // { table: "rollup_hourly", name: "rollup_hourly_p202611", from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z" }
+ * ```
+ */
+export function rollupPartition(table: "rollup_hourly" | "rollup_daily", time: Date): RollupPartition {
+  const year = time.getUTCFullYear();
+  const month = time.getUTCMonth();
+  if (!Number.isFinite(year) || year < 1 || year > 9998) {
+    throw new RangeError(`Cannot name a partition: the date is out of range: ${String(time)}`);
+  }
+  const iso = (y: number, m: number) => new Date(Date.UTC(y, m, 1)).toISOString().slice(0, 10) + "T00:00:00Z";
+  const partition: RollupPartition = table === "rollup_hourly"
+    ? {
+      table,
+      name: `rollup_hourly_p${year.toString().padStart(4, "0")}${(month + 1).toString().padStart(2, "0")}`,
+      from: iso(year, month),
+      to: iso(year, month + 1),
+    }
+    : {
+      table,
+      name: `rollup_daily_p${year.toString().padStart(4, "0")}`,
+      from: iso(year, 0),
+      to: iso(year + 1, 0),
+    };
+  // The name and bounds reach SQL text: they must hold nothing but what these patterns allow.
+  if (!NAME.test(partition.name) || !BOUND.test(partition.from) || !BOUND.test(partition.to)) {
+    throw new RangeError(`Cannot name a partition: unexpected name or bounds for ${time.toISOString()}`);
+  }
+  return partition;
+}
+
+function parsePartition(name: string): RollupPartition | null {
+  const hourly = /^rollup_hourly_p(\d{4})(\d{2})$/.exec(name);
+  if (hourly) {
+    const time = new Date(Date.UTC(Number(hourly[1]), Number(hourly[2]) - 1, 1));
+    return rollupPartition("rollup_hourly", time).name === name
+      ? rollupPartition("rollup_hourly", time)
+      : null;
+  }
+  const daily = /^rollup_daily_p(\d{4})$/.exec(name);
+  if (daily) return rollupPartition("rollup_daily", new Date(Date.UTC(Number(daily[1]), 0, 1)));
+  return null;
+}
+
+function checkDays(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_DAYS) {
+    throw new RangeError(
+      `Cannot maintain partitions as '${name}' must be an integer from 0 to ${MAX_DAYS}: current value is ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * In one transaction, under an advisory lock (a second caller at the same time returns `locked: false` at once):
+ * creates the partitions of this month and the next (hourly) and of this year and the next (daily) that are
+ * missing, moving into each the rows of its range that were stored in the default partition; and drops the
+ * partitions whose whole range is older than their retention. Throws `RangeError` for invalid options before
+ * any work; database errors propagate, with nothing changed.
+ *
+ * @example
+ * ```ts
+ * import type postgres from "postgres";
+ * import { silentLogger as log } from "../log.ts";
+ * declare const sql: postgres.Sql;
+ * await maintainRollupPartitions(sql, { hourlyRetentionDays: 400, dailyRetentionDays: 0, log });
+ * ```
+ */
+export async function maintainRollupPartitions(
+  sql: postgres.Sql,
+  options: RollupPartitionOptions,
+): Promise<RollupPartitionReport> {
+  const hourlyDays = checkDays("hourlyRetentionDays", options.hourlyRetentionDays ?? 400);
+  const dailyDays = checkDays("dailyRetentionDays", options.dailyRetentionDays ?? 0);
+  const now = options.now ?? new Date();
+  if (Number.isNaN(now.getTime())) {
+    throw new RangeError("Cannot maintain partitions as 'now' is an invalid date");
+  }
+  const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+  const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  const nextYear = new Date(Date.UTC(now.getUTCFullYear() + 1, 0, 1));
+  const wanted = [
+    rollupPartition("rollup_hourly", now),
+    rollupPartition("rollup_hourly", nextMonth),
+    rollupPartition("rollup_daily", now),
+    rollupPartition("rollup_daily", nextYear),
+  ];
+  const cutoffs = {
+    rollup_hourly: hourlyDays === 0 ? null : now.getTime() - hourlyDays * DAY_MS,
+    rollup_daily: dailyDays === 0 ? null : now.getTime() - dailyDays * DAY_MS,
+  };
+  return await transaction(sql, async (tx) => {
+    const [lock] = await tx<{ locked: boolean }[]>`
+      select pg_try_advisory_xact_lock(${MONITOR_LOCK_SPACE}, ${ROLLUP_PARTITIONS_LOCK}) as locked`;
+    if (!lock?.locked) return { locked: false, created: [], dropped: [], movedRows: 0 };
+    const existing = new Set(
+      (await tx<{ name: string }[]>`
+        select c.relname as name
+        from pg_inherits i join pg_class c on c.oid = i.inhrelid
+        where i.inhparent in ('rollup_hourly'::regclass, 'rollup_daily'::regclass)`).map((row) => row.name),
+    );
+    const missing = wanted.filter((p) => !existing.has(p.name));
+    const expired = [...existing].flatMap((name) => {
+      const partition = parsePartition(name);
+      if (partition === null) return [];
+      const cutoff = cutoffs[partition.table];
+      return cutoff !== null && Date.parse(partition.to) <= cutoff ? [partition] : [];
+    }).sort((a, b) => b.table.localeCompare(a.table) || a.name.localeCompare(b.name)); // hourly first
+    let movedRows = 0;
+    if (missing.length > 0 || expired.length > 0) {
+      await tx`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
+      await tx`lock table rollup_hourly, rollup_daily in access exclusive mode`;
+    }
+    for (const partition of missing) {
+      movedRows += await createPartition(tx, partition);
+      options.log.info("created partition", { partition: partition.name });
+    }
+    for (const partition of expired) {
+      await tx`drop table ${tx(partition.name)}`;
+      options.log.info("dropped partition", { partition: partition.name });
+    }
+    for (const table of ["rollup_hourly", "rollup_daily"] as const) {
+      const cutoff = cutoffs[table];
+      if (cutoff === null) continue;
+      // Rows that fell into the default partition (no partition for their time) expire row by row, as few.
+      await tx`delete from ${tx(`${table}_default`)} where bucket < ${new Date(cutoff)}`;
+    }
+    return {
+      locked: true,
+      created: missing.map((p) => p.name),
+      dropped: expired.map((p) => p.name),
+      movedRows,
+    };
+  });
+}
+
+/** Creates one partition, first moving its rows out of the default partition (CREATE fails otherwise). */
+async function createPartition(tx: postgres.TransactionSql, partition: RollupPartition): Promise<number> {
+  const defaultTable = `${partition.table}_default`;
+  const moved = await tx`
+    create temp table rollups_moving on commit drop as
+    with gone as (
+      delete from ${
+    tx(defaultTable)
+  } where bucket >= ${partition.from} and bucket < ${partition.to} returning *
+    )
+    select * from gone`;
+  // Partition bounds cannot be bound parameters; the name and bounds come from rollupPartition(), which checks
+  // them against fixed patterns (digits only), so the text holds no outside input.
+  await tx.unsafe(
+    `create table "${partition.name}" partition of ${partition.table} ` +
+      `for values from ('${partition.from}') to ('${partition.to}')`,
+  );
+  await tx`insert into ${tx(partition.table)} select * from rollups_moving`;
+  await tx`drop table rollups_moving`;
+  return moved.count;
+}

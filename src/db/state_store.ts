@@ -1,0 +1,313 @@
+/**
+ * The statements behind {@linkcode foldSite}: read and lock the `location_state`, `site_state` and open
+ * `site_incidents` rows of a batch's sites, and write back what the fold changed. Runs in the writer's
+ * transaction, so state and incidents move exactly once per stored check, like the rows.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { ErrorKind } from "../message.ts";
+import { boolArray, numberArray, textArray } from "./_arrays.ts";
+import { all } from "./_pipeline.ts";
+import { cleanText } from "./_values.ts";
+import { histogramLiteral } from "./latency.ts";
+import { type Accumulator, parseCounts } from "./rollups.ts";
+import type { Incident, LocationState, SiteChanges, SiteRecord, SiteRows, SiteState } from "./state.ts";
+
+/** RFC 3339 UTC text with microseconds for a time in microseconds since 1970. */
+export function microsToTimestamp(micros: bigint): string {
+  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  const fraction = micros - millis * 1000n;
+  return `${new Date(Number(millis)).toISOString().slice(0, 23)}${fraction.toString().padStart(3, "0")}Z`;
+}
+
+/** A site's stored rows: state, open incident, and each location's current-hour rollup counts. */
+export interface StoredSite extends SiteRows {
+  readonly locations: Map<number, LocationState>;
+  readonly accumulators: Map<number, Accumulator>;
+  site: SiteRecord | null;
+  open: Incident | null;
+}
+
+/** A `location_state` row to write: its state, its current-hour counts, and whether it exists (then it is
+ * updated only if it still holds `previous`, the check id and counts read earlier in the transaction). */
+export interface LocationRow {
+  readonly siteId: number;
+  readonly state: LocationState;
+  readonly accumulator: Accumulator;
+  readonly previous: { readonly checkId: string; readonly accChecks: number } | null;
+}
+
+/**
+ * Reads the stored rows of the sites named (by site id; a site without rows is absent); locks the open
+ * incidents (in site order). The state rows are not locked:
+ * all checks of a site are in one Kafka partition (the key is the site's name), and the writer already holds
+ * that partition's offsets row, so no other writer folds the same site's checks at the same time; should that
+ * ever happen (the topic's partition count changed), {@linkcode writeSiteChanges} notices that a row moved and
+ * fails the batch with SQLSTATE 40001, which is retried.
+ *
+ * @example
+ * ```ts
+ * import type postgres from "postgres";
+ * declare const tx: postgres.TransactionSql;
+ * const rows = await readSiteRows(tx, ["shop", "blog"]); // Map { 1 => { locations, accumulators, site, open } }
+ * ```
+ */
+export async function readSiteRows(
+  tx: postgres.TransactionSql,
+  siteNames: readonly string[],
+): Promise<Map<number, StoredSite>> {
+  const names = textArray(siteNames);
+  const [locationRows, siteRows, incidentRows] = await all([
+    tx<{
+      site_id: number;
+      location_id: number;
+      agent_id: number;
+      check_id: string;
+      micros: string;
+      seen_ms: string;
+      since_micros: string;
+      consecutive_failures: number;
+      interval_ms: number;
+      duration_ms: number;
+      status: number | null;
+      up: boolean;
+      error_kind: ErrorKind | null;
+      error_message: string | null;
+      acc_micros: string | null;
+      acc_checks: number;
+      acc_up_checks: number;
+      acc_error_counts: string | null;
+      acc_latency: string | null;
+    }[]>`
+      select site_id, location_id, agent_id, check_id::text, consecutive_failures, interval_ms, duration_ms,
+             status, up, error_kind, error_message,
+             (extract(epoch from checked_at) * 1000000)::int8 as micros,
+             (extract(epoch from seen_at) * 1000)::int8 as seen_ms,
+             (extract(epoch from since) * 1000000)::int8 as since_micros,
+             (extract(epoch from acc_hour) * 1000000)::int8 as acc_micros, acc_checks, acc_up_checks,
+             acc_error_counts::text, acc_latency::text
+      from location_state
+      where site_id in (select s.id from sites s join unnest(${names}::text[]) as t(name) using (name))
+      order by site_id, location_id`,
+    tx<{ site_id: number; state: SiteState; since_micros: string }[]>`
+      select site_id, state, (extract(epoch from since) * 1000000)::int8 as since_micros
+      from site_state
+      where site_id in (select s.id from sites s join unnest(${names}::text[]) as t(name) using (name))
+      order by site_id
+      for update`,
+    tx<{
+      id: string;
+      site_id: number;
+      started_micros: string;
+      worst_state: "degraded" | "down";
+      /** Comma-separated: the sink's connections do not fetch array types (see connect.ts). */
+      location_ids: string;
+      first_error_kind: ErrorKind | null;
+      first_error_message: string | null;
+    }[]>`
+      select id, site_id, (extract(epoch from started_at) * 1000000)::int8 as started_micros, worst_state,
+             array_to_string(location_ids, ',') as location_ids, first_error_kind, first_error_message
+      from site_incidents
+      where site_id in (select s.id from sites s join unnest(${names}::text[]) as t(name) using (name))
+        and ended_at is null
+      order by site_id
+      for update`,
+  ]);
+  const result = new Map<number, StoredSite>();
+  const of = (siteId: number) => {
+    let site = result.get(siteId);
+    if (site === undefined) {
+      site = { locations: new Map(), accumulators: new Map(), site: null, open: null };
+      result.set(siteId, site);
+    }
+    return site;
+  };
+  for (const row of locationRows) {
+    const micros = BigInt(row.micros);
+    const sinceMicros = BigInt(row.since_micros);
+    of(row.site_id).locations.set(row.location_id, {
+      locationId: row.location_id,
+      agentId: row.agent_id,
+      micros,
+      checkId: row.check_id,
+      checkedAt: microsToTimestamp(micros),
+      seenAtMs: Number(row.seen_ms),
+      since: microsToTimestamp(sinceMicros),
+      sinceMicros,
+      consecutiveFailures: row.consecutive_failures,
+      intervalMs: row.interval_ms,
+      durationMs: row.duration_ms,
+      status: row.status,
+      up: row.up,
+      errorKind: row.error_kind,
+      errorMessage: row.error_message,
+    });
+    of(row.site_id).accumulators.set(row.location_id, {
+      hour: row.acc_micros === null ? null : BigInt(row.acc_micros),
+      checks: row.acc_checks,
+      upChecks: row.acc_up_checks,
+      errors: parseCounts(row.acc_error_counts),
+      latency: parseCounts(row.acc_latency),
+    });
+  }
+  for (const row of siteRows) {
+    const sinceMicros = BigInt(row.since_micros);
+    of(row.site_id).site = { state: row.state, since: microsToTimestamp(sinceMicros), sinceMicros };
+  }
+  for (const row of incidentRows) {
+    const startedMicros = BigInt(row.started_micros);
+    of(row.site_id).open = {
+      id: Number(row.id),
+      startedAt: microsToTimestamp(startedMicros),
+      startedMicros,
+      endedAt: null,
+      worst: row.worst_state,
+      locationIds: row.location_ids === "" ? [] : row.location_ids.split(",").map(Number),
+      firstErrorKind: row.first_error_kind,
+      firstErrorMessage: row.first_error_message,
+    };
+  }
+  return result;
+}
+
+/**
+ * Writes the changes of `foldSite` for each site (`changes` by site id) and the location rows that changed.
+ *
+ * @example
+ * ```ts
+ * import type postgres from "postgres";
+ * import type { BatchChanges } from "./writer_steps.ts";
+ * declare const tx: postgres.TransactionSql;
+ * declare const changes: BatchChanges;
+ * await writeSiteChanges(tx, changes.sites, changes.locations);
+ * ```
+ */
+export async function writeSiteChanges(
+  tx: postgres.TransactionSql,
+  changes: ReadonlyMap<number, SiteChanges>,
+  locationRows: readonly LocationRow[],
+): Promise<void> {
+  const siteIds = [...changes.keys()].sort((a, b) => a - b);
+  const sites = siteIds.flatMap((siteId) => {
+    const site = changes.get(siteId)!.site;
+    return site === null ? [] : [{ siteId, ...site }];
+  });
+  const incidents = siteIds.flatMap((siteId) =>
+    changes.get(siteId)!.incidents.map((incident) => ({ siteId, ...incident }))
+  );
+  const updated = incidents.filter((incident) => incident.id !== null);
+  const opened = incidents.filter((incident) => incident.id === null);
+  const ints = (values: readonly number[]) => `{${values.join(",")}}`;
+  // Sent together and run in this order: an incident closed here is closed before a new one of its site opens.
+  await all([
+    ...writeLocations(tx, locationRows),
+    sites.length === 0 ? null : tx`
+      insert into site_state as s (site_id, state, since, changed_at)
+      select t.site_id, t.state, t.since, now()
+      from unnest(
+        ${numberArray(sites.map((s) => s.siteId))}::int4[],
+        ${textArray(sites.map((s) => s.state))}::text[],
+        ${textArray(sites.map((s) => s.since))}::timestamptz[]
+      ) as t(site_id, state, since)
+      on conflict (site_id) do update set state = excluded.state, since = excluded.since, changed_at = now()`,
+    updated.length === 0 ? null : tx`
+      update site_incidents i set ended_at = t.ended_at, worst_state = t.worst, location_ids = t.locations::int4[]
+      from unnest(
+        ${numberArray(updated.map((i) => i.id))}::int8[],
+        ${textArray(updated.map((i) => i.endedAt))}::timestamptz[],
+        ${textArray(updated.map((i) => i.worst))}::text[],
+        ${textArray(updated.map((i) => ints(i.locationIds)))}::text[]
+      ) as t(id, ended_at, worst, locations)
+      where i.id = t.id`,
+    opened.length === 0 ? null : tx`
+      insert into site_incidents (site_id, started_at, ended_at, worst_state, location_ids, first_error_kind,
+                                  first_error_message)
+      select t.site_id, t.started_at, t.ended_at, t.worst, t.locations::int4[], t.kind, t.message
+      from unnest(
+        ${numberArray(opened.map((i) => i.siteId))}::int4[],
+        ${textArray(opened.map((i) => i.startedAt))}::timestamptz[],
+        ${textArray(opened.map((i) => i.endedAt))}::timestamptz[],
+        ${textArray(opened.map((i) => i.worst))}::text[],
+        ${textArray(opened.map((i) => ints(i.locationIds)))}::text[],
+        ${textArray(opened.map((i) => i.firstErrorKind))}::check_error_kind[],
+        ${
+      textArray(opened.map((i) => i.firstErrorMessage === null ? null : cleanText(i.firstErrorMessage)))
+    }::text[]
+      ) with ordinality as t(site_id, started_at, ended_at, worst, locations, kind, message, n)
+      order by t.n`,
+  ]);
+}
+
+/** An error the sink retries: another writer changed a row this batch read (see readSiteRows). */
+function movedUnderneath(what: string): Error {
+  return Object.assign(new Error(`Cannot store ${what}: another writer changed it in the meantime`), {
+    code: "40001",
+  });
+}
+
+/** The statements that update existing `location_state` rows (if unchanged since read) and insert new ones. */
+function writeLocations(
+  tx: postgres.TransactionSql,
+  rows: readonly LocationRow[],
+): (Promise<unknown> | null)[] {
+  const columns = (list: readonly LocationRow[]) => {
+    const pick = <T>(f: (row: LocationRow) => T) => list.map(f);
+    return tx`unnest(
+      ${numberArray(pick((r) => r.siteId))}::int4[],
+      ${numberArray(pick((r) => r.state.locationId))}::int4[],
+      ${textArray(pick((r) => r.state.checkId))}::uuid[],
+      ${textArray(pick((r) => r.state.checkedAt))}::timestamptz[],
+      ${textArray(pick((r) => new Date(r.state.seenAtMs).toISOString()))}::timestamptz[],
+      ${textArray(pick((r) => r.state.since))}::timestamptz[],
+      ${numberArray(pick((r) => r.state.agentId))}::int4[],
+      ${numberArray(pick((r) => r.state.consecutiveFailures))}::int4[],
+      ${numberArray(pick((r) => r.state.intervalMs))}::int4[],
+      ${numberArray(pick((r) => r.state.durationMs))}::real[],
+      ${numberArray(pick((r) => r.state.status))}::int2[],
+      ${boolArray(pick((r) => r.state.up))}::bool[],
+      ${textArray(pick((r) => r.state.errorKind))}::check_error_kind[],
+      ${
+      textArray(pick((r) => r.state.errorMessage === null ? null : cleanText(r.state.errorMessage)))
+    }::text[],
+      ${
+      textArray(pick((r) => r.accumulator.hour === null ? null : microsToTimestamp(r.accumulator.hour)))
+    }::timestamptz[],
+      ${numberArray(pick((r) => r.accumulator.checks))}::int4[],
+      ${numberArray(pick((r) => r.accumulator.upChecks))}::int4[],
+      ${textArray(pick((r) => histogramLiteral(r.accumulator.errors)))}::text[],
+      ${textArray(pick((r) => histogramLiteral(r.accumulator.latency)))}::text[],
+      ${textArray(pick((r) => r.previous?.checkId ?? null))}::uuid[],
+      ${numberArray(pick((r) => r.previous?.accChecks ?? null))}::int4[]
+    ) as t(site_id, location_id, check_id, checked_at, seen_at, since, agent_id, failures, interval_ms, duration_ms,
+           status, up, error_kind, error_message, acc_hour, acc_checks, acc_up_checks, acc_errors, acc_latency,
+           previous_check_id, previous_acc_checks)`;
+  };
+  const existing = rows.filter((r) => r.previous !== null);
+  const added = rows.filter((r) => r.previous === null);
+  const update = existing.length === 0 ? null : tx`
+    update location_state l set
+      check_id = t.check_id, checked_at = t.checked_at, seen_at = t.seen_at, since = t.since, agent_id = t.agent_id,
+      consecutive_failures = t.failures, interval_ms = t.interval_ms, duration_ms = t.duration_ms,
+      status = t.status, up = t.up, error_kind = t.error_kind, error_message = t.error_message,
+      acc_hour = t.acc_hour, acc_checks = t.acc_checks, acc_up_checks = t.acc_up_checks,
+      acc_error_counts = t.acc_errors::int4[], acc_latency = t.acc_latency::int4[]
+    from ${columns(existing)}
+    where l.site_id = t.site_id and l.location_id = t.location_id and l.check_id = t.previous_check_id
+      and l.acc_checks = t.previous_acc_checks`.then((result) => {
+    if (result.count !== existing.length) throw movedUnderneath("location state");
+  });
+  const insert = added.length === 0 ? null : tx`
+    insert into location_state (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
+                                consecutive_failures, interval_ms, duration_ms, status, up, error_kind,
+                                error_message, acc_hour, acc_checks, acc_up_checks, acc_error_counts, acc_latency)
+    select t.site_id, t.location_id, t.check_id, t.checked_at, t.seen_at, t.since, t.agent_id, t.failures,
+           t.interval_ms, t.duration_ms, t.status, t.up, t.error_kind, t.error_message, t.acc_hour, t.acc_checks,
+           t.acc_up_checks, t.acc_errors::int4[], t.acc_latency::int4[]
+    from ${columns(added)}
+    order by t.site_id, t.location_id
+    on conflict do nothing`.then((result) => {
+    if (result.count !== added.length) throw movedUnderneath("location state");
+  });
+  return [update, insert];
+}

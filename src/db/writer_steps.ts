@@ -1,0 +1,132 @@
+/**
+ * Steps of the writer between inserting a batch's checks and writing state and rollups: which checks this
+ * transaction actually stored, and the fold of those checks into each site's state and each location's
+ * current-hour rollup counts. Private to src/db.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import { numberArray, textArray } from "./_arrays.ts";
+import type { ResolvedCheck } from "./names.ts";
+import { accumulate, EMPTY_ACCUMULATOR, type RollupCheck, type RollupDelta } from "./rollups.ts";
+import { foldSite, type SiteChanges } from "./state.ts";
+import type { LocationRow, StoredSite } from "./state_store.ts";
+
+/** A check with its database ids, its location's included. */
+export interface LocatedCheck extends ResolvedCheck {
+  readonly locationId: number;
+}
+
+/** The checks with distinct ids, the first of each. */
+export function distinctIds(resolved: readonly LocatedCheck[]): LocatedCheck[] {
+  const seen = new Set<string>();
+  return resolved.filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined);
+}
+
+/**
+ * The checks of `unique` (distinct ids) that this transaction inserted, given `inserted`, the insert's row
+ * count: the rows whose `xmin` is this transaction.
+ */
+export async function insertedChecks(
+  tx: postgres.TransactionSql,
+  unique: readonly LocatedCheck[],
+  inserted: number,
+): Promise<LocatedCheck[]> {
+  if (unique.length === inserted) return [...unique];
+  const rows = await tx<{ id: string }[]>`
+    select c.id::text from checks c
+    join unnest(${numberArray(unique.map((r) => r.siteId))}::int4[],
+                ${textArray(unique.map((r) => r.check.started_at))}::timestamptz[],
+                ${textArray(unique.map((r) => r.id))}::uuid[]) as t(site_id, started_at, id)
+      on c.site_id = t.site_id and c.started_at = t.started_at and c.id = t.id
+    where c.xmin::text = (pg_current_xact_id()::text::int8 % 4294967296)::text`;
+  const mine = new Set(rows.map((row) => row.id));
+  return unique.filter((r) => mine.has(r.id));
+}
+
+/** What a batch changes in state and rollups. */
+export interface BatchChanges {
+  readonly sites: Map<number, SiteChanges>;
+  readonly locations: LocationRow[];
+  /** Rollup counts to add, per hour (checks of earlier hours, and hours the accumulators moved past). */
+  readonly hourly: RollupDelta[];
+}
+
+/**
+ * Folds the inserted checks into each site's rows and each location's current-hour counts. A check starting
+ * more than `maxFutureMs` after `now` (an agent's clock far ahead) changes no state and is counted in the
+ * rollups directly: it would hold its location's state, or its counts, until that time.
+ */
+export function foldSites(
+  stored: ReadonlyMap<number, StoredSite>,
+  inserted: readonly LocatedCheck[],
+  now: Date,
+  maxFutureMs: number,
+): BatchChanges {
+  const horizon = BigInt(now.getTime() + maxFutureMs) * 1000n;
+  const bySite = new Map<number, LocatedCheck[]>();
+  for (const r of inserted) {
+    const list = bySite.get(r.siteId) ?? [];
+    list.push(r);
+    bySite.set(r.siteId, list);
+  }
+  const sites = new Map<number, SiteChanges>();
+  const locations: LocationRow[] = [];
+  const hourly: RollupDelta[] = [];
+  for (const [siteId, checks] of bySite) {
+    if (checks.length > 1) {
+      checks.sort((a, b) =>
+        a.micros < b.micros ? -1 : a.micros > b.micros ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+      );
+    }
+    const rows = stored.get(siteId) ??
+      { locations: new Map(), accumulators: new Map(), site: null, open: null };
+    const timely = checks.filter((r) => r.micros <= horizon);
+    const changes = foldSite(
+      rows,
+      timely.map((r) => ({
+        check: r.check,
+        micros: r.micros,
+        checkId: r.id,
+        locationId: r.locationId,
+        agentId: r.agentId,
+      })),
+      now.getTime(),
+    );
+    sites.set(siteId, changes);
+    const moved = new Map(changes.locations.map((l) => [l.locationId, l]));
+    const byLocation = new Map<number, LocatedCheck[]>();
+    for (const r of checks) {
+      const list = byLocation.get(r.locationId);
+      if (list === undefined) byLocation.set(r.locationId, [r]);
+      else list.push(r);
+    }
+    for (const [locationId, list] of byLocation) {
+      const state = moved.get(locationId) ?? rows.locations.get(locationId);
+      const before = rows.accumulators.get(locationId) ?? EMPTY_ACCUMULATOR;
+      const { accumulator, deltas } = accumulate(before, list.map(rollupCheck), horizon, state !== undefined);
+      hourly.push(...deltas);
+      if (state === undefined || (accumulator === before && !moved.has(locationId))) continue;
+      const previous = rows.locations.get(locationId);
+      locations.push({
+        siteId,
+        state,
+        accumulator,
+        previous: previous === undefined ? null : { checkId: previous.checkId, accChecks: before.checks },
+      });
+    }
+  }
+  return { sites, locations, hourly };
+}
+
+/** What the rollups need of a stored check. */
+export function rollupCheck(r: LocatedCheck): RollupCheck {
+  return {
+    siteId: r.siteId,
+    locationId: r.locationId,
+    micros: r.micros,
+    up: r.check.up,
+    durationMs: r.check.duration_ms,
+    errorKind: r.check.error?.kind ?? null,
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * The HTTP routes of `monitor serve`. Every route only reads. A database that does not answer gives 503
+ * (a page, JSON or text that says so) and the next request tries again; an unknown site gives 404.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import { DeadlineError } from "../db/handle.ts";
+import { readLocations } from "../db/read_locations.ts";
+import { readSite } from "../db/read_site.ts";
+import { readSites } from "../db/read_sites.ts";
+import { readIncidents } from "../db/read_incidents.ts";
+import { readUptimePeriod } from "../db/read_uptime.ts";
+import { readNow } from "../db/read_now.ts";
+import { describeError, isTransient } from "../db/retry.ts";
+import type { Logger } from "../log.ts";
+import { incidentJson, siteDetailJson, sitesJson } from "./api.ts";
+import { STYLE_CSS, TIME_JS } from "./assets.ts";
+import { badge, stateColor, uptimeColor } from "./badge.ts";
+import { formatPercent } from "./format.ts";
+import { html } from "./html.ts";
+import { page, type PageContext } from "./layout.ts";
+import { formatServeMetrics } from "./metrics_text.ts";
+import { sitePage } from "./page_site.ts";
+import { sitesPage } from "./page_sites.ts";
+import { PastDaysCache } from "./past_days.ts";
+import { parseSiteQuery } from "./query.ts";
+import { loadSitesView, loadSiteView } from "./views.ts";
+
+/** What the routes need: a way to run a read with a deadline, and the page settings. */
+export interface RouteContext extends PageContext {
+  /** Runs `call` on the pool; rejects (with the driver's error or a deadline error) when the database is away. */
+  readonly read: <T>(what: string, call: (sql: postgres.Sql) => Promise<T>) => Promise<T>;
+  readonly log: Logger;
+}
+
+type Kind = "html" | "json" | "text" | "svg";
+
+const TYPES: Record<Kind, string> = {
+  html: "text/html; charset=utf-8",
+  json: "application/json; charset=utf-8",
+  text: "text/plain; charset=utf-8",
+  svg: "image/svg+xml; charset=utf-8",
+};
+
+function respond(kind: Kind, body: string, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": TYPES[kind], "cache-control": "no-store", ...headers },
+  });
+}
+
+function json(value: unknown, status = 200): Response {
+  return respond("json", JSON.stringify(value, null, 2) + "\n", status);
+}
+
+/** A path segment decoded, or null when it is not valid percent-encoding. */
+function segment(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
+const PERIOD = /^([1-9]\d{0,3})([hd])$/;
+
+/** An uptime badge's `period` (e.g. `24h`, `7d`, `30d`; at most 400 days or 9,600 hours). */
+export function parsePeriod(text: string): { count: number; width: "hour" | "day" } {
+  const match = PERIOD.exec(text);
+  const count = Number(match?.[1]);
+  const width = match?.[2] === "h" ? "hour" : "day";
+  if (match === null || count > (width === "hour" ? 9_600 : 400)) {
+    throw new RangeError(
+      `Cannot read parameter 'period': expected hours or days such as 24h, 7d or 30d, at most 400d: got '${text}'`,
+    );
+  }
+  return { count, width };
+}
+
+/** The request handler. */
+export function createHandler(context: RouteContext): (request: Request) => Promise<Response> {
+  const pastDays = new PastDaysCache();
+  return async (request) => {
+    const url = new URL(request.url);
+    const kind = kindOf(url.pathname);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return respond("text", "Cannot serve the request: only GET and HEAD are allowed\n", 405, {
+        allow: "GET, HEAD",
+      });
+    }
+    try {
+      return await route(context, url, pastDays);
+    } catch (error) {
+      if (error instanceof RangeError) return problem(context, kind, 400, "Bad request", error.message);
+      if (
+        error instanceof DeadlineError ||
+        (typeof (error as { code?: unknown })?.code === "string" && isTransient(error))
+      ) {
+        context.log.warn("database unavailable", { path: url.pathname, error: describeError(error) });
+        return problem(
+          context,
+          kind,
+          503,
+          "Database unavailable",
+          `Cannot read the database: ${describeError(error)}. This page will try again.`,
+          { "retry-after": "10", ...(kind === "html" ? { refresh: "10" } : {}) },
+        );
+      }
+      context.log.error("request failed", { path: url.pathname, error: describeError(error) });
+      return problem(
+        context,
+        kind,
+        500,
+        "Internal error",
+        `Cannot serve the request: ${describeError(error)}`,
+      );
+    }
+  };
+}
+
+function kindOf(path: string): Kind {
+  if (path.startsWith("/api/")) return "json";
+  if (path.startsWith("/badge/")) return "svg";
+  if (path === "/metrics" || path === "/healthz") return "text";
+  return "html";
+}
+
+function problem(
+  context: PageContext,
+  kind: Kind,
+  status: number,
+  title: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  switch (kind) {
+    case "json":
+      return respond("json", JSON.stringify({ error: message }) + "\n", status, headers);
+    case "svg":
+      return respond("svg", badge("monitor", title.toLowerCase(), "#9f9f9f"), status, headers);
+    case "text":
+      return respond("text", message + "\n", status, headers);
+    case "html":
+      return respond(
+        "html",
+        page(context, {
+          heading: title,
+          body: html`
+            <h2 class="error" id="error">${status} ${title}</h2>
+            <p id="message">${message}</p>
+            <p><a href="/">all sites</a></p>
+          `,
+        }),
+        status,
+        headers,
+      );
+  }
+}
+
+async function route(context: RouteContext, url: URL, pastDays: PastDaysCache): Promise<Response> {
+  const path = url.pathname;
+  const parts = path.split("/").slice(1);
+  if (path === "/") {
+    const query = parseSiteQuery(url.searchParams);
+    const view = await context.read("read the sites", (sql) => loadSitesView(sql, query, pastDays));
+    return respond("html", sitesPage(context, view));
+  }
+  if (path === "/api/sites") {
+    const query = parseSiteQuery(url.searchParams);
+    return json(
+      sitesJson(await context.read("read the sites", (sql) => loadSitesView(sql, query, pastDays))),
+    );
+  }
+  if (
+    parts.length === 2 && parts[0] === "sites" ||
+    parts.length === 3 && parts[0] === "api" && parts[1] === "sites"
+  ) {
+    const name = segment(parts.at(-1)!);
+    const view = name === null ? null : await context.read("read the site", (sql) => loadSiteView(sql, name));
+    const api = parts[0] === "api";
+    if (view === null) {
+      return problem(
+        context,
+        api ? "json" : "html",
+        404,
+        "Not found",
+        `Cannot find site '${name ?? parts.at(-1)}'`,
+      );
+    }
+    return api ? json(siteDetailJson(view)) : respond("html", sitePage(context, view));
+  }
+  if (path === "/api/incidents") {
+    const site = url.searchParams.get("site");
+    const open = url.searchParams.get("open");
+    if (open !== null && open !== "true" && open !== "false") {
+      throw new RangeError(`Cannot read parameter 'open': expected true or false: got '${open}'`);
+    }
+    const [incidents, now] = await context.read("read the incidents", (sql) =>
+      Promise.all([
+        readIncidents(sql, { site, open: open === "true", limit: 500 }),
+        readNow(sql),
+      ]));
+    return json({ generated_at: now.toISOString(), incidents: incidents.map((i) => incidentJson(i, now)) });
+  }
+  if (parts[0] === "badge" && (parts.length === 2 || parts.length === 3)) {
+    return await badgeRoute(context, url, parts);
+  }
+  if (path === "/metrics") {
+    const [sites, locations] = await context.read(
+      "read the metrics",
+      (sql) => Promise.all([readSites(sql).then((page) => page.sites), readLocations(sql, null)]),
+    );
+    return respond("text", formatServeMetrics(sites, locations), 200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    });
+  }
+  if (path === "/healthz") {
+    await context.read("check the database", readNow);
+    return respond("text", "ok\n");
+  }
+  if (path === "/assets/style.css") {
+    return respond("text", STYLE_CSS, 200, {
+      "content-type": "text/css; charset=utf-8",
+      "cache-control": "max-age=3600",
+    });
+  }
+  if (path === "/assets/time.js") {
+    return respond("text", TIME_JS, 200, {
+      "content-type": "text/javascript; charset=utf-8",
+      "cache-control": "max-age=3600",
+    });
+  }
+  return problem(context, kindOf(path), 404, "Not found", `Cannot find '${path}'`);
+}
+
+async function badgeRoute(context: RouteContext, url: URL, parts: readonly string[]): Promise<Response> {
+  const uptime = parts.length === 3;
+  if (uptime ? parts[2] !== "uptime.svg" : !parts[1]!.endsWith(".svg")) {
+    return problem(context, "svg", 404, "Not found", "not found");
+  }
+  const name = segment(uptime ? parts[1]! : parts[1]!.slice(0, -".svg".length));
+  const found = name === null ? null : await context.read("read the site", (sql) => readSite(sql, name));
+  if (name === null || found === null) {
+    return respond("svg", badge(name ?? "site", "not found", "#9f9f9f"), 404);
+  }
+  if (!uptime) return respond("svg", badge(name, found.site.state, stateColor(found.site.state)));
+  const period = url.searchParams.get("period") ?? "30d";
+  const { count, width } = parsePeriod(period);
+  const figures = await context.read(
+    "read the uptime",
+    (sql) => readUptimePeriod(sql, name, found.now, count, width),
+  );
+  return respond("svg", badge(`uptime ${period}`, formatPercent(figures), uptimeColor(figures)));
+}

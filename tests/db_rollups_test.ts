@@ -1,0 +1,341 @@
+import type postgres from "postgres";
+import { assertEquals } from "./_assert.ts";
+import { createTestDatabase } from "./_pg.ts";
+import { LATENCY_THRESHOLDS, latencyBucket, latencyMidpoint } from "../src/db/latency.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { maintainPartitions } from "../src/db/partitions.ts";
+import { maintainRollupPartitions, rollupPartition } from "../src/db/rollup_partitions.ts";
+import { accumulate, EMPTY_ACCUMULATOR, parseCounts, toPeriod } from "../src/db/rollups.ts";
+import { type Batch, writeBatch } from "../src/db/writer.ts";
+import { silentLogger as log } from "../src/log.ts";
+import type { CheckResult, ErrorKind } from "../src/message.ts";
+
+const HOUR = 3_600_000;
+/** Asserts a condition, with a message that shows the values involved. */
+const holds = (condition: boolean, message = "condition does not hold") =>
+  assertEquals(condition, true, message);
+const DAY = 86_400_000;
+const uuid = (n: number) => `01937a00-0000-7000-8000-${n.toString().padStart(12, "0")}`;
+let nextId = 1;
+
+function check(
+  site: string,
+  region: string,
+  at: number,
+  up: boolean,
+  durationMs: number,
+  kind: ErrorKind = "http",
+) {
+  return {
+    v: 1,
+    id: uuid(nextId++),
+    site,
+    url: `https://${site}.example/`,
+    agent: `agent-${region}`,
+    region,
+    scheduled_at: new Date(at).toISOString(),
+    started_at: new Date(at).toISOString(),
+    up,
+    status: up ? 200 : null,
+    ttfb_ms: null,
+    duration_ms: durationMs,
+    bytes: null,
+    regex: null,
+    regex_matched: null,
+    cert_expires_at: null,
+    error: up ? null : { kind, message: `failed: ${kind}` },
+    interval_ms: 30_000,
+  } satisfies CheckResult;
+}
+
+function batchAt(group: string, first: number, checks: readonly CheckResult[]): Batch {
+  return {
+    group,
+    topic: "monitor.checks",
+    checks: checks.map((c, i) => ({ partition: 0, offset: String(first + i), check: c })),
+    deadLetters: [],
+    progress: [{ partition: 0, firstOffset: String(first), nextOffset: String(first + checks.length) }],
+  };
+}
+
+/** Rollup rows as text, their error and latency counts as (subscript:count) pairs: what is stored (tables plus
+ * the current-hour counts in location_state) or what a recomputation from raw checks gives. */
+async function rollupCounts(sql: postgres.Sql, source: "stored" | "from_checks", width: string) {
+  const rows = await sql<{ line: string }[]>`
+    select to_char(bucket at time zone 'UTC', 'YYYY-MM-DD HH24') || ' ' || site_id || '/' || location_id || ' ' ||
+           checks || '/' || up_checks || ' e[' || coalesce(counts_pairs(error_counts), '') || '] l[' ||
+           coalesce(counts_pairs(latency), '') || ']' as line
+    from ${source === "stored" ? sql`rollups_stored` : sql`rollups_from_checks`}('-infinity', 'infinity',
+                                                                                    ${width}::interval)
+    order by 1`;
+  return rows.map((r) => r.line);
+}
+
+Deno.test("accumulate() keeps the current hour, moves it out at the next hour, and passes late checks on", () => {
+  const c = (minute: number, up = true) => ({
+    siteId: 1,
+    locationId: 2,
+    micros: BigInt(Date.UTC(2026, 10, 20, 10, minute)) * 1000n,
+    up,
+    durationMs: 40,
+    errorKind: up ? null : "timeout" as const,
+  });
+  const horizon = BigInt(Date.UTC(2026, 10, 20, 12)) * 1000n;
+  const first = accumulate(EMPTY_ACCUMULATOR, [c(0), c(30, false)], horizon, true);
+  assertEquals(first.deltas, []);
+  assertEquals(first.accumulator, {
+    hour: BigInt(Date.UTC(2026, 10, 20, 10)) * 1000n,
+    checks: 2,
+    upChecks: 1,
+    errors: new Map([[4, 1]]),
+    latency: new Map([[latencyBucket(40), 1]]),
+  });
+  const next = accumulate(first.accumulator, [c(-1), c(70)], horizon, true);
+  // The late check (09:59) and the finished hour (10:00) become deltas; 11:10 starts a new hour.
+  assertEquals(
+    toPeriod(next.deltas, "hourly").map((d) => [new Date(Number(d.bucket / 1000n)).toISOString(), d.checks]),
+    [["2026-11-20T09:00:00.000Z", 1], ["2026-11-20T10:00:00.000Z", 2]],
+  );
+  assertEquals(toPeriod(next.deltas, "daily").map((d) => d.checks), [3]);
+  assertEquals([next.accumulator.hour, next.accumulator.checks], [
+    BigInt(Date.UTC(2026, 10, 20, 11)) * 1000n,
+    1,
+  ]);
+  // A check far in the future never becomes the current hour.
+  const ahead = accumulate(next.accumulator, [{ ...c(0), micros: horizon + 1n }], horizon, true);
+  assertEquals([ahead.accumulator.checks, ahead.deltas.length], [1, 1]);
+});
+
+Deno.test("parseCounts() reads PostgreSQL's array text with and without explicit bounds", () => {
+  assertEquals(parseCounts(null), new Map());
+  assertEquals(parseCounts("{0,2,1}"), new Map([[2, 2], [3, 1]]));
+  assertEquals(parseCounts("[47:49]={3,NULL,1}"), new Map([[47, 3], [49, 1]]));
+  assertEquals(parseCounts("[0:0]={5}"), new Map([[0, 5]]));
+});
+
+Deno.test("db rollups", async (t) => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  try {
+    await migrate(sql, log);
+
+    await t.step("the latency thresholds of the database and of latency.ts are the same", async () => {
+      const [row] = await sql<{ t: number[] }[]>`select latency_thresholds() as t`;
+      assertEquals(row?.t, [...LATENCY_THRESHOLDS]);
+      const samples = [0, 0.999, 1, 1.08, 40.25, 999.9, 190_964, 190_965, 86_400_000];
+      const [buckets] = await sql<{ b: number[] }[]>`
+        select array_agg(latency_bucket(d) order by n) as b from unnest(${samples}::real[]) with ordinality as t(d, n)`;
+      assertEquals(buckets?.b, samples.map(latencyBucket));
+    });
+
+    await t.step(
+      "rollups equal a recomputation from raw checks after random batches, redelivery, replays and late checks",
+      async () => {
+        let seed = 7;
+        const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+        const kinds: ErrorKind[] = ["dns", "connect", "timeout", "http"];
+        // 22:30 UTC: the run crosses an hour boundary and midnight.
+        let clock = Date.UTC(2026, 10, 20, 22, 30);
+        const log: CheckResult[][] = []; // every batch as first sent, by offset
+        let offset = 0;
+        let late = 0;
+        for (let round = 0; round < 60; round++) {
+          const checks: CheckResult[] = [];
+          for (let n = 1 + Math.floor(random() * 12); n > 0; n--) {
+            clock += Math.floor(random() * 40_000);
+            const roll = random();
+            const at = roll < 0.06 ? clock - HOUR : roll < 0.1 ? clock - DAY : clock;
+            if (at !== clock) late++;
+            const up = random() < 0.8;
+            checks.push(check(
+              `site-${Math.floor(random() * 3)}`,
+              random() < 0.5 ? "eu" : "us",
+              at,
+              up,
+              Math.exp(3 + 2 * random()),
+              kinds[Math.floor(random() * kinds.length)],
+            ));
+          }
+          // A producer retry: a check published again at a new offset.
+          if (round % 9 === 4 && log.length > 0) checks.push(log[log.length - 1]![0]!);
+          const now = new Date(clock + 1000);
+          await writeBatch(sql, batchAt("g", offset, checks), { now });
+          log.push(checks);
+          offset += checks.length;
+          // A sink killed after committing but before Kafka learnt it: the last two batches come again.
+          if (round % 7 === 6) {
+            const again = [...log[log.length - 2]!, ...log[log.length - 1]!];
+            const result = await writeBatch(sql, batchAt("g", offset - again.length, again), { now });
+            assertEquals([result.stored, result.skipped], [0, again.length]);
+          }
+        }
+        holds(late > 10, `only ${late} late checks`);
+        const [counts] = await sql<{ hourly: number; daily: number; current: number }[]>`
+          select (select count(*)::int from rollup_hourly) as hourly, (select count(*)::int from rollup_daily) as daily,
+                 (select count(*)::int from location_state where acc_checks > 0) as current`;
+        holds(counts!.hourly > 10 && counts!.daily > 5 && counts!.current > 0, JSON.stringify(counts));
+        for (const width of ["1 hour", "1 day"]) {
+          const stored = await rollupCounts(sql, "stored", width);
+          assertEquals(stored, await rollupCounts(sql, "from_checks", width), width);
+          holds(stored.length > 10, `${stored.length} rows`);
+        }
+        // site_uptime over hour-aligned ranges, by hour and by day, counts exactly what raw checks give.
+        const raw = await sql`
+          select s.name as site, date_bin('1 day', c.started_at, '2000-01-03') as bucket, count(*)::int as checks,
+                 count(*) filter (where c.up)::int as up_checks
+          from checks c join sites s on s.id = c.site_id
+          where c.started_at >= '2026-11-19T00:00:00Z' and c.started_at < '2026-11-23T00:00:00Z'
+          group by 1, 2 order by 1, 2`;
+        const daily = await sql`
+          select site, bucket, checks::int, up_checks::int
+          from site_uptime(null, '2026-11-19T00:00:00Z', '2026-11-23T00:00:00Z', '1 day')`;
+        assertEquals([...daily], [...raw]);
+        const [hourly] = await sql<{ n: number }[]>`
+          select sum(checks)::int as n from site_uptime(null, '2026-11-19T00:00:00Z', '2026-11-23T00:00:00Z', '1 hour')`;
+        assertEquals(hourly?.n, raw.reduce((sum, r) => sum + r.checks, 0));
+      },
+    );
+
+    await t.step(
+      "percentiles from histograms are within 5 % of percentile_cont over log-normal durations",
+      async () => {
+        let seed = 11;
+        const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+        const hour = Date.UTC(2026, 10, 10, 10);
+        const checks: CheckResult[] = [];
+        for (let i = 0; i < 3000; i++) {
+          // Box-Muller: median 120 ms, sigma 0.8.
+          const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+          checks.push(
+            check("latency", i % 2 === 0 ? "eu" : "us", hour + i * 1000, true, 120 * Math.exp(0.8 * z)),
+          );
+        }
+        for (let i = 0; i < checks.length; i += 500) {
+          await writeBatch(sql, batchAt("p", i, checks.slice(i, i + 500)), { now: new Date(hour + HOUR) });
+        }
+        const [exact] = await sql<{ p: number[] }[]>`
+        select percentile_cont(array[0.5, 0.95, 0.99]) within group (order by duration_ms) as p
+        from checks c join sites s on s.id = c.site_id where s.name = 'latency'`;
+        for (const [from, to] of [[hour, hour + HOUR], [hour + 1234, hour + HOUR]] as const) {
+          const [row] = await sql<{ p50_ms: number; p95_ms: number; p99_ms: number; checks: string }[]>`
+          select * from site_uptime('latency', ${new Date(from)}, ${new Date(to)}, null)`;
+          const got = [row!.p50_ms, row!.p95_ms, row!.p99_ms];
+          got.forEach((value, i) => {
+            const error = Math.abs(value - exact!.p[i]!) / exact!.p[i]!;
+            holds(
+              error < 0.05,
+              `p${[50, 95, 99][i]} ${value} vs ${exact!.p[i]} (${(error * 100).toFixed(2)} %)`,
+            );
+            assertEquals(Math.round(value * 10) / 10, value);
+          });
+        }
+        assertEquals(latencyMidpoint(latencyBucket(40.25)), 41.8);
+      },
+    );
+
+    await t.step(
+      "buckets of an hour, a day, a week, a calendar month, and null for the whole range",
+      async () => {
+        const start = Date.UTC(2026, 0, 30, 23); // Friday 2026-01-30 23:00 UTC
+        const checks = [0, 1, 2, 3, 4].map((d) => check("buckets", "eu", start + d * DAY, d !== 2, 50));
+        await writeBatch(sql, batchAt("b", 0, checks), { now: new Date(start + 5 * DAY) });
+        const rows = async (width: string | null) =>
+          (await sql`
+          select bucket, checks::int, up_checks::int
+          from site_uptime('buckets', '2026-01-30T00:00:00Z', '2026-02-05T00:00:00Z', ${width}::interval)`)
+            .map((r) => [(r.bucket as Date).toISOString().slice(0, 13), r.checks, r.up_checks]);
+        assertEquals(await rows("1 month"), [["2026-01-01T00", 2, 2], ["2026-02-01T00", 3, 2]]);
+        assertEquals(await rows("1 week"), [["2026-01-26T00", 3, 2], ["2026-02-02T00", 2, 2]]);
+        assertEquals((await rows("1 day")).length, 5);
+        assertEquals(
+          await rows("1 hour"),
+          checks.map((c, i) => [c.started_at.slice(0, 13), 1, i === 2 ? 0 : 1]),
+        );
+        assertEquals(await rows(null), [["2026-01-30T00", 5, 4]]);
+        assertEquals(await rows("1 year"), [["2026-01-01T00", 5, 4]]);
+      },
+    );
+
+    await t.step(
+      "after raw partitions past retention are dropped, site_uptime counts stay the same",
+      async () => {
+        const day0 = Date.UTC(2026, 9, 1); // 2026-10-01
+        await maintainPartitions(sql, { now: new Date(day0), aheadDays: 8, retentionDays: 0, log });
+        await maintainRollupPartitions(sql, { now: new Date(day0), log });
+        const checks: CheckResult[] = [];
+        for (let h = 0; h < 6 * 24; h += 5) {
+          checks.push(check("kept", "eu", day0 + h * HOUR + 17 * 60_000, h % 3 !== 0, 80));
+        }
+        await writeBatch(sql, batchAt("r", 0, checks), { now: new Date(day0 + 6 * DAY) });
+        const ranges: [string, string, string | null][] = [
+          ["2026-10-01T00:00:00Z", "2026-10-07T00:00:00Z", "1 day"],
+          ["2026-10-01T00:00:00Z", "2026-10-07T00:00:00Z", null],
+          ["2026-10-02T05:00:00Z", "2026-10-06T00:00:00Z", "1 hour"],
+        ];
+        const answers = async () => {
+          const all = [];
+          for (const [from, to, width] of ranges) {
+            all.push(
+              [
+                ...await sql`select bucket, checks::int, up_checks::int
+                           from site_uptime('kept', ${from}, ${to}, ${width}::interval)`,
+              ],
+            );
+          }
+          return all;
+        };
+        const before = await answers();
+        const report = await maintainPartitions(sql, {
+          now: new Date(day0 + 5 * DAY),
+          retentionDays: 2,
+          log,
+        });
+        // 2026-10-06 - 2 days = 2026-10-04: the partitions of 09-30 (made as "yesterday") to 10-03 go.
+        assertEquals(report.dropped, [
+          "checks_p20260930",
+          "checks_p20261001",
+          "checks_p20261002",
+          "checks_p20261003",
+        ]);
+        const [raw] = await sql<{ n: number }[]>`
+        select count(*)::int as n from checks c join sites s on s.id = c.site_id where s.name = 'kept'`;
+        holds(raw!.n < checks.length, `${raw!.n} raw checks left of ${checks.length}`);
+        assertEquals(await answers(), before);
+        assertEquals(before[1]![0]!.checks, checks.length);
+      },
+    );
+
+    await t.step(
+      "rollup partitions are made by month and year and dropped whole past their retention",
+      async () => {
+        assertEquals(rollupPartition("rollup_hourly", new Date("2026-12-31T23:00:00Z")), {
+          table: "rollup_hourly",
+          name: "rollup_hourly_p202612",
+          from: "2026-12-01T00:00:00Z",
+          to: "2027-01-01T00:00:00Z",
+        });
+        const report = await maintainRollupPartitions(sql, {
+          now: new Date("2027-12-01T00:00:00Z"),
+          hourlyRetentionDays: 30,
+          dailyRetentionDays: 0,
+          log,
+        });
+        // rollup_daily_p2027 was made a year ahead by the step before.
+        assertEquals(report.created, [
+          "rollup_hourly_p202712",
+          "rollup_hourly_p202801",
+          "rollup_daily_p2028",
+        ]);
+        // 2027-12-01 - 30 days = 2027-11-01: every month that ended by then goes (rows that sat in the default
+        // partition too); daily rollups are kept forever.
+        assertEquals(report.dropped, ["rollup_hourly_p202610", "rollup_hourly_p202611"]);
+        const [row] = await sql<{ hourly: number; daily: number }[]>`
+        select (select count(*)::int from rollup_hourly) as hourly,
+               (select count(*)::int from rollup_daily where bucket >= '2026-10-01' and bucket < '2026-11-01') as daily`;
+        assertEquals(row, { hourly: 0, daily: 6 });
+      },
+    );
+  } finally {
+    await db.drop();
+  }
+});
