@@ -87,7 +87,7 @@ const SINK_OPTIONS = {
     arg: "DUR",
     description: "a partition with lag that stores nothing this long is a stall: logged, /healthz answers " +
       "503, and the consumer rejoins the group",
-    default: "30s",
+    default: "20s",
   },
   "drain-timeout": {
     type: "string",
@@ -172,7 +172,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
   const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
-  const stallTimeoutMs = durationFlag("stall-timeout", flags["stall-timeout"], 30_000);
+  const stallTimeoutMs = durationFlag("stall-timeout", flags["stall-timeout"], 20_000);
   if (stallTimeoutMs < 1_000) {
     throw new UsageError(
       `Cannot use flag '--stall-timeout': expected 1s or more: got '${flags["stall-timeout"]}'`,
