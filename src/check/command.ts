@@ -205,7 +205,13 @@ interface ResultSink {
   close(): Promise<number>;
   /** Aborts, with the error as its reason, when Kafka turns out to be unusable (a permanent error). */
   readonly failed: AbortSignal;
-  readonly stats: () => { published: number; outbox: number; dropped: number; failures: number };
+  readonly stats: () => {
+    published: number;
+    resent: number;
+    outbox: number;
+    dropped: number;
+    failures: number;
+  };
 }
 
 /**
@@ -231,7 +237,7 @@ async function openSink(
       },
       close: () => Promise.resolve(0),
       failed: new AbortController().signal,
-      stats: () => ({ published: printed, outbox: 0, dropped: 0, failures: 0 }),
+      stats: () => ({ published: printed, resent: 0, outbox: 0, dropped: 0, failures: 0 }),
     };
   }
   const settings = config.kafka;
@@ -418,7 +424,12 @@ async function runForever(
   await close();
   const undelivered = await sink.close();
   const stats = sink.stats();
-  const final = { probes: totals.up + totals.down, published: stats.published, dropped: stats.dropped };
+  const final = {
+    probes: totals.up + totals.down,
+    published: stats.published,
+    resent: stats.resent,
+    dropped: stats.dropped,
+  };
   if (undelivered > 0) {
     log.error("stopped with results unpublished", { ...final, undelivered });
     return 1;
@@ -433,6 +444,7 @@ function agentMetrics(values: {
   skipped: number;
   lagP99: number;
   published: number;
+  resent: number;
   outbox: number;
   dropped: number;
   failures: number;
@@ -462,6 +474,12 @@ function agentMetrics(values: {
       help: "Results acknowledged by Kafka.",
       type: "counter",
       value: values.published,
+    },
+    {
+      name: "monitor_resent_total",
+      help: "Results sent again because Kafka's answer to a send did not cover their partition.",
+      type: "counter",
+      value: values.resent,
     },
     {
       name: "monitor_publish_failures_total",

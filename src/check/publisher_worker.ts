@@ -109,7 +109,7 @@ class Hosted {
     return {
       received: this.#received,
       published: this.#publisher.published,
-      resent: 0,
+      resent: this.#publisher.resent,
       pending: this.#publisher.pending,
       dropped: this.#outbox.dropped,
       failures: this.#publisher.failures,

@@ -81,6 +81,14 @@ const SINK_OPTIONS = {
     description: "do not apply database migrations at start",
   },
   ...runningFlags(":9465"),
+  "stall-timeout": {
+    type: "string",
+    env: "MONITOR_STALL_TIMEOUT",
+    arg: "DUR",
+    description: "a partition with lag that stores nothing this long is a stall: logged, /healthz answers " +
+      "503, and the consumer rejoins the group",
+    default: "20s",
+  },
   "drain-timeout": {
     type: "string",
     env: "MONITOR_DRAIN_TIMEOUT",
@@ -164,6 +172,12 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
   const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
+  const stallTimeoutMs = durationFlag("stall-timeout", flags["stall-timeout"], 20_000);
+  if (stallTimeoutMs < 1_000) {
+    throw new UsageError(
+      `Cannot use flag '--stall-timeout': expected 1s or more: got '${flags["stall-timeout"]}'`,
+    );
+  }
   const drain = drainClock(shutdown, durationFlag("drain-timeout", flags["drain-timeout"], 15_000));
   const fetch: SinkFetch = {
     maxBytes: byteSize("fetch-max-bytes", flags["fetch-max-bytes"], SINK_FETCH.maxBytes, 1024),
@@ -188,7 +202,8 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   // waiting for its broker or database is seen waiting; the figures are wired in once the consumer exists.
   let collect: () => readonly Metric[] = () => [];
   let db: DatabaseHandle | null = null;
-  const health: HealthCheck = () => db?.unreachable ? `database unreachable: ${db.unreachable}` : null;
+  let stalled: HealthCheck = () => null;
+  const health: HealthCheck = () => db?.unreachable ? `database unreachable: ${db.unreachable}` : stalled();
   const metrics = flags.metrics === undefined ? null : serveMetrics(
     flags.metrics,
     () => [
@@ -215,13 +230,17 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       hourlyRetentionDays,
       dailyRetentionDays,
       summaryEveryMs,
+      stallTimeoutMs,
       settings,
       fetch,
       group,
       log,
       shutdown,
       drain,
-      serveFigures: (figures) => collect = figures,
+      serveFigures: (figures, check) => {
+        collect = figures;
+        stalled = check;
+      },
       watchDatabase: (handle) => db = handle,
     });
   } finally {
@@ -238,6 +257,7 @@ interface SinkOptions {
   readonly hourlyRetentionDays: number;
   readonly dailyRetentionDays: number;
   readonly summaryEveryMs: number;
+  readonly stallTimeoutMs: number;
   readonly settings: KafkaSettings;
   readonly fetch: SinkFetch;
   readonly group: string;
@@ -245,8 +265,8 @@ interface SinkOptions {
   readonly shutdown: AbortSignal;
   /** What is left of `--drain-timeout` once `shutdown` aborted. */
   readonly drain: DrainClock;
-  /** Hands the running consumer's figures to the metrics endpoint. */
-  readonly serveFigures: (collect: () => readonly Metric[]) => void;
+  /** Hands the running consumer's figures and its stall check to the metrics endpoint. */
+  readonly serveFigures: (collect: () => readonly Metric[], stalled: HealthCheck) => void;
   /** Hands the database handle to `/healthz`. */
   readonly watchDatabase: (db: DatabaseHandle) => void;
 }
@@ -296,6 +316,7 @@ async function consume(options: SinkOptions): Promise<number> {
       log,
       shutdown,
       deadlineMs: DATABASE_DEADLINE_MS,
+      stallTimeoutMs: options.stallTimeoutMs,
       fetch: options.fetch,
     });
     const maintenance = setInterval(() => {
@@ -313,7 +334,7 @@ async function consume(options: SinkOptions): Promise<number> {
     const ping = setInterval(() => {
       db.run("reach the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS).catch(() => {});
     }, HEALTH_PING_EVERY_MS);
-    options.serveFigures(() => sink.metrics());
+    options.serveFigures(() => sink.metrics(), () => sink.health());
     try {
       const running = sink.run();
       await abortable(running, shutdown).catch((error) => {
