@@ -1,7 +1,8 @@
 /**
  * The consumer-group member of `monitor sink`: moves each Kafka batch into PostgreSQL in one transaction that
  * also records the next offset of the partition, seeks to the stored offsets on every assignment, and retries
- * a failed write with backoff (keeping its group membership) until it is stored or the partition moves away.
+ * a failed write with backoff (keeping its group membership) until it is stored or the partition moves away
+ * (./batch_writer.ts).
  *
  * It also watches itself: true lag per partition (./lag.ts, from high watermarks read on a timer by
  * ./watermarks.ts), and when a partition with lag stores nothing for the stall timeout it says so and swaps
@@ -11,21 +12,19 @@
  *
  * @module
  */
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
-import { Backoff, deadline, delay } from "../async.ts";
+import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import { deadline } from "../async.ts";
 import type { DatabaseHandle } from "../db/handle.ts";
-import { type Batch, type DeadLetter, type IncomingCheck, readOffsets, writeBatch } from "../db/writer.ts";
+import { type BatchResult, type IncomingCheck, readOffsets } from "../db/writer.ts";
 import { Histogram } from "../histogram.ts";
 import type { Logger } from "../log.ts";
-import { decodeCheck } from "../message.ts";
 import type { Metric } from "../metrics.ts";
-import { isTransient, retrying } from "../db/retry.ts";
+import { retrying } from "../db/retry.ts";
+import { decodeBatch, storeBatch } from "./batch_writer.ts";
 import { LagTracker } from "./lag.ts";
 import { pollWatermarks } from "./watermarks.ts";
 import { newStats, sinkMetrics, type SinkStats } from "./stats.ts";
 import { fixKafkajsStop } from "./_kafkajs_stop.ts";
-
-const HEARTBEAT_SLICE_MS = 2_000;
 
 /**
  * How the sink fetches. These sizes, not the backlog, bound its memory: kafkajs decodes a whole fetch response
@@ -79,16 +78,6 @@ const STALLED_LEAVE_MS = 5_000;
 const SHUTDOWN_LEAVE_MS = 15_000;
 /** How long a commit of offsets to Kafka may take before the next one may start. */
 const KAFKA_COMMIT_MS = 30_000;
-
-/** A message's key and value, copied out of kafkajs's buffers (which may be views of a larger one). */
-function copyRaw(
-  message: Pick<KafkaMessage, "key" | "value">,
-): { key: Uint8Array | null; value: Uint8Array | null } {
-  return {
-    key: message.key === null || message.key === undefined ? null : new Uint8Array(message.key),
-    value: message.value === null ? null : new Uint8Array(message.value),
-  };
-}
 
 /** The consumer-group member that moves batches from Kafka into PostgreSQL. */
 export class SinkConsumer {
@@ -273,74 +262,20 @@ export class SinkConsumer {
   }
 
   async #handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
-    const { log, shutdown } = this.options;
+    const { batch, resolveOffset } = payload;
     const last = batch.messages.at(-1);
     if (last === undefined) return;
-    const checks: IncomingCheck[] = [];
-    const deadLetters: DeadLetter[] = [];
-    for (const message of batch.messages) {
-      try {
-        // kafkajs's Buffer is a Uint8Array: decoded in place, copied only for a dead letter.
-        checks.push({
-          partition: batch.partition,
-          offset: message.offset,
-          check: decodeCheck(message.value),
-        });
-      } catch (error) {
-        deadLetters.push({
-          partition: batch.partition,
-          offset: message.offset,
-          ...copyRaw(message),
-          error: (error as Error).message,
-        });
-      }
-    }
-    const nextOffset = (BigInt(last.offset) + 1n).toString();
-    const toWrite: Batch = {
-      group: this.options.group,
-      topic: batch.topic,
-      checks,
-      deadLetters,
-      progress: [{ partition: batch.partition, firstOffset: batch.messages[0]!.offset, nextOffset }],
-    };
-    const backoff = new Backoff({ minTimeout: 250, maxTimeout: 10_000 });
-    try {
-      for (;;) {
-        // A batch of a partition this member no longer owns is left to its new owner; stored offsets fence it.
-        if (!isRunning() || isStale() || shutdown.aborted) return;
-        try {
-          if (backoff.attempts > 0 && backoff.attempts % 3 === 0) {
-            // The same batch keeps failing with the database up: find the message that the database refuses.
-            await this.#writeOneByOne(toWrite, batch.messages);
-          } else {
-            this.#count(await heartbeating(this.#write(toWrite), heartbeat), checks);
-          }
-          if (backoff.attempts > 0) log.info("database writes resumed", { attempts: backoff.attempts });
-          break;
-        } catch (error) {
-          if (shutdown.aborted) return; // abandoned, not stored: nothing is acknowledged
-          if (backoff.attempts === 0) this.#retryingWrites++;
-          const wait = backoff.next();
-          log.warn("cannot store a batch; will retry", {
-            error: (error as Error).message,
-            code: (error as { code?: unknown }).code,
-            partition: batch.partition,
-            offset: batch.messages[0]!.offset,
-            attempt: backoff.attempts,
-            retry_in_ms: wait,
-          });
-          // Heartbeats keep the group membership while the database is away (kafkajs sends them only when
-          // asked); heartbeat() throws when a rebalance is under way, which abandons this batch.
-          for (let waited = 0; waited < wait && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
-            await delay(Math.min(HEARTBEAT_SLICE_MS, wait - waited), { signal: shutdown }).catch(() => {});
-            await heartbeat();
-          }
-        }
-      }
-    } finally {
-      if (backoff.attempts > 0) this.#retryingWrites--;
-    }
+    const toWrite = decodeBatch(this.options.group, batch);
+    const stored = await storeBatch(toWrite, payload, {
+      db: this.db,
+      log: this.options.log,
+      shutdown: this.options.shutdown,
+      deadlineMs: this.options.deadlineMs,
+      count: (result, checks) => this.#count(result, checks),
+      retrying: (delta) => this.#retryingWrites += delta,
+    });
+    if (!stored) return;
+    const nextOffset = toWrite.progress[0]!.nextOffset;
     resolveOffset(last.offset);
     this.#tracker.stored(batch.partition, BigInt(nextOffset), Date.now());
     this.#pendingCommits.set(batch.partition, nextOffset);
@@ -348,52 +283,7 @@ export class SinkConsumer {
     this.#commitToKafkaNowAndThen(consumer);
   }
 
-  // Writes each message in a transaction of its own; one that the database refuses for its data (not for
-  // being unreachable) goes to the dead-letter table with the database's error, and the rest are stored.
-  async #writeOneByOne(whole: Batch, messages: readonly KafkaMessage[]): Promise<void> {
-    const raw = new Map(messages.map((message) => [message.offset, message]));
-    const items = [
-      ...whole.checks.map((check) => ({ offset: check.offset, check, dead: null })),
-      ...whole.deadLetters.map((dead) => ({ offset: dead.offset, check: null, dead })),
-    ].sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
-    for (const item of items) {
-      const progress = [{
-        partition: item.check?.partition ?? item.dead!.partition,
-        firstOffset: item.offset,
-        nextOffset: (BigInt(item.offset) + 1n).toString(),
-      }];
-      const single: Batch = {
-        ...whole,
-        checks: item.check ? [item.check] : [],
-        deadLetters: item.dead ? [item.dead] : [],
-        progress,
-      };
-      try {
-        this.#count(await this.#write(single), single.checks);
-      } catch (error) {
-        if (isTransient(error) || item.check === null) throw error;
-        const { check } = item;
-        this.options.log.warn("the database refused a check; moved to the dead-letter table", {
-          error: (error as Error).message,
-          partition: check.partition,
-          offset: check.offset,
-        });
-        const refused: DeadLetter = {
-          partition: check.partition,
-          offset: check.offset,
-          ...copyRaw(raw.get(check.offset) ?? { key: null, value: null }),
-          error: `Cannot store check: the database refused it: ${(error as Error).message}`,
-        };
-        this.#count(await this.#write({ ...single, checks: [], deadLetters: [refused] }), []);
-      }
-    }
-  }
-
-  #write(batch: Batch): ReturnType<typeof writeBatch> {
-    return this.db.run("store a batch", (sql) => writeBatch(sql, batch), this.options.deadlineMs);
-  }
-
-  #count(result: Awaited<ReturnType<typeof writeBatch>>, checks: readonly IncomingCheck[]): void {
+  #count(result: BatchResult, checks: readonly IncomingCheck[]): void {
     for (const stats of [this.#stats, this.#totals]) {
       stats.stored += result.stored;
       stats.duplicates += result.duplicates;
@@ -426,19 +316,5 @@ export class SinkConsumer {
         error: (error as Error).message,
       });
     }).finally(() => this.#committing = false);
-  }
-}
-
-/**
- * Awaits `work` while sending heartbeats (kafkajs sends them only when asked), so that a database call up to
- * its deadline does not outlast the session timeout. A heartbeat refused during a rebalance is ignored: the
- * batch's loop sees the rebalance, and the stored offsets fence a write that finishes late.
- */
-async function heartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
-  const beating = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_SLICE_MS);
-  try {
-    return await work;
-  } finally {
-    clearInterval(beating);
   }
 }
