@@ -2,6 +2,10 @@
 # A real single-node Apache Kafka (KRaft, combined broker + controller) on loopback, for development and tests.
 #
 #   dev/kafka.sh start|stop|status|env
+#   dev/kafka.sh cluster start|stop|status|env|start-node ID|stop-node ID|kill-node ID|restart-node ID
+#
+# The second form runs a multi-node KRaft cluster (3 nodes by default, PLAINTEXT only) for failover tests;
+# its settings and commands are described in dev/kafka_cluster.sh.
 #
 # Settings (environment):
 #   KAFKA_PORT   PLAINTEXT port (default 9092). SSL (client certificate required) is KAFKA_PORT+1,
@@ -239,12 +243,17 @@ env_vars() {
 }
 
 case ${1:-} in
+cluster)
+  source "$root/dev/kafka_cluster.sh"
+  shift
+  cluster_main "$@"
+  ;;
 start) start ;;
 stop) stop ;;
 status) status ;;
 env) env_vars ;;
 *)
-  echo "usage: dev/kafka.sh start|stop|status|env" >&2
+  echo "usage: dev/kafka.sh start|stop|status|env, or dev/kafka.sh cluster ... (see dev/kafka_cluster.sh)" >&2
   exit 2
   ;;
 esac

@@ -11,6 +11,6 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-env",
   "--allow-sys",
-  "--v8-flags=--max-semi-space-size=8,--enable-experimental-regexp-engine," +
+  "--v8-flags=--max-semi-space-size=8,--heap-growing-percent=100,--enable-experimental-regexp-engine," +
   "--enable-experimental-regexp-engine-on-excessive-backtracks",
 ];

@@ -16,6 +16,8 @@ export interface Metric {
   readonly help: string;
   readonly type: "counter" | "gauge";
   readonly value: number;
+  /** Labels of this sample, e.g. `{ partition: "3" }`; samples of one name follow each other. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A running metrics endpoint. */
@@ -35,11 +37,21 @@ export interface MetricsServer {
  * ```
  */
 export function formatMetrics(metrics: readonly Metric[]): string {
-  return metrics.map((metric) =>
-    `# HELP ${metric.name} ${metric.help}\n# TYPE ${metric.name} ${metric.type}\n${metric.name} ${
-      Number.isFinite(metric.value) ? metric.value : 0
-    }\n`
-  ).join("");
+  let text = "";
+  let previous: string | null = null;
+  for (const metric of metrics) {
+    // HELP and TYPE once per name: the samples of a labelled metric share them.
+    if (metric.name !== previous) {
+      text += `# HELP ${metric.name} ${metric.help}\n# TYPE ${metric.name} ${metric.type}\n`;
+    }
+    previous = metric.name;
+    const labels = Object.entries(metric.labels ?? {}).map(([key, value]) =>
+      `${key}="${value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, "\\n")}"`
+    );
+    const value = Number.isFinite(metric.value) ? metric.value : 0;
+    text += `${metric.name}${labels.length > 0 ? `{${labels.join(",")}}` : ""} ${value}\n`;
+  }
+  return text;
 }
 
 /** Parses `HOST:PORT` or `:PORT` (every interface) for `--metrics`. */

@@ -440,8 +440,9 @@ Deno.test(
       // Results it could not deliver: exit 1 (README, exit codes).
       assertEquals(stopped.code, 1, stopped.stderr);
       // Every result is accounted for: published (none), dropped, or reported undelivered.
-      const line = /stopped with results unpublished probes=(\d+) published=0 dropped=(\d+) undelivered=(\d+)/
-        .exec(agent.stderr.text);
+      const line =
+        /stopped with results unpublished probes=(\d+) published=0 resent=0 dropped=(\d+) undelivered=(\d+)/
+          .exec(agent.stderr.text);
       assertEquals(line !== null, true, agent.stderr.text);
       const [probes, dropped, undelivered] = line!.slice(1).map(Number) as [number, number, number];
       assertEquals(dropped > 0 && undelivered > 0, true, line![0]);

@@ -203,3 +203,11 @@ Deno.test("newCheckId() makes time-ordered UUIDv7s", () => {
   assertEquals(a < b, true);
   assertEquals(newCheckId() === newCheckId(), false);
 });
+
+Deno.test("newCheckId() stays a valid, unique UUIDv7 across refills of its random pool", () => {
+  const ids = Array.from({ length: 2_000 }, (_, i) => newCheckId(1_700_000_000_000 + i));
+  for (const id of ids) assertMatch(id, /^018bcfe5-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assertEquals(new Set(ids).size, 2_000);
+  assertEquals(ids.at(-1)!.slice(0, 13), `018bcfe5-${(0x6800 + 1_999).toString(16)}`);
+  assertEquals([...ids].sort(), ids);
+});

@@ -15,6 +15,22 @@ Deno.test("formatMetrics() writes the Prometheus text format", () => {
   );
 });
 
+Deno.test("formatMetrics() writes labelled samples of one name under one HELP and TYPE", () => {
+  const lag = (partition: string, value: number) => ({
+    name: "monitor_sink_partition_lag",
+    help: "Lag.",
+    type: "gauge" as const,
+    value,
+    labels: { partition, note: 'a "b"\\' },
+  });
+  assertEquals(
+    formatMetrics([lag("0", 3), lag("1", 0)]),
+    "# HELP monitor_sink_partition_lag Lag.\n# TYPE monitor_sink_partition_lag gauge\n" +
+      'monitor_sink_partition_lag{partition="0",note="a \\"b\\"\\\\"} 3\n' +
+      'monitor_sink_partition_lag{partition="1",note="a \\"b\\"\\\\"} 0\n',
+  );
+});
+
 Deno.test("parseListenAddress() takes HOST:PORT and :PORT, and rejects anything else", () => {
   assertEquals(parseListenAddress("127.0.0.1:9464"), { hostname: "127.0.0.1", port: 9464 });
   assertEquals(parseListenAddress(":9464"), { hostname: "0.0.0.0", port: 9464 });

@@ -107,7 +107,8 @@ Deno.test(
     const metricsPort = freePort();
     const topic = await createTopic("unreachable-db");
     const spawned = Date.now();
-    const sink = startSink(`postgres://postgres@127.0.0.1:${dbPort}/none`, topic, "unreachable", metricsPort);
+    const databaseUrl = `postgres://postgres:s3cret-user@127.0.0.1:${dbPort}/none?password=s3cret-query`;
+    const sink = startSink(databaseUrl, topic, "unreachable", metricsPort);
     try {
       const url = `http://127.0.0.1:${metricsPort}`;
       await waitFor(
@@ -131,6 +132,11 @@ Deno.test(
       const stopped = await terminate(sink);
       assertEquals(stopped.code, 0, stopped.stderr);
       assertEquals(stopped.ms < DRAIN_MS + EXIT_SLACK_MS, true, `exit took ${stopped.ms} ms`);
+      // Both passwords masked where the URL is logged.
+      const logged =
+        `connecting to the database url="postgres://postgres:***@127.0.0.1:${dbPort}/none?password=***"`;
+      assertEquals(stopped.stderr.includes(logged), true, stopped.stderr);
+      assertEquals(stopped.stderr.includes("s3cret"), false, stopped.stderr);
       console.log(`metrics served ${served} ms after spawn; exit ${stopped.ms} ms after SIGTERM`);
     } finally {
       await sink.stop();

@@ -31,7 +31,8 @@ import {
 } from "./setup.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-const BROKERS = "127.0.0.1:9092";
+/** The broker of `dev/kafka.sh`, on `KAFKA_PORT` like the script (so a helper's own broker can be used). */
+const BROKERS = `127.0.0.1:${Deno.env.get("KAFKA_PORT") ?? "9092"}`;
 const RESULTS = `${ROOT}bench/results/check.json`;
 /** CPU used by processes other than the agent, server, broker and bare loop above which a run is flagged. */
 const OTHERS_WARNING_CORES = 0.25;

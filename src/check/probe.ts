@@ -59,6 +59,9 @@ export function createProbeClient(): Deno.HttpClient {
   return Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
 }
 
+// decode() without { stream: true } keeps no state between calls, so every probe can share one.
+const BODY_DECODER = new TextDecoder();
+
 /** What the probe learnt so far; everything measured relative to the start of the first request. */
 interface Progress {
   status: number | null;
@@ -214,7 +217,7 @@ async function run(
     progress.error = { kind: "http", message: `Status ${response.status} is not in ${describeRanges(site)}` };
   }
   if (site.regex !== null) {
-    const found = matchPattern(site.regex, new TextDecoder().decode(read.data));
+    const found = matchPattern(site.regex, BODY_DECODER.decode(read.data));
     progress.regexMatched = found.matched;
     // A match cannot be interrupted (nor can the deadline's timer fire during it), so the clock decides: one
     // that ends past the deadline fails this site, and only this site.

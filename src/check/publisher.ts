@@ -3,13 +3,18 @@
  * name, gzip-compressed batches. A failed send puts its batch back at the front of the outbox and is retried
  * with backoff, so results wait out a broker outage (up to the outbox bound) and keep their order.
  *
+ * A send that kafkajs reports as successful is verified too: the messages of every partition missing from
+ * its `RecordMetadata` go back to the front of the outbox and are sent again (see ./acknowledged.ts for the
+ * kafkajs defect this guards against), and counted as re-sent.
+ *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { CompressionTypes, type Kafka, Partitioners, type Producer } from "kafkajs";
+import { CompressionTypes, type Kafka, type Message, Partitioners, type Producer } from "kafkajs";
 import { Backoff, deadline, delay, isTimeout } from "../async.ts";
 import type { Logger } from "../log.ts";
 import type { Outbox } from "./outbox.ts";
+import { missingPartitions, unacknowledged } from "./acknowledged.ts";
 
 /** One message waiting to be published. */
 export interface OutboxEntry {
@@ -48,7 +53,10 @@ export class Publisher {
   #producer: Producer | null = null;
   #loop: Promise<void> | null = null;
   #published = 0;
+  #resent = 0;
   #sending = 0;
+  /** The partition kafkajs's partitioner chose for each message of the send under way. */
+  readonly #partitionOf = new Map<Message, number>();
   #failures = 0;
   readonly #stopping = new AbortController();
   readonly #halt = new AbortController();
@@ -72,6 +80,11 @@ export class Publisher {
   /** Messages acknowledged by the broker so far. */
   get published(): number {
     return this.#published;
+  }
+
+  /** Messages sent again because Kafka's answer to a send that succeeded did not cover their partition. */
+  get resent(): number {
+    return this.#resent;
   }
 
   /** Results not yet acknowledged: waiting in the outbox or in a send under way. */
@@ -133,9 +146,19 @@ export class Publisher {
       const batch = this.outbox.take(this.#batchSize);
       this.#sending = batch.length;
       try {
-        await this.#send(batch);
+        const { unacked, partitions } = await this.#send(batch);
         this.#sending = 0;
-        this.#published += batch.length;
+        this.#published += batch.length - unacked.length;
+        if (unacked.length > 0) {
+          this.outbox.unshift(unacked);
+          this.#resent += unacked.length;
+          this.log.warn("Kafka acknowledged only part of a batch; sending the rest again", {
+            partitions,
+            messages: unacked.length,
+          });
+          await delay(this.#backoff.next(), { signal: halt }).catch(() => {});
+          continue;
+        }
         if (this.#backoff.attempts > 0) this.log.info("publishing again", { published: batch.length });
         this.#backoff.reset();
       } catch (error) {
@@ -149,7 +172,7 @@ export class Publisher {
           retry_in_ms: wait,
           outbox: this.outbox.size,
         });
-        await this.#producer?.disconnect().catch(() => {});
+        if (this.#producer !== null) await deadline(this.#producer.disconnect(), 2_000).catch(() => {});
         this.#producer = null;
         // A halt ends the wait early; the loop condition then ends the loop.
         await delay(wait, { signal: halt }).catch(() => {});
@@ -157,28 +180,50 @@ export class Publisher {
     }
   }
 
-  async #send(batch: readonly OutboxEntry[]): Promise<void> {
+  /** Sends a batch; returns its entries whose partitions Kafka did not acknowledge, and those partitions. */
+  async #send(
+    batch: readonly OutboxEntry[],
+  ): Promise<{ unacked: OutboxEntry[]; partitions: number[] }> {
     if (this.#producer === null) {
       await this.#prepare?.();
       const producer = this.kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
-        // Murmur2 on the key, as the Java client: one site's results land in one partition whatever client wrote them.
-        createPartitioner: Partitioners.DefaultPartitioner,
+        // Murmur2 on the key, as the Java client: one site's results land in one partition whatever client
+        // wrote them. Each choice is recorded, to check Kafka's answer against.
+        createPartitioner: () => {
+          const murmur2 = Partitioners.DefaultPartitioner();
+          return (args) => {
+            const partition = murmur2(args);
+            this.#partitionOf.set(args.message, partition);
+            return partition;
+          };
+        },
         allowAutoTopicCreation: false,
         retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
       });
       await producer.connect();
       this.#producer = producer;
     }
-    await this.#producer.send({
-      topic: this.topic,
-      acks: -1,
-      compression: CompressionTypes.GZIP,
-      messages: batch.map((entry) => ({
-        key: entry.key,
-        value: Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
-      })),
-    });
+    const messages: Message[] = batch.map((entry) => ({
+      key: entry.key,
+      value: Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
+    }));
+    this.#partitionOf.clear();
+    try {
+      const metadata = await this.#producer.send({
+        topic: this.topic,
+        acks: -1,
+        compression: CompressionTypes.GZIP,
+        messages,
+      });
+      const partitionOf = (index: number) => this.#partitionOf.get(messages[index]!);
+      return {
+        unacked: unacknowledged(batch, partitionOf, metadata, this.topic),
+        partitions: missingPartitions(messages.map((_, index) => partitionOf(index)), metadata, this.topic),
+      };
+    } finally {
+      this.#partitionOf.clear();
+    }
   }
 }

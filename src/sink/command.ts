@@ -24,27 +24,14 @@ import {
   UsageError,
 } from "../args.ts";
 import type { CommandDefinition, CommandHelp } from "../help.ts";
-import { connectDatabase, databaseUrl, redactUrl } from "../db/connect.ts";
-import { DatabaseHandle } from "../db/handle.ts";
-import { migrate } from "../db/migrate.ts";
-import { maintainPartitions } from "../db/partitions.ts";
-import { maintainRollupPartitions } from "../db/rollup_partitions.ts";
-import { createKafka, describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
+import { databaseUrl } from "../db/connect.ts";
+import type { DatabaseHandle } from "../db/handle.ts";
+import { kafkaSettings } from "../kafka.ts";
 import { waitForKafka } from "../kafka_preflight.ts";
-import { createLogger, type Logger } from "../log.ts";
+import { createLogger } from "../log.ts";
 import { type HealthCheck, type Metric, serveMetrics } from "../metrics.ts";
-import { abortable, deadline, isTimeout } from "../async.ts";
-import { retrying } from "../db/retry.ts";
-import { SINK_FETCH, SinkConsumer, type SinkFetch } from "./consumer.ts";
-
-const MIB = 1024 * 1024;
-
-/** The process's memory for the summary line, in MiB: resident, V8 heap in use, and outside the heap. */
-function memory(): { rss_mib: number; heap_mib: number; external_mib: number } {
-  const usage = Deno.memoryUsage();
-  const mib = (bytes: number) => Math.round(bytes / MIB);
-  return { rss_mib: mib(usage.rss), heap_mib: mib(usage.heapUsed), external_mib: mib(usage.external) };
-}
+import { SINK_FETCH, type SinkFetch } from "./consumer.ts";
+import { consume, drainClock } from "./run.ts";
 
 const SINK_OPTIONS = {
   group: {
@@ -81,6 +68,14 @@ const SINK_OPTIONS = {
     description: "do not apply database migrations at start",
   },
   ...runningFlags(":9465"),
+  "stall-timeout": {
+    type: "string",
+    env: "MONITOR_STALL_TIMEOUT",
+    arg: "DUR",
+    description: "a partition with lag that stores nothing this long is a stall: logged, /healthz answers " +
+      "503, and the consumer rejoins the group",
+    default: "20s",
+  },
   "drain-timeout": {
     type: "string",
     env: "MONITOR_DRAIN_TIMEOUT",
@@ -141,20 +136,6 @@ export const SINK_COMMAND: CommandDefinition = { help: SINK_HELP, flags: SINK_FL
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const PARTITION_MAINTENANCE_EVERY_MS = 3_600_000;
-/**
- * How long one database call may take before the pool is replaced (see src/db/handle.ts): shorter than the
- * consumer's session timeout (20 s, src/sink/consumer.ts), so a slow database costs a retry, not the group
- * membership.
- */
-const DATABASE_DEADLINE_MS = 15_000;
-/** Migrations may rewrite tables; they get longer. */
-const MIGRATION_DEADLINE_MS = 120_000;
-/** The first contact: a `select 1` that a reachable server answers at once. */
-const CONNECT_DEADLINE_MS = 5_000;
-/** How often the database is asked a `select 1`, so `/healthz` knows it is gone even with no checks coming. */
-const HEALTH_PING_EVERY_MS = 10_000;
-
 /** Runs `monitor sink` until `shutdown` aborts; then it exits within `--drain-timeout`, whatever it waits on. */
 export async function sinkCommand(args: readonly string[], env: Env, shutdown: AbortSignal): Promise<number> {
   const flags = parseFlags(args, SINK_FLAGS, env);
@@ -164,6 +145,12 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
   const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
+  const stallTimeoutMs = durationFlag("stall-timeout", flags["stall-timeout"], 20_000);
+  if (stallTimeoutMs < 1_000) {
+    throw new UsageError(
+      `Cannot use flag '--stall-timeout': expected 1s or more: got '${flags["stall-timeout"]}'`,
+    );
+  }
   const drain = drainClock(shutdown, durationFlag("drain-timeout", flags["drain-timeout"], 15_000));
   const fetch: SinkFetch = {
     maxBytes: byteSize("fetch-max-bytes", flags["fetch-max-bytes"], SINK_FETCH.maxBytes, 1024),
@@ -188,7 +175,8 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   // waiting for its broker or database is seen waiting; the figures are wired in once the consumer exists.
   let collect: () => readonly Metric[] = () => [];
   let db: DatabaseHandle | null = null;
-  const health: HealthCheck = () => db?.unreachable ? `database unreachable: ${db.unreachable}` : null;
+  let stalled: HealthCheck = () => null;
+  const health: HealthCheck = () => db?.unreachable ? `database unreachable: ${db.unreachable}` : stalled();
   const metrics = flags.metrics === undefined ? null : serveMetrics(
     flags.metrics,
     () => [
@@ -215,146 +203,20 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       hourlyRetentionDays,
       dailyRetentionDays,
       summaryEveryMs,
+      stallTimeoutMs,
       settings,
       fetch,
       group,
       log,
       shutdown,
       drain,
-      serveFigures: (figures) => collect = figures,
+      serveFigures: (figures, check) => {
+        collect = figures;
+        stalled = check;
+      },
       watchDatabase: (handle) => db = handle,
     });
   } finally {
     if (metrics !== null) await drain.within(metrics.close());
   }
-}
-
-/** What {@linkcode consume} needs, read from the flags. */
-interface SinkOptions {
-  readonly url: string;
-  readonly caFile: string | null;
-  readonly migrate: boolean;
-  readonly retentionDays: number;
-  readonly hourlyRetentionDays: number;
-  readonly dailyRetentionDays: number;
-  readonly summaryEveryMs: number;
-  readonly settings: KafkaSettings;
-  readonly fetch: SinkFetch;
-  readonly group: string;
-  readonly log: Logger;
-  readonly shutdown: AbortSignal;
-  /** What is left of `--drain-timeout` once `shutdown` aborted. */
-  readonly drain: DrainClock;
-  /** Hands the running consumer's figures to the metrics endpoint. */
-  readonly serveFigures: (collect: () => readonly Metric[]) => void;
-  /** Hands the database handle to `/healthz`. */
-  readonly watchDatabase: (db: DatabaseHandle) => void;
-}
-
-/** Prepares the database, then consumes until `shutdown` aborts. */
-async function consume(options: SinkOptions): Promise<number> {
-  const { url, log, shutdown, settings, group, drain } = options;
-  const open = () => connectDatabase({ url, caFile: options.caFile, log, connectTimeoutSeconds: 5 });
-  const db = new DatabaseHandle(open, await open(), shutdown);
-  options.watchDatabase(db);
-  try {
-    // The database is waited for like the broker: a sink started before its database keeps trying.
-    await retrying(
-      log,
-      shutdown,
-      "connect to the database",
-      () => db.run("connect to the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS),
-    );
-    if (options.migrate) {
-      await retrying(
-        log,
-        shutdown,
-        "apply migrations",
-        () => db.run("apply migrations", (sql) => migrate(sql, log), MIGRATION_DEADLINE_MS),
-      );
-    }
-    const maintain = () =>
-      db.run(
-        "maintain partitions",
-        async (sql) => {
-          await maintainPartitions(sql, { retentionDays: options.retentionDays, log });
-          await maintainRollupPartitions(sql, {
-            hourlyRetentionDays: options.hourlyRetentionDays,
-            dailyRetentionDays: options.dailyRetentionDays,
-            log,
-          });
-        },
-        DATABASE_DEADLINE_MS,
-      );
-    await retrying(log, shutdown, "prepare partitions", maintain);
-    if (shutdown.aborted) return 0;
-    const kafka = createKafka(settings, log);
-    log.info("sink starting", { kafka: describeKafka(settings), group, database: redactUrl(url) });
-    const sink = new SinkConsumer(kafka, db, {
-      group,
-      topic: settings.topic,
-      log,
-      shutdown,
-      deadlineMs: DATABASE_DEADLINE_MS,
-      fetch: options.fetch,
-    });
-    const maintenance = setInterval(() => {
-      maintain().catch((error) => {
-        if (!shutdown.aborted) {
-          log.warn("partition maintenance failed; will retry", { error: (error as Error).message });
-        }
-      });
-    }, PARTITION_MAINTENANCE_EVERY_MS);
-    const summary = setInterval(
-      () => log.info("summary", { ...sink.takeStats(), ...memory() }),
-      options.summaryEveryMs,
-    );
-    // An idle sink makes no database calls; this one keeps /healthz true while no checks arrive.
-    const ping = setInterval(() => {
-      db.run("reach the database", (sql) => sql`select 1`, CONNECT_DEADLINE_MS).catch(() => {});
-    }, HEALTH_PING_EVERY_MS);
-    options.serveFigures(() => sink.metrics());
-    try {
-      const running = sink.run();
-      await abortable(running, shutdown).catch((error) => {
-        if (!shutdown.aborted) throw error;
-      });
-      // Leaving the group, or a Kafka request under way, may wait on a broker that is gone.
-      if (!await drain.within(running)) {
-        log.warn("stopping: the consumer did not finish within the drain timeout; leaving without it", {
-          drain_timeout_ms: drain.timeoutMs,
-        });
-      }
-    } finally {
-      clearInterval(maintenance);
-      clearInterval(summary);
-      clearInterval(ping);
-      log.info("stopped", sink.takeStats());
-    }
-    return 0;
-  } finally {
-    await drain.within(db.end(Math.max(0, Math.floor(drain.remaining() / 1000))));
-  }
-}
-
-/** The time left of the drain timeout, which starts when the shutdown signal aborts. */
-interface DrainClock {
-  readonly timeoutMs: number;
-  /** Milliseconds left (very many before the shutdown). */
-  remaining(): number;
-  /** Waits for `promise` until the drain time is up; true if it settled (a rejection is ignored). */
-  within(promise: Promise<unknown>): Promise<boolean>;
-}
-
-function drainClock(shutdown: AbortSignal, timeoutMs: number): DrainClock {
-  let end = Infinity;
-  const started = () => end = Date.now() + timeoutMs;
-  if (shutdown.aborted) started();
-  else shutdown.addEventListener("abort", started, { once: true });
-  const remaining = () => Math.max(0, Math.min(end - Date.now(), 2 ** 31 - 1));
-  return {
-    timeoutMs,
-    remaining,
-    within: (promise) => deadline(promise, remaining()).then(() => true, (error) => !isTimeout(error)),
-  };
 }

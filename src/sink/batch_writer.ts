@@ -1,0 +1,197 @@
+/**
+ * The write path of the sink's consumer: decodes a Kafka batch into the rows of one transaction (undecodable
+ * messages become dead letters), and stores it with backoff, keeping the group membership with heartbeats,
+ * until it is stored or the partition moves away. A batch that keeps failing with the database up is written
+ * message by message, so that the one message the database refuses goes to the dead-letter table.
+ *
+ * @module
+ */
+import type { EachBatchPayload, KafkaMessage } from "kafkajs";
+import { Backoff, delay } from "../async.ts";
+import type { DatabaseHandle } from "../db/handle.ts";
+import {
+  type Batch,
+  type BatchResult,
+  type DeadLetter,
+  type IncomingCheck,
+  writeBatch,
+} from "../db/writer.ts";
+import { isTransient } from "../db/retry.ts";
+import type { Logger } from "../log.ts";
+import { decodeCheck } from "../message.ts";
+
+const HEARTBEAT_SLICE_MS = 2_000;
+
+/** A message's key and value, copied out of kafkajs's buffers (which may be views of a larger one). */
+function copyRaw(
+  message: Pick<KafkaMessage, "key" | "value">,
+): { key: Uint8Array | null; value: Uint8Array | null } {
+  return {
+    key: message.key === null || message.key === undefined ? null : new Uint8Array(message.key),
+    value: message.value === null ? null : new Uint8Array(message.value),
+  };
+}
+
+/**
+ * The transaction of a non-empty Kafka batch of `group`: its decoded checks, its undecodable messages as dead
+ * letters, and the partition's progress (its first offset and the next offset after its last message).
+ */
+export function decodeBatch(group: string, batch: {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: readonly Pick<KafkaMessage, "offset" | "key" | "value">[];
+}): Batch {
+  const checks: IncomingCheck[] = [];
+  const deadLetters: DeadLetter[] = [];
+  for (const message of batch.messages) {
+    try {
+      // kafkajs's Buffer is a Uint8Array: decoded in place, copied only for a dead letter.
+      checks.push({
+        partition: batch.partition,
+        offset: message.offset,
+        check: decodeCheck(message.value),
+      });
+    } catch (error) {
+      deadLetters.push({
+        partition: batch.partition,
+        offset: message.offset,
+        ...copyRaw(message),
+        error: (error as Error).message,
+      });
+    }
+  }
+  const nextOffset = (BigInt(batch.messages.at(-1)!.offset) + 1n).toString();
+  return {
+    group,
+    topic: batch.topic,
+    checks,
+    deadLetters,
+    progress: [{ partition: batch.partition, firstOffset: batch.messages[0]!.offset, nextOffset }],
+  };
+}
+
+/** What {@linkcode storeBatch} needs from the consumer. */
+export interface StoreContext {
+  readonly db: DatabaseHandle;
+  readonly log: Logger;
+  readonly shutdown: AbortSignal;
+  /** How long one database call may take before the pool is replaced and the call retried. */
+  readonly deadlineMs: number;
+  /** Called after each successful write with its result and the checks it stored. */
+  readonly count: (result: BatchResult, checks: readonly IncomingCheck[]) => void;
+  /** Called with +1 when a batch's first write fails and with -1 when that batch's retrying ends. */
+  readonly retrying: (delta: 1 | -1) => void;
+}
+
+/**
+ * Stores `toWrite` (decoded from `payload.batch`), retrying with backoff until it is stored (true) or
+ * abandoned (false): at shutdown, or when this member no longer owns the partition.
+ */
+export async function storeBatch(
+  toWrite: Batch,
+  payload: Pick<EachBatchPayload, "batch" | "heartbeat" | "isRunning" | "isStale">,
+  context: StoreContext,
+): Promise<boolean> {
+  const { batch, heartbeat, isRunning, isStale } = payload;
+  const { log, shutdown } = context;
+  const backoff = new Backoff({ minTimeout: 250, maxTimeout: 10_000 });
+  try {
+    for (;;) {
+      // A batch of a partition this member no longer owns is left to its new owner; stored offsets fence it.
+      if (!isRunning() || isStale() || shutdown.aborted) return false;
+      try {
+        if (backoff.attempts > 0 && backoff.attempts % 3 === 0) {
+          // The same batch keeps failing with the database up: find the message that the database refuses.
+          await writeOneByOne(toWrite, batch.messages, context);
+        } else {
+          context.count(await heartbeating(write(toWrite, context), heartbeat), toWrite.checks);
+        }
+        if (backoff.attempts > 0) log.info("database writes resumed", { attempts: backoff.attempts });
+        return true;
+      } catch (error) {
+        if (shutdown.aborted) return false; // abandoned, not stored: nothing is acknowledged
+        if (backoff.attempts === 0) context.retrying(1);
+        const wait = backoff.next();
+        log.warn("cannot store a batch; will retry", {
+          error: (error as Error).message,
+          code: (error as { code?: unknown }).code,
+          partition: batch.partition,
+          offset: batch.messages[0]!.offset,
+          attempt: backoff.attempts,
+          retry_in_ms: wait,
+        });
+        // Heartbeats keep the group membership while the database is away (kafkajs sends them only when
+        // asked); heartbeat() throws when a rebalance is under way, which abandons this batch.
+        for (let waited = 0; waited < wait && !shutdown.aborted; waited += HEARTBEAT_SLICE_MS) {
+          await delay(Math.min(HEARTBEAT_SLICE_MS, wait - waited), { signal: shutdown }).catch(() => {});
+          await heartbeat();
+        }
+      }
+    }
+  } finally {
+    if (backoff.attempts > 0) context.retrying(-1);
+  }
+}
+
+// Writes each message in a transaction of its own; one that the database refuses for its data (not for
+// being unreachable) goes to the dead-letter table with the database's error, and the rest are stored.
+async function writeOneByOne(
+  whole: Batch,
+  messages: readonly KafkaMessage[],
+  context: StoreContext,
+): Promise<void> {
+  const raw = new Map(messages.map((message) => [message.offset, message]));
+  const items = [
+    ...whole.checks.map((check) => ({ offset: check.offset, check, dead: null })),
+    ...whole.deadLetters.map((dead) => ({ offset: dead.offset, check: null, dead })),
+  ].sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+  for (const item of items) {
+    const progress = [{
+      partition: item.check?.partition ?? item.dead!.partition,
+      firstOffset: item.offset,
+      nextOffset: (BigInt(item.offset) + 1n).toString(),
+    }];
+    const single: Batch = {
+      ...whole,
+      checks: item.check ? [item.check] : [],
+      deadLetters: item.dead ? [item.dead] : [],
+      progress,
+    };
+    try {
+      context.count(await write(single, context), single.checks);
+    } catch (error) {
+      if (isTransient(error) || item.check === null) throw error;
+      const { check } = item;
+      context.log.warn("the database refused a check; moved to the dead-letter table", {
+        error: (error as Error).message,
+        partition: check.partition,
+        offset: check.offset,
+      });
+      const refused: DeadLetter = {
+        partition: check.partition,
+        offset: check.offset,
+        ...copyRaw(raw.get(check.offset) ?? { key: null, value: null }),
+        error: `Cannot store check: the database refused it: ${(error as Error).message}`,
+      };
+      context.count(await write({ ...single, checks: [], deadLetters: [refused] }, context), []);
+    }
+  }
+}
+
+function write(batch: Batch, context: StoreContext): Promise<BatchResult> {
+  return context.db.run("store a batch", (sql) => writeBatch(sql, batch), context.deadlineMs);
+}
+
+/**
+ * Awaits `work` while sending heartbeats (kafkajs sends them only when asked), so that a database call up to
+ * its deadline does not outlast the session timeout. A heartbeat refused during a rebalance is ignored: the
+ * batch's loop sees the rebalance, and the stored offsets fence a write that finishes late.
+ */
+async function heartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
+  const beating = setInterval(() => heartbeat().catch(() => {}), HEARTBEAT_SLICE_MS);
+  try {
+    return await work;
+  } finally {
+    clearInterval(beating);
+  }
+}

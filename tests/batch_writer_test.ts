@@ -1,0 +1,32 @@
+import { Buffer } from "node:buffer";
+import { assertEquals } from "./_assert.ts";
+import { makeCheck } from "./_checks.ts";
+import { encodeCheck } from "../src/message.ts";
+import { decodeBatch } from "../src/sink/batch_writer.ts";
+
+Deno.test("decodeBatch() keeps decodable checks, makes dead letters of the rest, and records the next offset", () => {
+  const check = makeCheck("alpha", new Date("2026-01-02T03:04:05.000Z"));
+  const poison = Buffer.from("not json");
+  const batch = decodeBatch("monitor-sink", {
+    topic: "monitor.checks",
+    partition: 4,
+    messages: [
+      { offset: "41", key: Buffer.from("alpha"), value: Buffer.from(encodeCheck(check)) },
+      { offset: "42", key: null, value: poison },
+    ],
+  });
+  assertEquals(batch.group, "monitor-sink");
+  assertEquals(batch.topic, "monitor.checks");
+  assertEquals(batch.checks, [{ partition: 4, offset: "41", check }]);
+  assertEquals(batch.deadLetters.length, 1);
+  const dead = batch.deadLetters[0]!;
+  assertEquals(dead.partition, 4);
+  assertEquals(dead.offset, "42");
+  assertEquals(dead.key, null);
+  assertEquals(dead.value, new Uint8Array(poison));
+  assertEquals(
+    dead.error,
+    `Cannot decode check: the value is not JSON: Unexpected token 'o', "not json" is not valid JSON`,
+  );
+  assertEquals(batch.progress, [{ partition: 4, firstOffset: "41", nextOffset: "43" }]);
+});
