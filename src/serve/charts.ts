@@ -5,20 +5,12 @@
  *
  * @module
  */
+import type { UptimeBucket } from "../db/read_uptime.ts";
 import { formatMs, formatPercent } from "./format.ts";
 import { type Html, html, raw } from "./html.ts";
 
-/** One day's (or hour's) figures, as the uptime queries return them. */
-export interface Bucket {
-  /** Start of the bucket. */
-  readonly bucket: Date;
-  readonly checks: number;
-  readonly upChecks: number;
-  readonly uptimePercent: number | null;
-  readonly p50Ms: number | null;
-  readonly p95Ms: number | null;
-  readonly p99Ms: number | null;
-}
+/** One day's (or hour's) figures, as the uptime queries return them (without the site and histogram). */
+export type Bucket = Omit<UptimeBucket, "site" | "histogram">;
 
 /** The colour class of an uptime figure: none (no data), ok (≥ 99.9 %), minor (≥ 99 %), major (≥ 95 %), bad. */
 export function uptimeClass(percent: number | null): "none" | "ok" | "minor" | "major" | "bad" {
