@@ -5,18 +5,10 @@
  * @module
  */
 import type postgres from "postgres";
-import type { SiteRow, SiteState } from "./read_sites.ts";
+import type { SiteRow } from "./read_sites.ts";
+import { type SiteStatusRow, toSiteRow } from "./_site_row.ts";
 
-interface Row {
-  name: string;
-  url: string;
-  state: SiteState;
-  since: Date;
-  locations_up: number;
-  locations_down: number;
-  locations_stale: number;
-  incident_started_at: Date | null;
-  incident_worst_state: string | null;
+interface Row extends SiteStatusRow {
   now: Date;
 }
 
@@ -44,17 +36,6 @@ export async function readSite(
   if (row === undefined) return null;
   return {
     now: row.now,
-    site: {
-      name: row.name,
-      url: row.url,
-      state: row.state,
-      since: row.since,
-      locationsUp: row.locations_up,
-      locationsDown: row.locations_down,
-      locationsStale: row.locations_stale,
-      openIncident: row.incident_started_at === null
-        ? null
-        : { startedAt: row.incident_started_at, worstState: row.incident_worst_state! },
-    },
+    site: toSiteRow(row),
   };
 }

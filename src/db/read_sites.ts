@@ -6,6 +6,7 @@
  * @module
  */
 import type postgres from "postgres";
+import { type SiteStatusRow, toSiteRow } from "./_site_row.ts";
 
 /** A site's state, derived from its locations (DESIGN.md, "Database contract"). */
 export type SiteState = "up" | "degraded" | "down" | "stale";
@@ -52,16 +53,7 @@ export interface SitePage {
   readonly sites: readonly SiteRow[];
 }
 
-interface Row {
-  name: string;
-  url: string;
-  state: SiteState;
-  since: Date;
-  locations_up: number;
-  locations_down: number;
-  locations_stale: number;
-  incident_started_at: Date | null;
-  incident_worst_state: string | null;
+interface Row extends SiteStatusRow {
   total: number;
 }
 
@@ -102,18 +94,7 @@ export async function readSites(sql: postgres.Sql, filter: SiteFilter = {}): Pro
     now: counts[0]!.now,
     total: rows[0]?.total ?? (filter.offset ? await countMatching(sql, query, state) : 0),
     counts: byState,
-    sites: rows.map((row) => ({
-      name: row.name,
-      url: row.url,
-      state: row.state,
-      since: row.since,
-      locationsUp: row.locations_up,
-      locationsDown: row.locations_down,
-      locationsStale: row.locations_stale,
-      openIncident: row.incident_started_at === null
-        ? null
-        : { startedAt: row.incident_started_at, worstState: row.incident_worst_state! },
-    })),
+    sites: rows.map(toSiteRow),
   };
 }
 
