@@ -239,40 +239,32 @@ export async function upsertRollups(
     checks: numberArray(list.map((d) => d.checks)),
     ups: numberArray(list.map((d) => d.upChecks)),
   });
-  const single = (list: readonly RollupDelta[], pick: (d: RollupDelta) => Map<number, number>) => {
+  // Deltas of one latency bucket (or one error kind) add to that one subscript in place instead of merging
+  // whole arrays with counts_add; the column is the only difference between the two statements.
+  const single = (
+    list: readonly RollupDelta[],
+    column: "latency" | "error_counts",
+    pick: (d: RollupDelta) => Map<number, number>,
+  ) => {
+    const k = keys(list);
     const entries = list.map((d) => [...pick(d)][0]!);
-    return { index: numberArray(entries.map(([i]) => i)), count: numberArray(entries.map(([, n]) => n)) };
+    const index = numberArray(entries.map(([i]) => i));
+    const count = numberArray(entries.map(([, n]) => n));
+    const col = tx(column);
+    return tx`
+      insert into ${tx(name)} as r (bucket, site_id, location_id, checks, up_checks, ${col})
+      select t.bucket, t.site_id, t.location_id, t.checks, t.ups, array_fill(t.n, array[1], array[t.i])
+      from unnest(${k.buckets}::timestamptz[], ${k.sites}::int4[], ${k.locations}::int4[], ${k.checks}::int4[],
+                  ${k.ups}::int4[], ${index}::int4[], ${count}::int4[])
+        as t(bucket, site_id, location_id, checks, ups, i, n)
+      on conflict (site_id, bucket, location_id) do update set
+        checks = r.checks + excluded.checks, up_checks = r.up_checks + excluded.up_checks,
+        ${col}[array_lower(excluded.${col}, 1)] = coalesce(r.${col}[array_lower(excluded.${col}, 1)], 0)
+          + excluded.${col}[array_lower(excluded.${col}, 1)]`;
   };
   const statements: (Promise<unknown> | null)[] = [];
-  if (oneBucket.length > 0) {
-    const k = keys(oneBucket);
-    const s = single(oneBucket, (d) => d.latency);
-    statements.push(tx`
-      insert into ${tx(name)} as r (bucket, site_id, location_id, checks, up_checks, latency)
-      select t.bucket, t.site_id, t.location_id, t.checks, t.ups, array_fill(t.n, array[1], array[t.i])
-      from unnest(${k.buckets}::timestamptz[], ${k.sites}::int4[], ${k.locations}::int4[], ${k.checks}::int4[],
-                  ${k.ups}::int4[], ${s.index}::int4[], ${s.count}::int4[])
-        as t(bucket, site_id, location_id, checks, ups, i, n)
-      on conflict (site_id, bucket, location_id) do update set
-        checks = r.checks + excluded.checks, up_checks = r.up_checks + excluded.up_checks,
-        latency[array_lower(excluded.latency, 1)] = coalesce(r.latency[array_lower(excluded.latency, 1)], 0)
-          + excluded.latency[array_lower(excluded.latency, 1)]`);
-  }
-  if (oneKind.length > 0) {
-    const k = keys(oneKind);
-    const s = single(oneKind, (d) => d.errors);
-    statements.push(tx`
-      insert into ${tx(name)} as r (bucket, site_id, location_id, checks, up_checks, error_counts)
-      select t.bucket, t.site_id, t.location_id, t.checks, t.ups, array_fill(t.n, array[1], array[t.i])
-      from unnest(${k.buckets}::timestamptz[], ${k.sites}::int4[], ${k.locations}::int4[], ${k.checks}::int4[],
-                  ${k.ups}::int4[], ${s.index}::int4[], ${s.count}::int4[])
-        as t(bucket, site_id, location_id, checks, ups, i, n)
-      on conflict (site_id, bucket, location_id) do update set
-        checks = r.checks + excluded.checks, up_checks = r.up_checks + excluded.up_checks,
-        error_counts[array_lower(excluded.error_counts, 1)] =
-          coalesce(r.error_counts[array_lower(excluded.error_counts, 1)], 0)
-          + excluded.error_counts[array_lower(excluded.error_counts, 1)]`);
-  }
+  if (oneBucket.length > 0) statements.push(single(oneBucket, "latency", (d) => d.latency));
+  if (oneKind.length > 0) statements.push(single(oneKind, "error_counts", (d) => d.errors));
   if (other.length > 0) {
     const k = keys(other);
     statements.push(tx`
