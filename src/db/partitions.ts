@@ -6,14 +6,13 @@
  */
 import type postgres from "postgres";
 import type { Logger } from "../log.ts";
+import { changePartitions, checkDays, checkNow, DAY_MS } from "./_partition_ranges.ts";
 import { transaction } from "./_transaction.ts";
 import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 
 /** Second half of the advisory lock key held while maintaining partitions. */
 export const PARTITIONS_LOCK = 2;
 
-const DAY_MS = 86_400_000;
-const MAX_DAYS = 36_500;
 const NAME = /^checks_p(\d{4})(\d{2})(\d{2})$/;
 const BOUND = /^\d{4}-\d{2}-\d{2}T00:00:00Z$/;
 
@@ -88,15 +87,6 @@ function partitionDay(name: string): Date | null {
   return Number.isNaN(day.getTime()) || dailyPartition(day).name !== name ? null : day;
 }
 
-function checkDays(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > MAX_DAYS) {
-    throw new RangeError(
-      `Cannot maintain partitions as '${name}' must be an integer from 0 to ${MAX_DAYS}: current value is ${value}`,
-    );
-  }
-  return value;
-}
-
 /**
  * Creates the missing daily partitions and drops those past retention, in one transaction under an advisory lock.
  *
@@ -124,10 +114,7 @@ export async function maintainPartitions(
 ): Promise<PartitionReport> {
   const aheadDays = checkDays("aheadDays", options.aheadDays ?? 7);
   const retentionDays = checkDays("retentionDays", options.retentionDays ?? 90);
-  const now = options.now ?? new Date();
-  if (Number.isNaN(now.getTime())) {
-    throw new RangeError("Cannot maintain partitions as 'now' is an invalid date");
-  }
+  const now = checkNow(options.now);
   const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
   if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1) {
     throw new RangeError(
@@ -158,21 +145,16 @@ export async function maintainPartitions(
       return day !== null && day.getTime() + DAY_MS <= cutoff.getTime() ? [dailyPartition(day)] : [];
     }).sort((a, b) => a.name.localeCompare(b.name));
 
-    let movedRows = 0;
-    if (missing.length > 0 || expired.length > 0) {
-      await tx`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
+    const movedRows = await changePartitions(tx, {
+      missing,
+      expired,
+      lockTimeoutMs,
       // What CREATE ... PARTITION OF and DROP take anyway, taken first: no writer can add a row to the default
-      // partition between the count below and the CREATE (which would then fail).
-      await tx`lock table checks in access exclusive mode`;
-    }
-    for (const partition of missing) {
-      movedRows += await createPartition(tx, partition);
-      options.log.info("created partition", { partition: partition.name });
-    }
-    for (const partition of expired) {
-      await tx`drop table ${tx(partition.name)}`;
-      options.log.info("dropped partition", { partition: partition.name });
-    }
+      // partition between the count in createPartition and the CREATE (which would then fail).
+      lock: () => tx`lock table checks in access exclusive mode`,
+      create: (partition) => createPartition(tx, partition),
+      log: options.log,
+    });
     let expiredRows = 0;
     if (cutoff !== null) {
       expiredRows = (await tx`delete from checks_default where started_at < ${cutoff}`).count;

@@ -7,14 +7,12 @@
  */
 import type postgres from "postgres";
 import type { Logger } from "../log.ts";
+import { changePartitions, checkDays, checkNow, DAY_MS } from "./_partition_ranges.ts";
 import { transaction } from "./_transaction.ts";
 import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 
 /** Second half of the advisory lock key held while maintaining rollup partitions. */
 export const ROLLUP_PARTITIONS_LOCK = 3;
-
-const DAY_MS = 86_400_000;
-const MAX_DAYS = 36_500;
 
 /** Options of {@linkcode maintainRollupPartitions}. */
 export interface RollupPartitionOptions {
@@ -103,15 +101,6 @@ function parsePartition(name: string): RollupPartition | null {
   return null;
 }
 
-function checkDays(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > MAX_DAYS) {
-    throw new RangeError(
-      `Cannot maintain partitions as '${name}' must be an integer from 0 to ${MAX_DAYS}: current value is ${value}`,
-    );
-  }
-  return value;
-}
-
 /**
  * In one transaction, under an advisory lock (a second caller at the same time returns `locked: false` at once):
  * creates the partitions of this month and the next (hourly) and of this year and the next (daily) that are
@@ -133,10 +122,7 @@ export async function maintainRollupPartitions(
 ): Promise<RollupPartitionReport> {
   const hourlyDays = checkDays("hourlyRetentionDays", options.hourlyRetentionDays ?? 400);
   const dailyDays = checkDays("dailyRetentionDays", options.dailyRetentionDays ?? 0);
-  const now = options.now ?? new Date();
-  if (Number.isNaN(now.getTime())) {
-    throw new RangeError("Cannot maintain partitions as 'now' is an invalid date");
-  }
+  const now = checkNow(options.now);
   const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
   const nextYear = new Date(Date.UTC(now.getUTCFullYear() + 1, 0, 1));
@@ -167,19 +153,14 @@ export async function maintainRollupPartitions(
       const cutoff = cutoffs[partition.table];
       return cutoff !== null && Date.parse(partition.to) <= cutoff ? [partition] : [];
     }).sort((a, b) => b.table.localeCompare(a.table) || a.name.localeCompare(b.name)); // hourly first
-    let movedRows = 0;
-    if (missing.length > 0 || expired.length > 0) {
-      await tx`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
-      await tx`lock table rollup_hourly, rollup_daily in access exclusive mode`;
-    }
-    for (const partition of missing) {
-      movedRows += await createPartition(tx, partition);
-      options.log.info("created partition", { partition: partition.name });
-    }
-    for (const partition of expired) {
-      await tx`drop table ${tx(partition.name)}`;
-      options.log.info("dropped partition", { partition: partition.name });
-    }
+    const movedRows = await changePartitions(tx, {
+      missing,
+      expired,
+      lockTimeoutMs,
+      lock: () => tx`lock table rollup_hourly, rollup_daily in access exclusive mode`,
+      create: (partition) => createPartition(tx, partition),
+      log: options.log,
+    });
     for (const table of ["rollup_hourly", "rollup_daily"] as const) {
       const cutoff = cutoffs[table];
       if (cutoff === null) continue;
