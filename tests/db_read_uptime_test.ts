@@ -31,7 +31,11 @@ Deno.test("histograms merged in the program give latency_percentile()'s percenti
   for (let round = 0; round < 20; round++) {
     const texts = Array.from({ length: 1 + Math.floor(next() * 5) }, () => {
       const low = Math.floor(next() * 150);
-      const counts = Array.from({ length: 1 + Math.floor(next() * 9) }, () => Math.floor(next() * 50));
+      // NULL elements: the writer's in-place adds leave them in gaps (they count as 0).
+      const counts = Array.from(
+        { length: 1 + Math.floor(next() * 9) },
+        () => next() < 0.15 ? "NULL" : String(Math.floor(next() * 50)),
+      );
       return low === 1
         ? `{${counts.join(",")}}`
         : `[${low}:${low + counts.length - 1}]={${counts.join(",")}}`;
@@ -44,6 +48,9 @@ Deno.test("histograms merged in the program give latency_percentile()'s percenti
     }
   }
   assertEquals(histogramPercentile(emptyHistogram(), 0.5), null);
+  const gaps = emptyHistogram();
+  addHistogram(gaps, "[3:5]={2,NULL,4}");
+  assertEquals([...gaps.slice(2, 7)], [0, 2, 0, 4, 0]);
   assertThrows(
     () => addHistogram(emptyHistogram(), "{1,x}"),
     SyntaxError,

@@ -16,11 +16,14 @@ export function emptyHistogram(): Histogram {
   return new Float64Array(LATENCY_BUCKETS);
 }
 
-const LITERAL = /^\[(\d+):(\d+)\]=\{([\d,]*)\}$|^\{([\d,]*)\}$/;
+// Elements may be NULL: the writer adds into one subscript in place (`latency[b] = coalesce(latency[b], 0) + n`),
+// and PostgreSQL fills the gap between the old bounds and b with NULLs. A NULL counts as 0, as in SQL.
+const LITERAL =
+  /^\[(\d+):(\d+)\]=\{((?:\d+|NULL)(?:,(?:\d+|NULL))*)?\}$|^\{((?:\d+|NULL)(?:,(?:\d+|NULL))*)?\}$/;
 
 /**
  * Adds a stored histogram, as PostgreSQL prints it (`[47:49]={3,0,1}`, or `{…}` when it starts at bucket 1),
- * to `into`. Throws `SyntaxError` for other text.
+ * to `into`; a NULL element counts as 0. Throws `SyntaxError` for other text.
  */
 export function addHistogram(into: Histogram, text: string): void {
   const match = LITERAL.exec(text);
@@ -29,7 +32,8 @@ export function addHistogram(into: Histogram, text: string): void {
   const values = (match[3] ?? match[4] ?? "").split(",");
   for (let i = 0; i < values.length; i++) {
     const bucket = low + i;
-    if (bucket >= 0 && bucket < LATENCY_BUCKETS) into[bucket] = into[bucket]! + Number(values[i]);
+    const value = values[i] === "NULL" ? 0 : Number(values[i]);
+    if (bucket >= 0 && bucket < LATENCY_BUCKETS) into[bucket] = into[bucket]! + value;
   }
 }
 
