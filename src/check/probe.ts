@@ -12,6 +12,7 @@ import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
 import { matchPattern } from "./regex.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
 import { VERSION } from "../version.ts";
+import { Deadlines } from "./deadlines.ts";
 
 /** What a probe needs besides the site: who probes, when it was due, and the shared resources. */
 export interface ProbeContext {
@@ -63,22 +64,62 @@ export function createProbeClient(): Deno.HttpClient {
 const BODY_DECODER = new TextDecoder();
 
 /** What the probe learnt so far; everything measured relative to the start of the first request. */
-interface Progress {
-  status: number | null;
-  ttfbMs: number | null;
-  bytes: number | null;
-  regexMatched: boolean | null;
-  error: CheckError | null;
+class Progress {
+  status: number | null = null;
+  ttfbMs: number | null = null;
+  bytes: number | null = null;
+  regexMatched: boolean | null = null;
+  error: CheckError | null = null;
+
+  constructor(private readonly start: number) {}
+
+  /** Milliseconds since the start, to the microsecond. */
+  elapsed(): number {
+    return Math.round((performance.now() - this.start) * 1000) / 1000;
+  }
 }
 
-// Parsed once per site: URL parsing showed up in profiles at thousands of probes a second. URL objects are
-// mutable, so callers must not change what this returns.
-const SITE_URLS = new WeakMap<Site, URL>();
-function urlOf(site: Site): URL {
-  let url = SITE_URLS.get(site);
-  if (url === undefined) SITE_URLS.set(site, url = new URL(site.url));
-  return url;
+/** What a probe of a site needs that does not change between its probes, worked out once. */
+interface Plan {
+  /** The site's URL. URL objects are mutable: nothing may change it. */
+  readonly url: URL;
+  /** Whether a certificate expiry applies (https). */
+  readonly https: boolean;
+  /**
+   * The request headers (the site's, and the default User-Agent unless it sets one) as a frozen record, or
+   * null when they cannot be built (a value fetch rejects): then every probe builds them, and fails.
+   */
+  readonly headers: Readonly<Record<string, string>> | null;
 }
+
+// URL parsing, header building and the certificate lookup showed up in profiles at thousands of probes a
+// second: they are done once per site.
+const PLANS = new WeakMap<Site, Plan>();
+function planOf(site: Site): Plan {
+  let plan = PLANS.get(site);
+  if (plan === undefined) {
+    const url = new URL(site.url);
+    let headers: Readonly<Record<string, string>> | null;
+    try {
+      headers = Object.freeze(Object.fromEntries(requestHeaders(site)));
+    } catch {
+      headers = null;
+    }
+    PLANS.set(site, plan = { url, https: url.protocol === "https:", headers });
+  }
+  return plan;
+}
+
+/** The headers of a site's first request; throws a TypeError for a value fetch would reject. */
+function requestHeaders(site: Site): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(site.headers)) headers.set(name, value);
+  if (!headers.has("user-agent")) headers.set("user-agent", `monitor/${VERSION}`);
+  return headers;
+}
+
+// One shared timer for every probe's deadline, instead of one timer per probe.
+const DEADLINES = new Deadlines();
 
 /**
  * Probes `site` once and returns the full wire message. Resolves for every DNS, connect, TLS, timeout,
@@ -96,31 +137,21 @@ function urlOf(site: Site): URL {
  * ```
  */
 export async function probe(site: Site, context: ProbeContext): Promise<CheckResult> {
-  const siteUrl = urlOf(site);
+  const plan = planOf(site);
   // Asking early starts a refresh that may finish before this probe does.
-  context.certificates.expiryFor(siteUrl);
-  const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException(`Probe timed out after ${site.timeoutMs} ms`, "TimeoutError")),
-    site.timeoutMs,
-  );
+  if (plan.https) context.certificates.expiryFor(plan.url);
+  const deadline = DEADLINES.start(site.timeoutMs);
   const signal = context.signal === undefined
     ? deadline.signal
     : AbortSignal.any([deadline.signal, context.signal]);
   const startedAt = Date.now();
-  const start = performance.now();
-  const elapsed = () => Math.round((performance.now() - start) * 1000) / 1000;
-  const progress: Progress = { status: null, ttfbMs: null, bytes: null, regexMatched: null, error: null };
+  const progress = new Progress(performance.now());
   try {
-    await run(site, context.client, signal, elapsed, progress, (phase) => {
-      if (deadline.signal.aborted) return timeoutError(site, phase, progress);
-      if (signal.aborted) return { kind: "other", message: "Probe cancelled: the agent is stopping" };
-      return null;
-    });
+    await run(site, plan, context.client, signal, progress, deadline.signal);
   } finally {
-    clearTimeout(timer);
+    deadline.cancel();
   }
-  const durationMs = elapsed();
+  const durationMs = progress.elapsed();
   return {
     v: 1,
     id: newCheckId(startedAt),
@@ -137,45 +168,54 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
     bytes: progress.bytes,
     regex: site.regex?.source ?? null,
     regex_matched: progress.regexMatched,
-    cert_expires_at: context.certificates.expiryFor(siteUrl),
+    cert_expires_at: plan.https ? context.certificates.expiryFor(plan.url) : null,
     error: progress.error,
     interval_ms: site.intervalMs,
   };
 }
 
-/** Returns the error an abort explains (timeout or shutdown), or null when the signal is not aborted. */
-type AbortExplainer = (phase: ProbePhase) => CheckError | null;
+/** The error an abort explains (timeout or shutdown), or null when `signal` is not aborted. */
+function explainAbort(
+  site: Site,
+  phase: ProbePhase,
+  progress: Progress,
+  timeout: AbortSignal,
+  signal: AbortSignal,
+): CheckError | null {
+  if (timeout.aborted) return timeoutError(site, phase, progress);
+  if (signal.aborted) return { kind: "other", message: "Probe cancelled: the agent is stopping" };
+  return null;
+}
 
 async function run(
   site: Site,
+  plan: Plan,
   client: Deno.HttpClient,
   signal: AbortSignal,
-  elapsed: () => number,
   progress: Progress,
-  explainAbort: AbortExplainer,
+  timeout: AbortSignal,
 ): Promise<void> {
-  let url = urlOf(site);
+  let url = plan.url;
   let method = site.method;
   let body = site.body;
-  const headers = new Headers();
-  const seen = new Set([url.href]);
+  // The site's frozen headers until a redirect has to change them.
+  let headers: HeadersInit | null = plan.headers;
+  let seen: Set<string> | null = null;
   let response: Response;
   for (let hops = 0;; hops++) {
     progress.status = null;
     progress.ttfbMs = null;
     try {
-      if (hops === 0) {
-        // Inside the try: a header value fetch rejects is a failed probe, not a crashed agent.
-        for (const [name, value] of Object.entries(site.headers)) headers.set(name, value);
-        if (!headers.has("user-agent")) headers.set("user-agent", `monitor/${VERSION}`);
-      }
+      // Inside the try: a header value fetch rejects is a failed probe, not a crashed agent.
+      headers ??= requestHeaders(site);
       response = await fetch(url, { method, headers, body, client, redirect: "manual", signal });
     } catch (error) {
-      progress.error = explainAbort("request") ?? classifyFetchError(error, url, "request");
+      progress.error = explainAbort(site, "request", progress, timeout, signal) ??
+        classifyFetchError(error, url, "request");
       return;
     }
     progress.status = response.status;
-    progress.ttfbMs = elapsed();
+    progress.ttfbMs = progress.elapsed();
     const location = response.headers.get("location");
     if (!site.followRedirects || !REDIRECT_STATUSES.has(response.status) || location === null) break;
     await response.body?.cancel().catch(() => {});
@@ -185,6 +225,7 @@ async function run(
       progress.error = { kind: "redirects", message: `Cannot follow redirect ${hops + 1}: it has ${what}` };
       return;
     }
+    seen ??= new Set([url.href]);
     if (seen.has(next.href)) {
       progress.error = {
         kind: "redirects",
@@ -198,19 +239,22 @@ async function run(
     }
     seen.add(next.href);
     const status = response.status;
+    const changed: Headers = headers instanceof Headers ? headers : new Headers(headers);
     if ((status === 303 && method !== "HEAD") || ((status === 301 || status === 302) && method === "POST")) {
       method = "GET";
       body = null;
-      for (const name of BODY_HEADERS) headers.delete(name);
+      for (const name of BODY_HEADERS) changed.delete(name);
     }
-    if (next.origin !== url.origin) { for (const name of CREDENTIAL_HEADERS) headers.delete(name); }
+    if (next.origin !== url.origin) { for (const name of CREDENTIAL_HEADERS) changed.delete(name); }
+    headers = changed;
     url = next;
   }
 
   const read = await readBody(response, site.maxBodyBytes, signal);
   progress.bytes = read.bytes;
   if (read.error !== undefined) {
-    progress.error = explainAbort("body") ?? classifyFetchError(read.error, url, "body");
+    progress.error = explainAbort(site, "body", progress, timeout, signal) ??
+      classifyFetchError(read.error, url, "body");
     return;
   }
   if (!isExpectedStatus(site, response.status)) {
@@ -221,7 +265,7 @@ async function run(
     progress.regexMatched = found.matched;
     // A match cannot be interrupted (nor can the deadline's timer fire during it), so the clock decides: one
     // that ends past the deadline fails this site, and only this site.
-    const late = elapsed() > site.timeoutMs;
+    const late = progress.elapsed() > site.timeoutMs;
     if (found.error !== undefined || late) {
       const why = found.error ?? `it ran past the ${site.timeoutMs} ms timeout`;
       progress.error = {

@@ -9,7 +9,7 @@
  * @module
  */
 import { Histogram } from "../histogram.ts";
-import { Outbox } from "./outbox.ts";
+import { DueHeap } from "./_due_heap.ts";
 
 /** What the scheduler runs for a site that is due. It must not reject; a rejection is a bug and is logged. */
 export type RunSite<S> = (site: S, scheduledAt: number) => Promise<void>;
@@ -32,13 +32,6 @@ export interface SchedulerStats {
   readonly skipped: number;
   /** Time from due to start, in milliseconds. */
   readonly lag: Histogram;
-}
-
-interface Entry<S> {
-  readonly site: S;
-  readonly intervalMs: number;
-  due: number;
-  busy: boolean;
 }
 
 /**
@@ -94,12 +87,21 @@ export function nextDue(due: number, intervalMs: number, now: number): { next: n
  * ```
  */
 export class Scheduler<S> {
-  readonly #entries: Entry<S>[];
-  readonly #heap: Entry<S>[] = [];
-  // Runs due while every slot is taken, first come first served. Each site waits at most once (it is busy
-  // meanwhile), so a ring of one place per site never overflows, and taking from its front costs O(1).
-  readonly #waiting: Outbox<{ entry: Entry<S>; due: number }>;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #sites: readonly S[];
+  readonly #intervals: Float64Array;
+  // The first due time of each site, until start() puts them in the heap.
+  readonly #firstDues: Float64Array;
+  // 1 while a site runs or waits for a slot.
+  readonly #busy: Uint8Array;
+  readonly #heap: DueHeap;
+  // Runs due while every slot is taken, first come first served, as a ring of (site, due). Each site waits
+  // at most once (it is busy meanwhile), so one place per site never overflows.
+  readonly #waitingSite: Int32Array;
+  readonly #waitingDue: Float64Array;
+  #waitingHead = 0;
+  #waitingSize = 0;
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
   readonly #now: () => number;
   readonly #concurrency: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -124,17 +126,21 @@ export class Scheduler<S> {
     }
     this.#now = options.now ?? Date.now;
     this.#concurrency = options.concurrency;
-    this.#waiting = new Outbox(Math.max(1, sites.length));
+    const count = sites.length;
+    this.#sites = [...sites];
+    this.#intervals = new Float64Array(count);
+    this.#firstDues = new Float64Array(count);
+    this.#busy = new Uint8Array(count);
+    this.#heap = new DueHeap(count);
+    this.#waitingSite = new Int32Array(Math.max(1, count));
+    this.#waitingDue = new Float64Array(Math.max(1, count));
     const now = this.#now();
-    this.#entries = sites.map((site) => {
+    for (let i = 0; i < count; i++) {
+      const site = sites[i]!;
       const intervalMs = intervalOf(site);
-      return {
-        site,
-        intervalMs,
-        due: firstDue(now, intervalMs, phaseOffset(nameOf(site), intervalMs)),
-        busy: false,
-      };
-    });
+      this.#intervals[i] = intervalMs;
+      this.#firstDues[i] = firstDue(now, intervalMs, phaseOffset(nameOf(site), intervalMs));
+    }
   }
 
   /** Due runs skipped since the start (see {@linkcode SchedulerStats.skipped}). */
@@ -144,14 +150,16 @@ export class Scheduler<S> {
 
   /** Runs in flight now. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#inFlight;
   }
 
   /** Starts scheduling. */
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (const entry of this.#entries) this.#push(entry);
+    if (this.#heap.size === 0) {
+      for (let i = 0; i < this.#sites.length; i++) this.#heap.push(this.#firstDues[i]!, i);
+    }
     this.#arm();
   }
 
@@ -160,8 +168,9 @@ export class Scheduler<S> {
     this.#running = false;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#waiting.take(this.#waiting.size);
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    this.#timerAt = Infinity;
+    while (this.#waitingSize > 0) this.#shiftWaiting();
+    while (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
   /** Returns the counters and the lag histogram collected since the last call, and starts afresh. */
@@ -175,82 +184,76 @@ export class Scheduler<S> {
   }
 
   #arm(): void {
-    const top = this.#heap[0];
-    if (!this.#running || top === undefined) return;
-    if (this.#timer !== undefined && this.#timerAt <= top.due) return;
+    const due = this.#heap.topDue;
+    if (!this.#running || due === Infinity) return;
+    if (this.#timer !== undefined && this.#timerAt <= due) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = top.due;
+    this.#timerAt = due;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Infinity;
       this.#fire();
-    }, Math.max(0, top.due - this.#now()));
+    }, Math.max(0, due - this.#now()));
   }
 
   #fire(): void {
     const now = this.#now();
-    while (this.#running && this.#heap.length > 0 && this.#heap[0]!.due <= now) {
-      const entry = this.#pop();
-      const due = entry.due;
-      if (entry.busy) this.#skipped++;
-      else if (this.#inFlight.size < this.#concurrency) this.#launch(entry, due);
+    const heap = this.#heap;
+    while (this.#running && heap.size > 0 && heap.topDue <= now) {
+      const site = heap.topId;
+      const due = heap.topDue;
+      if (this.#busy[site] === 1) this.#skipped++;
+      else if (this.#inFlight < this.#concurrency) this.#launch(site, due);
       else {
-        entry.busy = true;
-        this.#waiting.push({ entry, due });
+        this.#busy[site] = 1;
+        this.#pushWaiting(site, due);
       }
-      const { next, missed } = nextDue(due, entry.intervalMs, now);
+      const { next, missed } = nextDue(due, this.#intervals[site]!, now);
       this.#skipped += missed;
-      entry.due = next;
-      this.#push(entry);
+      heap.replaceTop(next, site);
     }
     this.#arm();
   }
 
-  #launch(entry: Entry<S>, due: number): void {
-    entry.busy = true;
+  #launch(site: number, due: number): void {
+    this.#busy[site] = 1;
+    this.#inFlight++;
     this.#started++;
     this.#lag.record(this.#now() - due);
-    const running: Promise<void> = this.run(entry.site, due)
-      .catch((error) => this.options.onRunError?.(error))
-      .finally(() => {
-        entry.busy = false;
-        this.#inFlight.delete(running);
-        const next = this.#running ? this.#waiting.shift() : undefined;
-        if (next) this.#launch(next.entry, next.due);
-      });
-    this.#inFlight.add(running);
+    this.#runOne(site, due);
   }
 
-  #push(entry: Entry<S>): void {
-    const heap = this.#heap;
-    heap.push(entry);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (heap[parent]!.due <= entry.due) break;
-      heap[i] = heap[parent]!;
-      i = parent;
+  async #runOne(site: number, due: number): Promise<void> {
+    try {
+      await this.run(this.#sites[site]!, due);
+    } catch (error) {
+      this.options.onRunError?.(error);
     }
-    heap[i] = entry;
+    this.#busy[site] = 0;
+    this.#inFlight--;
+    if (this.#running && this.#waitingSize > 0) {
+      const next = this.#waitingHead;
+      this.#shiftWaiting();
+      this.#launch(this.#waitingSite[next]!, this.#waitingDue[next]!);
+    } else if (this.#inFlight === 0 && this.#idle.length > 0) {
+      const idle = this.#idle;
+      this.#idle = [];
+      for (const resolve of idle) resolve();
+    }
   }
 
-  #pop(): Entry<S> {
-    const heap = this.#heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        if (left >= heap.length) break;
-        const right = left + 1;
-        const child = right < heap.length && heap[right]!.due < heap[left]!.due ? right : left;
-        if (heap[child]!.due >= last.due) break;
-        heap[i] = heap[child]!;
-        i = child;
-      }
-      heap[i] = last;
-    }
-    return top;
+  #pushWaiting(site: number, due: number): void {
+    const at = (this.#waitingHead + this.#waitingSize) % this.#waitingSite.length;
+    this.#waitingSite[at] = site;
+    this.#waitingDue[at] = due;
+    this.#waitingSize++;
+  }
+
+  /** Drops the front of the waiting ring; the caller reads it first. A dropped site is no longer busy. */
+  #shiftWaiting(): void {
+    const head = this.#waitingHead;
+    if (!this.#running) this.#busy[this.#waitingSite[head]!] = 0;
+    this.#waitingHead = (head + 1) % this.#waitingSite.length;
+    this.#waitingSize--;
   }
 }
