@@ -83,6 +83,8 @@ class Progress {
 interface Plan {
   /** The site's URL. URL objects are mutable: nothing may change it. */
   readonly url: URL;
+  /** Its text: fetch takes a string for less work than a URL object. */
+  readonly href: string;
   /** Whether a certificate expiry applies (https). */
   readonly https: boolean;
   /**
@@ -99,16 +101,21 @@ function planOf(site: Site): Plan {
   let plan = PLANS.get(site);
   if (plan === undefined) {
     const url = new URL(site.url);
-    let headers: Readonly<Record<string, string>> | null;
-    try {
-      headers = Object.freeze(Object.fromEntries(requestHeaders(site)));
-    } catch {
-      headers = null;
+    let headers: Readonly<Record<string, string>> | null = DEFAULT_HEADERS;
+    if (Object.keys(site.headers).length > 0) {
+      try {
+        headers = Object.freeze(Object.fromEntries(requestHeaders(site)));
+      } catch {
+        headers = null;
+      }
     }
-    PLANS.set(site, plan = { url, https: url.protocol === "https:", headers });
+    PLANS.set(site, plan = { url, href: url.href, https: url.protocol === "https:", headers });
   }
   return plan;
 }
+
+/** The headers of a site that sets none. */
+const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ "user-agent": `monitor/${VERSION}` });
 
 /** The headers of a site's first request; throws a TypeError for a value fetch would reject. */
 function requestHeaders(site: Site): Headers {
@@ -208,7 +215,8 @@ async function run(
     try {
       // Inside the try: a header value fetch rejects is a failed probe, not a crashed agent.
       headers ??= requestHeaders(site);
-      response = await fetch(url, { method, headers, body, client, redirect: "manual", signal });
+      const target = hops === 0 ? plan.href : url;
+      response = await fetch(target, { method, headers, body, client, redirect: "manual", signal });
     } catch (error) {
       progress.error = explainAbort(site, "request", progress, timeout, signal) ??
         classifyFetchError(error, url, "request");
