@@ -93,6 +93,9 @@ function routes(
         return new Response("late");
       case "/drip":
         return new Response(drip(closing));
+      case "/drip-announced":
+        // With its length announced, the body is read in one call rather than streamed.
+        return new Response(drip(closing), { headers: { "content-length": "100" } });
       case "/big": {
         const total = 50 * MIB;
         return new Response(
@@ -253,6 +256,15 @@ const ROWS: readonly Row[] = [
     kind: "timeout",
     regexMatched: null,
     message: /^Timed out after 300 ms: reading the body, \d+ bytes read$/,
+  },
+  {
+    name: "a body of announced length stalling past the deadline gives kind timeout and keeps status 200",
+    path: "/drip-announced",
+    site: { timeoutMs: 300 },
+    up: false,
+    status: 200,
+    kind: "timeout",
+    message: "Timed out after 300 ms: reading the body, 0 bytes read",
   },
   {
     name: "a 50 MiB body is read only up to maxBodyBytes",

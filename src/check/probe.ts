@@ -313,7 +313,8 @@ async function readBody(response: Response, limit: number, signal: AbortSignal):
   const announced = Number(response.headers.get("content-length") ?? NaN);
   if (announced <= Math.min(limit, WHOLE_BODY_MAX)) {
     try {
-      const data = await abortable(response.bytes(), signal);
+      // No abortable() here: the Fetch standard errors the body of a response whose request signal aborts.
+      const data = await response.bytes();
       const capped = data.byteLength > limit;
       return {
         bytes: capped ? limit : data.byteLength,
