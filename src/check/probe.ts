@@ -7,7 +7,7 @@
  */
 import { abortable } from "../async.ts";
 import type { CertificateCache } from "./certificates.ts";
-import { type CheckError, type CheckResult, newCheckId } from "../message.ts";
+import { type CheckError, type CheckResult, isoTimestamp, newCheckId } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
 import { matchPattern } from "./regex.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
@@ -115,7 +115,9 @@ function planOf(site: Site): Plan {
 }
 
 /** The headers of a site that sets none. */
-const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ "user-agent": `monitor/${VERSION}` });
+const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "user-agent": `monitor/${VERSION}`,
+});
 
 /** The headers of a site's first request; throws a TypeError for a value fetch would reject. */
 function requestHeaders(site: Site): Headers {
@@ -166,8 +168,8 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
     url: site.shownUrl,
     agent: context.agent,
     region: context.region,
-    scheduled_at: new Date(context.scheduledAt).toISOString(),
-    started_at: new Date(startedAt).toISOString(),
+    scheduled_at: isoTimestamp(context.scheduledAt),
+    started_at: isoTimestamp(startedAt),
     up: progress.error === null,
     status: progress.status,
     ttfb_ms: progress.ttfbMs,

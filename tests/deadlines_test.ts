@@ -1,0 +1,73 @@
+import { assertEquals, assertThrows } from "./_assert.ts";
+import { Deadlines } from "../src/check/deadlines.ts";
+import { delay } from "../src/async.ts";
+
+Deno.test("Deadlines aborts a deadline left running with a TimeoutError naming its length", async () => {
+  const deadlines = new Deadlines();
+  const deadline = deadlines.start(20);
+  assertEquals(deadline.signal.aborted, false);
+  await delay(120);
+  assertEquals(deadline.signal.aborted, true);
+  const reason = deadline.signal.reason as DOMException;
+  assertEquals(reason.name, "TimeoutError");
+  assertEquals(reason.message, "Timed out after 20 ms");
+  assertEquals(deadlines.live, 0);
+  deadline.cancel(); // too late: nothing happens
+  assertEquals(deadlines.live, 0);
+});
+
+Deno.test("Deadlines never aborts a cancelled deadline, and holds no timer once none is live", async () => {
+  const deadlines = new Deadlines();
+  const cancelled = Array.from({ length: 100 }, () => deadlines.start(30));
+  for (const deadline of cancelled) deadline.cancel();
+  assertEquals(deadlines.live, 0);
+  // The test's sanitizer fails it if a timer is left pending; the wait shows nothing fires either.
+  await delay(80);
+  assertEquals(cancelled.some((deadline) => deadline.signal.aborted), false);
+});
+
+Deno.test("Deadlines aborts only the deadlines not cancelled, each length on its own time", async () => {
+  const deadlines = new Deadlines();
+  const aborted: string[] = [];
+  const start = (name: string, ms: number) => {
+    const deadline = deadlines.start(ms);
+    deadline.signal.addEventListener("abort", () => aborted.push(name));
+    return deadline;
+  };
+  const long = start("long", 5_000);
+  const first = start("first", 40);
+  start("cancelled", 40).cancel();
+  const second = start("second", 40);
+  const short = start("short", 10);
+  await delay(150);
+  assertEquals(aborted, ["short", "first", "second"]);
+  assertEquals([first, second, short].every((deadline) => deadline.signal.aborted), true);
+  assertEquals(long.signal.aborted, false);
+  assertEquals(deadlines.live, 1);
+  long.cancel();
+  assertEquals(deadlines.live, 0);
+});
+
+Deno.test("Deadlines keeps working when an abort listener starts and cancels deadlines", async () => {
+  const deadlines = new Deadlines();
+  const outer = deadlines.start(10);
+  let inner: ReturnType<Deadlines["start"]> | null = null;
+  outer.signal.addEventListener("abort", () => {
+    deadlines.start(10_000).cancel();
+    inner = deadlines.start(10);
+  });
+  await delay(150);
+  assertEquals(outer.signal.aborted, true);
+  assertEquals(inner !== null && (inner as { signal: AbortSignal }).signal.aborted, true);
+  assertEquals(deadlines.live, 0);
+});
+
+Deno.test("Deadlines rejects a negative or infinite length", () => {
+  const deadlines = new Deadlines();
+  assertThrows(
+    () => deadlines.start(-1),
+    RangeError,
+    "Cannot start a deadline as 'timeoutMs' must be a finite number >= 0: current value is -1",
+  );
+  assertThrows(() => deadlines.start(Infinity), RangeError);
+});
