@@ -11,13 +11,14 @@
  * deno run -A bench/sink/memory.ts --checks 1000000 before@/tmp/old/main.ts after
  * ```
  *
+ * `--failures independent|outages` picks how down checks fall (bench/sink/data.ts; default independent).
  * `--cpu-prof DIR` writes each variant's V8 CPU profile to `DIR/NAME/`. The topic is kept for reuse (its name is printed); `--delete` deletes it at the end. The machine is shared:
  * checks per second are noisy, the peak RSS much less so.
  *
  * @module
  */
 import { BROKER, createTopic, plainKafka } from "../../dev/services.ts";
-import { fillTopic, newPlan } from "./data.ts";
+import { failurePattern, fillTopic, newPlan } from "./data.ts";
 import { drainPhase } from "./phases.ts";
 
 const PARTITIONS = 6;
@@ -35,6 +36,7 @@ const take = (flag: string): string | undefined => {
 const checks = Number(take("--checks") ?? 300_000);
 const reuse = take("--topic");
 const cpuProfDir = take("--cpu-prof");
+const failures = failurePattern(take("--failures"));
 const deleteAt = args.indexOf("--delete");
 if (deleteAt >= 0) args.splice(deleteAt, 1);
 const variants = (args.length > 0 ? args : ["default"]).map((text) => {
@@ -52,7 +54,7 @@ const variants = (args.length > 0 ? args : ["default"]).map((text) => {
 const topic = reuse ?? await createTopic("bench-sink-memory", PARTITIONS, BROKER);
 if (reuse === undefined) {
   console.error(`memory bench: filling ${topic} with ${checks} checks`);
-  await fillTopic(BROKER, topic, newPlan(checks, SITES));
+  await fillTopic(BROKER, topic, newPlan(checks, SITES, failures));
 }
 console.error(`memory bench: topic ${topic} (reuse with --topic ${topic} --checks ${checks})`);
 for (const variant of variants) {
