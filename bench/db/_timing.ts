@@ -1,8 +1,9 @@
 /**
  * Timing of read queries for bench/db/history.ts: warm wall time on one reserved connection, the CPU its
- * server process spent (from /proc, so PostgreSQL must run on this machine; parallel workers are not counted,
- * and none of the timed plans uses them), and server time alone from EXPLAIN ANALYZE (execution and planning).
- * CPU time is steadier than wall time when other work loads the machine.
+ * server process spent (from /proc, so PostgreSQL must run on this machine), and server time alone from
+ * EXPLAIN ANALYZE (execution and planning). CPU time is steadier than wall time when other work loads the
+ * machine. It is measured in separate runs without parallel workers (whose CPU /proc of the connection's
+ * process does not show), so it is all the work a query takes.
  *
  * @module
  */
@@ -14,7 +15,8 @@ export interface QueryFigure {
   readonly rows: number;
   readonly median_ms: number;
   readonly min_ms: number;
-  /** CPU of the server process per run (median), in ms; null where /proc cannot be read. */
+  /** CPU of the server process per run without parallel workers (median), in ms; null where /proc cannot be
+   * read. */
   readonly server_cpu_ms: number | null;
 }
 
@@ -37,7 +39,8 @@ function processCpuMs(pid: number): number | null {
 }
 
 /**
- * Runs `query` once to warm the cache, then `runs` times on `connection`, and prints and returns the median.
+ * Runs `query` once to warm the cache, then `runs` times on `connection` for the wall time, then `runs` times
+ * without parallel workers for the CPU time, and prints and returns the medians.
  */
 export async function timed(
   connection: postgres.ReservedSql,
@@ -49,15 +52,23 @@ export async function timed(
   const pid = backend!.pid;
   await query(connection);
   const times: number[] = [];
-  const cpu: number[] = [];
   let rows = 0;
   for (let run = 0; run < runs; run++) {
-    const cpuBefore = processCpuMs(pid);
     const start = performance.now();
     rows = (await query(connection)).length;
     times.push(performance.now() - start);
-    const cpuAfter = processCpuMs(pid);
-    if (cpuBefore !== null && cpuAfter !== null) cpu.push(cpuAfter - cpuBefore);
+  }
+  const cpu: number[] = [];
+  await connection`set max_parallel_workers_per_gather = 0`;
+  try {
+    for (let run = 0; run < runs; run++) {
+      const cpuBefore = processCpuMs(pid);
+      await query(connection);
+      const cpuAfter = processCpuMs(pid);
+      if (cpuBefore !== null && cpuAfter !== null) cpu.push(cpuAfter - cpuBefore);
+    }
+  } finally {
+    await connection`reset max_parallel_workers_per_gather`;
   }
   const figure: QueryFigure = {
     name,
@@ -67,7 +78,7 @@ export async function timed(
     server_cpu_ms: cpu.length === runs ? round1(median(cpu)) : null,
   };
   console.log(
-    `  ${name.padEnd(66)} ${String(figure.median_ms).padStart(8)} ms median, server CPU ${
+    `  ${name.padEnd(66)} ${String(figure.median_ms).padStart(8)} ms median, server CPU (serial) ${
       String(figure.server_cpu_ms).padStart(5)
     } ms  (${rows} rows)`,
   );
