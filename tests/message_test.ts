@@ -211,3 +211,51 @@ Deno.test("newCheckId() stays a valid, unique UUIDv7 across refills of its rando
   assertEquals(ids.at(-1)!.slice(0, 13), `018bcfe5-${(0x6800 + 1_999).toString(16)}`);
   assertEquals([...ids].sort(), ids);
 });
+
+Deno.test("decodeCheck() reads millisecond timestamps digit by digit exactly as the full RFC 3339 check does", () => {
+  const accepted = [
+    "1970-01-01T00:00:00.000Z",
+    "2028-02-29T23:59:59.999Z",
+    "2026-12-31T12:30:45.123Z",
+    "2000-02-29T00:00:00.000Z",
+    "9998-12-31T23:59:59.999Z",
+    "9999-12-31T23:59:59.000Z",
+  ];
+  const refused = [
+    "1969-12-31T23:59:59.999Z",
+    "9999-12-31T23:59:59.999Z",
+    "2027-02-29T00:00:00.000Z",
+    "1900-02-29T00:00:00.000Z",
+    "2026-04-31T00:00:00.000Z",
+    "2026-13-01T00:00:00.000Z",
+    "2026-00-10T00:00:00.000Z",
+    "2026-01-00T00:00:00.000Z",
+    "2026-01-01T24:00:00.000Z",
+    "2026-01-01T23:60:00.000Z",
+    "2026-01-01T23:59:60.000Z",
+    "2026-01-01T00:00:00.00aZ",
+    "2026-01-01 00:00:00.000Z",
+    "2026-01-01T00:00:00.000z",
+    "2026-01-01T00:00:00,000Z",
+    "20261-01-01T00:00:00.00Z",
+  ];
+  for (const time of accepted) {
+    assertEquals(decodeCheck(encodeCheck({ ...valid, started_at: time })).started_at, time);
+  }
+  for (const time of refused) {
+    const error = assertThrows(() => decodeCheck(encodeCheck({ ...valid, started_at: time })), RangeError);
+    assertMatch(error.message, /^Cannot decode check: field 'started_at' must be (an RFC 3339|between 1970)/);
+    assertEquals(error.message.endsWith(`got '${time}'`), true, error.message);
+  }
+});
+
+Deno.test("decodeCheck() checks a URL it has accepted before just as well as a new one", () => {
+  for (let round = 0; round < 2; round++) {
+    assertEquals(decodeCheck(encodeCheck(valid)).url, valid.url);
+    assertThrows(
+      () => decodeCheck(encodeCheck({ ...valid, url: "ftp://shop.example.com/" })),
+      RangeError,
+      "Cannot decode check: field 'url' must be an http or https URL: got 'ftp://shop.example.com/'",
+    );
+  }
+});

@@ -23,6 +23,22 @@ export interface CheckPlan {
   readonly count: number;
   /** 32 random bits of this run, in every check id, so two runs never share an id. */
   readonly nonce: number;
+  /** How down checks fall: see {@linkcode FailurePattern}. */
+  readonly failures: FailurePattern;
+}
+
+/**
+ * How the one check in five that is down falls. `independent`: each check is down at random, so every site flaps
+ * between up and down all the time and opens an incident every few checks (the worst case for state and
+ * incidents: about one incident per four checks). `outages`: each site is down for one run of a fifth of its
+ * rounds at a time of its own, seen from every location (one incident per site in the run): how sites fail.
+ */
+export type FailurePattern = "independent" | "outages";
+
+/** Reads a `--failures` value. */
+export function failurePattern(text: string | undefined): FailurePattern {
+  if (text === undefined || text === "independent" || text === "outages") return text ?? "independent";
+  throw new TypeError(`Cannot parse '--failures': expected 'independent' or 'outages': got '${text}'`);
 }
 
 /** The agents (name, region) checks come from, in the order their ids are resolved. */
@@ -35,13 +51,14 @@ export const AGENTS: readonly { readonly name: string; readonly region: string }
 const REGEX = '"status":\\s*"ok"';
 
 /** A new plan of `count` checks over `sites` sites, every site every 30 s, ending now. */
-export function newPlan(count: number, sites: number): CheckPlan {
+export function newPlan(count: number, sites: number, failures: FailurePattern = "independent"): CheckPlan {
   return {
     sites,
     intervalMs: 30_000,
     endMs: Date.now(),
     count,
     nonce: crypto.getRandomValues(new Uint32Array(1))[0]!,
+    failures,
   };
 }
 
@@ -140,7 +157,9 @@ export function benchCheck(plan: CheckPlan, index: number, timing: CheckTiming =
   const h = mix(plan.nonce, index);
   const https = site % 10 < 7;
   const regex = site % 4 === 0 ? REGEX : null;
-  const down = h % 5 === 0;
+  const down = plan.failures === "independent"
+    ? h % 5 === 0
+    : (round - mix(plan.nonce ^ 0x5bd1e995, site) % rounds + rounds) % rounds < Math.ceil(rounds / 5);
   const agent = AGENTS[(site + round) % AGENTS.length]!;
   let failure: Failure | null = null;
   let contentFailure = false;

@@ -116,7 +116,7 @@ export async function drainPhase(options: DrainOptions): Promise<Record<string, 
     samplePeak();
     const exitCode = await sink.stop();
     const [rows] = await db.sql<{ checks: number; sites: number; dead: number }[]>`
-      select (select count(*) from checks)::int as checks, (select count(*) from site_state)::int as sites,
+      select (select count(*) from checks)::int as checks, (select count(*) from sites)::int as sites,
              (select count(*) from dead_letters)::int as dead`;
     const joined = sink.lines.find((line) => line.message === "joined the group");
     const stopped = sink.lines.find((line) => line.message === "stopped");

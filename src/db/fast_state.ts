@@ -154,13 +154,15 @@ export async function writeFast(
         from t left join location_state l on l.site_id = t.site_id and l.location_id = t.location_id
       ),
       -- Each site's state derived from its fresh locations before this statement (all of them stay fresh and keep
-      -- their up when the site fits), in one pass over the batch's sites' rows rather than a probe per row.
+      -- their up when the site fits), in one pass over the batch's sites' rows rather than a probe per row. The
+      -- ids come as an array (an index condition), not from t, which the planner guesses at 10 rows and so
+      -- joins by scanning every location's row.
       derived as (
         select x.site_id,
                case when count(*) filter (where not x.up) = 0 then 'up'
                     when count(*) filter (where not x.up) = count(*) then 'down' else 'degraded' end as derived
         from location_state x
-        where x.site_id in (select site_id from t)
+        where x.site_id = any(${numberArray([...new Set(pick((g) => g.first.siteId))])}::int4[])
           and x.seen_at + 3 * x.interval_ms * interval '1 millisecond' >= ${nowText}::timestamptz
         group by x.site_id
       ),

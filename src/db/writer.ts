@@ -183,8 +183,7 @@ export async function writeBatch(
       const fast = fastSites ?? await writeFast(tx, planFast(mine, horizon), now);
       const rest = mine.filter((r) => !fast.has(r.siteId));
       if (rest.length > 0) {
-        const names = [...new Set(rest.map((r) => r.check.site))];
-        const stored = await readSiteRows(tx, names);
+        const stored = await readSiteRows(tx, [...new Set(rest.map((r) => r.siteId))]);
         await all(writeChanges(tx, foldSites(stored, rest, now, MAX_FUTURE_MS)));
       }
     }
