@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { loadDailyRollups } from "./_bulk_rollups.ts";
 import { createTestDatabase } from "../../dev/services.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
@@ -107,7 +108,10 @@ try {
     })::int else 0 end as down,
                51 + s % 12 as lo
       ) x`;
-  await generate("rollup_daily", "1 day", today - (DAYS - 1) * DAY_MS, DAYS, 1440);
+  await loadDailyRollups(
+    sql,
+    () => generate("rollup_daily", "1 day", today - (DAYS - 1) * DAY_MS, DAYS, 1440),
+  );
   console.log(`  daily rollups: ${((performance.now() - start) / 1000).toFixed(0)} s`);
   start = performance.now();
   // Through the hour before the current one (the current hour is counted in location_state).
