@@ -14,7 +14,7 @@
 --   share, and p50/p95/p99 are read in one pass (latency_merge() and latency_percentile() stay, unchanged).
 -- * JIT is off in these functions: compiling the plans cost 140-580 ms per call, more than running them.
 --
--- site_daily_bars(days): what a status page draws, one row per site with one uptime figure per day.
+-- site_daily_bars(days), what a status page draws, is in 0005_site_daily.sql with the table it reads.
 
 -- The midpoint of histogram bucket b as latency_percentile() reports it: 0.5 ms for bucket 0, the lower bound
 -- of the open top bucket (190,965 ms) for 159, else the geometric midpoint rounded to 0.1 ms.
@@ -233,51 +233,4 @@ language sql stable as $$
     group by x.site_id, x.location_id, x.bucket
   ) p on p.site_id = c.site_id and p.location_id = c.location_id and p.bucket = c.bucket
   order by s.name, l.name, c.bucket
-$$;
-
--- The daily bars of a status page: for every site, the uptime (percent, three decimals) of each of the last
--- `days` UTC days, oldest first, today (so far) last; null for a day without checks. first_day: the day of the
--- first element. The same figures as site_uptime(null, first_day, today + 1 day, '1 day'), in one row per site
--- instead of one per site and day (180,000 rows for 2,000 sites and 90 days, which cost the client more than
--- the server). Sites ordered by name.
-create function site_daily_bars(days integer)
-returns table (site text, site_id integer, first_day timestamptz, uptime_percent numeric[])
-language plpgsql stable set jit = off set work_mem = '32MB' as $$
-declare
-  first_day timestamptz := date_bin('1 day', now(), timestamptz '2000-01-03 00:00:00+00')
-                           - (days - 1) * interval '1 day';
-begin
-  if days is null or days < 1 then
-    raise exception 'Cannot read daily bars as ''days'' must be a positive integer: current value is %', days
-      using errcode = '22023';
-  end if;
-  -- The end is computed here: timestamptz + interval is not immutable, so as an expression in the statement it
-  -- would not fold into a constant when planned, nor would the bounds computed from it.
-  -- A site's days with checks are usually one run (sites added or removed meanwhile have none before or after
-  -- it): then the array is that run between nulls. Other sites place each day by its offset.
-  return query execute $q$
-    with per_day as (
-      select r.site_id, floor(date_part('epoch', r.start - $1) / 86400)::int as i,
-             sum(r.checks)::int8 as checks, sum(r.up_checks)::int8 as up_checks
-      from uptime_rows_at(null, $1, $3, interval '1 day') r
-      group by 1, 2
-    ), per_site as (
-      select d.site_id, count(*) as n, min(d.i) as first_i, max(d.i) as last_i,
-             array_agg(percent_up(d.checks, d.up_checks) order by d.i) as figures,
-             array_agg(d.i order by d.i) as offsets
-      from per_day d
-      group by d.site_id
-    )
-    select s.name, s.id, $1, case
-             when p.n = p.last_i - p.first_i + 1
-               then array_fill(null::numeric, array[p.first_i]) || p.figures
-                    || array_fill(null::numeric, array[$2 - 1 - p.last_i])
-             else array(select p.figures[array_position(p.offsets, g)] from generate_series(0, $2 - 1) g
-                        order by g)
-           end
-    from sites s
-    left join per_site p on p.site_id = s.id
-    order by s.name
-  $q$ using first_day, days, first_day + days * interval '1 day';
-end
 $$;

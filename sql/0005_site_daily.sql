@@ -61,10 +61,10 @@ $$;
 create trigger site_daily_follow after insert or update or delete on rollup_daily
 for each row execute function site_daily_follow();
 
--- The bars of 0004, read from site_daily plus the current hours' counts kept in location_state (the hours
--- site_uptime() adds from there): one row per site, in name order, with one uptime figure per UTC day from
--- `days - 1` days ago to today (null for a day without checks).
-create or replace function site_daily_bars(days integer)
+-- What a status page draws: one row per site, in name order, with one uptime figure per UTC day from `days - 1`
+-- days ago to today (null for a day without checks), as site_uptime() gives them by day; read from site_daily
+-- plus the current hours' counts kept in location_state (the hours site_uptime() adds from there).
+create function site_daily_bars(days integer)
 returns table (site text, site_id integer, first_day timestamptz, uptime_percent numeric[])
 language plpgsql stable set jit = off set work_mem = '32MB' as $$
 declare
