@@ -58,6 +58,8 @@ Deno.test("migrate() applies the files of sql/ once and a second run applies not
       "rollup_hourly p",
       "rollup_hourly_default r",
       "schema_migrations r",
+      "site_daily p",
+      "site_daily_default r",
       "site_incidents r",
       "site_state r",
       "site_status v",

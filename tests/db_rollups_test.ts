@@ -71,6 +71,25 @@ async function rollupCounts(sql: postgres.Sql, source: "stored" | "from_checks",
   return rows.map((r) => r.line);
 }
 
+/** site_daily (sql/0005) holds rollup_daily's sums over locations, one row per site and day, none empty. */
+async function assertSiteDailyFollows(sql: postgres.Sql): Promise<void> {
+  const lines = (rows: { line: string }[]) => rows.map((r) => r.line);
+  const expected = lines(
+    await sql<{ line: string }[]>`
+      select to_char(bucket at time zone 'UTC', 'YYYY-MM-DD') || ' ' || site_id || ' ' || sum(checks) || '/' ||
+             sum(up_checks) as line
+      from rollup_daily group by bucket, site_id order by 1`,
+  );
+  const actual = lines(
+    await sql<{ line: string }[]>`
+      select to_char(bucket at time zone 'UTC', 'YYYY-MM-DD') || ' ' || site_id || ' ' || checks || '/' ||
+             up_checks as line
+      from site_daily where checks <> 0 or up_checks <> 0 order by 1`,
+  );
+  assertEquals(actual, expected);
+  holds(expected.length > 0, "no daily rollups");
+}
+
 Deno.test("accumulate() keeps the current hour, moves it out at the next hour, and passes late checks on", () => {
   const c = (minute: number, up = true) => ({
     siteId: 1,
@@ -179,6 +198,7 @@ Deno.test("db rollups", async (t) => {
           assertEquals(stored, await rollupCounts(sql, "from_checks", width), width);
           holds(stored.length > 10, `${stored.length} rows`);
         }
+        await assertSiteDailyFollows(sql);
         // site_uptime over hour-aligned ranges, by hour and by day, counts exactly what raw checks give.
         const raw = await sql`
           select s.name as site, date_bin('1 day', c.started_at, '2000-01-03') as bucket, count(*)::int as checks,
@@ -325,6 +345,7 @@ Deno.test("db rollups", async (t) => {
           "rollup_hourly_p202712",
           "rollup_hourly_p202801",
           "rollup_daily_p2028",
+          "site_daily_p2028",
         ]);
         // 2027-12-01 - 30 days = 2027-11-01: every month that ended by then goes (rows that sat in the default
         // partition too); daily rollups are kept forever.
@@ -333,6 +354,7 @@ Deno.test("db rollups", async (t) => {
         select (select count(*)::int from rollup_hourly) as hourly,
                (select count(*)::int from rollup_daily where bucket >= '2026-10-01' and bucket < '2026-11-01') as daily`;
         assertEquals(row, { hourly: 0, daily: 6 });
+        await assertSiteDailyFollows(sql);
       },
     );
   } finally {

@@ -9,8 +9,10 @@
  *   location), enough for the partial hours at the ends of a range;
  * - location state with the current hour's counts, site state, and an open incident for 1 % of the sites.
  *
- * Then, warm (each query run 5 times; the median is reported): the monthly SLA report, the 90-day daily bars
- * of every site, one site's last year by day, one site's last 24 hours by hour, and every site's state now;
+ * Then, warm (each query run 5 times on one connection; the median wall time and the server process's CPU are
+ * reported), each before (0003's site_uptime(), created as bench_site_uptime_0003) and after (0004): the monthly
+ * SLA report with and without p95, the 90-day daily bars of every site (and site_daily_bars(), what a status
+ * page runs), one site's last year by day, one site's last 24 hours by hour; every site's state now;
  * bytes on disk per raw check, per hourly and per daily row; and the disk 10,000 sites at a 30 s interval need
  * for a year with the default retention (raw 30 days, hourly 400 days, daily forever). Figures go to
  * bench/results/history.json.
@@ -19,11 +21,13 @@
  *
  * @module
  */
+import { loadDailyRollups } from "./_bulk_rollups.ts";
 import { createTestDatabase } from "../../dev/services.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
 import { maintainRollupPartitions } from "../../src/db/rollup_partitions.ts";
 import { silentLogger as log } from "../../src/log.ts";
+import { serverTime, timed } from "./_timing.ts";
 
 const SITES = 2000;
 const LOCATIONS = 2;
@@ -31,6 +35,7 @@ const DAYS = 365;
 const HOURLY_DAYS = 14;
 const RAW_DAYS = 2;
 const RAW_EVERY_MINUTES = 10;
+const RAW_RETENTION_DAYS = 30;
 const RUNS = 5;
 const DAY_MS = 86_400_000;
 
@@ -38,24 +43,14 @@ const results = new URL("../results/history.json", import.meta.url);
 const db = await createTestDatabase("monitor_bench_history");
 const { sql } = db;
 
-async function timed(name: string, query: () => PromiseLike<{ readonly length: number }>) {
-  const times: number[] = [];
-  let rows = 0;
-  await query(); // warm the cache and the plan
-  for (let run = 0; run < RUNS; run++) {
-    const start = performance.now();
-    rows = (await query()).length;
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  const figure = {
-    name,
-    rows,
-    median_ms: Math.round(times[Math.floor(RUNS / 2)]! * 10) / 10,
-    min_ms: Math.round(times[0]! * 10) / 10,
-  };
-  console.log(`  ${name.padEnd(58)} ${String(figure.median_ms).padStart(8)} ms median  (${rows} rows)`);
-  return figure;
+/** The 0003 definition of site_uptime(), as `bench_site_uptime_0003`: the "before" of each timed query. */
+async function createOldSiteUptime(): Promise<void> {
+  const text = await Deno.readTextFile(new URL("../../sql/0003_history.sql", import.meta.url));
+  const match = /create function site_uptime\([\s\S]*?\n\$\$;\n/.exec(text);
+  if (match === null) throw new Error("Cannot find site_uptime() in sql/0003_history.sql");
+  await sql.unsafe(
+    match[0].replace("create function site_uptime(", "create function bench_site_uptime_0003("),
+  );
 }
 
 try {
@@ -65,12 +60,16 @@ try {
   for (let month = 13; month >= 0; month--) {
     await maintainRollupPartitions(sql, { now: new Date(today - month * 30 * DAY_MS), log });
   }
-  await maintainPartitions(sql, {
-    now: new Date(today - (RAW_DAYS - 1) * DAY_MS),
-    aheadDays: RAW_DAYS + 1,
-    retentionDays: 0,
-    log,
-  });
+  // Raw partitions as a sink with the default retention has them (30 days back, 7 ahead), so that plans cover
+  // as many partitions as they would; only the last RAW_DAYS hold checks.
+  for (let day = RAW_RETENTION_DAYS; day >= 0; day -= 7) {
+    await maintainPartitions(sql, {
+      now: new Date(today - day * DAY_MS),
+      aheadDays: 7,
+      retentionDays: 0,
+      log,
+    });
+  }
   console.log(`synthesizing ${SITES} sites x ${LOCATIONS} locations: ${DAYS} days of daily rollups, ...`);
   let start = performance.now();
   await sql`
@@ -109,7 +108,10 @@ try {
     })::int else 0 end as down,
                51 + s % 12 as lo
       ) x`;
-  await generate("rollup_daily", "1 day", today - (DAYS - 1) * DAY_MS, DAYS, 1440);
+  await loadDailyRollups(
+    sql,
+    () => generate("rollup_daily", "1 day", today - (DAYS - 1) * DAY_MS, DAYS, 1440),
+  );
   console.log(`  daily rollups: ${((performance.now() - start) / 1000).toFixed(0)} s`);
   start = performance.now();
   // Through the hour before the current one (the current hour is counted in location_state).
@@ -152,73 +154,113 @@ try {
     select s, now() - interval '7 minutes', 'degraded', '{1}', 'http', 'Status 503 is not in 200-399'
     from generate_series(100, ${SITES}, 100) s`;
   await sql`vacuum analyze`;
+  await createOldSiteUptime();
 
-  console.log(`\nqueries, warm (median of ${RUNS}):`);
-  const queries = [
-    await timed(
-      "monthly SLA report: every site, last 30 days (counts)",
-      () =>
-        sql`select site, checks, up_checks, uptime_percent
-          from site_uptime(null, now() - interval '30 days', now(), null)`,
+  // Each query of the issue, before (0003's site_uptime, as bench_site_uptime_0003) and after, back to back on
+  // one connection.
+  const connection = await sql.reserve();
+  const run = (name: string, query: Parameters<typeof timed>[3]) => timed(connection, name, RUNS, query);
+  const last30 = (fn: string, columns: string) =>
+    `select ${columns} from ${fn}(null, now() - interval '30 days', now(), null)`;
+  const bars = (fn: string) =>
+    `select site, bucket, uptime_percent from ${fn}(null, date_trunc('day', now(), 'UTC') - interval '89 days',
+       date_trunc('day', now(), 'UTC') + interval '1 day', '1 day')`;
+  const year = (fn: string) => `select * from ${fn}('site-42', now() - interval '365 days', now(), '1 day')`;
+  const day = (fn: string) =>
+    `select * from ${fn}('site-42', date_trunc('hour', now()) - interval '23 hours',
+       date_trunc('hour', now()) + interval '1 hour', '1 hour')`;
+  const OLD = "bench_site_uptime_0003";
+  const NEW = "site_uptime";
+  console.log(`\nqueries, warm (median of ${RUNS}), before (0003) and after (0004):`);
+  const queries = [];
+  for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
+    queries.push(
+      await run(
+        `monthly SLA report, counts: every site, last 30 days (${label})`,
+        (c) => c.unsafe(last30(fn, "site, checks, up_checks, uptime_percent")),
+      ),
+    );
+  }
+  for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
+    queries.push(
+      await run(
+        `monthly SLA report with p95: every site, last 30 days (${label})`,
+        (c) => c.unsafe(last30(fn, "site, uptime_percent, p95_ms")),
+      ),
+    );
+  }
+  for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
+    queries.push(
+      await run(`90-day daily bars, every site, one row a day (${label})`, (c) => c.unsafe(bars(fn))),
+    );
+  }
+  queries.push(
+    await run(
+      "90-day daily bars, every site, one row a site: site_daily_bars(90)",
+      (c) => c`select site, first_day, uptime_percent from site_daily_bars(90)`,
     ),
-    await timed(
-      "monthly SLA report with p95: every site, last 30 days",
-      () =>
-        sql`select site, uptime_percent, p95_ms
-          from site_uptime(null, now() - interval '30 days', now(), null)`,
-    ),
-    await timed("90-day daily bars: every site", () =>
-      sql`select site, bucket, uptime_percent
-          from site_uptime(null, date_trunc('day', now(), 'UTC') - interval '89 days',
-                           date_trunc('day', now(), 'UTC') + interval '1 day', '1 day')`),
-    await timed(
-      "one site's last year by day (with p50/p95/p99)",
-      () => sql`select * from site_uptime('site-42', now() - interval '365 days', now(), '1 day')`,
-    ),
-    await timed(
-      "one site's last 24 h by hour (with p50/p95/p99)",
-      () =>
-        sql`select * from site_uptime('site-42', date_trunc('hour', now()) - interval '23 hours',
-                                    date_trunc('hour', now()) + interval '1 hour', '1 hour')`,
-    ),
-    await timed("every site's state now (site_status)", () => sql`select * from site_status`),
-    await timed(
+  );
+  for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
+    queries.push(await run(`one site's last year by day, p50/p95/p99 (${label})`, (c) => c.unsafe(year(fn))));
+  }
+  for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
+    queries.push(await run(`one site's last 24 h by hour, p50/p95/p99 (${label})`, (c) => c.unsafe(day(fn))));
+  }
+  // As a program calls it: bound parameters (postgres.js prepares the statement).
+  for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
+    queries.push(
+      await run(
+        `one site's last 30 days by day, bound parameters (${label})`,
+        (c) =>
+          c`select * from ${c(fn)}(${"site-42"}, ${new Date(Date.now() - 30 * DAY_MS)}, ${new Date()},
+                                   ${"1 day"}::interval)`,
+      ),
+    );
+  }
+  queries.push(await run("every site's state now (site_status)", (c) => c`select * from site_status`));
+  queries.push(
+    await run(
       "outages of the last 30 days, longest first (incidents)",
-      () =>
-        sql`select * from incidents where coalesce(ended_at, now()) >= now() - interval '30 days'
+      (c) =>
+        c`select * from incidents where coalesce(ended_at, now()) >= now() - interval '30 days'
           order by duration desc`,
     ),
-  ];
+  );
+
+  // Server time alone (EXPLAIN ANALYZE): the rest of a query's time is the client reading the rows.
+  const serverTimes: Record<string, { execution_ms: number; planning_ms: number }> = {};
+  for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
+    serverTimes[`sla_counts_${label}`] = await serverTime(
+      connection,
+      last30(fn, "site, checks, up_checks, uptime_percent"),
+    );
+    serverTimes[`sla_p95_${label}`] = await serverTime(
+      connection,
+      last30(fn, "site, uptime_percent, p95_ms"),
+    );
+    serverTimes[`bars_${label}`] = await serverTime(connection, bars(fn));
+    serverTimes[`year_${label}`] = await serverTime(connection, year(fn));
+  }
+  serverTimes.bars_site_daily_bars = await serverTime(connection, "select * from site_daily_bars(90)");
+  console.log("  server time alone (EXPLAIN ANALYZE; 0004's planning is inside its functions' execution):");
+  for (const [name, time] of Object.entries(serverTimes)) {
+    console.log(`    ${name.padEnd(28)} execution ${time.execution_ms} ms, planning ${time.planning_ms} ms`);
+  }
 
   // What the other way of keeping rollups would cost: rolling up a closed hour from its raw checks (a GROUP BY
   // over the hour's rows, as rollups_from_checks() does), per raw check.
   const [hourRows] = await sql<{ n: number }[]>`
     select count(*)::int as n from checks
     where started_at >= date_trunc('hour', now()) - interval '2 hours' and started_at < date_trunc('hour', now()) - interval '1 hour'`;
-  const closedHour = await timed(
+  const closedHour = await run(
     `roll up one closed hour from raw (${hourRows!.n} checks)`,
-    () =>
-      sql`select * from rollups_from_checks(date_trunc('hour', now()) - interval '2 hours',
+    (c) =>
+      c`select * from rollups_from_checks(date_trunc('hour', now()) - interval '2 hours',
                                           date_trunc('hour', now()) - interval '1 hour', '1 hour')`,
   );
   const closedHourMicrosPerCheck = Math.round(closedHour.median_ms * 1000 / hourRows!.n * 10) / 10;
   console.log(`  = ${closedHourMicrosPerCheck} µs per raw check`);
-
-  // Server time alone (EXPLAIN ANALYZE), for the queries that return many rows: the rest is the client.
-  const serverMs = async (text: string) => {
-    const [row] = await sql.unsafe(`explain (analyze, timing off, format json) ${text}`);
-    return Math.round((row!["QUERY PLAN"] as { "Execution Time": number }[])[0]!["Execution Time"] * 10) / 10;
-  };
-  const serverTime = {
-    sla_counts_ms: await serverMs(
-      `select site, checks, up_checks, uptime_percent from site_uptime(null, now() - interval '30 days', now(), null)`,
-    ),
-    bars_ms: await serverMs(
-      `select site, bucket, uptime_percent from site_uptime(null, date_trunc('day', now(), 'UTC') - interval '89 days',
-         date_trunc('day', now(), 'UTC') + interval '1 day', '1 day')`,
-    ),
-  };
-  console.log(`  server time alone (EXPLAIN ANALYZE): ${JSON.stringify(serverTime)}`);
+  connection.release();
 
   const size = async (table: string) => {
     const [row] = await sql<{ bytes: string; rows: string }[]>`
@@ -284,7 +326,7 @@ try {
           raw_every_minutes: RAW_EVERY_MINUTES,
         },
         queries,
-        server_time: serverTime,
+        server_time: serverTimes,
         closed_hour_rollup: {
           ...closedHour,
           raw_checks: hourRows!.n,

@@ -13,6 +13,7 @@ import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
 import { maintainRollupPartitions } from "../../src/db/rollup_partitions.ts";
 import { silentLogger } from "../../src/log.ts";
+import { loadDailyRollups } from "../db/_bulk_rollups.ts";
 
 /** How long each step of {@linkcode generateHistory} took, in ms, and the rows it wrote. */
 export interface GenerationReport {
@@ -57,14 +58,18 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
   await sql`insert into agents (name, region) values ('agent-eu', 'eu-west'), ('agent-us', 'us-east')`;
   await sql`insert into locations (name) values ('eu-west'), ('us-east') on conflict do nothing`;
   const today = sql`date_bin('1 day', now(), timestamptz '2000-01-03 00:00:00+00')`;
-  const daily = await sql`
-    insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
-    select d, s.id, l.id, 2880, 2880 - f, case when f > 0 then array[0, f, 0, 0, 0, 0, 0, 0] end,
-           ${LATENCY_DAY}::int[]
-    from sites s cross join locations l
-    cross join generate_series(${today} - interval '365 days', ${today} - interval '1 day', interval '1 day') d
-    cross join lateral (select case when hashint4(s.id * 1000 + extract(doy from d)::int) % 40 = 0
-                                    then 30 + abs(hashint4(s.id)) % 200 else 0 end as f) x`;
+  let dailyRows = 0;
+  await loadDailyRollups(sql, async () => {
+    const daily = await sql`
+      insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+      select d, s.id, l.id, 2880, 2880 - f, case when f > 0 then array[0, f, 0, 0, 0, 0, 0, 0] end,
+             ${LATENCY_DAY}::int[]
+      from sites s cross join locations l
+      cross join generate_series(${today} - interval '365 days', ${today} - interval '1 day', interval '1 day') d
+      cross join lateral (select case when hashint4(s.id * 1000 + extract(doy from d)::int) % 40 = 0
+                                      then 30 + abs(hashint4(s.id)) % 200 else 0 end as f) x`;
+    dailyRows = daily.count;
+  });
   const hourly = await sql`
     insert into rollup_hourly (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
     select h, s.id, l.id, 120, 120, null, ${LATENCY_HOUR}::int[]
@@ -78,11 +83,12 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
     cross join generate_series(now() - interval '60 minutes', now() - interval '30 seconds', interval '1 minute') t`;
   // Today's daily rollups hold the hours before the current one; the current hour's counts are in
   // location_state (acc_*), as the writer keeps them.
-  await sql`
-    insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
-    select ${today}, site_id, location_id, sum(checks), sum(up_checks), null, ${LATENCY_DAY}::int[]
-    from rollup_hourly where bucket >= ${today} and bucket < date_trunc('hour', now())
-    group by site_id, location_id`;
+  await loadDailyRollups(sql, () =>
+    sql`
+      insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+      select ${today}, site_id, location_id, sum(checks), sum(up_checks), null, ${LATENCY_DAY}::int[]
+      from rollup_hourly where bucket >= ${today} and bucket < date_trunc('hour', now())
+      group by site_id, location_id`);
   await sql`
     insert into location_state (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
                                 consecutive_failures, interval_ms, duration_ms, status, up, error_kind, error_message,
@@ -113,7 +119,7 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
   await sql`analyze`;
   return {
     sites,
-    daily_rows: daily.count,
+    daily_rows: dailyRows,
     hourly_rows: hourly.count,
     raw_checks: raw.count,
     seconds: Math.round((performance.now() - started) / 100) / 10,

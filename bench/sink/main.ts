@@ -15,12 +15,14 @@
  * on the same machine): sink at least 50,000 checks/s, ratio at least 0.6, latency p99 under 1 s.
  *
  * Run alone with `deno run -A bench/sink/main.ts [--checks N] [--latency-seconds S] [--cpu-prof DIR]
- * [--no-write]`; writes `bench/results/sink.json`. Every loop is bounded; the default run takes about 4 min.
+ * [--failures independent|outages] [--before OLD/main.ts] [--no-write]`; writes `bench/results/sink.json`.
+ * `--before` drains the same topic with another checkout (`git worktree add /tmp/old REV`) right after the
+ * sink, for a same-run ratio. Every loop is bounded; the default run takes about 4 min.
  *
  * @module
  */
 import { BROKER, createTopic, plainKafka } from "../../dev/services.ts";
-import { fillTopic, newPlan } from "./data.ts";
+import { type FailurePattern, failurePattern, fillTopic, newPlan } from "./data.ts";
 import { drainPhase, latencyPhase } from "./phases.ts";
 import { PhaseMeter, sinkCommandLine } from "./process.ts";
 import { machineInfo } from "../procfs.ts";
@@ -45,6 +47,11 @@ export interface SinkBenchOptions {
   readonly latencySeconds?: number;
   /** Where the sink of phase 3 writes a V8 CPU profile; none when absent. */
   readonly cpuProfDir?: string;
+  /** Another checkout's `main.ts` (e.g. the code before a change) drained right after the sink, on the same
+   * topic: its figures and the ratio go into the results. None when absent. */
+  readonly beforeEntry?: string;
+  /** How down checks fall (bench/sink/data.ts). Default "independent". */
+  readonly failures?: FailurePattern;
   /** Whether to write `bench/results/sink.json`. Default true. */
   readonly write?: boolean;
 }
@@ -90,7 +97,7 @@ export async function runSinkBench(options: SinkBenchOptions = {}): Promise<Reco
   try {
     const topic = await createTopic("bench-sink", PARTITIONS, BROKERS);
     topics.push(topic);
-    const plan = newPlan(checks, SITES);
+    const plan = newPlan(checks, SITES, options.failures ?? "independent");
 
     log(`filling ${topic} with ${checks} checks`);
     let meter = new PhaseMeter();
@@ -120,6 +127,11 @@ export async function runSinkBench(options: SinkBenchOptions = {}): Promise<Reco
       count: checks,
       ...(options.cpuProfDir === undefined ? {} : { cpuProfDir: options.cpuProfDir }),
     });
+    let before: Record<string, unknown> | null = null;
+    if (options.beforeEntry !== undefined) {
+      log(`sink drain, before: ${options.beforeEntry}`);
+      before = await drainPhase({ brokers: BROKERS, topic, count: checks, entry: options.beforeEntry });
+    }
 
     log(`latency: 1,000 checks/s for ${latencySeconds} s`);
     const latencyTopic = await createTopic("bench-sink-latency", PARTITIONS, BROKERS);
@@ -203,6 +215,10 @@ export async function runSinkBench(options: SinkBenchOptions = {}): Promise<Reco
         cpu: copyCpu,
       },
       sink,
+      sink_before: before === null ? null : { entry: options.beforeEntry, ...before },
+      sink_ratio_to_before: before === null || typeof before.checks_per_second !== "number"
+        ? null
+        : round(sinkRate / before.checks_per_second, 3),
       sink_ratio_to_slower_baseline: ratio,
       slower_baseline: bestConsume <= copy.rowsPerSecond
         ? (consume.checksPerSecond >= consumeSmall.checksPerSecond ? "raw_consume" : "raw_consume_1mib_fetch")
@@ -227,6 +243,7 @@ function summary(results: Record<string, unknown>): string {
   // deno-lint-ignore no-explicit-any
   const r = results as any;
   const yes = (met: boolean) => (met ? "met" : "NOT MET");
+  const per100k = (seconds: number) => (seconds * 100_000 / r.setup.checks).toFixed(2);
   return [
     `sink benchmark, ${r.setup.checks} checks, ${r.machine.nproc} cores, deno ${r.machine.deno}`,
     `  fill (agent's producer, gzip): ${r.fill.checks_per_second} checks/s (${r.fill.seconds} s)`,
@@ -236,6 +253,17 @@ function summary(results: Record<string, unknown>): string {
     `  (3) sink:                      ${r.sink.checks_per_second} checks/s (${r.sink.seconds_from_join} s from join; ` +
     `${r.sink.checks_per_second_from_process_start} from process start; mean batch ${r.sink.mean_batch}); ` +
     `peak RSS ${r.sink.peak_rss_mib} MiB`,
+    `      CPU s per 100k checks: sink ${per100k(r.sink.cpu.sink_cpu_seconds)}, PostgreSQL ` +
+    `${per100k(r.sink.cpu.database_backends_cpu_seconds)}` +
+    (r.sink_before
+      ? `; before (${r.sink_before.entry}): ${r.sink_before.checks_per_second} checks/s, peak RSS ` +
+        `${r.sink_before.peak_rss_mib} MiB, CPU s per 100k sink ${
+          per100k(r.sink_before.cpu.sink_cpu_seconds)
+        }, ` +
+        `PostgreSQL ${
+          per100k(r.sink_before.cpu.database_backends_cpu_seconds)
+        }; ratio ${r.sink_ratio_to_before}`
+      : ""),
     `      count ${r.sink.count_star}, dead letters ${r.sink.dead_letters}; ratio to ${r.slower_baseline}: ` +
     `${r.sink_ratio_to_slower_baseline} (${r.sink_ratio_same_fetch_settings} to the sink's own fetch settings)`,
     `      other work on the machine during the sink phase: ${r.sink.cpu.other_cpu_seconds} CPU s ` +
@@ -260,6 +288,8 @@ if (import.meta.main) {
   const checks = take("--checks");
   const latencySeconds = take("--latency-seconds");
   const cpuProfDir = take("--cpu-prof");
+  const beforeEntry = take("--before");
+  const failures = failurePattern(take("--failures"));
   const noWrite = args.indexOf("--no-write");
   if (noWrite >= 0) args.splice(noWrite, 1);
   if (args.length > 0) {
@@ -270,6 +300,8 @@ if (import.meta.main) {
     ...(checks === undefined ? {} : { checks: Number(checks) }),
     ...(latencySeconds === undefined ? {} : { latencySeconds: Number(latencySeconds) }),
     ...(cpuProfDir === undefined ? {} : { cpuProfDir }),
+    ...(beforeEntry === undefined ? {} : { beforeEntry }),
+    failures,
     write: noWrite < 0,
   });
   console.log(summary(results));

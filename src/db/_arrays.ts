@@ -27,14 +27,16 @@ export function boolArray(values: readonly (boolean | null)[]): string {
   return arrayLiteral(values, (value) => value ? "t" : "f");
 }
 
+// Joined, not appended to: `+=` makes a rope one node deep per element, which outlives the awaits before the
+// statement is sent (so the GC moves and traces every node) and is then flattened by postgres.js; `join`
+// writes one flat string at once.
 function arrayLiteral<T>(values: readonly (T | null)[], element: (value: T) => string): string {
-  let literal = "{";
+  const elements = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    if (i > 0) literal += ",";
-    literal += value === null ? "NULL" : element(value);
+    elements[i] = value === null ? "NULL" : element(value);
   }
-  return literal + "}";
+  return `{${elements.join(",")}}`;
 }
 
 function quote(value: string): string {

@@ -5,8 +5,9 @@
  * Read from the hourly and daily rollups (`rollup_hourly`, `rollup_daily`) plus the counts of each location's
  * current hour, which the writer keeps in its `location_state` row (`acc_*`) until a later hour begins: all
  * written in the checks' transaction, so the figures are current. Not from `site_uptime()`: measured on a
- * year of rollups for 1,000 sites, one call takes 600–870 ms (most of it planning), and 1.6 s per site when
- * called for each site of a page (bench/serve/main.ts), against a few milliseconds for these statements.
+ * year of rollups for 1,000 sites, one call of 0003's took 600–870 ms, and 1.6 s per site when called for each
+ * site of a page (bench/serve/main.ts); 0004's takes about 13 ms for one site's 30 days (bench/db/history.ts),
+ * still more than these statements for a page of sites.
  * Periods are whole rollup buckets (aligned to the UTC hour and day, as `site_uptime()`'s rollup tier is):
  * "24 h" is the current hour and the 23 before it, "7 d" and "30 d" today and the 6 or 29 days before.
  * Percentiles are merged in the program (see `_latency_merge.ts`) with `latency_percentile()`'s rule.

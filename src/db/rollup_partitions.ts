@@ -1,6 +1,6 @@
 /**
- * Partitions of the rollup tables: `rollup_hourly` by UTC month (`rollup_hourly_pYYYYMM`), `rollup_daily` by UTC
- * year (`rollup_daily_pYYYY`); made ahead of time and dropped whole past their retention, never row by row. The
+ * Partitions of the rollup tables: `rollup_hourly` by UTC month (`rollup_hourly_pYYYYMM`), `rollup_daily` and
+ * `site_daily` by UTC year (`rollup_daily_pYYYY`, `site_daily_pYYYY`, dropped together); made ahead of time and dropped whole past their retention, never row by row. The
  * sink runs {@linkcode maintainRollupPartitions} beside `maintainPartitions` (the raw checks).
  *
  * @module
@@ -41,7 +41,7 @@ export interface RollupPartitionReport {
 
 /** A rollup partition: table, name and bounds, built only from a UTC date (never from outside text). */
 export interface RollupPartition {
-  readonly table: "rollup_hourly" | "rollup_daily";
+  readonly table: RollupTable;
   readonly name: string;
   /** Inclusive lower bound, RFC 3339. */
   readonly from: string;
@@ -49,7 +49,10 @@ export interface RollupPartition {
   readonly to: string;
 }
 
-const NAME = /^rollup_(hourly_p\d{6}|daily_p\d{4})$/;
+/** The partitioned rollup tables: site_daily (sql/0005) follows rollup_daily's yearly partitions. */
+export type RollupTable = "rollup_hourly" | "rollup_daily" | "site_daily";
+
+const NAME = /^(rollup_hourly_p\d{6}|rollup_daily_p\d{4}|site_daily_p\d{4})$/;
 const BOUND = /^\d{4}-\d{2}-01T00:00:00Z$/;
 
 /**
@@ -61,7 +64,7 @@ const BOUND = /^\d{4}-\d{2}-01T00:00:00Z$/;
  * // { table: "rollup_hourly", name: "rollup_hourly_p202611", from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z" }
  * ```
  */
-export function rollupPartition(table: "rollup_hourly" | "rollup_daily", time: Date): RollupPartition {
+export function rollupPartition(table: RollupTable, time: Date): RollupPartition {
   const year = time.getUTCFullYear();
   const month = time.getUTCMonth();
   if (!Number.isFinite(year) || year < 1 || year > 9998) {
@@ -77,7 +80,7 @@ export function rollupPartition(table: "rollup_hourly" | "rollup_daily", time: D
     }
     : {
       table,
-      name: `rollup_daily_p${year.toString().padStart(4, "0")}`,
+      name: `${table}_p${year.toString().padStart(4, "0")}`,
       from: iso(year, 0),
       to: iso(year + 1, 0),
     };
@@ -96,8 +99,8 @@ function parsePartition(name: string): RollupPartition | null {
       ? rollupPartition("rollup_hourly", time)
       : null;
   }
-  const daily = /^rollup_daily_p(\d{4})$/.exec(name);
-  if (daily) return rollupPartition("rollup_daily", new Date(Date.UTC(Number(daily[1]), 0, 1)));
+  const daily = /^(rollup_daily|site_daily)_p(\d{4})$/.exec(name);
+  if (daily) return rollupPartition(daily[1] as RollupTable, new Date(Date.UTC(Number(daily[2]), 0, 1)));
   return null;
 }
 
@@ -131,10 +134,13 @@ export async function maintainRollupPartitions(
     rollupPartition("rollup_hourly", nextMonth),
     rollupPartition("rollup_daily", now),
     rollupPartition("rollup_daily", nextYear),
+    rollupPartition("site_daily", now),
+    rollupPartition("site_daily", nextYear),
   ];
   const cutoffs = {
     rollup_hourly: hourlyDays === 0 ? null : now.getTime() - hourlyDays * DAY_MS,
     rollup_daily: dailyDays === 0 ? null : now.getTime() - dailyDays * DAY_MS,
+    site_daily: dailyDays === 0 ? null : now.getTime() - dailyDays * DAY_MS,
   };
   return await transaction(sql, async (tx) => {
     const [lock] = await tx<{ locked: boolean }[]>`
@@ -144,7 +150,8 @@ export async function maintainRollupPartitions(
       (await tx<{ name: string }[]>`
         select c.relname as name
         from pg_inherits i join pg_class c on c.oid = i.inhrelid
-        where i.inhparent in ('rollup_hourly'::regclass, 'rollup_daily'::regclass)`).map((row) => row.name),
+        where i.inhparent in ('rollup_hourly'::regclass, 'rollup_daily'::regclass, 'site_daily'::regclass)`)
+        .map((row) => row.name),
     );
     const missing = wanted.filter((p) => !existing.has(p.name));
     const expired = [...existing].flatMap((name) => {
@@ -152,16 +159,17 @@ export async function maintainRollupPartitions(
       if (partition === null) return [];
       const cutoff = cutoffs[partition.table];
       return cutoff !== null && Date.parse(partition.to) <= cutoff ? [partition] : [];
-    }).sort((a, b) => b.table.localeCompare(a.table) || a.name.localeCompare(b.name)); // hourly first
+    }).sort((a, b) => b.table.localeCompare(a.table) || a.name.localeCompare(b.name)); // site, hourly, daily
     const movedRows = await changePartitions(tx, {
       missing,
       expired,
       lockTimeoutMs,
-      lock: () => tx`lock table rollup_hourly, rollup_daily in access exclusive mode`,
+      lock: () => tx`lock table rollup_hourly, rollup_daily, site_daily in access exclusive mode`,
       create: (partition) => createPartition(tx, partition),
       log: options.log,
     });
-    for (const table of ["rollup_hourly", "rollup_daily"] as const) {
+    // rollup_daily before site_daily: its trigger takes what it deletes off site_daily's rows, which must be there.
+    for (const table of ["rollup_hourly", "rollup_daily", "site_daily"] as const) {
       const cutoff = cutoffs[table];
       if (cutoff === null) continue;
       // Rows that fell into the default partition (no partition for their time) expire row by row, as few.

@@ -1,0 +1,245 @@
+/**
+ * The query surface as 0004 computes it (sql/0004_fast_history.sql) against 0003's definitions over the same
+ * rows: site_uptime() and location_uptime() give exactly what 0003's site_uptime() body gives (counts, uptime
+ * text and percentiles) for every kind of range and width, and site_daily_bars() the same days in one row a
+ * site. The data is written straight into the tables: daily and hourly rollups (histograms with NULL elements
+ * and varying bounds), raw checks for the partial hours, and the current hour's counts in location_state.
+ */
+import type postgres from "postgres";
+import { assertEquals, assertRejects } from "./_assert.ts";
+import { createTestDatabase } from "./_pg.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { maintainPartitions } from "../src/db/partitions.ts";
+import { maintainRollupPartitions } from "../src/db/rollup_partitions.ts";
+import { silentLogger as log } from "../src/log.ts";
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+/** 0003's site_uptime() body (or location_uptime()'s, `byLocation`), over 0003's uptime_rows(). */
+function before(
+  sql: postgres.Sql,
+  site: string | null,
+  from: Date,
+  to: Date,
+  width: string | null,
+  byLocation = false,
+) {
+  const location = byLocation ? sql`r.location_id` : sql`null::int`;
+  return sql`
+    select s.name as site, l.name as location, u.site_id, u.bucket, u.checks, u.up_checks,
+           round(100.0 * u.up_checks / u.checks, 3)::text as uptime_percent,
+           latency_percentile(u.latency, 0.5) as p50_ms, latency_percentile(u.latency, 0.95) as p95_ms,
+           latency_percentile(u.latency, 0.99) as p99_ms
+    from (
+      select r.site_id, ${location} as location_id, uptime_bucket(r.start, ${width}::interval, ${from}) as bucket,
+             sum(r.checks)::bigint as checks, sum(r.up_checks)::bigint as up_checks, latency_merge(r.latency) as latency
+      from uptime_rows(${site}, ${from}, ${to}, ${width}::interval) r
+      group by 1, 2, 3
+    ) u
+    join sites s on s.id = u.site_id
+    left join locations l on l.id = u.location_id
+    order by s.name, l.name, u.bucket`;
+}
+
+function after(sql: postgres.Sql, site: string | null, from: Date, to: Date, width: string | null) {
+  return sql`
+    select site, null::text as location, site_id, bucket, checks, up_checks, uptime_percent::text as uptime_percent,
+           p50_ms, p95_ms, p99_ms
+    from site_uptime(${site}, ${from}, ${to}, ${width}::interval)`;
+}
+
+function afterByLocation(sql: postgres.Sql, site: string | null, from: Date, to: Date, width: string | null) {
+  return sql`
+    select site, location, site_id, bucket, checks, up_checks, uptime_percent::text as uptime_percent,
+           p50_ms, p95_ms, p99_ms
+    from location_uptime(${site}, ${from}, ${to}, ${width}::interval)`;
+}
+
+/** Sites q-1..q-5 from locations a and b; see the module notes. q-2 has no rollups 10 days ago, q-3 none
+ * before 5 days ago, q-5 none at all. */
+async function fill(sql: postgres.Sql, now: number): Promise<void> {
+  const today = Math.floor(now / DAY) * DAY;
+  for (let month = 2; month >= 0; month--) {
+    await maintainRollupPartitions(sql, { now: new Date(today - month * 30 * DAY), log });
+  }
+  await maintainPartitions(sql, { now: new Date(today - DAY), aheadDays: 2, retentionDays: 0, log });
+  await sql`
+    insert into sites (name, url, first_seen, last_seen)
+    select 'q-' || s, 'https://q-' || s || '.example/', now() - interval '60 days', now()
+    from generate_series(1, 5) s`;
+  await sql`insert into agents (name, region) values ('agent-a', 'a'), ('agent-b', 'b')`;
+  await sql`insert into locations (name) values ('a'), ('b')`;
+  // A histogram of 1 to 6 buckets from bucket 40 to 90, by a hash of its row; some elements NULL (as the
+  // writer's in-place adds leave them).
+  const rollups = (table: "rollup_daily" | "rollup_hourly", step: string, from: Date, to: Date) =>
+    sql`
+      insert into ${sql(table)} (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+      select t, s, l, x.checks, x.checks - x.down, case when x.down > 0 then array[0, x.down]::int[] end,
+             ('[' || x.lo || ':' || x.lo + x.n - 1 || ']=' || array(
+               select case when (x.h >> k) % 7 = 0 then null else 1 + abs(x.h >> k) % 50 end
+               from generate_series(1, x.n) k)::text)::int[]
+      from generate_series(${from}::timestamptz, ${to}::timestamptz, ${step}::interval) t
+      cross join generate_series(1, 4) s
+      cross join generate_series(1, 2) l
+      cross join lateral (select hashint8(extract(epoch from t)::int8 * 10 + s * 2 + l) as h) hh
+      cross join lateral (
+        select hh.h, 200 + abs(hh.h) % 100 as checks, case when hh.h % 5 = 0 then 1 + abs(hh.h) % 20 else 0 end
+               as down, 40 + abs(hh.h) % 50 as lo, 1 + abs(hh.h >> 8) % 6 as n
+      ) x
+      where not (s = 2 and t >= ${new Date(today - 10 * DAY)} and t < ${new Date(today - 9 * DAY)})
+        and not (s = 3 and t < ${new Date(today - 5 * DAY)})`;
+  await rollups("rollup_daily", "1 day", new Date(today - 40 * DAY), new Date(today));
+  const hour = Math.floor(now / HOUR) * HOUR;
+  await rollups("rollup_hourly", "1 hour", new Date(today - 2 * DAY), new Date(hour - HOUR));
+  await sql`
+    insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms, bytes,
+                        error_kind, error_message)
+    select gen_random_uuid(), s, a, t, t, x.up, case when x.up then 200 else 503 end, 5,
+           case when x.up then 20 + abs(x.h) % 400 else 9 end, 10,
+           case when not x.up then 'http'::check_error_kind end, case when not x.up then 'Status 503' end
+    from generate_series(${new Date(today - DAY)}::timestamptz, ${new Date(now)}::timestamptz,
+                         interval '7 minutes') t
+    cross join generate_series(1, 3) s
+    cross join generate_series(1, 2) a
+    cross join lateral (select hashint8(extract(epoch from t)::int8 * 10 + s * 2 + a) as h) hh
+    cross join lateral (select hh.h, hh.h % 9 <> 0 as up) x`;
+  await sql`
+    insert into location_state (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
+                                consecutive_failures, interval_ms, duration_ms, status, up, acc_hour, acc_checks,
+                                acc_up_checks, acc_latency)
+    select s, l, gen_random_uuid(), now(), now(), now() - interval '1 day', l, 0, 60000, 80, 200, true,
+           ${new Date(
+    hour,
+  )}, 10 + s, 9 + s, ('[' || 50 + s || ':' || 52 + s || ']={4,NULL,' || s || '}')::int[]
+    from generate_series(1, 4) s cross join generate_series(1, 2) l`;
+  await sql`analyze`;
+}
+
+Deno.test("db uptime queries: 0004's functions answer as 0003's", async (t) => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  const now = Date.now();
+  const hour = Math.floor(now / HOUR) * HOUR;
+  const today = Math.floor(now / DAY) * DAY;
+  const at = (ms: number) => new Date(ms);
+  try {
+    await migrate(sql, log);
+    await fill(sql, now);
+
+    await t.step(
+      "site_uptime() and location_uptime() equal 0003's site_uptime() over the same rows",
+      async () => {
+        const cases: [string | null, Date, Date, string | null][] = [
+          // The monthly report: every site, the last 30 days up to now, one row a site.
+          [null, at(now - 30 * DAY), at(now), null],
+          // Daily bars, aligned to the day, the current hour included.
+          [null, at(today - 29 * DAY), at(today + DAY), "1 day"],
+          // Partial hours at both ends, by hour, from raw checks.
+          [null, at(hour - 30 * HOUR + 17 * 60_000), at(now), "1 hour"],
+          ["q-1", at(today - 35 * DAY + 5 * HOUR), at(now), "1 week"],
+          ["q-2", at(today - 38 * DAY), at(today + DAY), "1 month"],
+          ["q-1", at(today - 38 * DAY), at(now), "1 year"],
+          ["q-3", at(now - 20 * HOUR), at(now), "10 minutes"],
+          ["q-1", at(now - 20 * HOUR), at(now + HOUR), "2 hours"],
+          ["q-2", at(today - 12 * DAY), at(today - 8 * DAY), "1 day"],
+          ["q-5", at(today - 12 * DAY), at(now), "1 day"],
+          ["nobody", at(today - 12 * DAY), at(now), "1 day"],
+          ["q-1", at(now), at(now - DAY), "1 hour"],
+        ];
+        for (const [site, from, to, width] of cases) {
+          const label = `${site} ${from.toISOString()} ${to.toISOString()} ${width}`;
+          const expected = [...await before(sql, site, from, to, width)];
+          assertEquals([...await after(sql, site, from, to, width)], expected, label);
+          const expectedByLocation = [...await before(sql, site, from, to, width, true)];
+          assertEquals([...await afterByLocation(sql, site, from, to, width)], expectedByLocation, label);
+          if ((site === null || site === "q-1") && from < to) assertEquals(expected.length > 0, true, label);
+        }
+      },
+    );
+
+    await t.step("a query that selects no percentile merges no histogram", async () => {
+      const plan = await sql.unsafe(`
+        explain (verbose, costs off)
+        select site, checks, uptime_percent from site_uptime(null, now() - interval '30 days', now(), null)`);
+      const text = plan.map((row) => row["QUERY PLAN"]).join("\n");
+      assertEquals(text.includes("uptime_counts"), true, text);
+      assertEquals(text.includes("uptime_percentiles"), false, text);
+      const withP95 = await sql.unsafe(`
+        explain (verbose, costs off)
+        select site, p95_ms from site_uptime(null, now() - interval '30 days', now(), null)`);
+      assertEquals(withP95.map((row) => row["QUERY PLAN"]).join("\n").includes("uptime_percentiles"), true);
+    });
+
+    await t.step(
+      "latency_quantiles(latency_sum()) gives latency_percentile(latency_merge())'s values",
+      async () => {
+        const rows = await sql<{ group: number; sum: number[]; merge: number[] }[]>`
+        with h as (
+          select g, ('[' || lo || ':' || lo + n - 1 || ']=' || array(
+                    select case when hashint4(g * 1000 + i * 10 + k) % 5 = 0 then null
+                                else abs(hashint4(g * 1000 + i * 10 + k)) % 1000 end
+                    from generate_series(1, n) k)::text)::int[] as latency
+          from generate_series(1, 40) g
+          cross join generate_series(1, 1 + g % 7) i
+          cross join lateral (select abs(hashint4(g * 100 + i)) % 160 as lo0) a
+          cross join lateral (select least(lo0, 150) as lo, 1 + abs(hashint4(g + i)) % 10 as n) b
+        )
+        select g as group, latency_quantiles(latency_sum(latency)) as sum,
+               array[latency_percentile(latency_merge(latency), 0.5), latency_percentile(latency_merge(latency), 0.95),
+                     latency_percentile(latency_merge(latency), 0.99)] as merge
+        from h group by g order by g`;
+        assertEquals(rows.length, 40);
+        for (const row of rows) assertEquals(row.sum, row.merge, `group ${row.group}`);
+        const [empty] = await sql`
+        select latency_quantiles(latency_sum(h)) as q from (values (null::int[]), ('{0,0}'::int[])) v(h)`;
+        assertEquals(empty?.q, null);
+      },
+    );
+
+    await t.step("percent_up() rounds as round(100.0 * up / checks, 3) does", async () => {
+      const [row] = await sql`
+        select count(*)::int as n,
+               count(*) filter (where percent_up(c, u)::text <> round(100.0 * u / c, 3)::text)::int as differ
+        from generate_series(1, 700) c cross join generate_series(0, 700) u where u <= c`;
+      assertEquals(row, { n: 246_050, differ: 0 });
+    });
+
+    await t.step(
+      "site_daily_bars() gives site_uptime()'s days, one row a site, null for days without checks",
+      async () => {
+        const rows = await sql<
+          { site: string; first_day: Date; bars: string; days: string }[]
+        >`
+        with b as (select * from site_daily_bars(15))
+        select b.site, b.first_day, array_to_string(b.uptime_percent, ',', '-') as bars,
+               array_to_string(array(select u.uptime_percent
+                     from generate_series(0, 14) g
+                     left join site_uptime(b.site, b.first_day, b.first_day + interval '15 days', '1 day') u
+                       on u.bucket = b.first_day + g * interval '1 day'
+                     order by g), ',', '-') as days
+        from b order by b.site`;
+        assertEquals(rows.map((row) => row.site), ["q-1", "q-2", "q-3", "q-4", "q-5"]);
+        for (const row of rows) {
+          assertEquals(row.first_day.getTime(), today - 14 * DAY);
+          assertEquals(row.bars, row.days, row.site);
+        }
+        const nulls = (site: string) =>
+          rows.find((row) => row.site === site)!.bars.split(",").map((v) => v === "-");
+        // q-2: no checks 10 days ago (element 4); q-3: none before 5 days ago; q-5: none at all.
+        assertEquals(nulls("q-1").filter(Boolean).length, 0);
+        assertEquals(nulls("q-2").indexOf(true), 4);
+        assertEquals(nulls("q-2").filter(Boolean).length, 1);
+        assertEquals(nulls("q-3"), [...Array(9).fill(true), ...Array(6).fill(false)]);
+        assertEquals(nulls("q-5"), Array(15).fill(true));
+        await assertRejects(
+          () => sql`select * from site_daily_bars(0)`,
+          Error,
+          "Cannot read daily bars as 'days' must be a positive integer: current value is 0",
+        );
+      },
+    );
+  } finally {
+    await db.drop();
+  }
+});
