@@ -147,6 +147,10 @@ export interface RawCopyResult {
   readonly clientCpuSeconds: number;
 }
 
+// The sink's connections fetch no array types (src/db/connect.ts), so arrays go as literals; the bench's names
+// and URLs hold no quote or backslash.
+const textLiteral = (values: readonly string[]) => `{${values.map((value) => `"${value}"`).join(",")}}`;
+
 /**
  * Copies the plan's checks (rebuilt by index, so exactly those on the topic) into the `checks` table of a new
  * database, `chunk` rows per COPY statement, and drops the database afterwards.
@@ -161,8 +165,8 @@ export async function rawCopy(plan: CheckPlan, chunk = 100_000): Promise<RawCopy
       insert into sites (name, url, regex, first_seen, last_seen)
       select name, url, null, now(), now()
       from unnest(
-        ${Array.from({ length: plan.sites }, (_, i) => siteName(i))}::text[],
-        ${Array.from({ length: plan.sites }, (_, i) => siteUrl(i))}::text[]
+        ${textLiteral(Array.from({ length: plan.sites }, (_, i) => siteName(i)))}::text[],
+        ${textLiteral(Array.from({ length: plan.sites }, (_, i) => siteUrl(i)))}::text[]
       ) as t(name, url)
       returning id, name`;
     const siteIds = new Map(sites.map((row) => [row.name, row.id]));
