@@ -6,10 +6,7 @@ import { type Batch, writeBatch as write } from "../src/db/writer.ts";
 import { connectDatabase } from "../src/db/connect.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
-
-const HOUR = 3_600_000;
-const uuid = (n: number) => `01937a00-0000-7000-8000-${n.toString().padStart(12, "0")}`;
-let nextId = 1;
+import { HOUR, locationCheck } from "./_history_checks.ts";
 
 /** A check of `site` from location `region` (agent `agent-<region>`), up unless `down`. */
 function check(
@@ -19,27 +16,15 @@ function check(
   down = false,
   extra: Partial<CheckResult> = {},
 ): CheckResult {
-  return {
-    v: 1,
-    id: uuid(nextId++),
-    site,
-    url: `https://${site}.example/`,
-    agent: `agent-${region}`,
-    region,
-    scheduled_at: new Date(at).toISOString(),
-    started_at: new Date(at).toISOString(),
+  return locationCheck(site, region, at, {
     up: !down,
     status: down ? 503 : 200,
     ttfb_ms: 5,
     duration_ms: down ? 7 : 40,
     bytes: 10,
-    regex: null,
-    regex_matched: null,
-    cert_expires_at: null,
     error: down ? { kind: "http", message: "Status 503 is not in 200-399" } : null,
-    interval_ms: 30_000,
     ...extra,
-  };
+  });
 }
 
 const offsets = new Map<string, number>();

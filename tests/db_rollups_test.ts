@@ -9,14 +9,11 @@ import { accumulate, EMPTY_ACCUMULATOR, parseCounts, toPeriod } from "../src/db/
 import { type Batch, writeBatch } from "../src/db/writer.ts";
 import { silentLogger as log } from "../src/log.ts";
 import type { CheckResult, ErrorKind } from "../src/message.ts";
+import { DAY, HOUR, locationCheck } from "./_history_checks.ts";
 
-const HOUR = 3_600_000;
 /** Asserts a condition, with a message that shows the values involved. */
 const holds = (condition: boolean, message = "condition does not hold") =>
   assertEquals(condition, true, message);
-const DAY = 86_400_000;
-const uuid = (n: number) => `01937a00-0000-7000-8000-${n.toString().padStart(12, "0")}`;
-let nextId = 1;
 
 function check(
   site: string,
@@ -25,27 +22,13 @@ function check(
   up: boolean,
   durationMs: number,
   kind: ErrorKind = "http",
-) {
-  return {
-    v: 1,
-    id: uuid(nextId++),
-    site,
-    url: `https://${site}.example/`,
-    agent: `agent-${region}`,
-    region,
-    scheduled_at: new Date(at).toISOString(),
-    started_at: new Date(at).toISOString(),
+): CheckResult {
+  return locationCheck(site, region, at, {
     up,
     status: up ? 200 : null,
-    ttfb_ms: null,
     duration_ms: durationMs,
-    bytes: null,
-    regex: null,
-    regex_matched: null,
-    cert_expires_at: null,
     error: up ? null : { kind, message: `failed: ${kind}` },
-    interval_ms: 30_000,
-  } satisfies CheckResult;
+  });
 }
 
 function batchAt(group: string, first: number, checks: readonly CheckResult[]): Batch {
