@@ -10,6 +10,28 @@ import type { Logger } from "../log.ts";
 
 /** Milliseconds in a day. */
 export const DAY_MS = 86_400_000;
+
+/** Options that the maintenance of raw and of rollup partitions both take. */
+export interface MaintenanceOptions {
+  /** The current time; default the clock. */
+  readonly now?: Date;
+  /** How long to wait for the table locks DDL needs before failing (so writers never queue behind a long
+   * report query for long); default 5000 ms. */
+  readonly lockTimeoutMs?: number;
+  readonly log: Logger;
+}
+
+/** What the maintenance of raw and of rollup partitions both report. */
+export interface MaintenanceReport {
+  /** False when another process held the maintenance lock, and nothing was done. */
+  readonly locked: boolean;
+  /** Partitions created, in date order (per table). */
+  readonly created: readonly string[];
+  /** Partitions dropped, in date order (per table). */
+  readonly dropped: readonly string[];
+  /** Rows moved from a default partition into partitions just created. */
+  readonly movedRows: number;
+}
 const MAX_DAYS = 36_500;
 
 /**

@@ -6,7 +6,14 @@
  */
 import type postgres from "postgres";
 import type { Logger } from "../log.ts";
-import { changePartitions, checkDays, checkNow, DAY_MS } from "./_partition_ranges.ts";
+import {
+  changePartitions,
+  checkDays,
+  checkNow,
+  DAY_MS,
+  type MaintenanceOptions,
+  type MaintenanceReport,
+} from "./_partition_ranges.ts";
 import { transaction } from "./_transaction.ts";
 import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 
@@ -17,29 +24,15 @@ const NAME = /^checks_p(\d{4})(\d{2})(\d{2})$/;
 const BOUND = /^\d{4}-\d{2}-\d{2}T00:00:00Z$/;
 
 /** Options of {@linkcode maintainPartitions}. */
-export interface PartitionOptions {
+export interface PartitionOptions extends MaintenanceOptions {
   /** Days after today to have partitions for; default 7. */
   readonly aheadDays?: number;
   /** Days of checks to keep; 0 keeps everything. Default 90. */
   readonly retentionDays?: number;
-  /** The current time; default the clock. */
-  readonly now?: Date;
-  /** How long to wait for the table locks DDL needs before failing (so writers never queue behind a long
-   * report query for long); default 5000 ms. */
-  readonly lockTimeoutMs?: number;
-  readonly log: Logger;
 }
 
-/** What {@linkcode maintainPartitions} did. */
-export interface PartitionReport {
-  /** False when another process held the maintenance lock, and nothing was done. */
-  readonly locked: boolean;
-  /** Partitions created, e.g. `checks_p20261123`, in date order. */
-  readonly created: readonly string[];
-  /** Partitions dropped, in date order. */
-  readonly dropped: readonly string[];
-  /** Rows moved from the default partition into partitions just created. */
-  readonly movedRows: number;
+/** What {@linkcode maintainPartitions} did; partitions are named e.g. `checks_p20261123`. */
+export interface PartitionReport extends MaintenanceReport {
   /** Rows deleted from the default partition for being older than the retention period. */
   readonly expiredRows: number;
 }

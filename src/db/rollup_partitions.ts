@@ -7,7 +7,14 @@
  */
 import type postgres from "postgres";
 import type { Logger } from "../log.ts";
-import { changePartitions, checkDays, checkNow, DAY_MS } from "./_partition_ranges.ts";
+import {
+  changePartitions,
+  checkDays,
+  checkNow,
+  DAY_MS,
+  type MaintenanceOptions,
+  type MaintenanceReport,
+} from "./_partition_ranges.ts";
 import { transaction } from "./_transaction.ts";
 import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 
@@ -15,29 +22,15 @@ import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 export const ROLLUP_PARTITIONS_LOCK = 3;
 
 /** Options of {@linkcode maintainRollupPartitions}. */
-export interface RollupPartitionOptions {
+export interface RollupPartitionOptions extends MaintenanceOptions {
   /** Days of hourly rollups to keep; 0 keeps everything. Default 400. */
   readonly hourlyRetentionDays?: number;
-  /** Days of daily rollups to keep; 0 (the default) keeps everything. */
+  /** Days of daily rollups (and of site_daily) to keep; 0 (the default) keeps everything. */
   readonly dailyRetentionDays?: number;
-  /** The current time; default the clock. */
-  readonly now?: Date;
-  /** How long to wait for the table locks DDL needs; default 5000 ms. */
-  readonly lockTimeoutMs?: number;
-  readonly log: Logger;
 }
 
-/** What {@linkcode maintainRollupPartitions} did. */
-export interface RollupPartitionReport {
-  /** False when another process held the maintenance lock, and nothing was done. */
-  readonly locked: boolean;
-  /** Partitions created, hourly then daily, in date order. */
-  readonly created: readonly string[];
-  /** Partitions dropped, hourly then daily, in date order. */
-  readonly dropped: readonly string[];
-  /** Rows moved from a default partition into partitions just created. */
-  readonly movedRows: number;
-}
+/** What {@linkcode maintainRollupPartitions} did: partitions listed hourly, daily, then site_daily. */
+export type RollupPartitionReport = MaintenanceReport;
 
 /** A rollup partition: table, name and bounds, built only from a UTC date (never from outside text). */
 export interface RollupPartition {
@@ -51,6 +44,8 @@ export interface RollupPartition {
 
 /** The partitioned rollup tables: site_daily (sql/0005) follows rollup_daily's yearly partitions. */
 export type RollupTable = "rollup_hourly" | "rollup_daily" | "site_daily";
+/** The tables in the order they are reported and expired (rollup_daily's trigger writes site_daily). */
+const TABLES: readonly RollupTable[] = ["rollup_hourly", "rollup_daily", "site_daily"];
 
 const NAME = /^(rollup_hourly_p\d{6}|rollup_daily_p\d{4}|site_daily_p\d{4})$/;
 const BOUND = /^\d{4}-\d{2}-01T00:00:00Z$/;
@@ -159,7 +154,7 @@ export async function maintainRollupPartitions(
       if (partition === null) return [];
       const cutoff = cutoffs[partition.table];
       return cutoff !== null && Date.parse(partition.to) <= cutoff ? [partition] : [];
-    }).sort((a, b) => b.table.localeCompare(a.table) || a.name.localeCompare(b.name)); // site, hourly, daily
+    }).sort((a, b) => TABLES.indexOf(a.table) - TABLES.indexOf(b.table) || a.name.localeCompare(b.name));
     const movedRows = await changePartitions(tx, {
       missing,
       expired,
@@ -169,7 +164,7 @@ export async function maintainRollupPartitions(
       log: options.log,
     });
     // rollup_daily before site_daily: its trigger takes what it deletes off site_daily's rows, which must be there.
-    for (const table of ["rollup_hourly", "rollup_daily", "site_daily"] as const) {
+    for (const table of TABLES) {
       const cutoff = cutoffs[table];
       if (cutoff === null) continue;
       // Rows that fell into the default partition (no partition for their time) expire row by row, as few.
