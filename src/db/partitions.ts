@@ -5,7 +5,6 @@
  * @module
  */
 import type postgres from "postgres";
-import type { Logger } from "../log.ts";
 import {
   changePartitions,
   checkDays,
