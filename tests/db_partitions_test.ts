@@ -3,6 +3,7 @@ import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate, MONITOR_LOCK_SPACE } from "../src/db/migrate.ts";
 import { dailyPartition, maintainPartitions, PARTITIONS_LOCK } from "../src/db/partitions.ts";
+import { maintainRollupPartitions } from "../src/db/rollup_partitions.ts";
 import { writeBatch } from "../src/db/writer.ts";
 import { silentLogger as log } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
@@ -256,5 +257,19 @@ Deno.test("db partitions", async (t) => {
     });
   } finally {
     await db.drop();
+  }
+});
+
+Deno.test("raw and rollup partition maintenance refuse a lock timeout that is not a positive integer", async () => {
+  const sql = postgres("postgres://127.0.0.1:1/unused", { max: 1, connect_timeout: 1 });
+  try {
+    for (const lockTimeoutMs of [0, 1.5, -1]) {
+      const message =
+        `Cannot maintain partitions as 'lockTimeoutMs' must be a positive integer: current value is ${lockTimeoutMs}`;
+      await assertRejects(() => maintainPartitions(sql, { lockTimeoutMs, log }), RangeError, message);
+      await assertRejects(() => maintainRollupPartitions(sql, { lockTimeoutMs, log }), RangeError, message);
+    }
+  } finally {
+    await sql.end({ timeout: 0 });
   }
 });

@@ -32,6 +32,26 @@ export interface MaintenanceReport {
   /** Rows moved from a default partition into partitions just created. */
   readonly movedRows: number;
 }
+/**
+ * The lock timeout of `options` (default 5000 ms) when it is a positive whole number of milliseconds.
+ *
+ * @throws {RangeError} Any other value.
+ *
+ * @example
+ * ```ts
+ * checkLockTimeout({}); // 5000
+ * ```
+ */
+export function checkLockTimeout(options: Pick<MaintenanceOptions, "lockTimeoutMs">): number {
+  const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+  if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1) {
+    throw new RangeError(
+      `Cannot maintain partitions as 'lockTimeoutMs' must be a positive integer: current value is ${lockTimeoutMs}`,
+    );
+  }
+  return lockTimeoutMs;
+}
+
 const MAX_DAYS = 36_500;
 
 /**

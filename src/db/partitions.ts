@@ -8,6 +8,7 @@ import type postgres from "postgres";
 import {
   changePartitions,
   checkDays,
+  checkLockTimeout,
   checkNow,
   DAY_MS,
   type MaintenanceOptions,
@@ -107,12 +108,7 @@ export async function maintainPartitions(
   const aheadDays = checkDays("aheadDays", options.aheadDays ?? 7);
   const retentionDays = checkDays("retentionDays", options.retentionDays ?? 90);
   const now = checkNow(options.now);
-  const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
-  if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1) {
-    throw new RangeError(
-      `Cannot maintain partitions as 'lockTimeoutMs' must be a positive integer: current value is ${lockTimeoutMs}`,
-    );
-  }
+  const lockTimeoutMs = checkLockTimeout(options);
   const today = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
   const wanted: DailyPartition[] = [];
   for (let day = -1; day <= aheadDays; day++) wanted.push(dailyPartition(new Date(today + day * DAY_MS)));

@@ -9,6 +9,7 @@ import type postgres from "postgres";
 import {
   changePartitions,
   checkDays,
+  checkLockTimeout,
   checkNow,
   DAY_MS,
   type MaintenanceOptions,
@@ -50,7 +51,8 @@ const NAME = /^(rollup_hourly_p\d{6}|rollup_daily_p\d{4}|site_daily_p\d{4})$/;
 const BOUND = /^\d{4}-\d{2}-01T00:00:00Z$/;
 
 /**
- * The partition of `table` that holds `time`: its UTC month for hourly rollups, its UTC year for daily ones.
+ * The partition of `table` that holds `time`: its UTC month for hourly rollups, its UTC year for daily ones
+ * (rollup_daily and site_daily).
  *
  * @example
  * ```ts
@@ -120,7 +122,7 @@ export async function maintainRollupPartitions(
   const hourlyDays = checkDays("hourlyRetentionDays", options.hourlyRetentionDays ?? 400);
   const dailyDays = checkDays("dailyRetentionDays", options.dailyRetentionDays ?? 0);
   const now = checkNow(options.now);
-  const lockTimeoutMs = options.lockTimeoutMs ?? 5000;
+  const lockTimeoutMs = checkLockTimeout(options);
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
   const nextYear = new Date(Date.UTC(now.getUTCFullYear() + 1, 0, 1));
   const wanted = [
