@@ -58,7 +58,9 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
   await sql`insert into agents (name, region) values ('agent-eu', 'eu-west'), ('agent-us', 'us-east')`;
   await sql`insert into locations (name) values ('eu-west'), ('us-east') on conflict do nothing`;
   const today = sql`date_bin('1 day', now(), timestamptz '2000-01-03 00:00:00+00')`;
-  let dailyRows = 0;
+  let [dailyRows, hourlyRows, rawRows] = [0, 0, 0];
+  // One load for both daily inserts (the year, then today from the hours before the current one), so site_daily
+  // is filled once.
   await loadDailyRollups(sql, async () => {
     const daily = await sql`
       insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
@@ -69,26 +71,27 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
       cross join lateral (select case when hashint4(s.id * 1000 + extract(doy from d)::int) % 40 = 0
                                       then 30 + abs(hashint4(s.id)) % 200 else 0 end as f) x`;
     dailyRows = daily.count;
-  });
-  const hourly = await sql`
-    insert into rollup_hourly (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
-    select h, s.id, l.id, 120, 120, null, ${LATENCY_HOUR}::int[]
-    from sites s cross join locations l
-    cross join generate_series(${today} - interval '2 days', date_trunc('hour', now()) - interval '1 hour', interval '1 hour') h`;
-  const raw = await sql`
-    insert into checks (started_at, scheduled_at, site_id, bytes, ttfb_ms, duration_ms, agent_id, status, up, id)
-    select t, t, s.id, 1200, 60, 100 + abs(hashint4(s.id + extract(minute from t)::int)) % 200, a.id, 200, true,
-           gen_random_uuid()
-    from sites s cross join agents a
-    cross join generate_series(now() - interval '60 minutes', now() - interval '30 seconds', interval '1 minute') t`;
-  // Today's daily rollups hold the hours before the current one; the current hour's counts are in
-  // location_state (acc_*), as the writer keeps them.
-  await loadDailyRollups(sql, () =>
-    sql`
+    const hourly = await sql`
+      insert into rollup_hourly (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+      select h, s.id, l.id, 120, 120, null, ${LATENCY_HOUR}::int[]
+      from sites s cross join locations l
+      cross join generate_series(${today} - interval '2 days', date_trunc('hour', now()) - interval '1 hour', interval '1 hour') h`;
+    hourlyRows = hourly.count;
+    const raw = await sql`
+      insert into checks (started_at, scheduled_at, site_id, bytes, ttfb_ms, duration_ms, agent_id, status, up, id)
+      select t, t, s.id, 1200, 60, 100 + abs(hashint4(s.id + extract(minute from t)::int)) % 200, a.id, 200, true,
+             gen_random_uuid()
+      from sites s cross join agents a
+      cross join generate_series(now() - interval '60 minutes', now() - interval '30 seconds', interval '1 minute') t`;
+    rawRows = raw.count;
+    // Today's daily rollups hold the hours before the current one; the current hour's counts are in
+    // location_state (acc_*), as the writer keeps them.
+    await sql`
       insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
       select ${today}, site_id, location_id, sum(checks), sum(up_checks), null, ${LATENCY_DAY}::int[]
       from rollup_hourly where bucket >= ${today} and bucket < date_trunc('hour', now())
-      group by site_id, location_id`);
+      group by site_id, location_id`;
+  });
   await sql`
     insert into location_state (site_id, location_id, check_id, checked_at, seen_at, since, agent_id,
                                 consecutive_failures, interval_ms, duration_ms, status, up, error_kind, error_message,
@@ -120,8 +123,8 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
   return {
     sites,
     daily_rows: dailyRows,
-    hourly_rows: hourly.count,
-    raw_checks: raw.count,
+    hourly_rows: hourlyRows,
+    raw_checks: rawRows,
     seconds: Math.round((performance.now() - started) / 100) / 10,
   };
 }

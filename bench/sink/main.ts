@@ -27,6 +27,7 @@ import { drainPhase, latencyPhase } from "./phases.ts";
 import { PhaseMeter, sinkCommandLine } from "./process.ts";
 import { machineInfo } from "../procfs.ts";
 import { rawConsume, rawCopy, SINK_FETCH } from "./raw.ts";
+import { takeOption } from "../args.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 // The dev broker (dev/kafka.sh), moved with TEST_KAFKA_BROKERS as for the tests.
@@ -277,14 +278,7 @@ function summary(results: Record<string, unknown>): string {
 
 if (import.meta.main) {
   const args = [...Deno.args];
-  const take = (flag: string): string | undefined => {
-    const at = args.indexOf(flag);
-    if (at < 0) return undefined;
-    const value = args[at + 1];
-    if (value === undefined) throw new TypeError(`Cannot parse arguments: '${flag}' needs a value`);
-    args.splice(at, 2);
-    return value;
-  };
+  const take = (flag: string) => takeOption(args, flag);
   const checks = take("--checks");
   const latencySeconds = take("--latency-seconds");
   const cpuProfDir = take("--cpu-prof");

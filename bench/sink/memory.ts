@@ -20,19 +20,13 @@
 import { BROKER, createTopic, plainKafka } from "../../dev/services.ts";
 import { failurePattern, fillTopic, newPlan } from "./data.ts";
 import { drainPhase } from "./phases.ts";
+import { takeOption } from "../args.ts";
 
 const PARTITIONS = 6;
 const SITES = 10_000;
 
 const args = [...Deno.args];
-const take = (flag: string): string | undefined => {
-  const at = args.indexOf(flag);
-  if (at < 0) return undefined;
-  const value = args[at + 1];
-  if (value === undefined) throw new TypeError(`Cannot parse arguments: '${flag}' needs a value`);
-  args.splice(at, 2);
-  return value;
-};
+const take = (flag: string) => takeOption(args, flag);
 const checks = Number(take("--checks") ?? 300_000);
 const reuse = take("--topic");
 const cpuProfDir = take("--cpu-prof");
