@@ -6,6 +6,7 @@ import { migrate } from "../src/db/migrate.ts";
 import { maintainPartitions } from "../src/db/partitions.ts";
 import { maintainRollupPartitions, rollupPartition } from "../src/db/rollup_partitions.ts";
 import { accumulate, EMPTY_ACCUMULATOR, parseCounts, toPeriod } from "../src/db/rollups.ts";
+import { StateCache } from "../src/db/state_cache.ts";
 import { type Batch, writeBatch } from "../src/db/writer.ts";
 import { silentLogger as log } from "../src/log.ts";
 import type { CheckResult, ErrorKind } from "../src/message.ts";
@@ -73,6 +74,91 @@ async function assertSiteDailyFollows(sql: postgres.Sql): Promise<void> {
   holds(expected.length > 0, "no daily rollups");
 }
 
+/** One write of {@linkcode randomHistory}: a batch, the sink's clock, and whether it is a replay. */
+interface HistoryWrite {
+  readonly batch: Batch;
+  readonly now: Date;
+  readonly replay: boolean;
+}
+
+/**
+ * 60 random batches of three sites seen from two locations, crossing an hour and midnight: about 1 in 10 checks
+ * an hour or a day late, a producer retry now and then, and the last two batches replayed every seventh round
+ * (a sink killed after committing but before Kafka learnt it).
+ */
+function randomHistory(): { writes: HistoryWrite[]; late: number } {
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const kinds: ErrorKind[] = ["dns", "connect", "timeout", "http"];
+  // 22:30 UTC: the run crosses an hour boundary and midnight.
+  let clock = Date.UTC(2026, 10, 20, 22, 30);
+  const sent: CheckResult[][] = []; // every batch as first sent, by offset
+  const writes: HistoryWrite[] = [];
+  let offset = 0;
+  let late = 0;
+  for (let round = 0; round < 60; round++) {
+    const checks: CheckResult[] = [];
+    for (let n = 1 + Math.floor(random() * 12); n > 0; n--) {
+      clock += Math.floor(random() * 40_000);
+      const roll = random();
+      const at = roll < 0.06 ? clock - HOUR : roll < 0.1 ? clock - DAY : clock;
+      if (at !== clock) late++;
+      const up = random() < 0.8;
+      checks.push(check(
+        `site-${Math.floor(random() * 3)}`,
+        random() < 0.5 ? "eu" : "us",
+        at,
+        up,
+        Math.exp(3 + 2 * random()),
+        kinds[Math.floor(random() * kinds.length)],
+      ));
+    }
+    // A producer retry: a check published again at a new offset.
+    if (round % 9 === 4 && sent.length > 0) checks.push(sent[sent.length - 1]![0]!);
+    const now = new Date(clock + 1000);
+    writes.push({ batch: batchAt("g", offset, checks), now, replay: false });
+    sent.push(checks);
+    offset += checks.length;
+    if (round % 7 === 6) {
+      const again = [...sent[sent.length - 2]!, ...sent[sent.length - 1]!];
+      writes.push({ batch: batchAt("g", offset - again.length, again), now, replay: true });
+    }
+  }
+  return { writes, late };
+}
+
+/** Writes {@linkcode randomHistory}'s batches in order; a replay must store nothing. */
+async function applyHistory(
+  sql: postgres.Sql,
+  writes: readonly HistoryWrite[],
+  options: { cache?: StateCache; clearEvery?: number | undefined } = {},
+): Promise<void> {
+  for (const [i, { batch, now, replay }] of writes.entries()) {
+    if (options.clearEvery !== undefined && i % options.clearEvery === 0) options.cache?.clear();
+    const write = () => writeBatch(sql, batch, { now, ...(options.cache ? { cache: options.cache } : {}) });
+    const result = await write();
+    if (replay) assertEquals([result.stored, result.skipped], [0, batch.checks.length]);
+  }
+}
+
+/** The state rows and rollups a writer leaves, as text, without the columns that hold the wall clock. */
+async function stateRows(sql: postgres.Sql): Promise<string[]> {
+  const rows = await sql<{ line: string }[]>`
+    select 'l ' || (l.*)::text as line from (
+      select site_id, location_id, check_id, checked_at, seen_at, since, agent_id, consecutive_failures, interval_ms,
+             duration_ms, status, up, error_kind, error_message, acc_hour, acc_checks, acc_up_checks,
+             acc_error_counts, acc_latency
+      from location_state) l
+    union all select 's ' || (s.site_id, s.state, s.since)::text from site_state s
+    union all
+    select 'i ' || (i.site_id, i.started_at, i.ended_at, i.worst_state, i.location_ids, i.first_error_kind,
+                    i.first_error_message)::text from site_incidents i
+    union all select 'h ' || (h.*)::text from rollup_hourly h
+    union all select 'd ' || (d.*)::text from rollup_daily d
+    order by 1`;
+  return rows.map((r) => r.line);
+}
+
 Deno.test("accumulate() keeps the current hour, moves it out at the next hour, and passes late checks on", () => {
   const c = (minute: number, up = true) => ({
     siteId: 1,
@@ -118,6 +204,7 @@ Deno.test("parseCounts() reads PostgreSQL's array text with and without explicit
 Deno.test("db rollups", async (t) => {
   const db = await createTestDatabase();
   const { sql } = db;
+  let history: HistoryWrite[] = [];
   try {
     await migrate(sql, log);
 
@@ -133,44 +220,9 @@ Deno.test("db rollups", async (t) => {
     await t.step(
       "rollups equal a recomputation from raw checks after random batches, redelivery, replays and late checks",
       async () => {
-        let seed = 7;
-        const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-        const kinds: ErrorKind[] = ["dns", "connect", "timeout", "http"];
-        // 22:30 UTC: the run crosses an hour boundary and midnight.
-        let clock = Date.UTC(2026, 10, 20, 22, 30);
-        const log: CheckResult[][] = []; // every batch as first sent, by offset
-        let offset = 0;
-        let late = 0;
-        for (let round = 0; round < 60; round++) {
-          const checks: CheckResult[] = [];
-          for (let n = 1 + Math.floor(random() * 12); n > 0; n--) {
-            clock += Math.floor(random() * 40_000);
-            const roll = random();
-            const at = roll < 0.06 ? clock - HOUR : roll < 0.1 ? clock - DAY : clock;
-            if (at !== clock) late++;
-            const up = random() < 0.8;
-            checks.push(check(
-              `site-${Math.floor(random() * 3)}`,
-              random() < 0.5 ? "eu" : "us",
-              at,
-              up,
-              Math.exp(3 + 2 * random()),
-              kinds[Math.floor(random() * kinds.length)],
-            ));
-          }
-          // A producer retry: a check published again at a new offset.
-          if (round % 9 === 4 && log.length > 0) checks.push(log[log.length - 1]![0]!);
-          const now = new Date(clock + 1000);
-          await writeBatch(sql, batchAt("g", offset, checks), { now });
-          log.push(checks);
-          offset += checks.length;
-          // A sink killed after committing but before Kafka learnt it: the last two batches come again.
-          if (round % 7 === 6) {
-            const again = [...log[log.length - 2]!, ...log[log.length - 1]!];
-            const result = await writeBatch(sql, batchAt("g", offset - again.length, again), { now });
-            assertEquals([result.stored, result.skipped], [0, again.length]);
-          }
-        }
+        const { writes, late } = randomHistory();
+        history = writes;
+        await applyHistory(sql, writes);
         holds(late > 10, `only ${late} late checks`);
         const [counts] = await sql<{ hourly: number; daily: number; current: number }[]>`
           select (select count(*)::int from rollup_hourly) as hourly, (select count(*)::int from rollup_daily) as daily,
@@ -196,6 +248,52 @@ Deno.test("db rollups", async (t) => {
         const [hourly] = await sql<{ n: number }[]>`
           select sum(checks)::int as n from site_uptime(null, '2026-11-19T00:00:00Z', '2026-11-23T00:00:00Z', '1 hour')`;
         assertEquals(hourly?.n, raw.reduce((sum, r) => sum + r.checks, 0));
+      },
+    );
+
+    await t.step(
+      "with the state cache the writer leaves the same rows, and a stale copy fails the batch",
+      async () => {
+        const copies = [await createTestDatabase(), await createTestDatabase()];
+        try {
+          // One copy cleared every fifth batch (sites both held and read back), one never cleared.
+          for (const [copy, clearEvery] of [[copies[0]!, 5], [copies[1]!, undefined]] as const) {
+            await migrate(copy.sql, log);
+            await applyHistory(copy.sql, history, { cache: new StateCache(), clearEvery });
+            assertEquals(await stateRows(copy.sql), await stateRows(sql));
+          }
+          // Another writer (no cache) moves site-0's "eu" row; the cache still holds the old one.
+          const cached = copies[1]!.sql;
+          const cache = new StateCache();
+          const last = history.at(-1)!;
+          const offset = Number(last.batch.progress[0]!.nextOffset);
+          const at = last.now.getTime() + 60_000;
+          const seed = batchAt("g", offset, [
+            check("site-0", "eu", at, true, 50),
+            check("site-0", "us", at, true, 50),
+          ]);
+          await writeBatch(cached, seed, { now: new Date(at + 1000), cache });
+          const other = {
+            ...batchAt("g", offset + 2, [check("site-0", "eu", at + 30_000, false, 50)]),
+            group: "h",
+          };
+          await writeBatch(cached, other, { now: new Date(at + 31_000) });
+          const stale = batchAt("g", offset + 2, [check("site-0", "us", at + 30_000, false, 50)]);
+          const refused = await writeBatch(cached, stale, { now: new Date(at + 31_000), cache }).then(
+            () => null,
+            (error: { code?: string }) => error.code,
+          );
+          assertEquals(refused, "40001");
+          // Taken out of the copy by the failed batch, the site is read back: the retry stores it.
+          const retried = await writeBatch(cached, stale, { now: new Date(at + 31_000), cache });
+          assertEquals(retried.stored, 1);
+          const [state] = await cached<{ state: string; down: number }[]>`
+          select s.state, (select count(*)::int from location_state l where l.site_id = s.site_id and not l.up) as down
+          from site_state s join sites n on n.id = s.site_id where n.name = 'site-0'`;
+          assertEquals(state, { state: "down", down: 2 });
+        } finally {
+          for (const copy of copies) await copy.drop();
+        }
       },
     );
 

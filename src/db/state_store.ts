@@ -174,7 +174,10 @@ export async function readSiteRows(
 }
 
 /**
- * Writes the changes of `foldSite` for each site (`changes` by site id) and the location rows that changed.
+ * Writes the changes of `foldSite` for each site (`changes` by site id) and the location rows that changed, and
+ * returns the id of each site's incident this batch opened and left open. `stored` is what the fold started
+ * from: every row is written only if it still holds that (a site's state and since, the open incident still
+ * open, a location's check id and count), else the batch fails with SQLSTATE 40001 and is retried.
  *
  * @example
  * ```ts
@@ -182,14 +185,16 @@ export async function readSiteRows(
  * import type { BatchChanges } from "./writer_steps.ts";
  * declare const tx: postgres.TransactionSql;
  * declare const changes: BatchChanges;
- * await writeSiteChanges(tx, changes.sites, changes.locations);
+ * declare const stored: Map<number, StoredSite>;
+ * const opened = await writeSiteChanges(tx, changes.sites, changes.locations, stored);
  * ```
  */
 export async function writeSiteChanges(
   tx: postgres.TransactionSql,
   changes: ReadonlyMap<number, SiteChanges>,
   locationRows: readonly LocationRow[],
-): Promise<void> {
+  stored: ReadonlyMap<number, StoredSite>,
+): Promise<Map<number, number>> {
   const siteIds = [...changes.keys()].sort((a, b) => a - b);
   const sites = siteIds.flatMap((siteId) => {
     const site = changes.get(siteId)!.site;
@@ -201,28 +206,11 @@ export async function writeSiteChanges(
   const updated = incidents.filter((incident) => incident.id !== null);
   const opened = incidents.filter((incident) => incident.id === null);
   const ints = (values: readonly number[]) => `{${values.join(",")}}`;
-  // Sent together and run in this order: an incident closed here is closed before a new one of its site opens.
-  await all([
-    ...writeLocations(tx, locationRows),
-    sites.length === 0 ? null : tx`
-      insert into site_state as s (site_id, state, since, changed_at)
-      select t.site_id, t.state, t.since, now()
-      from unnest(
-        ${numberArray(sites.map((s) => s.siteId))}::int4[],
-        ${textArray(sites.map((s) => s.state))}::text[],
-        ${textArray(sites.map((s) => s.since))}::timestamptz[]
-      ) as t(site_id, state, since)
-      on conflict (site_id) do update set state = excluded.state, since = excluded.since, changed_at = now()`,
-    updated.length === 0 ? null : tx`
-      update site_incidents i set ended_at = t.ended_at, worst_state = t.worst, location_ids = t.locations::int4[]
-      from unnest(
-        ${numberArray(updated.map((i) => i.id))}::int8[],
-        ${textArray(updated.map((i) => i.endedAt))}::timestamptz[],
-        ${textArray(updated.map((i) => i.worst))}::text[],
-        ${textArray(updated.map((i) => ints(i.locationIds)))}::text[]
-      ) as t(id, ended_at, worst, locations)
-      where i.id = t.id`,
-    opened.length === 0 ? null : tx`
+  const replaced = sites.filter((s) => stored.get(s.siteId)?.site != null);
+  const added = sites.filter((s) => stored.get(s.siteId)?.site == null);
+  const before = (siteId: number) => stored.get(siteId)!.site!;
+  const opening = () => {
+    return opened.length === 0 ? null : tx<{ id: string; site_id: number; open: boolean }[]>`
       insert into site_incidents (site_id, started_at, ended_at, worst_state, location_ids, first_error_kind,
                                   first_error_message)
       select t.site_id, t.started_at, t.ended_at, t.worst, t.locations::int4[], t.kind, t.message
@@ -237,8 +225,61 @@ export async function writeSiteChanges(
       textArray(opened.map((i) => i.firstErrorMessage === null ? null : cleanText(i.firstErrorMessage)))
     }::text[]
       ) with ordinality as t(site_id, started_at, ended_at, worst, locations, kind, message, n)
-      order by t.n`,
-  ]);
+      order by t.n
+      -- A second open incident of a site breaks site_incidents_open_key: another writer opened one meanwhile.
+      on conflict do nothing
+      returning id, site_id, ended_at is null as open`.then((rows) => {
+      if (rows.length !== opened.length) throw movedUnderneath("incident");
+      return rows;
+    });
+  };
+  // Sent together and run in this order (postgres.js sends in call order): an incident closed here is closed
+  // before a new one of its site opens, so the insert is made last.
+  const statements: (Promise<unknown> | null)[] = [
+    ...writeLocations(tx, locationRows),
+    replaced.length === 0 ? null : tx`
+      update site_state s set state = t.state, since = t.since, changed_at = now()
+      from unnest(
+        ${numberArray(replaced.map((s) => s.siteId))}::int4[],
+        ${textArray(replaced.map((s) => s.state))}::text[],
+        ${textArray(replaced.map((s) => s.since))}::timestamptz[],
+        ${textArray(replaced.map((s) => before(s.siteId).state))}::text[],
+        ${textArray(replaced.map((s) => before(s.siteId).since))}::timestamptz[]
+      ) as t(site_id, state, since, previous_state, previous_since)
+      where s.site_id = t.site_id and s.state = t.previous_state and s.since = t.previous_since`.then(
+      (result) => {
+        if (result.count !== replaced.length) throw movedUnderneath("site state");
+      },
+    ),
+    added.length === 0 ? null : tx`
+      insert into site_state (site_id, state, since, changed_at)
+      select t.site_id, t.state, t.since, now()
+      from unnest(
+        ${numberArray(added.map((s) => s.siteId))}::int4[],
+        ${textArray(added.map((s) => s.state))}::text[],
+        ${textArray(added.map((s) => s.since))}::timestamptz[]
+      ) as t(site_id, state, since)
+      order by t.site_id
+      on conflict do nothing`.then((result) => {
+      if (result.count !== added.length) throw movedUnderneath("site state");
+    }),
+    updated.length === 0 ? null : tx`
+      update site_incidents i set ended_at = t.ended_at, worst_state = t.worst, location_ids = t.locations::int4[]
+      from unnest(
+        ${numberArray(updated.map((i) => i.id))}::int8[],
+        ${textArray(updated.map((i) => i.endedAt))}::timestamptz[],
+        ${textArray(updated.map((i) => i.worst))}::text[],
+        ${textArray(updated.map((i) => ints(i.locationIds)))}::text[]
+      ) as t(id, ended_at, worst, locations)
+      where i.id = t.id and i.ended_at is null`.then((result) => {
+      if (result.count !== updated.length) throw movedUnderneath("incident");
+    }),
+  ];
+  const inserting = opening();
+  await all([...statements, inserting]);
+  const openedIds = new Map<number, number>();
+  for (const row of (await inserting) ?? []) if (row.open) openedIds.set(row.site_id, Number(row.id));
+  return openedIds;
 }
 
 /** An error the sink retries: another writer changed a row this batch read (see readSiteRows). */

@@ -17,13 +17,15 @@ import { locationOf, type TimedCheck, upsertAgents, upsertLocations, upsertSites
 import { toPeriod, upsertRollups } from "./rollups.ts";
 import {
   type BatchChanges,
+  committedSites,
   distinctIds,
   foldSites,
   insertedChecks,
   type LocatedCheck,
 } from "./writer_steps.ts";
 import { planFast, writeFast } from "./fast_state.ts";
-import { readSiteRows, writeSiteChanges } from "./state_store.ts";
+import type { StateCache } from "./state_cache.ts";
+import { readSiteRows, type StoredSite, writeSiteChanges } from "./state_store.ts";
 
 /** A decoded check and where it came from. */
 export interface IncomingCheck {
@@ -62,6 +64,12 @@ export interface Batch {
 export interface WriteOptions {
   /** The sink's clock; default the current time. */
   readonly now?: Date;
+  /**
+   * The state rows this writer committed last (src/db/state_cache.ts): sites found there are not read back
+   * from the database, and every site is folded in JavaScript and written with guarded statements. Without
+   * it, sites are read, or written by the fast path when their checks change nothing but counts.
+   */
+  readonly cache?: StateCache;
 }
 
 /** What {@linkcode writeBatch} did with the batch's messages. */
@@ -116,7 +124,11 @@ export async function writeBatch(
     micros: timestampMicros(check.started_at),
   }));
   const now = options.now ?? new Date();
+  const { cache } = options;
+  const generation = cache?.generation ?? 0;
   const partitions = [...ranges.keys()].sort((a, b) => a - b);
+  let committed: Map<number, StoredSite> | null = null;
+  const taken: number[] = [];
   return await transaction(sql, async (tx) => {
     // Lock this group's offsets rows, in partition order so that two sinks never wait on each other in a cycle.
     // Statements that do not need each other's results are sent together (postgres.js pipelines them on the
@@ -163,7 +175,7 @@ export async function writeBatch(
     // checks this transaction inserted. Sites the fast path could not take are read and folded afterwards.
     const unique = distinctIds(resolved);
     const horizon = BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n;
-    const guess = careful || unique.length === 0 ? null : planFast(unique, horizon);
+    const guess = careful || cache !== undefined || unique.length === 0 ? null : planFast(unique, horizon);
     const [inserted, deadLetters, , fastSites] = await all([
       insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
       insertDeadLetters(tx, batch.topic, letters),
@@ -180,27 +192,47 @@ export async function writeBatch(
     if (guess !== null && inserted !== unique.length) throw new GuessedWrong();
     if (inserted > 0) {
       const mine = guess === null ? await insertedChecks(tx, unique, inserted) : unique;
-      const fast = fastSites ?? await writeFast(tx, planFast(mine, horizon), now);
-      const rest = mine.filter((r) => !fast.has(r.siteId));
+      const fast = fastSites ??
+        (cache === undefined ? await writeFast(tx, planFast(mine, horizon), now) : null);
+      const rest = fast === null ? mine : mine.filter((r) => !fast.has(r.siteId));
       if (rest.length > 0) {
-        const stored = await readSiteRows(tx, [...new Set(rest.map((r) => r.siteId))]);
-        await all(writeChanges(tx, foldSites(stored, rest, now, MAX_FUTURE_MS)));
+        const siteIds = [...new Set(rest.map((r) => r.siteId))];
+        let stored: Map<number, StoredSite>;
+        if (cache === undefined) stored = await readSiteRows(tx, siteIds);
+        else {
+          const { held, missing } = cache.take(siteIds);
+          taken.push(...siteIds);
+          stored = held;
+          if (missing.length > 0) {
+            for (const [id, site] of await readSiteRows(tx, missing)) stored.set(id, site);
+          }
+        }
+        const changes = foldSites(stored, rest, now, MAX_FUTURE_MS);
+        const [opened] = await all(writeChanges(tx, changes, stored));
+        if (cache !== undefined) committed = committedSites(stored, changes, opened);
       }
     }
     const storedCount = inserted;
     return { stored: storedCount, duplicates: checks.length - storedCount, deadLetters, skipped };
+  }).then((result) => {
+    if (committed !== null) cache!.put(generation, committed);
+    return result;
   }).catch((error) => {
     if (error instanceof GuessedWrong) return writeBatch(sql, batch, options, true);
     throw error;
-  });
+  }).finally(() => cache?.release(taken));
 }
 
 /** Thrown (and caught) inside writeBatch when a check of the batch was already stored. */
 class GuessedWrong extends Error {}
 
-function writeChanges(tx: postgres.TransactionSql, changes: BatchChanges): Promise<unknown>[] {
+function writeChanges(
+  tx: postgres.TransactionSql,
+  changes: BatchChanges,
+  stored: ReadonlyMap<number, StoredSite>,
+): [Promise<Map<number, number>>, ...Promise<unknown>[]] {
   return [
-    writeSiteChanges(tx, changes.sites, changes.locations),
+    writeSiteChanges(tx, changes.sites, changes.locations, stored),
     upsertRollups(tx, "hourly", toPeriod(changes.hourly, "hourly")),
     upsertRollups(tx, "daily", toPeriod(changes.hourly, "daily")),
   ];

@@ -130,3 +130,35 @@ export function rollupCheck(r: LocatedCheck): RollupCheck {
     errorKind: r.check.error?.kind ?? null,
   };
 }
+
+/**
+ * Each folded site's rows as the batch leaves them: what it started from (`stored`) with the batch's changes
+ * applied, and the id of the incident it opened and left open (`openedIds`, from the insert).
+ */
+export function committedSites(
+  stored: ReadonlyMap<number, StoredSite>,
+  changes: BatchChanges,
+  openedIds: ReadonlyMap<number, number>,
+): Map<number, StoredSite> {
+  const result = new Map<number, StoredSite>();
+  for (const [siteId, site] of changes.sites) {
+    const before = stored.get(siteId);
+    let open = before?.open ?? null;
+    for (const incident of site.incidents) {
+      if (incident.id !== null) open = incident.endedAt === null ? incident : null;
+      else if (incident.endedAt === null) open = { ...incident, id: openedIds.get(siteId)! };
+    }
+    result.set(siteId, {
+      locations: new Map(before?.locations),
+      accumulators: new Map(before?.accumulators),
+      site: site.site ?? before?.site ?? null,
+      open,
+    });
+  }
+  for (const row of changes.locations) {
+    const site = result.get(row.siteId)!;
+    site.locations.set(row.state.locationId, row.state);
+    site.accumulators.set(row.state.locationId, row.accumulator);
+  }
+  return result;
+}

@@ -17,6 +17,7 @@ import {
   writeBatch,
 } from "../db/writer.ts";
 import { isTransient } from "../db/retry.ts";
+import type { StateCache } from "../db/state_cache.ts";
 import type { Logger } from "../log.ts";
 import { decodeCheck } from "../message.ts";
 
@@ -81,6 +82,8 @@ export interface StoreContext {
   readonly count: (result: BatchResult, checks: readonly IncomingCheck[]) => void;
   /** Called with +1 when a batch's first write fails and with -1 when that batch's retrying ends. */
   readonly retrying: (delta: 1 | -1) => void;
+  /** The state rows this sink committed last (src/db/state_cache.ts). */
+  readonly cache?: StateCache;
 }
 
 /**
@@ -179,7 +182,8 @@ async function writeOneByOne(
 }
 
 function write(batch: Batch, context: StoreContext): Promise<BatchResult> {
-  return context.db.run("store a batch", (sql) => writeBatch(sql, batch), context.deadlineMs);
+  const options = context.cache === undefined ? {} : { cache: context.cache };
+  return context.db.run("store a batch", (sql) => writeBatch(sql, batch, options), context.deadlineMs);
 }
 
 /**

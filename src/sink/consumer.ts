@@ -20,6 +20,7 @@ import { Histogram } from "../histogram.ts";
 import type { Logger } from "../log.ts";
 import type { Metric } from "../metrics.ts";
 import { retrying } from "../db/retry.ts";
+import { StateCache } from "../db/state_cache.ts";
 import { decodeBatch, storeBatch } from "./batch_writer.ts";
 import { LagTracker } from "./lag.ts";
 import { pollWatermarks } from "./watermarks.ts";
@@ -92,6 +93,8 @@ export class SinkConsumer {
   readonly #totals = newStats();
   #latency = new Histogram();
   readonly #fetch: SinkFetch;
+  /** Cleared at every assignment: until then no other member writes this member's sites. */
+  readonly #cache = new StateCache();
 
   constructor(
     kafka: Kafka,
@@ -203,6 +206,7 @@ export class SinkConsumer {
       }
       const partitions = event.payload.memberAssignment[topic] ?? [];
       log.info("joined the group", { group: this.options.group, partitions });
+      this.#cache.clear();
       this.#tracker.assign(partitions, Date.now());
       this.#seekToStoredOffsets(consumer, partitions).catch((error) =>
         // Not fatal: Kafka's committed offsets trail the database's, and the writer skips what is stored.
@@ -273,6 +277,7 @@ export class SinkConsumer {
       deadlineMs: this.options.deadlineMs,
       count: (result, checks) => this.#count(result, checks),
       retrying: (delta) => this.#retryingWrites += delta,
+      cache: this.#cache,
     });
     if (!stored) return;
     const nextOffset = toWrite.progress[0]!.nextOffset;
