@@ -69,8 +69,9 @@ export async function upsertSites(
   const nowMicros = BigInt(now.getTime()) * 1000n;
   const seen = new Map<string, SiteSeen>();
   for (const { check, micros: startedMicros } of checks) {
-    let [time, micros] = [check.started_at, startedMicros];
-    if (micros > nowMicros) [time, micros] = [now.toISOString(), nowMicros];
+    const future = startedMicros > nowMicros;
+    const time = future ? now.toISOString() : check.started_at;
+    const micros = future ? nowMicros : startedMicros;
     const site = seen.get(check.site);
     if (site === undefined) {
       seen.set(check.site, {

@@ -294,6 +294,9 @@ function writeLocations(
   tx: postgres.TransactionSql,
   rows: readonly LocationRow[],
 ): (Promise<unknown> | null)[] {
+  // Nearly every row of a batch has the batch's clock and the same current hour: each converted once.
+  const seenText = lastOf((ms: number) => new Date(ms).toISOString());
+  const hourText = lastOf(microsToTimestamp);
   const columns = (list: readonly LocationRow[]) => {
     const pick = <T>(f: (row: LocationRow) => T) => list.map(f);
     return tx`unnest(
@@ -301,7 +304,7 @@ function writeLocations(
       ${numberArray(pick((r) => r.state.locationId))}::int4[],
       ${textArray(pick((r) => r.state.checkId))}::uuid[],
       ${textArray(pick((r) => r.state.checkedAt))}::timestamptz[],
-      ${textArray(pick((r) => new Date(r.state.seenAtMs).toISOString()))}::timestamptz[],
+      ${textArray(pick((r) => seenText(r.state.seenAtMs)))}::timestamptz[],
       ${textArray(pick((r) => r.state.since))}::timestamptz[],
       ${numberArray(pick((r) => r.state.agentId))}::int4[],
       ${numberArray(pick((r) => r.state.consecutiveFailures))}::int4[],
@@ -314,7 +317,7 @@ function writeLocations(
       textArray(pick((r) => r.state.errorMessage === null ? null : cleanText(r.state.errorMessage)))
     }::text[],
       ${
-      textArray(pick((r) => r.accumulator.hour === null ? null : microsToTimestamp(r.accumulator.hour)))
+      textArray(pick((r) => r.accumulator.hour === null ? null : hourText(r.accumulator.hour)))
     }::timestamptz[],
       ${numberArray(pick((r) => r.accumulator.checks))}::int4[],
       ${numberArray(pick((r) => r.accumulator.upChecks))}::int4[],
@@ -353,4 +356,13 @@ function writeLocations(
     if (result.count !== added.length) throw movedUnderneath("location state");
   });
   return [update, insert];
+}
+
+/** `convert`, remembering its last argument and result. */
+function lastOf<A, R>(convert: (value: A) => R): (value: A) => R {
+  let last: { value: A; result: R } | null = null;
+  return (value) => {
+    if (last === null || last.value !== value) last = { value, result: convert(value) };
+    return last.result;
+  };
 }

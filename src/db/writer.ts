@@ -23,7 +23,6 @@ import {
   insertedChecks,
   type LocatedCheck,
 } from "./writer_steps.ts";
-import { planFast, writeFast } from "./fast_state.ts";
 import type { StateCache } from "./state_cache.ts";
 import { readSiteRows, type StoredSite, writeSiteChanges } from "./state_store.ts";
 
@@ -66,8 +65,7 @@ export interface WriteOptions {
   readonly now?: Date;
   /**
    * The state rows this writer committed last (src/db/state_cache.ts): sites found there are not read back
-   * from the database, and every site is folded in JavaScript and written with guarded statements. Without
-   * it, sites are read, or written by the fast path when their checks change nothing but counts.
+   * from the database. Without it, every site of the batch is read.
    */
   readonly cache?: StateCache;
 }
@@ -116,9 +114,8 @@ export async function writeBatch(
   sql: postgres.Sql,
   batch: Batch,
   options: WriteOptions = {},
-  careful = false,
 ): Promise<BatchResult> {
-  const ranges = validateBatch(batch);
+  const { ranges, checkOffsets, letterOffsets } = validateBatch(batch);
   const timed = batch.checks.map(({ check }): TimedCheck => ({
     check,
     micros: timestampMicros(check.started_at),
@@ -132,8 +129,12 @@ export async function writeBatch(
   return await transaction(sql, async (tx) => {
     // Lock this group's offsets rows, in partition order so that two sinks never wait on each other in a cycle.
     // Statements that do not need each other's results are sent together (postgres.js pipelines them on the
-    // transaction's connection), so building one query's parameters overlaps the server running the previous.
-    const [, rows] = await all([
+    // transaction's connection, and the server runs them in order), so building one query's parameters
+    // overlaps the server running the previous. The names are made sure of for every check of the batch, before
+    // the fence says which are new: a replayed batch changes no name row (first_seen, last_seen and the URL
+    // only move past what its checks already gave them), and the common batch saves a round trip.
+    const names = timed.length === 0 ? null : timed.map(({ check }) => check);
+    const [, rows, sites, agents, locations] = await all([
       tx`
         insert into consumer_offsets (group_id, topic, partition, next_offset)
         select ${batch.group}, ${batch.topic}, p, 0 from unnest(${numberArray(partitions)}::int4[]) p
@@ -145,38 +146,26 @@ export async function writeBatch(
           and partition = any(${numberArray(partitions)}::int4[])
         order by partition
         for update`,
+      names === null ? null : upsertSites(tx, timed, now),
+      names === null ? null : upsertAgents(tx, names),
+      names === null ? null : upsertLocations(tx, names),
     ]);
     const fence = new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
-    const isNew = (message: { partition: number; offset: string }) =>
-      BigInt(message.offset) >= (fence.get(message.partition) ?? 0n);
-    const checks = timed.filter((_, i) => isNew(batch.checks[i]!));
-    const letters = batch.deadLetters.filter(isNew);
+    const isNew = (message: { partition: number }, offset: bigint) =>
+      offset >= (fence.get(message.partition) ?? 0n);
+    const checks = timed.filter((_, i) => isNew(batch.checks[i]!, checkOffsets[i]!));
+    const letters = batch.deadLetters.filter((letter, i) => isNew(letter, letterOffsets[i]!));
     const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
-
-    let resolved: LocatedCheck[] = [];
-    if (checks.length > 0) {
-      const [sites, agents, locations] = await all([
-        upsertSites(tx, checks, now),
-        upsertAgents(tx, checks.map(({ check }) => check)),
-        upsertLocations(tx, checks.map(({ check }) => check)),
-      ]);
-      resolved = checks.map(({ check, micros }): LocatedCheck => ({
-        check,
-        micros,
-        id: checkIdToUuid(check.id),
-        siteId: sites.get(check.site)!,
-        agentId: agents.get(check.agent, check.region),
-        locationId: locations.get(locationOf(check))!,
-      }));
-    }
-    // Usually every check is new: the fast state path (src/db/fast_state.ts) is sent with the insert. When the
-    // insert finds a check id stored by an earlier batch (a producer retry published it twice), that guess was
-    // wrong: the transaction is rolled back and the batch written again the careful way, which folds in only the
-    // checks this transaction inserted. Sites the fast path could not take are read and folded afterwards.
+    const resolved = checks.map(({ check, micros }): LocatedCheck => ({
+      check,
+      micros,
+      id: checkIdToUuid(check.id),
+      siteId: sites!.get(check.site)!,
+      agentId: agents!.get(check.agent, check.region),
+      locationId: locations!.get(locationOf(check))!,
+    }));
     const unique = distinctIds(resolved);
-    const horizon = BigInt(now.getTime() + MAX_FUTURE_MS) * 1000n;
-    const guess = careful || cache !== undefined || unique.length === 0 ? null : planFast(unique, horizon);
-    const [inserted, deadLetters, , fastSites] = await all([
+    const [inserted, deadLetters] = await all([
       insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
       insertDeadLetters(tx, batch.topic, letters),
       tx`
@@ -187,44 +176,28 @@ export async function writeBatch(
           ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
         ) as p(partition, next_offset)
         where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
-      guess === null ? null : writeFast(tx, guess, now),
     ]);
-    if (guess !== null && inserted !== unique.length) throw new GuessedWrong();
     if (inserted > 0) {
-      const mine = guess === null ? await insertedChecks(tx, unique, inserted) : unique;
-      const fast = fastSites ??
-        (cache === undefined ? await writeFast(tx, planFast(mine, horizon), now) : null);
-      const rest = fast === null ? mine : mine.filter((r) => !fast.has(r.siteId));
-      if (rest.length > 0) {
-        const siteIds = [...new Set(rest.map((r) => r.siteId))];
-        let stored: Map<number, StoredSite>;
-        if (cache === undefined) stored = await readSiteRows(tx, siteIds);
-        else {
-          const { held, missing } = cache.take(siteIds);
-          taken.push(...siteIds);
-          stored = held;
-          if (missing.length > 0) {
-            for (const [id, site] of await readSiteRows(tx, missing)) stored.set(id, site);
-          }
-        }
-        const changes = foldSites(stored, rest, now, MAX_FUTURE_MS);
-        const [opened] = await all(writeChanges(tx, changes, stored));
-        if (cache !== undefined) committed = committedSites(stored, changes, opened);
+      // Only the checks this transaction inserted move state and rollups (a producer retry may have published
+      // one twice). Their sites' rows come from the cache when it holds them, else from the database.
+      const mine = await insertedChecks(tx, unique, inserted);
+      const siteIds = [...new Set(mine.map((r) => r.siteId))];
+      const { held: stored, missing } = cache?.take(siteIds) ?? { held: new Map(), missing: siteIds };
+      if (cache !== undefined) taken.push(...siteIds);
+      if (missing.length > 0) {
+        for (const [id, site] of await readSiteRows(tx, missing)) stored.set(id, site);
       }
+      const changes = foldSites(stored, mine, now, MAX_FUTURE_MS);
+      const [opened] = await all(writeChanges(tx, changes, stored));
+      if (cache !== undefined) committed = committedSites(stored, changes, opened);
     }
     const storedCount = inserted;
     return { stored: storedCount, duplicates: checks.length - storedCount, deadLetters, skipped };
   }).then((result) => {
     if (committed !== null) cache!.put(generation, committed);
     return result;
-  }).catch((error) => {
-    if (error instanceof GuessedWrong) return writeBatch(sql, batch, options, true);
-    throw error;
   }).finally(() => cache?.release(taken));
 }
-
-/** Thrown (and caught) inside writeBatch when a check of the batch was already stored. */
-class GuessedWrong extends Error {}
 
 function writeChanges(
   tx: postgres.TransactionSql,
@@ -264,7 +237,10 @@ interface OffsetRange {
   readonly next: bigint;
 }
 
-function validateBatch(batch: Batch): Map<number, OffsetRange> {
+/** Checks a batch's shape and values; returns each partition's range and each message's offset. */
+function validateBatch(
+  batch: Batch,
+): { ranges: Map<number, OffsetRange>; checkOffsets: bigint[]; letterOffsets: bigint[] } {
   if (batch.group === "") throw new TypeError("Cannot write batch as 'group' must not be empty");
   if (batch.topic === "") throw new TypeError("Cannot write batch as 'topic' must not be empty");
   const ranges = new Map<number, OffsetRange>();
@@ -287,7 +263,7 @@ function validateBatch(batch: Batch): Map<number, OffsetRange> {
     }
     ranges.set(partition, { first, next });
   }
-  const check = (what: string, message: { partition: number; offset: string }) => {
+  const check = (what: string, message: { partition: number; offset: string }): bigint => {
     const range = ranges.get(message.partition);
     if (range === undefined) {
       throw new RangeError(
@@ -301,17 +277,19 @@ function validateBatch(batch: Batch): Map<number, OffsetRange> {
           `range for that partition: ${range.first} to ${range.next - 1n}`,
       );
     }
+    return at;
   };
-  for (const incoming of batch.checks) check("a check", incoming);
-  for (const letter of batch.deadLetters) check("a dead letter", letter);
-  return ranges;
+  const checkOffsets = batch.checks.map((incoming) => check("a check", incoming));
+  const letterOffsets = batch.deadLetters.map((letter) => check("a dead letter", letter));
+  return { ranges, checkOffsets, letterOffsets };
 }
 
 function offset(value: string, field: string): bigint {
-  if (typeof value !== "string" || !OFFSET.test(value) || BigInt(value) > 9_223_372_036_854_775_807n) {
+  const parsed = typeof value === "string" && OFFSET.test(value) ? BigInt(value) : -1n;
+  if (parsed < 0n || parsed > 9_223_372_036_854_775_807n) {
     throw new TypeError(`Cannot write batch as '${field}' must be a decimal offset: got '${String(value)}'`);
   }
-  return BigInt(value);
+  return parsed;
 }
 
 async function insertDeadLetters(
