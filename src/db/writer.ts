@@ -115,6 +115,28 @@ export async function writeBatch(
   batch: Batch,
   options: WriteOptions = {},
 ): Promise<BatchResult> {
+  try {
+    return await attempt(sql, batch, options, true);
+  } catch (error) {
+    if (!(error instanceof GuessedWrong)) throw error;
+    return await attempt(sql, batch, options, false);
+  }
+}
+
+/** Thrown inside a guessing attempt when a check of the batch was already stored; the batch is written again. */
+class GuessedWrong extends Error {}
+
+/**
+ * One transaction of {@linkcode writeBatch}. When `guess` and every site of the batch is in the cache, the
+ * checks are taken to be new (the usual case): the fold is done first and its writes are sent with the insert,
+ * one round trip fewer; a check already stored makes the guess wrong, which rolls the transaction back.
+ */
+async function attempt(
+  sql: postgres.Sql,
+  batch: Batch,
+  options: WriteOptions,
+  guess: boolean,
+): Promise<BatchResult> {
   const { ranges, checkOffsets, letterOffsets } = validateBatch(batch);
   const timed = batch.checks.map(({ check }): TimedCheck => ({
     check,
@@ -165,7 +187,15 @@ export async function writeBatch(
       locationId: locations!.get(locationOf(check))!,
     }));
     const unique = distinctIds(resolved);
-    const [inserted, deadLetters] = await all([
+    const siteIds = [...new Set(unique.map((r) => r.siteId))];
+    const { held: stored, missing } = cache?.take(siteIds) ?? { held: new Map(), missing: siteIds };
+    if (cache !== undefined) taken.push(...siteIds);
+    const guessed = guess && cache !== undefined && missing.length === 0 && unique.length > 0
+      ? foldSites(stored, unique, now, MAX_FUTURE_MS)
+      : null;
+    // Sites the cache does not hold are read in the same round trip (their rows do not depend on the insert).
+    const reading = guessed === null && missing.length > 0 ? readSiteRows(tx, missing) : null;
+    const [inserted, deadLetters, , read, opened] = await all([
       insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
       insertDeadLetters(tx, batch.topic, letters),
       tx`
@@ -176,17 +206,17 @@ export async function writeBatch(
           ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
         ) as p(partition, next_offset)
         where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
+      reading,
+      ...(guessed === null ? [] : writeChanges(tx, guessed, stored)),
     ]);
-    if (inserted > 0) {
+    if (guessed !== null) {
+      if (inserted !== unique.length) throw new GuessedWrong();
+      committed = committedSites(stored, guessed, opened as Map<number, number>);
+    } else if (inserted > 0) {
       // Only the checks this transaction inserted move state and rollups (a producer retry may have published
       // one twice). Their sites' rows come from the cache when it holds them, else from the database.
       const mine = await insertedChecks(tx, unique, inserted);
-      const siteIds = [...new Set(mine.map((r) => r.siteId))];
-      const { held: stored, missing } = cache?.take(siteIds) ?? { held: new Map(), missing: siteIds };
-      if (cache !== undefined) taken.push(...siteIds);
-      if (missing.length > 0) {
-        for (const [id, site] of await readSiteRows(tx, missing)) stored.set(id, site);
-      }
+      for (const [id, site] of read ?? []) stored.set(id, site);
       const changes = foldSites(stored, mine, now, MAX_FUTURE_MS);
       const [opened] = await all(writeChanges(tx, changes, stored));
       if (cache !== undefined) committed = committedSites(stored, changes, opened);
