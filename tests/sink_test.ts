@@ -48,6 +48,51 @@ async function expectStoredExactly(
   assertEquals(await count(sql, "checks"), expected);
 }
 
+/** The rollups (tables plus the current hours kept in location_state) equal a recomputation from the checks. */
+async function expectRollupsFollowChecks(sql: postgres.Sql): Promise<void> {
+  for (const width of ["1 hour", "1 day"]) {
+    const [diff] = await sql`
+      select count(*)::int as n from (
+        (select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts) as e,
+                counts_pairs(latency) as l from rollups_stored('-infinity', 'infinity', ${width}::interval)
+         except all
+         select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
+                counts_pairs(latency) from rollups_from_checks('-infinity', 'infinity', ${width}::interval))
+        union all
+        (select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
+                counts_pairs(latency) from rollups_from_checks('-infinity', 'infinity', ${width}::interval)
+         except all
+         select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
+                counts_pairs(latency) from rollups_stored('-infinity', 'infinity', ${width}::interval))
+      ) d`;
+    assertEquals(diff?.n, 0, `rollups by ${width} differ from the raw checks`);
+  }
+}
+
+/**
+ * The state the sinks left follows from the stored checks (one location a site, as `manyChecks` makes them):
+ * each location holds its latest check and the site's state and open incident match it, and the rollups
+ * follow too.
+ */
+async function expectStateFollowsChecks(sql: postgres.Sql): Promise<void> {
+  const [state] = await sql<
+    { sites: number; wrong_latest: number; wrong_state: number; wrong_open: number }[]
+  >`
+    with latest as (
+      select distinct on (site_id) site_id, id, up from checks order by site_id, started_at desc, id desc
+    )
+    select count(*)::int as sites,
+           count(*) filter (where l.check_id is distinct from c.id)::int as wrong_latest,
+           count(*) filter (where s.state is distinct from case when c.up then 'up' else 'down' end)::int as wrong_state,
+           count(*) filter (where (i.id is null) is distinct from c.up)::int as wrong_open
+    from latest c
+    left join location_state l on l.site_id = c.site_id
+    left join site_state s on s.site_id = c.site_id
+    left join site_incidents i on i.site_id = c.site_id and i.ended_at is null`;
+  assertEquals(state, { sites: state!.sites, wrong_latest: 0, wrong_state: 0, wrong_open: 0 });
+  await expectRollupsFollowChecks(sql);
+}
+
 async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<void> {
   const db = await createTestDatabase("monitor_sink");
   try {
@@ -227,23 +272,7 @@ Deno.test(
         .sql`select sum(next_offset)::int as n from consumer_offsets where topic = ${topic}`;
       assertEquals(next?.n, checks.length);
       // The rollups (tables plus the current hours kept in location_state) count each check once, too.
-      for (const width of ["1 hour", "1 day"]) {
-        const [diff] = await db.sql`
-          select count(*)::int as n from (
-            (select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts) as e,
-                    counts_pairs(latency) as l from rollups_stored('-infinity', 'infinity', ${width}::interval)
-             except all
-             select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
-                    counts_pairs(latency) from rollups_from_checks('-infinity', 'infinity', ${width}::interval))
-            union all
-            (select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
-                    counts_pairs(latency) from rollups_from_checks('-infinity', 'infinity', ${width}::interval)
-             except all
-             select bucket, site_id, location_id, checks, up_checks, counts_pairs(error_counts),
-                    counts_pairs(latency) from rollups_stored('-infinity', 'infinity', ${width}::interval))
-          ) d`;
-        assertEquals(diff?.n, 0, `rollups by ${width} differ from the raw checks`);
-      }
+      await expectRollupsFollowChecks(db.sql);
       const [total] = await db.sql`
         select sum(checks)::int as n from rollups_stored('-infinity', 'infinity', '1 day')`;
       assertEquals(total?.n, checks.length);
@@ -315,7 +344,7 @@ Deno.test(
 );
 
 Deno.test(
-  "two sinks in one group over four partitions, one stopped halfway: every check stored once",
+  "two sinks in one group over four partitions, one stopped halfway: every check stored once, state exact",
   options,
   async () => {
     await withDatabase(async (db) => {
@@ -336,6 +365,7 @@ Deno.test(
       await expectStoredExactly(db.sql, checks.length, 90_000, one);
       const stoppedOne = await one.stop();
       assertEquals(stoppedOne.code, 0, stoppedOne.stderr);
+      await expectStateFollowsChecks(db.sql);
     });
   },
 );
