@@ -1,0 +1,68 @@
+import { assertEquals } from "./_assert.ts";
+import { StateCache } from "../src/db/state_cache.ts";
+import type { StoredSite } from "../src/db/state_store.ts";
+
+/** A site's rows, told apart by the state's `since`. */
+function site(since: string): StoredSite {
+  return {
+    locations: new Map(),
+    accumulators: new Map(),
+    site: { state: "up", since, sinceMicros: 0n },
+    open: null,
+  };
+}
+
+const sinceOf = (held: Map<number, StoredSite>) =>
+  new Map([...held].map(([id, rows]) => [id, rows.site?.since]));
+
+Deno.test("StateCache: a batch takes its sites out and puts back what it committed", () => {
+  const cache = new StateCache();
+  cache.put(cache.generation, new Map([[1, site("a")], [2, site("b")]]));
+  const first = cache.take([1, 3]);
+  assertEquals(sinceOf(first.held), new Map([[1, "a"]]));
+  assertEquals(first.missing, [3]);
+  cache.put(cache.generation, new Map([[1, site("a2")], [3, site("c")]]));
+  cache.release([1, 3]);
+  const next = cache.take([1, 2, 3]);
+  assertEquals(sinceOf(next.held), new Map([[1, "a2"], [2, "b"], [3, "c"]]));
+  assertEquals(next.missing, []);
+  // This batch fails: it puts nothing back, and the next one reads its sites from the database.
+  cache.release([1, 2, 3]);
+  assertEquals(cache.take([1, 2, 3]).missing, [1, 2, 3]);
+});
+
+Deno.test("StateCache: a batch begun before a clear puts nothing back", () => {
+  const cache = new StateCache();
+  const begun = cache.generation;
+  cache.take([1]);
+  cache.clear();
+  cache.put(begun, new Map([[1, site("old")]]));
+  cache.release([1]);
+  assertEquals(cache.size, 0);
+  cache.put(cache.generation, new Map([[1, site("new")]]));
+  assertEquals(sinceOf(cache.take([1]).held), new Map([[1, "new"]]));
+});
+
+Deno.test("StateCache: a site two batches hold at once is put back by neither, until both end", () => {
+  const cache = new StateCache();
+  cache.put(cache.generation, new Map([[1, site("a")]]));
+  assertEquals(cache.take([1]).held.size, 1);
+  assertEquals(cache.take([1]).missing, [1]); // the second batch reads it from the database
+  cache.put(cache.generation, new Map([[1, site("first")]]));
+  cache.release([1]);
+  cache.put(cache.generation, new Map([[1, site("second")]]));
+  cache.release([1]);
+  assertEquals(cache.size, 0);
+  // Both ended: the next batch's rows are kept again.
+  cache.take([1]);
+  cache.put(cache.generation, new Map([[1, site("third")]]));
+  cache.release([1]);
+  assertEquals(sinceOf(cache.take([1]).held), new Map([[1, "third"]]));
+});
+
+Deno.test("StateCache: holds at most maxSites sites", () => {
+  const cache = new StateCache(2);
+  cache.put(cache.generation, new Map([[1, site("a")], [2, site("b")], [3, site("c")]]));
+  assertEquals(cache.size, 2);
+  assertEquals(cache.take([1, 2, 3]).missing, [3]);
+});
