@@ -1,7 +1,8 @@
 /**
  * The sink's copy of the state rows it last committed (`location_state`, `site_state` and the open incident of
- * each site), so that a batch's sites need not be read back from the database before the fold. Reading them
- * was a third of the writer's PostgreSQL time and a tenth of its JavaScript when sites flap.
+ * each site), so that a batch's sites need not be read back from the database before the fold. Dropping that
+ * read (and the fast path it replaced) cut the sink's PostgreSQL CPU per check by a fifth when sites flap
+ * (bench/sink/memory.ts).
  *
  * Only the writer changes these rows, and all checks of a site are in one Kafka partition (the key is the site's
  * name), which one member of the group writes at a time. So the copy is what the database holds as long as this
