@@ -135,8 +135,7 @@ async function applyHistory(
 ): Promise<void> {
   for (const [i, { batch, now, replay }] of writes.entries()) {
     if (options.clearEvery !== undefined && i % options.clearEvery === 0) options.cache?.clear();
-    const write = () => writeBatch(sql, batch, { now, ...(options.cache ? { cache: options.cache } : {}) });
-    const result = await write();
+    const result = await writeBatch(sql, batch, { now, ...(options.cache ? { cache: options.cache } : {}) });
     if (replay) assertEquals([result.stored, result.skipped], [0, batch.checks.length]);
   }
 }

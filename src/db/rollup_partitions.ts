@@ -1,7 +1,8 @@
 /**
  * Partitions of the rollup tables: `rollup_hourly` by UTC month (`rollup_hourly_pYYYYMM`), `rollup_daily` and
- * `site_daily` by UTC year (`rollup_daily_pYYYY`, `site_daily_pYYYY`, dropped together); made ahead of time and dropped whole past their retention, never row by row. The
- * sink runs {@linkcode maintainRollupPartitions} beside `maintainPartitions` (the raw checks).
+ * `site_daily` by UTC year (`rollup_daily_pYYYY`, `site_daily_pYYYY`, dropped together); made ahead of time
+ * and dropped whole past their retention, never row by row. The sink runs {@linkcode maintainRollupPartitions}
+ * beside `maintainPartitions` (the raw checks).
  *
  * @module
  */

@@ -18,7 +18,7 @@
  */
 import type { StoredSite } from "./state_store.ts";
 
-/** How many sites the copy holds by default: about 1.5 KiB each with two locations. */
+/** How many sites the copy holds by default: about 2 KiB each with two locations. */
 export const STATE_CACHE_SITES = 50_000;
 
 /** The state rows of the sites this sink wrote last, by site id. */

@@ -209,30 +209,6 @@ export async function writeSiteChanges(
   const replaced = sites.filter((s) => stored.get(s.siteId)?.site != null);
   const added = sites.filter((s) => stored.get(s.siteId)?.site == null);
   const before = (siteId: number) => stored.get(siteId)!.site!;
-  const opening = () => {
-    return opened.length === 0 ? null : tx<{ id: string; site_id: number; open: boolean }[]>`
-      insert into site_incidents (site_id, started_at, ended_at, worst_state, location_ids, first_error_kind,
-                                  first_error_message)
-      select t.site_id, t.started_at, t.ended_at, t.worst, t.locations::int4[], t.kind, t.message
-      from unnest(
-        ${numberArray(opened.map((i) => i.siteId))}::int4[],
-        ${textArray(opened.map((i) => i.startedAt))}::timestamptz[],
-        ${textArray(opened.map((i) => i.endedAt))}::timestamptz[],
-        ${textArray(opened.map((i) => i.worst))}::text[],
-        ${textArray(opened.map((i) => ints(i.locationIds)))}::text[],
-        ${textArray(opened.map((i) => i.firstErrorKind))}::check_error_kind[],
-        ${
-      textArray(opened.map((i) => i.firstErrorMessage === null ? null : cleanText(i.firstErrorMessage)))
-    }::text[]
-      ) with ordinality as t(site_id, started_at, ended_at, worst, locations, kind, message, n)
-      order by t.n
-      -- A second open incident of a site breaks site_incidents_open_key: another writer opened one meanwhile.
-      on conflict do nothing
-      returning id, site_id, ended_at is null as open`.then((rows) => {
-      if (rows.length !== opened.length) throw movedUnderneath("incident");
-      return rows;
-    });
-  };
   // Sent together and run in this order (postgres.js sends in call order): an incident closed here is closed
   // before a new one of its site opens, so the insert is made last.
   const statements: (Promise<unknown> | null)[] = [
@@ -275,14 +251,35 @@ export async function writeSiteChanges(
       if (result.count !== updated.length) throw movedUnderneath("incident");
     }),
   ];
-  const inserting = opening();
+  const inserting = opened.length === 0 ? null : tx<{ id: string; site_id: number; open: boolean }[]>`
+      insert into site_incidents (site_id, started_at, ended_at, worst_state, location_ids, first_error_kind,
+                                  first_error_message)
+      select t.site_id, t.started_at, t.ended_at, t.worst, t.locations::int4[], t.kind, t.message
+      from unnest(
+        ${numberArray(opened.map((i) => i.siteId))}::int4[],
+        ${textArray(opened.map((i) => i.startedAt))}::timestamptz[],
+        ${textArray(opened.map((i) => i.endedAt))}::timestamptz[],
+        ${textArray(opened.map((i) => i.worst))}::text[],
+        ${textArray(opened.map((i) => ints(i.locationIds)))}::text[],
+        ${textArray(opened.map((i) => i.firstErrorKind))}::check_error_kind[],
+        ${
+    textArray(opened.map((i) => i.firstErrorMessage === null ? null : cleanText(i.firstErrorMessage)))
+  }::text[]
+      ) with ordinality as t(site_id, started_at, ended_at, worst, locations, kind, message, n)
+      order by t.n
+      -- A second open incident of a site breaks site_incidents_open_key: another writer opened one meanwhile.
+      on conflict do nothing
+      returning id, site_id, ended_at is null as open`.then((rows) => {
+    if (rows.length !== opened.length) throw movedUnderneath("incident");
+    return rows;
+  });
   await all([...statements, inserting]);
   const openedIds = new Map<number, number>();
   for (const row of (await inserting) ?? []) if (row.open) openedIds.set(row.site_id, Number(row.id));
   return openedIds;
 }
 
-/** An error the sink retries: another writer changed a row this batch read (see readSiteRows). */
+/** An error the sink retries: another writer changed a row this batch read, or took from the state copy. */
 function movedUnderneath(what: string): Error {
   return Object.assign(new Error(`Cannot store ${what}: another writer changed it in the meantime`), {
     code: "40001",
