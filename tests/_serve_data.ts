@@ -96,11 +96,11 @@ export async function writeChecks(sql: postgres.Sql, checks: readonly CheckResul
   let offset = 0;
   for (let start = 0; start < ordered.length;) {
     const first = Date.parse(ordered[start]!.started_at);
-    const span = first >= recent ? 30_000 : 86_400_000;
+    // A day's batch stops where the last two hours begin: reaching into them would store an old check with a
+    // recent clock (the batch's newest), and a site whose agents stopped 20 minutes ago would look fresh.
+    const until = first >= recent ? first + 30_000 : Math.min(first + 86_400_000, recent);
     let end = start + 1;
-    while (
-      end < ordered.length && end - start < 5_000 && Date.parse(ordered[end]!.started_at) < first + span
-    ) end++;
+    while (end < ordered.length && end - start < 5_000 && Date.parse(ordered[end]!.started_at) < until) end++;
     const batch: IncomingCheck[] = ordered.slice(start, end).map((check) => ({
       partition: 0,
       offset: String(offset++),
