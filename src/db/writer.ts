@@ -48,6 +48,26 @@ export interface PartitionProgress {
   readonly partition: number;
   readonly firstOffset: string;
   readonly nextOffset: string;
+  /**
+   * The offset the consumer fetched this range from, when it vouches that every message of the partition from
+   * there to `nextOffset` is in the batch (kafkajs's `batch.fetchedOffset`). A stored next offset below it
+   * means messages between were never stored: the batch is refused with {@linkcode OffsetGap}.
+   */
+  readonly fetchedFrom?: string;
+}
+
+/**
+ * A batch that would leave a hole: its partition's stored next offset is below where the batch was fetched
+ * from. Nothing was written; the consumer reads the partition again from `stored`.
+ */
+export class OffsetGap extends Error {
+  constructor(readonly partition: number, readonly stored: string, fetchedFrom: bigint) {
+    super(
+      `Cannot write batch as partition ${partition} was fetched from offset ${fetchedFrom} but the next ` +
+        `offset stored is ${stored}: the messages between were never stored`,
+    );
+    this.name = "OffsetGap";
+  }
 }
 
 /** One batch from the consumer. Every message's partition has a `progress` entry whose range holds its offset. */
@@ -173,6 +193,10 @@ async function attempt(
       names === null ? null : upsertLocations(tx, names),
     ]);
     const fence = new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
+    for (const [partition, { fetched }] of ranges) {
+      const storedNext = fence.get(partition) ?? 0n;
+      if (fetched !== null && storedNext < fetched) throw new OffsetGap(partition, `${storedNext}`, fetched);
+    }
     const isNew = (message: { partition: number }, offset: bigint) =>
       offset >= (fence.get(message.partition) ?? 0n);
     const checks = timed.filter((_, i) => isNew(batch.checks[i]!, checkOffsets[i]!));
@@ -265,6 +289,8 @@ export async function readOffsets(
 interface OffsetRange {
   readonly first: bigint;
   readonly next: bigint;
+  /** Where the consumer fetched the range from, when it vouches for it (PartitionProgress.fetchedFrom). */
+  readonly fetched: bigint | null;
 }
 
 /** Checks a batch's shape and values; returns each partition's range and each message's offset. */
@@ -291,7 +317,13 @@ function validateBatch(
         `Cannot write batch as partition ${partition} has firstOffset '${first}' after nextOffset '${next}'`,
       );
     }
-    ranges.set(partition, { first, next });
+    const fetched = progress.fetchedFrom === undefined ? null : offset(progress.fetchedFrom, "fetchedFrom");
+    if (fetched !== null && fetched > first) {
+      throw new RangeError(
+        `Cannot write batch as partition ${partition} has fetchedFrom '${fetched}' after firstOffset '${first}'`,
+      );
+    }
+    ranges.set(partition, { first, next, fetched });
   }
   const check = (what: string, message: { partition: number; offset: string }): bigint => {
     const range = ranges.get(message.partition);

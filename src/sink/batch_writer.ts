@@ -14,14 +14,18 @@ import {
   type BatchResult,
   type DeadLetter,
   type IncomingCheck,
+  OffsetGap,
+  type PartitionProgress,
   writeBatch,
 } from "../db/writer.ts";
 import { isTransient } from "../db/retry.ts";
 import type { StateCache } from "../db/state_cache.ts";
 import type { Logger } from "../log.ts";
-import { decodeCheck } from "../message.ts";
+import { decodeCheck, encodeCheck } from "../message.ts";
 
-const HEARTBEAT_SLICE_MS = 2_000;
+/** How often a long wait sends a heartbeat (kafkajs sends them only when asked). */
+export const HEARTBEAT_SLICE_MS = 2_000;
+const encoder = new TextEncoder();
 
 /** A message's key and value, copied out of kafkajs's buffers (which may be views of a larger one). */
 function copyRaw(
@@ -35,13 +39,14 @@ function copyRaw(
 
 /**
  * The transaction of a non-empty Kafka batch of `group`: its decoded checks, its undecodable messages as dead
- * letters, and the partition's progress (its first offset and the next offset after its last message).
+ * letters, and the partition's progress (its first offset and the next offset after its last message). With
+ * `fetchedFrom` (kafkajs's `batch.fetchedOffset`), the writer refuses it if it would leave a hole.
  */
 export function decodeBatch(group: string, batch: {
   readonly topic: string;
   readonly partition: number;
   readonly messages: readonly Pick<KafkaMessage, "offset" | "key" | "value">[];
-}): Batch {
+}, fetchedFrom?: string): Batch {
   const checks: IncomingCheck[] = [];
   const deadLetters: DeadLetter[] = [];
   for (const message of batch.messages) {
@@ -67,9 +72,34 @@ export function decodeBatch(group: string, batch: {
     topic: batch.topic,
     checks,
     deadLetters,
-    progress: [{ partition: batch.partition, firstOffset: batch.messages[0]!.offset, nextOffset }],
+    progress: [{
+      partition: batch.partition,
+      firstOffset: batch.messages[0]!.offset,
+      nextOffset,
+      ...(fetchedFrom === undefined ? {} : { fetchedFrom }),
+    }],
   };
 }
+
+/**
+ * One transaction of consecutive batches of one partition (each the one fetched after the one before it):
+ * their checks and dead letters, from the first one's start to the last one's end.
+ */
+export function mergeBatches(batches: readonly Batch[]): Batch {
+  if (batches.length === 1) return batches[0]!;
+  const first = batches[0]!.progress[0]!;
+  const last = batches.at(-1)!.progress[0]!;
+  return {
+    group: batches[0]!.group,
+    topic: batches[0]!.topic,
+    checks: batches.flatMap((batch) => batch.checks),
+    deadLetters: batches.flatMap((batch) => batch.deadLetters),
+    progress: [{ ...first, nextOffset: last.nextOffset }],
+  };
+}
+
+/** What became of a batch given to {@linkcode storeBatch}. */
+export type StoreOutcome = "stored" | "abandoned" | OffsetGap;
 
 /** What {@linkcode storeBatch} needs from the consumer. */
 export interface StoreContext {
@@ -87,39 +117,42 @@ export interface StoreContext {
 }
 
 /**
- * Stores `toWrite` (decoded from `payload.batch`), retrying with backoff until it is stored (true) or
- * abandoned (false): at shutdown, or when this member no longer owns the partition.
+ * Stores `toWrite` (one partition's), retrying with backoff until it is stored or abandoned: at shutdown, or
+ * when this member no longer owns the partition. A batch that would leave a hole is not retried: the
+ * {@linkcode OffsetGap} is returned, and the consumer reads the partition again from the stored offset.
  */
 export async function storeBatch(
   toWrite: Batch,
-  payload: Pick<EachBatchPayload, "batch" | "heartbeat" | "isRunning" | "isStale">,
+  payload: Pick<EachBatchPayload, "heartbeat" | "isRunning" | "isStale">,
   context: StoreContext,
-): Promise<boolean> {
-  const { batch, heartbeat, isRunning, isStale } = payload;
+): Promise<StoreOutcome> {
+  const { heartbeat, isRunning, isStale } = payload;
   const { log, shutdown } = context;
+  const { partition, firstOffset } = toWrite.progress[0]!;
   const backoff = new Backoff({ minTimeout: 250, maxTimeout: 10_000 });
   try {
     for (;;) {
       // A batch of a partition this member no longer owns is left to its new owner; stored offsets fence it.
-      if (!isRunning() || isStale() || shutdown.aborted) return false;
+      if (!isRunning() || isStale() || shutdown.aborted) return "abandoned";
       try {
         if (backoff.attempts > 0 && backoff.attempts % 3 === 0) {
           // The same batch keeps failing with the database up: find the message that the database refuses.
-          await writeOneByOne(toWrite, batch.messages, context);
+          await writeOneByOne(toWrite, context);
         } else {
           context.count(await heartbeating(write(toWrite, context), heartbeat), toWrite.checks);
         }
         if (backoff.attempts > 0) log.info("database writes resumed", { attempts: backoff.attempts });
-        return true;
+        return "stored";
       } catch (error) {
-        if (shutdown.aborted) return false; // abandoned, not stored: nothing is acknowledged
+        if (error instanceof OffsetGap) return error;
+        if (shutdown.aborted) return "abandoned"; // not stored: nothing is acknowledged
         if (backoff.attempts === 0) context.retrying(1);
         const wait = backoff.next();
         log.warn("cannot store a batch; will retry", {
           error: (error as Error).message,
           code: (error as { code?: unknown }).code,
-          partition: batch.partition,
-          offset: batch.messages[0]!.offset,
+          partition,
+          offset: firstOffset,
           attempt: backoff.attempts,
           retry_in_ms: wait,
         });
@@ -137,22 +170,22 @@ export async function storeBatch(
 }
 
 // Writes each message in a transaction of its own; one that the database refuses for its data (not for
-// being unreachable) goes to the dead-letter table with the database's error, and the rest are stored.
-async function writeOneByOne(
-  whole: Batch,
-  messages: readonly KafkaMessage[],
-  context: StoreContext,
-): Promise<void> {
-  const raw = new Map(messages.map((message) => [message.offset, message]));
+// being unreachable) goes to the dead-letter table with the database's error, and the rest are stored. The
+// first one carries the batch's fetchedFrom, so one by one leaves no hole either. The raw bytes of a check are
+// not kept once decoded (they would hold every queued batch's buffers), so a refused check's dead letter holds
+// it encoded again from its decoded fields, keyed by its site, as the agent keys it.
+async function writeOneByOne(whole: Batch, context: StoreContext): Promise<void> {
+  const { fetchedFrom } = whole.progress[0]!;
   const items = [
     ...whole.checks.map((check) => ({ offset: check.offset, check, dead: null })),
     ...whole.deadLetters.map((dead) => ({ offset: dead.offset, check: null, dead })),
   ].sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
-  for (const item of items) {
-    const progress = [{
+  for (const [i, item] of items.entries()) {
+    const progress: PartitionProgress[] = [{
       partition: item.check?.partition ?? item.dead!.partition,
       firstOffset: item.offset,
       nextOffset: (BigInt(item.offset) + 1n).toString(),
+      ...(i === 0 && fetchedFrom !== undefined ? { fetchedFrom } : {}),
     }];
     const single: Batch = {
       ...whole,
@@ -163,7 +196,7 @@ async function writeOneByOne(
     try {
       context.count(await write(single, context), single.checks);
     } catch (error) {
-      if (isTransient(error) || item.check === null) throw error;
+      if (isTransient(error) || error instanceof OffsetGap || item.check === null) throw error;
       const { check } = item;
       context.log.warn("the database refused a check; moved to the dead-letter table", {
         error: (error as Error).message,
@@ -173,8 +206,10 @@ async function writeOneByOne(
       const refused: DeadLetter = {
         partition: check.partition,
         offset: check.offset,
-        ...copyRaw(raw.get(check.offset) ?? { key: null, value: null }),
-        error: `Cannot store check: the database refused it: ${(error as Error).message}`,
+        key: encoder.encode(check.check.site),
+        value: encodeCheck(check.check),
+        error: `Cannot store check: the database refused it: ${(error as Error).message} ` +
+          "(the payload is the check encoded again from its decoded fields)",
       };
       context.count(await write({ ...single, checks: [], deadLetters: [refused] }, context), []);
     }

@@ -91,22 +91,29 @@ const MEMORY_OPTIONS = {
     type: "string",
     env: "MONITOR_FETCH_MAX_BYTES",
     arg: "SIZE",
-    description: "most bytes of one fetch from one broker, compressed; the main bound of memory",
+    description: "most bytes of one fetch from one broker, compressed",
     default: "1MiB",
   },
   "fetch-partition-bytes": {
     type: "string",
     env: "MONITOR_FETCH_PARTITION_BYTES",
     arg: "SIZE",
-    description: "most bytes of one partition per fetch: about one batch, one transaction",
+    description: "most bytes of one partition per fetch",
     default: "512KiB",
   },
   "partitions-in-flight": {
     type: "string",
     env: "MONITOR_PARTITIONS_IN_FLIGHT",
     arg: "N",
-    description: "batches decoded and written at once",
+    description: "transactions written at once, each of its own partition",
     default: "3",
+  },
+  "max-batch": {
+    type: "string",
+    env: "MONITOR_MAX_BATCH",
+    arg: "CHECKS",
+    description: "most checks in one transaction; the sink holds at most (N + 1) times this many decoded",
+    default: "20000",
   },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -165,6 +172,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
       flags["partitions-in-flight"],
       SINK_FETCH.partitionsConsumedConcurrently,
     ),
+    maxBatch: positiveInteger("max-batch", flags["max-batch"], SINK_FETCH.maxBatch),
     maxWaitTimeInMs: SINK_FETCH.maxWaitTimeInMs,
   };
   const url = databaseUrl(flags["database-url"]);

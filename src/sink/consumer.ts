@@ -15,44 +15,48 @@
 import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import { deadline } from "../async.ts";
 import type { DatabaseHandle } from "../db/handle.ts";
-import { type BatchResult, type IncomingCheck, readOffsets } from "../db/writer.ts";
+import { type Batch, type BatchResult, type IncomingCheck, OffsetGap, readOffsets } from "../db/writer.ts";
 import { Histogram } from "../histogram.ts";
 import type { Logger } from "../log.ts";
 import type { Metric } from "../metrics.ts";
 import { retrying } from "../db/retry.ts";
 import { StateCache } from "../db/state_cache.ts";
-import { decodeBatch, storeBatch } from "./batch_writer.ts";
+import { decodeBatch, HEARTBEAT_SLICE_MS, mergeBatches, storeBatch } from "./batch_writer.ts";
+import { type QueuedBatch, WriteQueue } from "./write_queue.ts";
 import { LagTracker } from "./lag.ts";
 import { pollWatermarks } from "./watermarks.ts";
 import { newStats, sinkMetrics, type SinkStats } from "./stats.ts";
 import { fixKafkajsStop } from "./_kafkajs_stop.ts";
 
 /**
- * How the sink fetches. These sizes, not the backlog, bound its memory: kafkajs decodes a whole fetch response
- * (at most `maxBytes` of gzip-compressed records, about 16,000 checks per MiB) into message objects before it
- * hands out the batches, each batch is held until its transaction commits, and V8 lets the garbage of each grow
- * the old generation for a while. Draining 300,000 checks (bench/sink/memory.ts): 16 MiB per fetch and 1 MiB
- * per partition peaked at 716-756 MiB RSS; 1 MiB and 512 KiB at 310 MiB with the same CPU per check; smaller
- * batches cost more CPU in PostgreSQL (128 KiB per partition: 2.2 times as much per check, at 208 MiB). Three
- * batches at once let decoding one overlap writing another; each is still one transaction with its own
- * partition's offsets, kafkajs never hands out two batches of one partition at once, and one site's checks stay
- * in one partition, so concurrent batches touch different rows.
+ * How the sink fetches and writes. These sizes, not the backlog, bound its memory: kafkajs decodes a whole
+ * fetch response (at most `maxBytes` of gzip-compressed records, about 16,000 checks per MiB) into message
+ * objects, the sink decodes each batch into checks and hands it to the write queue (./write_queue.ts), which
+ * holds at most `maxBatch` checks per writer and one more transaction's worth, and V8 lets the garbage of each
+ * grow the old generation for a while. Small fetches keep kafkajs's share small; the queue lets transactions
+ * grow past one fetch under a backlog (each site's state rows are written once per transaction, so a bigger
+ * transaction costs less per check) and lets kafkajs fetch while the database writes. Each transaction is
+ * one partition's, with that partition's offsets; one site's checks stay in one partition, so the writers
+ * touch different rows.
  */
 export const SINK_FETCH = {
   maxWaitTimeInMs: 100,
   maxBytesPerPartition: 512 * 1024,
   maxBytes: 1024 * 1024,
   partitionsConsumedConcurrently: 3,
+  maxBatch: 20_000,
 } as const;
 
 /** How much the consumer fetches and holds at once; together they bound the sink's memory (README). */
 export interface SinkFetch {
   /** Most bytes (compressed, as stored) of one fetch response from one broker. */
   readonly maxBytes: number;
-  /** Most bytes of one partition in one fetch response: about the size of one batch, one transaction. */
+  /** Most bytes of one partition in one fetch response. */
   readonly maxBytesPerPartition: number;
-  /** Batches decoded and written at once (each of its own partition). */
+  /** Transactions written at once (each of its own partition). */
   readonly partitionsConsumedConcurrently: number;
+  /** Most checks in one transaction; the queue holds at most this many per writer and one more such. */
+  readonly maxBatch: number;
   /** How long the broker waits for data before answering a fetch. */
   readonly maxWaitTimeInMs: number;
 }
@@ -80,6 +84,22 @@ const SHUTDOWN_LEAVE_MS = 15_000;
 /** How long a commit of offsets to Kafka may take before the next one may start. */
 const KAFKA_COMMIT_MS = 30_000;
 
+/** A decoded batch in the write queue, with the kafkajs consumer and payload it came from. */
+interface HandedBatch extends QueuedBatch {
+  readonly batch: Batch;
+  readonly consumer: Consumer;
+  readonly payload: Pick<EachBatchPayload, "heartbeat" | "isRunning" | "isStale">;
+  /** The group generation it was fetched in (counted by this member's joins). */
+  readonly epoch: number;
+}
+
+/** Whether `next` is the batch fetched right after `previous`, so that one transaction may hold both. */
+function follows(previous: HandedBatch, next: HandedBatch): boolean {
+  const fetchedFrom = next.batch.progress[0]!.fetchedFrom;
+  return previous.epoch === next.epoch && previous.consumer === next.consumer &&
+    fetchedFrom !== undefined && fetchedFrom === previous.batch.progress[0]!.nextOffset;
+}
+
 /** The consumer-group member that moves batches from Kafka into PostgreSQL. */
 export class SinkConsumer {
   readonly #kafka: Kafka;
@@ -95,6 +115,9 @@ export class SinkConsumer {
   readonly #fetch: SinkFetch;
   /** Cleared at every assignment: until then no other member writes this member's sites. */
   readonly #cache = new StateCache();
+  readonly #queue: WriteQueue<HandedBatch>;
+  /** This member's joins: a batch fetched before the last one is not handed over. */
+  #epoch = 0;
 
   constructor(
     kafka: Kafka,
@@ -104,6 +127,13 @@ export class SinkConsumer {
     this.#kafka = kafka;
     this.#fetch = options.fetch ?? SINK_FETCH;
     this.#tracker = new LagTracker(options.stallTimeoutMs);
+    this.#queue = new WriteQueue<HandedBatch>({
+      maxBatch: this.#fetch.maxBatch,
+      maxHeld: this.#fetch.maxBatch * (this.#fetch.partitionsConsumedConcurrently + 1),
+      writers: this.#fetch.partitionsConsumedConcurrently,
+      write: (taken) => this.#write(taken),
+      follows,
+    });
     fixKafkajsStop();
   }
 
@@ -207,6 +237,9 @@ export class SinkConsumer {
       const partitions = event.payload.memberAssignment[topic] ?? [];
       log.info("joined the group", { group: this.options.group, partitions });
       this.#cache.clear();
+      // Batches fetched before the join are fetched again from the stored offsets.
+      this.#epoch++;
+      this.#queue.drop();
       this.#tracker.assign(partitions, Date.now());
       this.#seekToStoredOffsets(consumer, partitions).catch((error) =>
         // Not fatal: Kafka's committed offsets trail the database's, and the writer skips what is stored.
@@ -228,7 +261,8 @@ export class SinkConsumer {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: this.#fetch.partitionsConsumedConcurrently,
+        // Decoding is all eachBatch does; the write queue's writers run the transactions side by side.
+        partitionsConsumedConcurrently: 1,
         eachBatch: (payload) => this.#handleBatch(consumer, payload),
       });
       await new Promise<void>((resolve) => {
@@ -242,6 +276,7 @@ export class SinkConsumer {
       await deadline(consumer.disconnect(), SHUTDOWN_LEAVE_MS).catch((error) =>
         log.warn("did not leave the group in time; stopping anyway", { error: (error as Error).message })
       );
+      await this.#queue.settled(SHUTDOWN_LEAVE_MS);
       return;
     }
     // A stalled consumer may wait on a dead coordinator to leave the group; its batches are fenced by the
@@ -265,27 +300,99 @@ export class SinkConsumer {
     }
   }
 
+  /**
+   * Decodes a batch and hands it to the write queue, then lets kafkajs fetch the next one. The batch's offset
+   * is resolved only for kafkajs's fetch position: nothing is acknowledged before it is stored.
+   */
   async #handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const last = batch.messages.at(-1);
     if (last === undefined) return;
-    const toWrite = decodeBatch(this.options.group, batch);
-    const stored = await storeBatch(toWrite, payload, {
+    const epoch = this.#epoch;
+    const fetchedFrom = (batch as { fetchedOffset?: unknown }).fetchedOffset;
+    const toWrite = decodeBatch(
+      this.options.group,
+      batch,
+      typeof fetchedFrom === "string" ? fetchedFrom : undefined,
+    );
+    // What the queue holds bounds the sink's memory: wait for room, keeping the group membership.
+    while (!this.#queue.hasRoom()) {
+      if (!isRunning() || this.options.shutdown.aborted) return;
+      await this.#queue.changed(HEARTBEAT_SLICE_MS);
+      await heartbeat();
+    }
+    // Not handed over, not resolved: kafkajs fetches it again (after a rejoin, from the stored offsets).
+    if (epoch !== this.#epoch || !isRunning() || isStale()) return;
+    this.#queue.push({
+      partition: batch.partition,
+      size: Math.max(1, toWrite.checks.length + toWrite.deadLetters.length),
+      batch: toWrite,
+      consumer,
+      payload: { heartbeat, isRunning, isStale },
+      epoch,
+    });
+    resolveOffset(last.offset);
+  }
+
+  /** Stores batches the queue took together (one partition's, in order); see {@linkcode WriteQueue}. */
+  async #write(taken: readonly HandedBatch[]): Promise<void> {
+    const { consumer, payload } = taken.at(-1)!;
+    const toWrite = mergeBatches(taken.map((handed) => handed.batch));
+    const { partition, nextOffset } = toWrite.progress[0]!;
+    const context = {
       db: this.db,
       log: this.options.log,
       shutdown: this.options.shutdown,
       deadlineMs: this.options.deadlineMs,
-      count: (result, checks) => this.#count(result, checks),
-      retrying: (delta) => this.#retryingWrites += delta,
+      count: (result: BatchResult, checks: readonly IncomingCheck[]) => this.#count(result, checks),
+      retrying: (delta: number) => this.#retryingWrites += delta,
       cache: this.#cache,
+    };
+    try {
+      let outcome = await storeBatch(toWrite, payload, context);
+      const expired = outcome instanceof OffsetGap ? this.#pastExpiredMessages(outcome, toWrite) : null;
+      if (expired !== null) outcome = await storeBatch(expired, payload, context);
+      if (outcome === "stored") {
+        this.#tracker.stored(partition, BigInt(nextOffset), Date.now());
+        this.#pendingCommits.set(partition, nextOffset);
+        this.#stats.last_commit = new Date().toISOString();
+        this.#commitToKafkaNowAndThen(consumer);
+        return;
+      }
+      // What was queued after an unstored batch would leave a hole: it is fetched again.
+      this.#queue.drop(partition);
+      if (outcome instanceof OffsetGap && !this.options.shutdown.aborted) {
+        this.options.log.warn("a batch would skip messages never stored; reading the partition again", {
+          partition,
+          error: outcome.message,
+        });
+        consumer.seek({ topic: this.options.topic, partition, offset: outcome.stored });
+      }
+    } catch (error) {
+      // A heartbeat refused during a rebalance: the rejoin seeks to the stored offsets.
+      this.#queue.drop(partition);
+      this.options.log.debug("batch abandoned", { partition, error: (error as Error).message });
+    }
+  }
+
+  /**
+   * The batch refused for a gap, allowed past it when every message of the gap is gone from Kafka (deleted by
+   * retention while the sink was away), which the topic's log start offset proves; else null.
+   */
+  #pastExpiredMessages(gap: OffsetGap, batch: Batch): Batch | null {
+    const progress = batch.progress[0]!;
+    const logStart = this.#tracker.logStart(gap.partition);
+    const stored = BigInt(gap.stored);
+    if (progress.fetchedFrom === undefined || stored >= logStart || BigInt(progress.fetchedFrom) > logStart) {
+      return null;
+    }
+    this.options.log.warn("messages deleted from Kafka before they were stored (topic retention): skipped", {
+      partition: gap.partition,
+      from: gap.stored,
+      to: logStart.toString(),
+      lost: (logStart - stored).toString(),
     });
-    if (!stored) return;
-    const nextOffset = toWrite.progress[0]!.nextOffset;
-    resolveOffset(last.offset);
-    this.#tracker.stored(batch.partition, BigInt(nextOffset), Date.now());
-    this.#pendingCommits.set(batch.partition, nextOffset);
-    this.#stats.last_commit = new Date().toISOString();
-    this.#commitToKafkaNowAndThen(consumer);
+    return { ...batch, progress: [{ ...progress, fetchedFrom: gap.stored }] };
   }
 
   #count(result: BatchResult, checks: readonly IncomingCheck[]): void {

@@ -102,6 +102,11 @@ export class LagTracker {
     }
   }
 
+  /** A partition's log start offset as last read from the broker (0 until read): offsets below it are gone. */
+  logStart(partition: number): bigint {
+    return this.#partitions.get(partition)?.low ?? 0n;
+  }
+
   /** Lag per assigned partition (0 until its high watermark is known). */
   lag(): Map<number, number> {
     return new Map(this.assigned.map((partition) => [partition, lagOf(this.#partitions.get(partition)!)]));

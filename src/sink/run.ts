@@ -22,10 +22,15 @@ import {
 const MIB = 1024 * 1024;
 
 /** The process's memory for the summary line, in MiB: resident, V8 heap in use, and outside the heap. */
-function memory(): { rss_mib: number; heap_mib: number; external_mib: number } {
+function memory(): { rss_mib: number; heap_mib: number; heap_total_mib: number; external_mib: number } {
   const usage = Deno.memoryUsage();
   const mib = (bytes: number) => Math.round(bytes / MIB);
-  return { rss_mib: mib(usage.rss), heap_mib: mib(usage.heapUsed), external_mib: mib(usage.external) };
+  return {
+    rss_mib: mib(usage.rss),
+    heap_mib: mib(usage.heapUsed),
+    heap_total_mib: mib(usage.heapTotal),
+    external_mib: mib(usage.external),
+  };
 }
 
 const PARTITION_MAINTENANCE_EVERY_MS = 3_600_000;
