@@ -2,7 +2,7 @@ import { Buffer } from "node:buffer";
 import { assertEquals } from "./_assert.ts";
 import { makeCheck } from "./_checks.ts";
 import { encodeCheck } from "../src/message.ts";
-import { decodeBatch } from "../src/sink/batch_writer.ts";
+import { decodeBatch, mergeBatches } from "../src/sink/batch_writer.ts";
 
 Deno.test("decodeBatch() keeps decodable checks, makes dead letters of the rest, and records the next offset", () => {
   const check = makeCheck("alpha", new Date("2026-01-02T03:04:05.000Z"));
@@ -29,4 +29,24 @@ Deno.test("decodeBatch() keeps decodable checks, makes dead letters of the rest,
     `Cannot decode check: the value is not JSON: Unexpected token 'o', "not json" is not valid JSON`,
   );
   assertEquals(batch.progress, [{ partition: 4, firstOffset: "41", nextOffset: "43" }]);
+});
+
+Deno.test("decodeBatch() with fetchedFrom vouches for the range; mergeBatches() joins consecutive batches", () => {
+  const at = (offset: number) => ({
+    offset: String(offset),
+    key: null,
+    value: Buffer.from(encodeCheck(makeCheck("alpha", new Date(Date.UTC(2026, 0, 2, 3, 4, offset))))),
+  });
+  const first = decodeBatch("g", { topic: "t", partition: 1, messages: [at(10), at(11)] }, "9");
+  const second = decodeBatch("g", {
+    topic: "t",
+    partition: 1,
+    messages: [at(12), { offset: "13", key: null, value: Buffer.from("{") }],
+  }, "12");
+  assertEquals(first.progress, [{ partition: 1, firstOffset: "10", nextOffset: "12", fetchedFrom: "9" }]);
+  const merged = mergeBatches([first, second]);
+  assertEquals(merged.checks.map((incoming) => incoming.offset), ["10", "11", "12"]);
+  assertEquals(merged.deadLetters.map((letter) => letter.offset), ["13"]);
+  assertEquals(merged.progress, [{ partition: 1, firstOffset: "10", nextOffset: "14", fetchedFrom: "9" }]);
+  assertEquals(mergeBatches([second]), second);
 });

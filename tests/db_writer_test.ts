@@ -3,7 +3,7 @@ import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { timestampMicros } from "../src/db/_values.ts";
-import { type Batch, type DeadLetter, readOffsets, writeBatch } from "../src/db/writer.ts";
+import { type Batch, type DeadLetter, OffsetGap, readOffsets, writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
 
@@ -329,6 +329,42 @@ Deno.test("db writer", async (t) => {
           skipped: 0,
         });
         assertEquals(await count(sql, "delta"), 5);
+      },
+    );
+
+    await t.step(
+      "a batch fetched from past the stored offset is refused whole (OffsetGap); from at or before it, stored",
+      async () => {
+        const checks = [1, 2, 3, 4, 5, 6].map((n) => check("gap", 900 + n, `2026-11-20T12:30:0${n}Z`));
+        const vouched = (from: number, first: number, some: CheckResult[]): Batch => {
+          const plain = batch("g-gap", 2, first, some);
+          return { ...plain, progress: [{ ...plain.progress[0]!, fetchedFrom: String(from) }] };
+        };
+        assertEquals((await writeBatch(sql, vouched(0, 0, checks.slice(0, 2)))).stored, 2);
+        // Offsets 2 and 3 were never stored: a batch fetched from 4 would skip them.
+        const gap = await assertRejects(
+          () => writeBatch(sql, vouched(4, 4, checks.slice(4))),
+          OffsetGap,
+        ) as OffsetGap;
+        assertEquals([gap.partition, gap.stored], [2, "2"]);
+        assertEquals(
+          gap.message,
+          "Cannot write batch as partition 2 was fetched from offset 4 but the next offset stored is 2: " +
+            "the messages between were never stored",
+        );
+        assertEquals(await count(sql, "gap"), 2);
+        assertEquals(await readOffsets(sql, "g-gap", "monitor.checks"), new Map([[2, "2"]]));
+        // Fetched from 1 (a replay of offset 1, then new ones): the replayed one is skipped, the rest stored.
+        assertEquals(await writeBatch(sql, vouched(1, 1, checks.slice(1, 4))), {
+          stored: 2,
+          duplicates: 0,
+          deadLetters: 0,
+          skipped: 1,
+        });
+        assertEquals((await writeBatch(sql, vouched(4, 4, checks.slice(4)))).stored, 2);
+        assertEquals(await readOffsets(sql, "g-gap", "monitor.checks"), new Map([[2, "6"]]));
+        // Without fetchedFrom nothing is vouched for, and nothing is refused (kafkajs may skip offsets).
+        assertEquals((await writeBatch(sql, batch("g-gap-2", 2, 4, checks.slice(4)))).skipped, 0);
       },
     );
 

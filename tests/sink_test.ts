@@ -5,7 +5,7 @@
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runMonitor, type RunningMonitor, startMonitor, tempFile, waitFor } from "./_cli.ts";
 import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
-import { BROKER, CERTS, createTopic } from "./_kafka.ts";
+import { BROKER, CERTS, createTopic, plainKafka } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
 import postgres from "postgres";
 import { delay } from "../src/async.ts";
@@ -394,5 +394,54 @@ Deno.test(
     } finally {
       await pg.destroy();
     }
+  },
+);
+
+Deno.test(
+  "Kafka's offsets ahead of the database's: the sink reads back and stores every check; records deleted by retention are skipped with a warning",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      // A group whose offsets in Kafka are past what this (new, empty) database holds: the first batch would
+      // skip 40 checks, so it is refused and the partition is read again from the database's offset.
+      const ahead = await createTopic("offsets-ahead", 1);
+      const checks = manyChecks(100, 10);
+      await produceChecks(ahead, checks);
+      const admin = plainKafka(BROKER).admin();
+      await admin.connect();
+      try {
+        await admin.setOffsets({
+          groupId: "ahead",
+          topic: ahead,
+          partitions: [{ partition: 0, offset: "40" }],
+        });
+        const sink = startSink(db.url, ahead, "ahead");
+        await expectStoredExactly(db.sql, checks.length, 30_000, sink);
+        const stopped = await sink.stop();
+        assertEquals(stopped.code, 0, stopped.stderr);
+        assertMatch(
+          stopped.stderr,
+          /a batch would skip messages never stored; reading the partition again.*fetched from offset 40 but the next offset stored is 0/,
+        );
+
+        // Records the topic no longer has (retention deleted them before any sink stored them) cannot be
+        // read again: the sink says how many it skipped and stores the rest.
+        const trimmed = await createTopic("offsets-trimmed", 1);
+        await produceChecks(trimmed, checks);
+        await admin.fetchTopicMetadata({ topics: [trimmed] }); // deleteTopicRecords needs it loaded
+        await admin.deleteTopicRecords({ topic: trimmed, partitions: [{ partition: 0, offset: "30" }] });
+        await db.sql`truncate checks`;
+        const second = startSink(db.url, trimmed, "trimmed");
+        await expectStoredExactly(db.sql, checks.length - 30, 30_000, second);
+        const [next] = await db.sql`
+          select next_offset::int as n from consumer_offsets where topic = ${trimmed} and partition = 0`;
+        assertEquals(next?.n, checks.length);
+        const done = await second.stop();
+        assertEquals(done.code, 0, done.stderr);
+        assertMatch(done.stderr, /messages deleted from Kafka before they were stored.*lost=30/);
+      } finally {
+        await admin.disconnect();
+      }
+    });
   },
 );
