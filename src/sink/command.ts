@@ -106,7 +106,7 @@ const MEMORY_OPTIONS = {
     env: "MONITOR_PARTITIONS_IN_FLIGHT",
     arg: "N",
     description: "transactions written at once, each of its own partition",
-    default: "3",
+    default: "2",
   },
   "max-batch": {
     type: "string",

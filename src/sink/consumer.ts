@@ -43,7 +43,7 @@ export const SINK_FETCH = {
   maxWaitTimeInMs: 100,
   maxBytesPerPartition: 512 * 1024,
   maxBytes: 1024 * 1024,
-  partitionsConsumedConcurrently: 3,
+  partitionsConsumedConcurrently: 2,
   maxBatch: 20_000,
 } as const;
 
