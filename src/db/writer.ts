@@ -157,100 +157,131 @@ async function attempt(
   options: WriteOptions,
   guess: boolean,
 ): Promise<BatchResult> {
-  const { ranges, checkOffsets, letterOffsets } = validateBatch(batch);
+  const validated = validateBatch(batch);
+  const { cache } = options;
+  const generation = cache?.generation ?? 0;
+  const out: AttemptOutput = { committed: null, taken: [] };
+  // The transaction's callback reaches the batch only through `input`, emptied when the attempt ends: postgres.js
+  // keeps each connection's last query, and the first query of each statement text keeps its stack trace for
+  // good, and both hold the callback, which would otherwise keep a batch (up to tens of thousands of checks) in
+  // memory for as long as the process runs.
+  let input: AttemptInput | null = { batch, options, guess, validated, out };
+  try {
+    const result = await transaction(sql, (tx) => writeInTransaction(tx, input!));
+    if (out.committed !== null) cache!.put(generation, out.committed);
+    return result;
+  } finally {
+    input = null;
+    cache?.release(out.taken);
+  }
+}
+
+/** What {@linkcode attempt} hands its transaction. */
+interface AttemptInput {
+  readonly batch: Batch;
+  readonly options: WriteOptions;
+  readonly guess: boolean;
+  readonly validated: ReturnType<typeof validateBatch>;
+  readonly out: AttemptOutput;
+}
+
+/** What a transaction of {@linkcode attempt} leaves for after its commit. */
+interface AttemptOutput {
+  /** The state rows committed, for the cache; null when there is nothing to put back. */
+  committed: Map<number, StoredSite> | null;
+  /** The sites taken out of the cache, released when the attempt ends. */
+  readonly taken: number[];
+}
+
+/** The statements of one {@linkcode attempt}, in its transaction. */
+async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInput): Promise<BatchResult> {
+  const { batch, options, guess, out } = input;
+  const { ranges, checkOffsets, letterOffsets } = input.validated;
   const timed = batch.checks.map(({ check }): TimedCheck => ({
     check,
     micros: timestampMicros(check.started_at),
   }));
   const now = options.now ?? new Date();
   const { cache } = options;
-  const generation = cache?.generation ?? 0;
   const partitions = [...ranges.keys()].sort((a, b) => a - b);
-  let committed: Map<number, StoredSite> | null = null;
-  const taken: number[] = [];
-  return await transaction(sql, async (tx) => {
-    // Lock this group's offsets rows, in partition order so that two sinks never wait on each other in a cycle.
-    // Statements that do not need each other's results are sent together (postgres.js pipelines them on the
-    // transaction's connection, and the server runs them in order), so building one query's parameters
-    // overlaps the server running the previous. The names are made sure of for every check of the batch, before
-    // the fence says which are new: a replayed batch changes no name row (first_seen, last_seen and the URL
-    // only move past what its checks already gave them), and the common batch saves a round trip.
-    const names = timed.length === 0 ? null : timed.map(({ check }) => check);
-    const [, rows, sites, agents, locations] = await all([
-      tx`
-        insert into consumer_offsets (group_id, topic, partition, next_offset)
-        select ${batch.group}, ${batch.topic}, p, 0 from unnest(${numberArray(partitions)}::int4[]) p
-        order by p
-        on conflict do nothing`,
-      tx<{ partition: number; next_offset: string }[]>`
-        select partition, next_offset from consumer_offsets
-        where group_id = ${batch.group} and topic = ${batch.topic}
-          and partition = any(${numberArray(partitions)}::int4[])
-        order by partition
-        for update`,
-      names === null ? null : upsertSites(tx, timed, now),
-      names === null ? null : upsertAgents(tx, names),
-      names === null ? null : upsertLocations(tx, names),
-    ]);
-    const fence = new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
-    for (const [partition, { fetched }] of ranges) {
-      const storedNext = fence.get(partition) ?? 0n;
-      if (fetched !== null && storedNext < fetched) throw new OffsetGap(partition, `${storedNext}`, fetched);
-    }
-    const isNew = (message: { partition: number }, offset: bigint) =>
-      offset >= (fence.get(message.partition) ?? 0n);
-    const checks = timed.filter((_, i) => isNew(batch.checks[i]!, checkOffsets[i]!));
-    const letters = batch.deadLetters.filter((letter, i) => isNew(letter, letterOffsets[i]!));
-    const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
-    const resolved = checks.map(({ check, micros }): LocatedCheck => ({
-      check,
-      micros,
-      id: checkIdToUuid(check.id),
-      siteId: sites!.get(check.site)!,
-      agentId: agents!.get(check.agent, check.region),
-      locationId: locations!.get(locationOf(check))!,
-    }));
-    const unique = distinctIds(resolved);
-    const siteIds = [...new Set(unique.map((r) => r.siteId))];
-    const { held: stored, missing } = cache?.take(siteIds) ?? { held: new Map(), missing: siteIds };
-    if (cache !== undefined) taken.push(...siteIds);
-    const guessed = guess && cache !== undefined && missing.length === 0 && unique.length > 0
-      ? foldSites(stored, unique, now, MAX_FUTURE_MS)
-      : null;
-    // Sites the cache does not hold are read in the same round trip (their rows do not depend on the insert).
-    const reading = guessed === null && missing.length > 0 ? readSiteRows(tx, missing) : null;
-    const [inserted, deadLetters, , read, opened] = await all([
-      insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
-      insertDeadLetters(tx, batch.topic, letters),
-      tx`
-        update consumer_offsets c
-        set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
-        from unnest(
-          ${numberArray(partitions)}::int4[],
-          ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
-        ) as p(partition, next_offset)
-        where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
-      reading,
-      ...(guessed === null ? [] : writeChanges(tx, guessed, stored)),
-    ]);
-    if (guessed !== null) {
-      if (inserted !== unique.length) throw new GuessedWrong();
-      committed = committedSites(stored, guessed, opened as Map<number, number>);
-    } else if (inserted > 0) {
-      // Only the checks this transaction inserted move state and rollups (a producer retry may have published
-      // one twice). Their sites' rows come from the cache when it holds them, else from the database.
-      const mine = await insertedChecks(tx, unique, inserted);
-      for (const [id, site] of read ?? []) stored.set(id, site);
-      const changes = foldSites(stored, mine, now, MAX_FUTURE_MS);
-      const [opened] = await all(writeChanges(tx, changes, stored));
-      if (cache !== undefined) committed = committedSites(stored, changes, opened);
-    }
-    const storedCount = inserted;
-    return { stored: storedCount, duplicates: checks.length - storedCount, deadLetters, skipped };
-  }).then((result) => {
-    if (committed !== null) cache!.put(generation, committed);
-    return result;
-  }).finally(() => cache?.release(taken));
+  // Lock this group's offsets rows, in partition order so that two sinks never wait on each other in a cycle.
+  // Statements that do not need each other's results are sent together (postgres.js pipelines them on the
+  // transaction's connection, and the server runs them in order), so building one query's parameters
+  // overlaps the server running the previous. The names are made sure of for every check of the batch, before
+  // the fence says which are new: a replayed batch changes no name row (first_seen, last_seen and the URL
+  // only move past what its checks already gave them), and the common batch saves a round trip.
+  const names = timed.length === 0 ? null : timed.map(({ check }) => check);
+  const [, rows, sites, agents, locations] = await all([
+    tx`
+      insert into consumer_offsets (group_id, topic, partition, next_offset)
+      select ${batch.group}, ${batch.topic}, p, 0 from unnest(${numberArray(partitions)}::int4[]) p
+      order by p
+      on conflict do nothing`,
+    tx<{ partition: number; next_offset: string }[]>`
+      select partition, next_offset from consumer_offsets
+      where group_id = ${batch.group} and topic = ${batch.topic}
+        and partition = any(${numberArray(partitions)}::int4[])
+      order by partition
+      for update`,
+    names === null ? null : upsertSites(tx, timed, now),
+    names === null ? null : upsertAgents(tx, names),
+    names === null ? null : upsertLocations(tx, names),
+  ]);
+  const fence = new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
+  for (const [partition, { fetched }] of ranges) {
+    const storedNext = fence.get(partition) ?? 0n;
+    if (fetched !== null && storedNext < fetched) throw new OffsetGap(partition, `${storedNext}`, fetched);
+  }
+  const isNew = (message: { partition: number }, offset: bigint) =>
+    offset >= (fence.get(message.partition) ?? 0n);
+  const checks = timed.filter((_, i) => isNew(batch.checks[i]!, checkOffsets[i]!));
+  const letters = batch.deadLetters.filter((letter, i) => isNew(letter, letterOffsets[i]!));
+  const skipped = batch.checks.length - checks.length + batch.deadLetters.length - letters.length;
+  const resolved = checks.map(({ check, micros }): LocatedCheck => ({
+    check,
+    micros,
+    id: checkIdToUuid(check.id),
+    siteId: sites!.get(check.site)!,
+    agentId: agents!.get(check.agent, check.region),
+    locationId: locations!.get(locationOf(check))!,
+  }));
+  const unique = distinctIds(resolved);
+  const siteIds = [...new Set(unique.map((r) => r.siteId))];
+  const { held: stored, missing } = cache?.take(siteIds) ?? { held: new Map(), missing: siteIds };
+  if (cache !== undefined) out.taken.push(...siteIds);
+  const guessed = guess && cache !== undefined && missing.length === 0 && unique.length > 0
+    ? foldSites(stored, unique, now, MAX_FUTURE_MS)
+    : null;
+  // Sites the cache does not hold are read in the same round trip (their rows do not depend on the insert).
+  const reading = guessed === null && missing.length > 0 ? readSiteRows(tx, missing) : null;
+  const [inserted, deadLetters, , read, opened] = await all([
+    insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
+    insertDeadLetters(tx, batch.topic, letters),
+    tx`
+      update consumer_offsets c
+      set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
+      from unnest(
+        ${numberArray(partitions)}::int4[],
+        ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
+      ) as p(partition, next_offset)
+      where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
+    reading,
+    ...(guessed === null ? [] : writeChanges(tx, guessed, stored)),
+  ]);
+  if (guessed !== null) {
+    if (inserted !== unique.length) throw new GuessedWrong();
+    out.committed = committedSites(stored, guessed, opened as Map<number, number>);
+  } else if (inserted > 0) {
+    // Only the checks this transaction inserted move state and rollups (a producer retry may have published
+    // one twice). Their sites' rows come from the cache when it holds them, else from the database.
+    const mine = await insertedChecks(tx, unique, inserted);
+    for (const [id, site] of read ?? []) stored.set(id, site);
+    const changes = foldSites(stored, mine, now, MAX_FUTURE_MS);
+    const [opened] = await all(writeChanges(tx, changes, stored));
+    if (cache !== undefined) out.committed = committedSites(stored, changes, opened);
+  }
+  const storedCount = inserted;
+  return { stored: storedCount, duplicates: checks.length - storedCount, deadLetters, skipped };
 }
 
 function writeChanges(

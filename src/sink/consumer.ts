@@ -84,11 +84,20 @@ const SHUTDOWN_LEAVE_MS = 15_000;
 /** How long a commit of offsets to Kafka may take before the next one may start. */
 const KAFKA_COMMIT_MS = 30_000;
 
-/** A decoded batch in the write queue, with the kafkajs consumer and payload it came from. */
+/**
+ * A kafkajs consumer and the payload of the last batch it handed out, whose `heartbeat` and `isRunning` serve
+ * every batch of that consumer. A queued batch keeps no payload of its own: kafkajs's payload functions are
+ * closures over its whole batch (messages and buffers), which would stay in memory until the batch is written.
+ */
+interface BatchSource {
+  readonly consumer: Consumer;
+  latest: Pick<EachBatchPayload, "heartbeat" | "isRunning"> | null;
+}
+
+/** A decoded batch in the write queue, with the kafkajs consumer it came from. */
 interface HandedBatch extends QueuedBatch {
   readonly batch: Batch;
-  readonly consumer: Consumer;
-  readonly payload: Pick<EachBatchPayload, "heartbeat" | "isRunning" | "isStale">;
+  readonly source: BatchSource;
   /** The group generation it was fetched in (counted by this member's joins). */
   readonly epoch: number;
 }
@@ -96,7 +105,7 @@ interface HandedBatch extends QueuedBatch {
 /** Whether `next` is the batch fetched right after `previous`, so that one transaction may hold both. */
 function follows(previous: HandedBatch, next: HandedBatch): boolean {
   const fetchedFrom = next.batch.progress[0]!.fetchedFrom;
-  return previous.epoch === next.epoch && previous.consumer === next.consumer &&
+  return previous.epoch === next.epoch && previous.source === next.source &&
     fetchedFrom !== undefined && fetchedFrom === previous.batch.progress[0]!.nextOffset;
 }
 
@@ -228,6 +237,7 @@ export class SinkConsumer {
     const { log, shutdown, topic } = this.options;
     const stop = AbortSignal.any([shutdown, stalled]);
     const consumer = this.#createConsumer(stop);
+    const source: BatchSource = { consumer, latest: null };
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       if (stop.aborted) {
         // A restart kafkajs had already begun when this consumer was replaced: leave again.
@@ -263,7 +273,7 @@ export class SinkConsumer {
         eachBatchAutoResolve: false,
         // Decoding is all eachBatch does; the write queue's writers run the transactions side by side.
         partitionsConsumedConcurrently: 1,
-        eachBatch: (payload) => this.#handleBatch(consumer, payload),
+        eachBatch: (payload) => this.#handleBatch(source, payload),
       });
       await new Promise<void>((resolve) => {
         if (stop.aborted) resolve();
@@ -304,10 +314,11 @@ export class SinkConsumer {
    * Decodes a batch and hands it to the write queue, then lets kafkajs fetch the next one. The batch's offset
    * is resolved only for kafkajs's fetch position: nothing is acknowledged before it is stored.
    */
-  async #handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
+  async #handleBatch(source: BatchSource, payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const last = batch.messages.at(-1);
     if (last === undefined) return;
+    source.latest = { heartbeat, isRunning };
     const epoch = this.#epoch;
     const fetchedFrom = (batch as { fetchedOffset?: unknown }).fetchedOffset;
     const toWrite = decodeBatch(
@@ -327,8 +338,7 @@ export class SinkConsumer {
       partition: batch.partition,
       size: Math.max(1, toWrite.checks.length + toWrite.deadLetters.length),
       batch: toWrite,
-      consumer,
-      payload: { heartbeat, isRunning, isStale },
+      source,
       epoch,
     });
     resolveOffset(last.offset);
@@ -336,7 +346,14 @@ export class SinkConsumer {
 
   /** Stores batches the queue took together (one partition's, in order); see {@linkcode WriteQueue}. */
   async #write(taken: readonly HandedBatch[]): Promise<void> {
-    const { consumer, payload } = taken.at(-1)!;
+    const { source, epoch } = taken.at(-1)!;
+    const { consumer } = source;
+    // Stale once this member rejoined: the join seeks to the stored offsets, and the batch is fetched again.
+    const payload = {
+      heartbeat: () => source.latest!.heartbeat(),
+      isRunning: () => source.latest!.isRunning(),
+      isStale: () => epoch !== this.#epoch,
+    };
     const toWrite = mergeBatches(taken.map((handed) => handed.batch));
     const { partition, nextOffset } = toWrite.progress[0]!;
     const context = {

@@ -21,7 +21,7 @@ import {
 
 const MIB = 1024 * 1024;
 
-/** The process's memory for the summary line, in MiB: resident, V8 heap in use, and outside the heap. */
+/** The process's memory for the summary line, in MiB: resident, V8 heap in use and reserved, and outside it. */
 function memory(): { rss_mib: number; heap_mib: number; heap_total_mib: number; external_mib: number } {
   const usage = Deno.memoryUsage();
   const mib = (bytes: number) => Math.round(bytes / MIB);
