@@ -1,8 +1,9 @@
 /**
- * The consumer-group member of `monitor sink`: moves each Kafka batch into PostgreSQL in one transaction that
- * also records the next offset of the partition, seeks to the stored offsets on every assignment, and retries
- * a failed write with backoff (keeping its group membership) until it is stored or the partition moves away
- * (./batch_writer.ts).
+ * The consumer-group member of `monitor sink`: decodes each Kafka batch and queues it (./write_queue.ts), whose
+ * writers store one partition's consecutive batches in one transaction that also records the next offset of
+ * the partition; seeks to the stored offsets on every assignment; retries a failed write with backoff (keeping
+ * its group membership) until it is stored or the partition moves away (./batch_writer.ts); and reads a
+ * partition again from the stored offset when a write would leave a hole (`OffsetGap`).
  *
  * It also watches itself: true lag per partition (./lag.ts, from high watermarks read on a timer by
  * ./watermarks.ts), and when a partition with lag stores nothing for the stall timeout it says so and swaps
@@ -44,7 +45,7 @@ export const SINK_FETCH = {
   maxBytesPerPartition: 512 * 1024,
   maxBytes: 1024 * 1024,
   partitionsConsumedConcurrently: 2,
-  maxBatch: 20_000,
+  maxBatch: 30_000,
 } as const;
 
 /** How much the consumer fetches and holds at once; together they bound the sink's memory (README). */
