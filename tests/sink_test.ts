@@ -445,3 +445,36 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "a check the database refuses (a constraint) goes to dead_letters by halving the batch; the rest are stored",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("refused", 1);
+      const checks = manyChecks(3_000, 20);
+      const teapot = { ...checks[1_234]!, status: 418 };
+      checks[1_234] = teapot;
+      const migrated = await runMonitor(["migrate"], { DATABASE_URL: db.url });
+      assertEquals(migrated.code, 0, migrated.stderr);
+      // A rule of this database that no decoder knows: the sink learns of it only when the insert fails.
+      await db.sql`alter table checks add constraint no_teapots check (status is distinct from 418)`;
+      await produceChecks(topic, checks);
+      const sink = startSink(db.url, topic, "refused");
+      await expectStoredExactly(db.sql, checks.length - 1, 60_000, sink);
+      const letters = await db.sql<{ offset: string; error: string; payload: Uint8Array }[]>`
+        select "offset"::text, error, payload from dead_letters`;
+      assertEquals(letters.map((letter) => letter.offset), ["1234"]);
+      assertMatch(letters[0]!.error, /^Cannot store check: the database refused it: .*no_teapots/);
+      assertEquals(JSON.parse(new TextDecoder().decode(letters[0]!.payload)), teapot);
+      const stopped = await sink.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+      // Halving: a few dozen transactions found it, not one per check.
+      const batches = [...stopped.stderr.matchAll(/ batches=(\d+)/g)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+      assertEquals(batches < 100, true, `${batches} transactions`);
+    });
+  },
+);

@@ -75,14 +75,27 @@ Deno.test("WriteQueue: room is bounded by what is held; drop() frees the waiting
   assertEquals([queue.hasRoom(), queue.held], [false, 4]);
   let woken = false;
   const waiting = queue.changed(60_000).then(() => woken = true);
-  assertEquals(queue.drop(0), 1); // the one waiting; the one being written stays
+  assertEquals(queue.drop((batch) => batch.partition === 0), 1); // the one waiting; the one being written stays
   await waiting;
   assertEquals([woken, queue.held, queue.hasRoom()], [true, 3, true]);
-  assertEquals(queue.drop(), 1);
+  assertEquals(queue.drop(() => true), 1);
   assertEquals([queue.queued, queue.held], [0, 2]);
   await finish(0);
   assertEquals([written, queue.held], [["0:0"], 0]);
   await queue.settled(1_000);
+});
+
+Deno.test("WriteQueue: a wait that times out leaves nothing behind to wake", async () => {
+  const { queue, push, finish } = harness({ maxBatch: 10, maxHeld: 1, writers: 1 });
+  push(0);
+  for (let i = 0; i < 3; i++) await queue.changed(1);
+  assertEquals(queue.waiting, 0);
+  let woken = false;
+  const waiting = queue.changed(60_000).then(() => woken = true);
+  assertEquals(queue.waiting, 1);
+  await finish(0);
+  await waiting;
+  assertEquals([woken, queue.waiting], [true, 0]);
 });
 
 Deno.test("WriteQueue: refuses sizes that are not positive integers", () => {

@@ -250,7 +250,7 @@ export class SinkConsumer {
       this.#cache.clear();
       // Batches fetched before the join are fetched again from the stored offsets.
       this.#epoch++;
-      this.#queue.drop();
+      this.#queue.drop(() => true);
       this.#tracker.assign(partitions, Date.now());
       this.#seekToStoredOffsets(consumer, partitions).catch((error) =>
         // Not fatal: Kafka's committed offsets trail the database's, and the writer skips what is stored.
@@ -335,9 +335,13 @@ export class SinkConsumer {
     }
     // Not handed over, not resolved: kafkajs fetches it again (after a rejoin, from the stored offsets).
     if (epoch !== this.#epoch || !isRunning() || isStale()) return;
+    // A message counts as one check, or as one per 512 bytes of it when larger (a dead letter keeps its bytes;
+    // a check may carry long text), so that the queue's bound holds for large messages too.
+    let bytes = 0;
+    for (const message of batch.messages) bytes += message.value?.byteLength ?? 0;
     this.#queue.push({
       partition: batch.partition,
-      size: Math.max(1, toWrite.checks.length + toWrite.deadLetters.length),
+      size: Math.max(batch.messages.length, Math.ceil(bytes / 512)),
       batch: toWrite,
       source,
       epoch,
@@ -356,7 +360,8 @@ export class SinkConsumer {
       isStale: () => epoch !== this.#epoch,
     };
     const toWrite = mergeBatches(taken.map((handed) => handed.batch));
-    const { partition, nextOffset } = toWrite.progress[0]!;
+    const { partition, nextOffset, firstOffset } = toWrite.progress[0]!;
+    const fetchedFrom = toWrite.progress[0]!.fetchedFrom ?? firstOffset;
     const context = {
       db: this.db,
       log: this.options.log,
@@ -377,19 +382,35 @@ export class SinkConsumer {
         this.#commitToKafkaNowAndThen(consumer);
         return;
       }
-      // What was queued after an unstored batch would leave a hole: it is fetched again.
-      this.#queue.drop(partition);
+      this.#readAgain(source, epoch, partition, outcome instanceof OffsetGap ? outcome.stored : fetchedFrom);
       if (outcome instanceof OffsetGap && !this.options.shutdown.aborted) {
         this.options.log.warn("a batch would skip messages never stored; reading the partition again", {
           partition,
           error: outcome.message,
         });
-        consumer.seek({ topic: this.options.topic, partition, offset: outcome.stored });
       }
     } catch (error) {
-      // A heartbeat refused during a rebalance: the rejoin seeks to the stored offsets.
-      this.#queue.drop(partition);
+      // A heartbeat refused, say during a rebalance: the rejoin seeks to the stored offsets.
+      this.#readAgain(source, epoch, partition, fetchedFrom);
       this.options.log.debug("batch abandoned", { partition, error: (error as Error).message });
+    }
+  }
+
+  /**
+   * After a write that stored nothing: drops what the same consumer queued of the partition in the same
+   * generation (it would leave a hole), and, if that consumer still runs in this generation, has it fetch the
+   * partition again from `offset`. A rejoin seeks to the stored offsets itself; a stopped consumer's partitions
+   * are read again by the next one.
+   */
+  #readAgain(source: BatchSource, epoch: number, partition: number, offset: string): void {
+    this.#queue.drop((handed) =>
+      handed.partition === partition && handed.source === source && handed.epoch === epoch
+    );
+    if (this.options.shutdown.aborted || epoch !== this.#epoch || !source.latest?.isRunning()) return;
+    try {
+      source.consumer.seek({ topic: this.options.topic, partition, offset });
+    } catch (error) {
+      this.options.log.debug("cannot seek", { partition, error: (error as Error).message });
     }
   }
 

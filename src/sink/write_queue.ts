@@ -16,7 +16,7 @@
 /** What the queue needs of a batch. */
 export interface QueuedBatch {
   readonly partition: number;
-  /** Checks and dead letters in it: what it costs to hold and to write. */
+  /** What it costs to hold and to write, in checks (see the consumer for how a large message counts). */
   readonly size: number;
 }
 
@@ -62,6 +62,11 @@ export class WriteQueue<T extends QueuedBatch> {
     return this.#queued.length;
   }
 
+  /** Calls of {@linkcode changed} still waiting. */
+  get waiting(): number {
+    return this.#wakeups.length;
+  }
+
   /** Whether another batch may be handed over. */
   hasRoom(): boolean {
     return this.#held < this.options.maxHeld;
@@ -70,11 +75,12 @@ export class WriteQueue<T extends QueuedBatch> {
   /** Resolves when something leaves the queue (room may have been made), or after `ms`. */
   changed(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.#wakeups = this.#wakeups.filter((wakeup) => wakeup !== done);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.#wakeups.push(done);
     });
   }
@@ -86,16 +92,14 @@ export class WriteQueue<T extends QueuedBatch> {
     this.#start();
   }
 
-  /**
-   * Drops the batches still waiting (of `partition`, or of every partition); batches being written are not
-   * touched. Returns how many were dropped.
-   */
-  drop(partition?: number): number {
-    const keep = this.#queued.filter((batch) => partition !== undefined && batch.partition !== partition);
-    const dropped = this.#queued.length - keep.length;
+  /** Drops the batches still waiting that `matches` picks (batches being written are not touched); returns how many. */
+  drop(matches: (batch: T) => boolean): number {
+    const keep: T[] = [];
     for (const batch of this.#queued) {
-      if (!keep.includes(batch)) this.#held -= batch.size;
+      if (matches(batch)) this.#held -= batch.size;
+      else keep.push(batch);
     }
+    const dropped = this.#queued.length - keep.length;
     this.#queued = keep;
     if (dropped > 0) this.#wake();
     return dropped;
@@ -144,8 +148,6 @@ export class WriteQueue<T extends QueuedBatch> {
   }
 
   #wake(): void {
-    const wakeups = this.#wakeups;
-    this.#wakeups = [];
-    for (const wake of wakeups) wake();
+    for (const wake of [...this.#wakeups]) wake();
   }
 }
