@@ -373,7 +373,7 @@ export class SinkConsumer {
     };
     try {
       let outcome = await storeBatch(toWrite, payload, context);
-      const expired = outcome instanceof OffsetGap ? this.#pastExpiredMessages(outcome, toWrite) : null;
+      const expired = outcome instanceof OffsetGap ? await this.#pastExpiredMessages(outcome, toWrite) : null;
       if (expired !== null) outcome = await storeBatch(expired, payload, context);
       if (outcome === "stored") {
         this.#tracker.stored(partition, BigInt(nextOffset), Date.now());
@@ -418,13 +418,15 @@ export class SinkConsumer {
    * The batch refused for a gap, allowed past it when every message of the gap is gone from Kafka (deleted by
    * retention while the sink was away), which the topic's log start offset proves; else null.
    */
-  #pastExpiredMessages(gap: OffsetGap, batch: Batch): Batch | null {
+  async #pastExpiredMessages(gap: OffsetGap, batch: Batch): Promise<Batch | null> {
     const progress = batch.progress[0]!;
-    const logStart = this.#tracker.logStart(gap.partition);
     const stored = BigInt(gap.stored);
-    if (progress.fetchedFrom === undefined || stored >= logStart || BigInt(progress.fetchedFrom) > logStart) {
-      return null;
-    }
+    if (progress.fetchedFrom === undefined || BigInt(progress.fetchedFrom) <= stored) return null;
+    // The watermarks are read every few seconds; a gap is rare, so the log start is read now if it is not known
+    // to be past the stored offset yet (say a partition assigned a moment ago).
+    let logStart = this.#tracker.logStart(gap.partition);
+    if (logStart <= stored) logStart = await this.#readLogStart(gap.partition) ?? logStart;
+    if (stored >= logStart || BigInt(progress.fetchedFrom) > logStart) return null;
     this.options.log.warn("messages deleted from Kafka before they were stored (topic retention): skipped", {
       partition: gap.partition,
       from: gap.stored,
@@ -432,6 +434,25 @@ export class SinkConsumer {
       lost: (logStart - stored).toString(),
     });
     return { ...batch, progress: [{ ...progress, fetchedFrom: gap.stored }] };
+  }
+
+  /** The partition's log start offset as the broker says now, or null if it cannot be read within seconds. */
+  async #readLogStart(partition: number): Promise<bigint | null> {
+    const admin = this.#kafka.admin({ retry: { retries: 1, initialRetryTime: 300, maxRetryTime: 1_000 } });
+    try {
+      await deadline(admin.connect(), 5_000);
+      const offsets = await deadline(admin.fetchTopicOffsets(this.options.topic), 5_000);
+      const low = offsets.find((entry) => entry.partition === partition)?.low;
+      return low === undefined ? null : BigInt(low);
+    } catch (error) {
+      this.options.log.debug("cannot read the log start offset", {
+        partition,
+        error: (error as Error).message,
+      });
+      return null;
+    } finally {
+      await deadline(admin.disconnect(), 2_000).catch(() => {});
+    }
   }
 
   #count(result: BatchResult, checks: readonly IncomingCheck[]): void {
