@@ -61,7 +61,7 @@ export interface PartitionProgress {
  * from. Nothing was written; the consumer reads the partition again from `stored`.
  */
 export class OffsetGap extends Error {
-  constructor(readonly partition: number, readonly stored: string, fetchedFrom: bigint) {
+  constructor(readonly partition: number, readonly stored: string, readonly fetchedFrom: bigint) {
     super(
       `Cannot write batch as partition ${partition} was fetched from offset ${fetchedFrom} but the next ` +
         `offset stored is ${stored}: the messages between were never stored`,

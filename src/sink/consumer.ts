@@ -22,10 +22,16 @@ import type { Logger } from "../log.ts";
 import type { Metric } from "../metrics.ts";
 import { retrying } from "../db/retry.ts";
 import { StateCache } from "../db/state_cache.ts";
-import { decodeBatch, HEARTBEAT_SLICE_MS, mergeBatches, storeBatch } from "./batch_writer.ts";
+import {
+  decodeBatch,
+  HEARTBEAT_SLICE_MS,
+  mergeBatches,
+  storeBatch,
+  type StoreContext,
+} from "./batch_writer.ts";
 import { type QueuedBatch, WriteQueue } from "./write_queue.ts";
 import { LagTracker } from "./lag.ts";
-import { pollWatermarks } from "./watermarks.ts";
+import { pollWatermarks, readWatermarks, watermarkAdmin } from "./watermarks.ts";
 import { newStats, sinkMetrics, type SinkStats } from "./stats.ts";
 import { fixKafkajsStop } from "./_kafkajs_stop.ts";
 
@@ -362,13 +368,13 @@ export class SinkConsumer {
     const toWrite = mergeBatches(taken.map((handed) => handed.batch));
     const { partition, nextOffset, firstOffset } = toWrite.progress[0]!;
     const fetchedFrom = toWrite.progress[0]!.fetchedFrom ?? firstOffset;
-    const context = {
+    const context: StoreContext = {
       db: this.db,
       log: this.options.log,
       shutdown: this.options.shutdown,
       deadlineMs: this.options.deadlineMs,
-      count: (result: BatchResult, checks: readonly IncomingCheck[]) => this.#count(result, checks),
-      retrying: (delta: number) => this.#retryingWrites += delta,
+      count: (result, checks) => this.#count(result, checks),
+      retrying: (delta) => this.#retryingWrites += delta,
       cache: this.#cache,
     };
     try {
@@ -419,31 +425,28 @@ export class SinkConsumer {
    * retention while the sink was away), which the topic's log start offset proves; else null.
    */
   async #pastExpiredMessages(gap: OffsetGap, batch: Batch): Promise<Batch | null> {
-    const progress = batch.progress[0]!;
     const stored = BigInt(gap.stored);
-    if (progress.fetchedFrom === undefined || BigInt(progress.fetchedFrom) <= stored) return null;
     // The watermarks are read every few seconds; a gap is rare, so the log start is read now if it is not known
     // to be past the stored offset yet (say a partition assigned a moment ago).
     let logStart = this.#tracker.logStart(gap.partition);
     if (logStart <= stored) logStart = await this.#readLogStart(gap.partition) ?? logStart;
-    if (stored >= logStart || BigInt(progress.fetchedFrom) > logStart) return null;
+    if (stored >= logStart || gap.fetchedFrom > logStart) return null;
     this.options.log.warn("messages deleted from Kafka before they were stored (topic retention): skipped", {
       partition: gap.partition,
       from: gap.stored,
       to: logStart.toString(),
       lost: (logStart - stored).toString(),
     });
-    return { ...batch, progress: [{ ...progress, fetchedFrom: gap.stored }] };
+    return { ...batch, progress: [{ ...batch.progress[0]!, fetchedFrom: gap.stored }] };
   }
 
   /** The partition's log start offset as the broker says now, or null if it cannot be read within seconds. */
   async #readLogStart(partition: number): Promise<bigint | null> {
-    const admin = this.#kafka.admin({ retry: { retries: 1, initialRetryTime: 300, maxRetryTime: 1_000 } });
+    const admin = watermarkAdmin(this.#kafka);
     try {
       await deadline(admin.connect(), 5_000);
-      const offsets = await deadline(admin.fetchTopicOffsets(this.options.topic), 5_000);
-      const low = offsets.find((entry) => entry.partition === partition)?.low;
-      return low === undefined ? null : BigInt(low);
+      const marks = await readWatermarks(admin, this.options.topic, 5_000);
+      return marks.find((mark) => mark.partition === partition)?.low ?? null;
     } catch (error) {
       this.options.log.debug("cannot read the log start offset", {
         partition,

@@ -20,6 +20,21 @@ export interface WatermarkOptions {
   readonly signal: AbortSignal;
 }
 
+/** An admin client for watermark reads: a read that fails is tried again once, then left to the caller. */
+export function watermarkAdmin(kafka: Kafka): Admin {
+  return kafka.admin({ retry: { retries: 1, initialRetryTime: 300, maxRetryTime: 1_000 } });
+}
+
+/** Every partition's watermarks of `topic`, read once with `admin` (connected), within `ms`. */
+export async function readWatermarks(admin: Admin, topic: string, ms: number): Promise<Watermark[]> {
+  const offsets = await deadline(admin.fetchTopicOffsets(topic), ms);
+  return offsets.map((entry) => ({
+    partition: entry.partition,
+    high: BigInt(entry.high),
+    low: BigInt(entry.low),
+  }));
+}
+
 /**
  * Calls `onWatermarks` with every partition's watermarks every `everyMs` until `signal` aborts. A read that
  * fails or takes longer than `everyMs` is logged (once per failure streak) and retried on a fresh client.
@@ -51,15 +66,10 @@ export async function pollWatermarks(
   while (!signal.aborted) {
     try {
       if (admin === null) {
-        admin = kafka.admin({ retry: { retries: 1, initialRetryTime: 300, maxRetryTime: 1_000 } });
+        admin = watermarkAdmin(kafka);
         await deadline(admin.connect(), everyMs);
       }
-      const offsets = await deadline(admin.fetchTopicOffsets(topic), everyMs);
-      onWatermarks(offsets.map((entry) => ({
-        partition: entry.partition,
-        high: BigInt(entry.high),
-        low: BigInt(entry.low),
-      })));
+      onWatermarks(await readWatermarks(admin, topic, everyMs));
       if (failing) log.info("reading the topic's high watermarks again", { topic });
       failing = false;
     } catch (error) {
