@@ -1,5 +1,6 @@
 import type postgres from "postgres";
 import { assertEquals } from "./_assert.ts";
+import { assertPrefixSumsFollow } from "./_prefix_sums.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { LATENCY_THRESHOLDS, latencyBucket, latencyMidpoint } from "../src/db/latency.ts";
 import { migrate } from "../src/db/migrate.ts";
@@ -233,6 +234,7 @@ Deno.test("db rollups", async (t) => {
           holds(stored.length > 10, `${stored.length} rows`);
         }
         await assertSiteDailyFollows(sql);
+        await assertPrefixSumsFollow(sql);
         // site_uptime over hour-aligned ranges, by hour and by day, counts exactly what raw checks give.
         const raw = await sql`
           select s.name as site, date_bin('1 day', c.started_at, '2000-01-03') as bucket, count(*)::int as checks,
@@ -247,6 +249,27 @@ Deno.test("db rollups", async (t) => {
         const [hourly] = await sql<{ n: number }[]>`
           select sum(checks)::int as n from site_uptime(null, '2026-11-19T00:00:00Z', '2026-11-23T00:00:00Z', '1 hour')`;
         assertEquals(hourly?.n, raw.reduce((sum, r) => sum + r.checks, 0));
+        // One bucket over whole days and partial ones, read from the prefix sums the triggers kept: the counts and
+        // percentiles of the raw checks of the range.
+        for (
+          const [from, to] of [
+            ["2026-11-19T05:00:00Z", "2026-11-21T03:00:00Z"],
+            ["2026-11-19T13:00:00Z", "2026-11-22T00:00:00Z"],
+            ["2026-11-19T00:00:00Z", "2026-11-21T23:00:00Z"],
+          ] as const
+        ) {
+          const fromRaw = await sql`
+            select s.name as site, count(*)::int as checks, count(*) filter (where c.up)::int as up_checks,
+                   latency_percentile(latency_merge(case when c.up then array_fill(1, array[1],
+                                        array[latency_bucket(c.duration_ms)]) end), 0.95) as p95_ms
+            from checks c join sites s on s.id = c.site_id
+            where c.started_at >= ${from} and c.started_at < ${to}
+            group by 1 order by 1`;
+          const whole = await sql`
+            select site, checks::int, up_checks::int, p95_ms from site_uptime(null, ${from}, ${to}, null)`;
+          assertEquals([...whole], [...fromRaw], `${from} ${to}`);
+          holds(fromRaw.length > 0, `no checks ${from} ${to}`);
+        }
       },
     );
 
@@ -424,17 +447,27 @@ Deno.test("db rollups", async (t) => {
         assertEquals(report.created, [
           "rollup_hourly_p202712",
           "rollup_hourly_p202801",
+          "rollup_day_to_hour_p202712",
+          "rollup_day_to_hour_p202801",
           "rollup_daily_p2028",
           "site_daily_p2028",
+          "rollup_monthly_p2028",
+          "rollup_month_to_date_p2028",
         ]);
         // 2027-12-01 - 30 days = 2027-11-01: every month that ended by then goes (rows that sat in the default
         // partition too); daily rollups are kept forever.
-        assertEquals(report.dropped, ["rollup_hourly_p202610", "rollup_hourly_p202611"]);
+        assertEquals(report.dropped, [
+          "rollup_hourly_p202610",
+          "rollup_hourly_p202611",
+          "rollup_day_to_hour_p202610",
+          "rollup_day_to_hour_p202611",
+        ]);
         const [row] = await sql<{ hourly: number; daily: number }[]>`
         select (select count(*)::int from rollup_hourly) as hourly,
                (select count(*)::int from rollup_daily where bucket >= '2026-10-01' and bucket < '2026-11-01') as daily`;
         assertEquals(row, { hourly: 0, daily: 6 });
         await assertSiteDailyFollows(sql);
+        await assertPrefixSumsFollow(sql);
       },
     );
   } finally {

@@ -7,6 +7,7 @@
  */
 import type postgres from "postgres";
 import { assertEquals, assertRejects } from "./_assert.ts";
+import { assertPrefixSumsFollow } from "./_prefix_sums.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { maintainPartitions } from "../src/db/partitions.ts";
@@ -88,10 +89,18 @@ async function fill(sql: postgres.Sql, now: number): Promise<void> {
                as down, 40 + abs(hh.h) % 50 as lo, 1 + abs(hh.h >> 8) % 6 as n
       ) x
       where not (s = 2 and t >= ${new Date(today - 10 * DAY)} and t < ${new Date(today - 9 * DAY)})
-        and not (s = 3 and t < ${new Date(today - 5 * DAY)})`;
+        and not (s = 3 and t < ${new Date(today - 5 * DAY)})
+        and not (s = 4 and l = 2 and t >= ${new Date(today - 20 * DAY)})`;
   await rollups("rollup_daily", "1 day", new Date(today - 40 * DAY), new Date(today));
   const hour = Math.floor(now / HOUR) * HOUR;
   await rollups("rollup_hourly", "1 hour", new Date(today - 2 * DAY), new Date(hour - HOUR));
+  // A day's rollup_daily row holds its hourly rows' sums, as the writer keeps them (sql/0006 relies on it).
+  await sql`delete from rollup_daily where bucket >= ${new Date(today - 2 * DAY)}`;
+  await sql`
+    insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+    select date_bin('1 day', bucket, timestamptz '2000-01-03 00:00:00+00'), site_id, location_id, sum(checks),
+           sum(up_checks), counts_sum(error_counts), counts_sum(latency)
+    from rollup_hourly group by 1, 2, 3`;
   await sql`
     insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms, bytes,
                         error_kind, error_message)
@@ -113,6 +122,16 @@ async function fill(sql: postgres.Sql, now: number): Promise<void> {
     hour,
   )}, 10 + s, 9 + s, ('[' || 50 + s || ':' || 52 + s || ']={4,NULL,' || s || '}')::int[]
     from generate_series(1, 4) s cross join generate_series(1, 2) l`;
+  // Location a of sites q-1..q-3 as the writer keeps it: its latest check, and the counts of the current hour's
+  // checks (what a range ending now reads instead of those raw checks).
+  await sql`
+    update location_state x
+    set acc_checks = coalesce(r.checks, 0), acc_up_checks = coalesce(r.up_checks, 0), acc_latency = r.latency,
+        checked_at = c.last
+    from (select site_id, max(started_at) as last from checks where agent_id = 1 group by 1) c
+    left join rollups_from_checks(${new Date(hour)}, ${new Date(hour + HOUR)}, '1 hour') r
+      on r.site_id = c.site_id and r.location_id = 1
+    where x.site_id = c.site_id and x.location_id = 1`;
   await sql`analyze`;
 }
 
@@ -126,6 +145,22 @@ Deno.test("db uptime queries: 0004's functions answer as 0003's", async (t) => {
   try {
     await migrate(sql, log);
     await fill(sql, now);
+
+    await t.step("the prefix sums follow the rollups, and rebuilding them gives the same rows", async () => {
+      await assertPrefixSumsFollow(sql);
+      const stored = () =>
+        sql`
+          select 'day' as level, bucket, site_id, location_id, checks, up_checks, counts_pairs(latency) as latency
+          from rollup_month_to_date
+          union all
+          select 'hour', bucket, site_id, location_id, checks, up_checks, counts_pairs(latency)
+          from rollup_day_to_hour
+          order by 1, 2, 3, 4`;
+      const before = [...await stored()];
+      await sql`select rebuild_month_totals(), rebuild_day_to_hour()`;
+      await assertPrefixSumsFollow(sql);
+      assertEquals([...await stored()], before);
+    });
 
     await t.step(
       "site_uptime() and location_uptime() equal 0003's site_uptime() over the same rows",
@@ -146,6 +181,20 @@ Deno.test("db uptime queries: 0004's functions answer as 0003's", async (t) => {
           ["q-5", at(today - 12 * DAY), at(now), "1 day"],
           ["nobody", at(today - 12 * DAY), at(now), "1 day"],
           ["q-1", at(now), at(now - DAY), "1 hour"],
+          // One bucket holding whole days, read from prefix sums (sql/0006): each end either adds its partial
+          // day's hours or takes them off the whole day, with hourly rows there (the last two days) or not.
+          [null, at(today - 35 * DAY + 3 * HOUR), at(today - DAY + 20 * HOUR), null],
+          [null, at(today - 2 * DAY + 4 * HOUR + 10 * 60_000), at(now), null],
+          [
+            null,
+            at(today - 2 * DAY + 20 * HOUR + 10 * 60_000),
+            at(today - DAY + 2 * HOUR + 30 * 60_000),
+            null,
+          ],
+          ["q-2", at(today - 12 * DAY + 15 * HOUR + 5 * 60_000), at(today - DAY + 5 * HOUR), null],
+          ["q-4", at(today - 38 * DAY), at(today - 8 * DAY), null],
+          [null, at(today - 15 * DAY), at(today - 13 * DAY - HOUR), null],
+          [null, at(today - 400 * DAY), at(now + DAY), null],
         ];
         for (const [site, from, to, width] of cases) {
           const label = `${site} ${from.toISOString()} ${to.toISOString()} ${width}`;

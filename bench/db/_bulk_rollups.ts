@@ -1,22 +1,26 @@
 /**
- * Synthetic history is written straight into rollup_daily, millions of rows at once: its row trigger, which
- * keeps site_daily (sql/0005), would then run once per row. The benchmarks switch it off while loading and fill
- * site_daily with one statement afterwards, which gives the same rows.
+ * Synthetic history is written straight into rollup_hourly and rollup_daily, millions of rows at once: their
+ * row triggers, which keep site_daily (sql/0005) and the prefix sums (sql/0006), would then run once per row.
+ * The benchmarks switch them off while loading and fill those tables afterwards with one statement each, which
+ * gives the same rows.
  *
  * @module
  */
 import type postgres from "postgres";
 
-/** Runs `load` (inserts into rollup_daily) without the site_daily trigger, then fills site_daily from scratch. */
-export async function loadDailyRollups(sql: postgres.Sql, load: () => Promise<unknown>): Promise<void> {
-  await sql`alter table rollup_daily disable trigger site_daily_follow`;
+/** Runs `load` (inserts into the rollup tables) without their triggers, then fills the tables they keep. */
+export async function loadRollups(sql: postgres.Sql, load: () => Promise<unknown>): Promise<void> {
+  await sql`alter table rollup_hourly disable trigger user`;
+  await sql`alter table rollup_daily disable trigger user`;
   try {
     await load();
   } finally {
-    await sql`alter table rollup_daily enable trigger site_daily_follow`;
+    await sql`alter table rollup_hourly enable trigger user`;
+    await sql`alter table rollup_daily enable trigger user`;
   }
   await sql`delete from site_daily`;
   await sql`
     insert into site_daily (bucket, site_id, checks, up_checks)
     select bucket, site_id, sum(checks), sum(up_checks) from rollup_daily group by 1, 2`;
+  await sql`select rebuild_month_totals(), rebuild_day_to_hour()`;
 }

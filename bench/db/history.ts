@@ -3,8 +3,8 @@
  * straight into the tables with `generate_series` (the writer is measured by bench/sink/db_insert.ts):
  *
  * - daily rollups for 365 days (every site and location, a one-minute interval: 1,440 checks a day);
- * - hourly rollups for the last 14 days (the timed queries read at most the last two days of them; older months
- *   are partitions the planner prunes, so they only add disk, which is projected from the measured row size);
+ * - hourly rollups for the last 32 days (the timed queries read the hours of a partial day up to 30 days back;
+ *   older months are partitions the planner prunes, so they only add disk, projected from the row size);
  * - raw checks for the last 2 days at a tenth of a one-minute interval (one check per 10 minutes per site and
  *   location), enough for the partial hours at the ends of a range;
  * - location state with the current hour's counts, site state, and an open incident for 1 % of the sites.
@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { loadDailyRollups } from "./_bulk_rollups.ts";
+import { loadRollups } from "./_bulk_rollups.ts";
 import { createTestDatabase } from "../../dev/services.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
@@ -32,7 +32,7 @@ import { serverTime, timed } from "./_timing.ts";
 const SITES = 2000;
 const LOCATIONS = 2;
 const DAYS = 365;
-const HOURLY_DAYS = 14;
+const HOURLY_DAYS = 32;
 const RAW_DAYS = 2;
 const RAW_EVERY_MINUTES = 10;
 const RAW_RETENTION_DAYS = 30;
@@ -108,16 +108,27 @@ try {
     })::int else 0 end as down,
                51 + s % 12 as lo
       ) x`;
-  await loadDailyRollups(
-    sql,
-    () => generate("rollup_daily", "1 day", today - (DAYS - 1) * DAY_MS, DAYS, 1440),
-  );
-  console.log(`  daily rollups: ${((performance.now() - start) / 1000).toFixed(0)} s`);
-  start = performance.now();
   // Through the hour before the current one (the current hour is counted in location_state).
   const hoursToday = Math.floor((now.getTime() - today) / 3_600_000);
-  await generate("rollup_hourly", "1 hour", today - HOURLY_DAYS * DAY_MS, HOURLY_DAYS * 24 + hoursToday, 60);
-  console.log(`  hourly rollups: ${((performance.now() - start) / 1000).toFixed(0)} s`);
+  await loadRollups(sql, async () => {
+    await generate(
+      "rollup_hourly",
+      "1 hour",
+      today - HOURLY_DAYS * DAY_MS,
+      HOURLY_DAYS * 24 + hoursToday,
+      60,
+    );
+    console.log(`  hourly rollups: ${((performance.now() - start) / 1000).toFixed(0)} s`);
+    start = performance.now();
+    // The days the hourly rollups cover hold their sums, as the writer keeps them (today so far included).
+    await generate("rollup_daily", "1 day", today - (DAYS - 1) * DAY_MS, DAYS - HOURLY_DAYS - 1, 1440);
+    await sql`
+      insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
+      select date_bin('1 day', bucket, timestamptz '2000-01-03 00:00:00+00'), site_id, location_id, sum(checks),
+             sum(up_checks), counts_sum(error_counts), counts_sum(latency)
+      from rollup_hourly group by 1, 2, 3`;
+  });
+  console.log(`  daily rollups and prefix sums: ${((performance.now() - start) / 1000).toFixed(0)} s`);
   start = performance.now();
   await sql`
     insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms, bytes,
@@ -140,6 +151,16 @@ try {
            now() - interval '3 days', l, 0, 60000, 80, 200, true, date_trunc('hour', now()), 20, 20,
            '[55:57]={5,10,5}'
     from generate_series(1, ${SITES}) s cross join generate_series(1, ${LOCATIONS}) l`;
+  // As the writer keeps them: the current hour's counts are those of the hour's raw checks, and the latest
+  // check is the last raw one.
+  await sql`
+    update location_state x
+    set acc_checks = coalesce(r.checks, 0), acc_up_checks = coalesce(r.up_checks, 0), acc_latency = r.latency,
+        checked_at = c.last, seen_at = c.last
+    from (select site_id, agent_id, max(started_at) as last from checks group by 1, 2) c
+    left join rollups_from_checks(date_trunc('hour', now()), date_trunc('hour', now()) + interval '1 hour',
+                                  '1 hour') r on r.site_id = c.site_id and r.location_id = c.agent_id
+    where x.site_id = c.site_id and x.location_id = c.agent_id`;
   await sql`
     update location_state set up = false, status = 503, consecutive_failures = 7, error_kind = 'http',
                               error_message = 'Status 503 is not in 200-399', since = now() - interval '7 minutes'
@@ -171,7 +192,18 @@ try {
        date_trunc('hour', now()) + interval '1 hour', '1 hour')`;
   const OLD = "bench_site_uptime_0003";
   const NEW = "site_uptime";
-  console.log(`\nqueries, warm (median of ${RUNS}), before (0003) and after (0004):`);
+  // The same answers first: the timings below compare two ways of computing one thing.
+  const yearColumns = (fn: string, columns: string) => year(fn).replace("*", `bucket, ${columns}`);
+  for (const query of [last30, yearColumns]) {
+    const text = (fn: string) => query(fn, "site, checks, up_checks, uptime_percent, p50_ms, p95_ms, p99_ms");
+    // One transaction: both read the same now().
+    const [before, after] = await sql.begin((tx) => [tx.unsafe(text(OLD)), tx.unsafe(text(NEW))]);
+    if (JSON.stringify(before) !== JSON.stringify(after) || before.length === 0) {
+      throw new Error(`before and after answer differently: ${text(NEW)}`);
+    }
+  }
+  console.log("\nbefore and after give the same rows (monthly report, one site's year)");
+  console.log(`queries, warm (median of ${RUNS}), before (0003) and after (now):`);
   const queries = [];
   for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
     queries.push(
@@ -277,6 +309,13 @@ try {
   const raw = await size("checks");
   const hourly = await size("rollup_hourly");
   const daily = await size("rollup_daily");
+  // The prefix sums (sql/0006) add a row per (site, location)-day and one per month to the daily tier, and one
+  // per (site, location)-hour to the hourly tier.
+  const monthToDate = await size("rollup_month_to_date");
+  const monthly = await size("rollup_monthly");
+  const dayToHour = await size("rollup_day_to_hour");
+  const dailyTier = daily.per_row + monthToDate.bytes / daily.rows + monthly.bytes / daily.rows;
+  const hourlyTier = hourly.per_row + dayToHour.bytes / hourly.rows;
   const gb = (bytes: number) => Math.round(bytes / 1e8) / 10;
   // 10,000 sites (one location each), every 30 s, a year, default retention: raw 30 days, hourly 365 of its 400
   // days, daily 365 days.
@@ -284,13 +323,13 @@ try {
     sites: 10_000,
     interval_s: 30,
     raw_gb: gb(10_000 * 2880 * 30 * raw.per_row),
-    hourly_gb: gb(10_000 * 24 * 365 * hourly.per_row),
-    daily_gb: gb(10_000 * 365 * daily.per_row),
+    hourly_gb: gb(10_000 * 24 * 365 * hourlyTier),
+    daily_gb: gb(10_000 * 365 * dailyTier),
   };
   const perThousandSites = {
     raw_gb_30_days_at_30s: gb(1000 * 2880 * 30 * raw.per_row),
-    hourly_gb_400_days: gb(1000 * 24 * 400 * hourly.per_row),
-    daily_gb_per_year: gb(1000 * 365 * daily.per_row),
+    hourly_gb_400_days: gb(1000 * 24 * 400 * hourlyTier),
+    daily_gb_per_year: gb(1000 * 365 * dailyTier),
   };
   console.log(`\nbytes on disk (table + indexes, after VACUUM):`);
   console.log(`  raw check        ${raw.per_row.toFixed(1)} bytes (${raw.rows} rows)`);
@@ -299,6 +338,17 @@ try {
   );
   console.log(
     `  daily row        ${daily.per_row.toFixed(1)} bytes per (site, location)-day (${daily.rows} rows)`,
+  );
+  console.log(
+    `  month totals     ${monthToDate.per_row.toFixed(1)} bytes per prefix row (${monthToDate.rows} rows), ` +
+      `${monthly.per_row.toFixed(1)} per monthly row (${monthly.rows}): daily tier ${dailyTier.toFixed(1)} ` +
+      `bytes per (site, location)-day in all`,
+  );
+  console.log(
+    `  day-to-hour sums ${
+      dayToHour.per_row.toFixed(1)
+    } bytes per row (${dayToHour.rows} rows): hourly tier ` +
+      `${hourlyTier.toFixed(1)} bytes per (site, location)-hour in all`,
   );
   console.log(
     `projected, 10,000 sites at 30 s for a year, default retention: raw ${projection.raw_gb} GB + hourly ` +
@@ -332,7 +382,16 @@ try {
           raw_checks: hourRows!.n,
           micros_per_check: closedHourMicrosPerCheck,
         },
-        bytes: { raw_check: raw.per_row, hourly_row: hourly.per_row, daily_row: daily.per_row },
+        bytes: {
+          raw_check: raw.per_row,
+          hourly_row: hourly.per_row,
+          daily_row: daily.per_row,
+          month_to_date_row: monthToDate.per_row,
+          monthly_row: monthly.per_row,
+          daily_tier_per_day: dailyTier,
+          day_to_hour_row: dayToHour.per_row,
+          hourly_tier_per_hour: hourlyTier,
+        },
         projection_10k_sites_30s_one_year: projection,
         per_1000_sites: perThousandSites,
       },
@@ -341,5 +400,11 @@ try {
     ) + "\n",
   );
 } finally {
-  await db.drop();
+  // BENCH_KEEP_DB=1 keeps the database, to look at plans afterwards.
+  if (Deno.env.get("BENCH_KEEP_DB") === "1") {
+    console.log(`kept database ${db.name}`);
+    await sql.end();
+  } else {
+    await db.drop();
+  }
 }

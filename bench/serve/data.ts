@@ -13,7 +13,7 @@ import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
 import { maintainRollupPartitions } from "../../src/db/rollup_partitions.ts";
 import { silentLogger } from "../../src/log.ts";
-import { loadDailyRollups } from "../db/_bulk_rollups.ts";
+import { loadRollups } from "../db/_bulk_rollups.ts";
 
 /** How long each step of {@linkcode generateHistory} took, in ms, and the rows it wrote. */
 export interface GenerationReport {
@@ -59,9 +59,9 @@ export async function generateHistory(sql: postgres.Sql, sites: number): Promise
   await sql`insert into locations (name) values ('eu-west'), ('us-east') on conflict do nothing`;
   const today = sql`date_bin('1 day', now(), timestamptz '2000-01-03 00:00:00+00')`;
   let [dailyRows, hourlyRows, rawRows] = [0, 0, 0];
-  // One load for both daily inserts (the year, then today from the hours before the current one), so site_daily
-  // is filled once.
-  await loadDailyRollups(sql, async () => {
+  // One load for every rollup insert (the year, the hours, then today from the hours before the current one), so
+  // the tables the rollups' triggers keep are filled once.
+  await loadRollups(sql, async () => {
     const daily = await sql`
       insert into rollup_daily (bucket, site_id, location_id, checks, up_checks, error_counts, latency)
       select d, s.id, l.id, 2880, 2880 - f, case when f > 0 then array[0, f, 0, 0, 0, 0, 0, 0] end,

@@ -1,6 +1,8 @@
 /**
- * Partitions of the rollup tables: `rollup_hourly` by UTC month (`rollup_hourly_pYYYYMM`), `rollup_daily` and
- * `site_daily` by UTC year (`rollup_daily_pYYYY`, `site_daily_pYYYY`, dropped together); made ahead of time
+ * Partitions of the rollup tables: `rollup_hourly` and the table its trigger keeps (`rollup_day_to_hour`) by
+ * UTC month (`rollup_hourly_pYYYYMM`, ...); `rollup_daily` and the tables its triggers keep (`site_daily`,
+ * `rollup_monthly`, `rollup_month_to_date`) by UTC year (`rollup_daily_pYYYY`, ...); each group dropped
+ * together; made ahead of time
  * and dropped whole past their retention, never row by row. The sink runs {@linkcode maintainRollupPartitions}
  * beside `maintainPartitions` (the raw checks).
  *
@@ -16,6 +18,7 @@ import {
   type MaintenanceOptions,
   type MaintenanceReport,
 } from "./_partition_ranges.ts";
+import { textArray } from "./_arrays.ts";
 import { transaction } from "./_transaction.ts";
 import { MONITOR_LOCK_SPACE } from "./migrate.ts";
 
@@ -26,11 +29,11 @@ export const ROLLUP_PARTITIONS_LOCK = 3;
 export interface RollupPartitionOptions extends MaintenanceOptions {
   /** Days of hourly rollups to keep; 0 keeps everything. Default 400. */
   readonly hourlyRetentionDays?: number;
-  /** Days of daily rollups (and of site_daily) to keep; 0 (the default) keeps everything. */
+  /** Days of daily rollups (and of the tables that follow them) to keep; 0 (the default) keeps everything. */
   readonly dailyRetentionDays?: number;
 }
 
-/** What {@linkcode maintainRollupPartitions} did: partitions listed hourly, daily, then site_daily. */
+/** What {@linkcode maintainRollupPartitions} did: partitions listed in {@linkcode ROLLUP_TABLES}' order. */
 export type RollupPartitionReport = MaintenanceReport;
 
 /** A rollup partition: table, name and bounds, built only from a UTC date (never from outside text). */
@@ -43,17 +46,32 @@ export interface RollupPartition {
   readonly to: string;
 }
 
-/** The partitioned rollup tables: site_daily (sql/0005) follows rollup_daily's yearly partitions. */
-export type RollupTable = "rollup_hourly" | "rollup_daily" | "site_daily";
-/** The tables in the order they are reported and expired (rollup_daily's trigger writes site_daily). */
-const TABLES: readonly RollupTable[] = ["rollup_hourly", "rollup_daily", "site_daily"];
+/**
+ * The partitioned rollup tables, in the order they are reported and expired: rollup_hourly's trigger writes
+ * rollup_day_to_hour (sql/0006), which follows its monthly partitions; rollup_daily's triggers write the three
+ * after it (site_daily: sql/0005; rollup_monthly and rollup_month_to_date: sql/0006), which follow its yearly
+ * partitions. Rows a rollup table deletes must still find the rows of the tables that follow it.
+ */
+export const ROLLUP_TABLES = [
+  "rollup_hourly",
+  "rollup_day_to_hour",
+  "rollup_daily",
+  "site_daily",
+  "rollup_monthly",
+  "rollup_month_to_date",
+] as const;
+/** One of {@linkcode ROLLUP_TABLES}. */
+export type RollupTable = typeof ROLLUP_TABLES[number];
+/** The tables partitioned by UTC month (with hourly retention), and by UTC year (daily retention). */
+const MONTHLY: readonly RollupTable[] = ["rollup_hourly", "rollup_day_to_hour"];
+const YEARLY = ROLLUP_TABLES.filter((table) => !MONTHLY.includes(table));
 
-const NAME = /^(rollup_hourly_p\d{6}|rollup_daily_p\d{4}|site_daily_p\d{4})$/;
+const NAME = new RegExp(`^((${MONTHLY.join("|")})_p\\d{6}|(${YEARLY.join("|")})_p\\d{4})$`);
 const BOUND = /^\d{4}-\d{2}-01T00:00:00Z$/;
 
 /**
  * The partition of `table` that holds `time`: its UTC month for hourly rollups, its UTC year for daily ones
- * (rollup_daily and site_daily).
+ * (the others).
  *
  * @example
  * ```ts
@@ -68,10 +86,10 @@ export function rollupPartition(table: RollupTable, time: Date): RollupPartition
     throw new RangeError(`Cannot name a partition: the date is out of range: ${String(time)}`);
   }
   const iso = (y: number, m: number) => new Date(Date.UTC(y, m, 1)).toISOString().slice(0, 10) + "T00:00:00Z";
-  const partition: RollupPartition = table === "rollup_hourly"
+  const partition: RollupPartition = MONTHLY.includes(table)
     ? {
       table,
-      name: `rollup_hourly_p${year.toString().padStart(4, "0")}${(month + 1).toString().padStart(2, "0")}`,
+      name: `${table}_p${year.toString().padStart(4, "0")}${(month + 1).toString().padStart(2, "0")}`,
       from: iso(year, month),
       to: iso(year, month + 1),
     }
@@ -89,14 +107,15 @@ export function rollupPartition(table: RollupTable, time: Date): RollupPartition
 }
 
 function parsePartition(name: string): RollupPartition | null {
-  const hourly = /^rollup_hourly_p(\d{4})(\d{2})$/.exec(name);
+  const hourly = new RegExp(`^(${MONTHLY.join("|")})_p(\\d{4})(\\d{2})$`).exec(name);
   if (hourly) {
-    const time = new Date(Date.UTC(Number(hourly[1]), Number(hourly[2]) - 1, 1));
-    return rollupPartition("rollup_hourly", time).name === name
-      ? rollupPartition("rollup_hourly", time)
-      : null;
+    const partition = rollupPartition(
+      hourly[1] as RollupTable,
+      new Date(Date.UTC(Number(hourly[2]), Number(hourly[3]) - 1, 1)),
+    );
+    return partition.name === name ? partition : null;
   }
-  const daily = /^(rollup_daily|site_daily)_p(\d{4})$/.exec(name);
+  const daily = new RegExp(`^(${YEARLY.join("|")})_p(\\d{4})$`).exec(name);
   if (daily) return rollupPartition(daily[1] as RollupTable, new Date(Date.UTC(Number(daily[2]), 0, 1)));
   return null;
 }
@@ -127,17 +146,12 @@ export async function maintainRollupPartitions(
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
   const nextYear = new Date(Date.UTC(now.getUTCFullYear() + 1, 0, 1));
   const wanted = [
-    rollupPartition("rollup_hourly", now),
-    rollupPartition("rollup_hourly", nextMonth),
-    rollupPartition("rollup_daily", now),
-    rollupPartition("rollup_daily", nextYear),
-    rollupPartition("site_daily", now),
-    rollupPartition("site_daily", nextYear),
+    ...MONTHLY.flatMap((table) => [rollupPartition(table, now), rollupPartition(table, nextMonth)]),
+    ...YEARLY.flatMap((table) => [rollupPartition(table, now), rollupPartition(table, nextYear)]),
   ];
-  const cutoffs = {
-    rollup_hourly: hourlyDays === 0 ? null : now.getTime() - hourlyDays * DAY_MS,
-    rollup_daily: dailyDays === 0 ? null : now.getTime() - dailyDays * DAY_MS,
-    site_daily: dailyDays === 0 ? null : now.getTime() - dailyDays * DAY_MS,
+  const cutoff = (table: RollupTable) => {
+    const days = MONTHLY.includes(table) ? hourlyDays : dailyDays;
+    return days === 0 ? null : now.getTime() - days * DAY_MS;
   };
   return await transaction(sql, async (tx) => {
     const [lock] = await tx<{ locked: boolean }[]>`
@@ -147,30 +161,32 @@ export async function maintainRollupPartitions(
       (await tx<{ name: string }[]>`
         select c.relname as name
         from pg_inherits i join pg_class c on c.oid = i.inhrelid
-        where i.inhparent in ('rollup_hourly'::regclass, 'rollup_daily'::regclass, 'site_daily'::regclass)`)
+        where i.inhparent in (select t::regclass from unnest(${textArray(ROLLUP_TABLES)}::text[]) t)`)
         .map((row) => row.name),
     );
     const missing = wanted.filter((p) => !existing.has(p.name));
     const expired = [...existing].flatMap((name) => {
       const partition = parsePartition(name);
       if (partition === null) return [];
-      const cutoff = cutoffs[partition.table];
-      return cutoff !== null && Date.parse(partition.to) <= cutoff ? [partition] : [];
-    }).sort((a, b) => TABLES.indexOf(a.table) - TABLES.indexOf(b.table) || a.name.localeCompare(b.name));
+      const before = cutoff(partition.table);
+      return before !== null && Date.parse(partition.to) <= before ? [partition] : [];
+    }).sort((a, b) =>
+      ROLLUP_TABLES.indexOf(a.table) - ROLLUP_TABLES.indexOf(b.table) || a.name.localeCompare(b.name)
+    );
     const movedRows = await changePartitions(tx, {
       missing,
       expired,
       lockTimeoutMs,
-      lock: () => tx`lock table rollup_hourly, rollup_daily, site_daily in access exclusive mode`,
+      lock: () => tx`lock table ${tx([...ROLLUP_TABLES])} in access exclusive mode`,
       create: (partition) => createPartition(tx, partition),
       log: options.log,
     });
-    // rollup_daily before site_daily: its trigger takes what it deletes off site_daily's rows, which must be there.
-    for (const table of TABLES) {
-      const cutoff = cutoffs[table];
-      if (cutoff === null) continue;
+    // rollup_daily before the tables its triggers write: they take what it deletes off those tables' rows.
+    for (const table of ROLLUP_TABLES) {
+      const before = cutoff(table);
+      if (before === null) continue;
       // Rows that fell into the default partition (no partition for their time) expire row by row, as few.
-      await tx`delete from ${tx(`${table}_default`)} where bucket < ${new Date(cutoff)}`;
+      await tx`delete from ${tx(`${table}_default`)} where bucket < ${new Date(before)}`;
     }
     return {
       locked: true,
