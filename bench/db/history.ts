@@ -221,6 +221,22 @@ try {
       ),
     );
   }
+  // The same report as 0004 planned it (daily and hourly rollups, no prefix sums), on this machine in this run:
+  // uptime_reads_totals() is replaced inside a transaction that is rolled back.
+  await connection.unsafe("begin");
+  try {
+    await connection.unsafe(`
+      create or replace function uptime_reads_totals(from_time timestamptz, to_time timestamptz, width interval)
+      returns boolean language sql immutable parallel safe as $$ select false $$`);
+    queries.push(
+      await run(
+        "monthly SLA report with p95: every site, last 30 days (0004's plan: no prefix sums)",
+        (c) => c.unsafe(last30(NEW, "site, uptime_percent, p95_ms")),
+      ),
+    );
+  } finally {
+    await connection.unsafe("rollback");
+  }
   for (const [label, fn] of [["before", OLD], ["after", NEW]] as const) {
     queries.push(
       await run(`90-day daily bars, every site, one row a day (${label})`, (c) => c.unsafe(bars(fn))),
