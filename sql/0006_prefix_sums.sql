@@ -293,16 +293,20 @@ $$;
 create trigger day_to_hour_follow after insert or update or delete on rollup_hourly
 for each row execute function day_to_hour_follow();
 
--- Computes rollup_day_to_hour afresh from rollup_hourly, as rebuild_month_totals() does its tables.
-create function rebuild_day_to_hour() returns void language sql as $$
-  delete from rollup_day_to_hour;
+-- Computes rollup_day_to_hour afresh from rollup_hourly for the UTC days from `since` on (every day by default),
+-- as rebuild_month_totals() does its tables. A day left without rows is read from its hourly rows, as before.
+create function rebuild_day_to_hour(since timestamptz default '-infinity') returns void language sql as $$
+  delete from rollup_day_to_hour
+  where bucket >= date_bin('1 day', greatest(since, '2000-01-03'), timestamptz '2000-01-03 00:00:00+00');
   insert into rollup_day_to_hour (bucket, site_id, location_id, checks, up_checks, latency)
   select g.hour, d.site_id, d.location_id, sum(coalesce(r.checks, 0)) over w,
          sum(coalesce(r.up_checks, 0)) over w, (latency_sum(r.latency) over w)::int4[]
   from (
     select date_bin('1 day', bucket, timestamptz '2000-01-03 00:00:00+00') as day, site_id, location_id,
            min(bucket) as first_hour, max(bucket) as last_hour
-    from rollup_hourly group by 1, 2, 3
+    from rollup_hourly
+    where bucket >= date_bin('1 day', greatest(since, '2000-01-03'), timestamptz '2000-01-03 00:00:00+00')
+    group by 1, 2, 3
   ) d
   cross join lateral generate_series(d.first_hour, d.last_hour, interval '1 hour') g(hour)
   left join rollup_hourly r on r.site_id = d.site_id and r.location_id = d.location_id and r.bucket = g.hour
@@ -310,7 +314,10 @@ create function rebuild_day_to_hour() returns void language sql as $$
   order by g.hour;
 $$;
 
-select rebuild_day_to_hour();
+-- The stored hours of the last 35 days (a report over the last 30 days starts in them): about 18 µs an hourly
+-- row (measured), so an hour of upgrade for 400 days of 10,000 sites in 2 locations, were they all done.
+-- Older days are read from their hourly rows until they expire.
+select rebuild_day_to_hour(now() - interval '35 days');
 
 -- The sum of histograms each taken `sign` times (1 or -1), as latency_sum() adds them.
 create function latency_sum_signed_accumulate(state bigint[], histogram integer[], sign integer) returns bigint[]
@@ -425,13 +432,17 @@ declare
     select r.site_id, r.location_id, %s as sign, %s as term, r.checks, r.up_checks, r.latency
     from rollup_hourly r where r.bucket >= %L and r.bucket < %L and ($1 is null or r.site_id = $1)$f$;
   -- The sum up to and including hour %2$L of day %3$L: its row; after the location's last hour that day, the
-  -- day's total; before its first, nothing (told apart by whether it has a row before that hour, looked up only
-  -- for a location without a row at that hour).
+  -- day's total; before its first, nothing; for a location without rows that day (a day before the upgrade
+  -- that computed them, touched since by a late check), the sum of its hourly rows. Told apart by lookups made
+  -- only for a location without a row at that hour.
   day_prefix text := $f$
     select d.site_id, d.location_id, %1$s as sign, true as term,
-           case k.pick when 'hour' then t.checks when 'day' then d.checks else 0 end as checks,
-           case k.pick when 'hour' then t.up_checks when 'day' then d.up_checks else 0 end as up_checks,
-           case k.pick when 'hour' then t.latency when 'day' then d.latency end as latency
+           case k.pick when 'hour' then t.checks when 'day' then d.checks when 'hourly' then coalesce(h.checks, 0)
+                       else 0 end as checks,
+           case k.pick when 'hour' then t.up_checks when 'day' then d.up_checks
+                       when 'hourly' then coalesce(h.up_checks, 0) else 0 end as up_checks,
+           case k.pick when 'hour' then t.latency when 'day' then d.latency when 'hourly' then h.latency end
+             as latency
     from rollup_daily d
     left join rollup_day_to_hour t
       on t.site_id = d.site_id and t.location_id = d.location_id and t.bucket = %2$L
@@ -441,8 +452,18 @@ declare
         when exists (select from rollup_day_to_hour u
                      where u.site_id = d.site_id and u.location_id = d.location_id and u.bucket >= %3$L
                        and u.bucket < %2$L) then 'day'
+        when exists (select from rollup_day_to_hour u
+                     where u.site_id = d.site_id and u.location_id = d.location_id and u.bucket > %2$L
+                       and u.bucket < %3$L::timestamptz + interval '24 hours') then 'none'
+        else 'hourly'
       end as pick
     ) k
+    left join lateral (
+      select sum(r.checks)::int as checks, sum(r.up_checks)::int as up_checks, counts_sum(r.latency) as latency
+      from rollup_hourly r
+      where k.pick = 'hourly' and r.site_id = d.site_id and r.location_id = d.location_id and r.bucket >= %3$L
+        and r.bucket <= %2$L
+    ) h on true
     where d.bucket = %3$L and ($1 is null or d.site_id = $1)$f$;
   -- The sum up to and including day %2$L of month %3$L; after the location's last day, the month's total.
   month_prefix text := $f$

@@ -160,6 +160,9 @@ Deno.test("db uptime queries: 0004's functions answer as 0003's", async (t) => {
       await sql`select rebuild_month_totals(), rebuild_day_to_hour()`;
       await assertPrefixSumsFollow(sql);
       assertEquals([...await stored()], before);
+      // From a day on (as the upgrade does for the last 35 days): the days before are left as they are.
+      await sql`select rebuild_day_to_hour(${new Date(today - DAY + 5 * HOUR)})`;
+      assertEquals([...await stored()], before);
     });
 
     await t.step(
@@ -286,6 +289,40 @@ Deno.test("db uptime queries: 0004's functions answer as 0003's", async (t) => {
           Error,
           "Cannot read daily bars as 'days' must be a positive integer: current value is 0",
         );
+      },
+    );
+
+    await t.step(
+      "a day without prefix sums for a location, or for every location, is read from its hourly rows",
+      async () => {
+        const cases: [Date, Date][] = [
+          [at(today - 2 * DAY + 4 * HOUR + 10 * 60_000), at(now)],
+          [at(today - 2 * DAY + 20 * HOUR), at(today - DAY + 2 * HOUR + 30 * 60_000)],
+        ];
+        const compare = async (label: string) => {
+          for (const [from, to] of cases) {
+            assertEquals([...await after(sql, null, from, to, null)], [
+              ...await before(sql, null, from, to, null),
+            ], label);
+            assertEquals(
+              [...await afterByLocation(sql, null, from, to, null)],
+              [...await before(sql, null, from, to, null, true)],
+              label,
+            );
+          }
+        };
+        // q-1 from location a: none on either day (as for a day before the upgrade that a late check touched).
+        await sql`
+          delete from rollup_day_to_hour
+          where site_id = 1 and location_id = 1 and bucket >= ${at(today - 2 * DAY)} and bucket < ${
+          at(today)
+        }`;
+        await compare("one location without");
+        // No location: the whole day is read from its hourly rows.
+        await sql`delete from rollup_day_to_hour where bucket >= ${at(today - 2 * DAY)} and bucket < ${
+          at(today)
+        }`;
+        await compare("no location");
       },
     );
   } finally {
