@@ -137,8 +137,26 @@ begin
 end
 $$;
 
--- Adds what a write to rollup_daily changed: new minus old (a delete and an insert when the key changes).
-create function month_totals_follow() returns trigger language plpgsql as $$
+-- Adds a change of one rollup row to the prefix sums of `level`: 'month' (a rollup_daily row, to the month
+-- totals) or 'day' (a rollup_hourly row, to the day's sums by hour).
+create function prefix_sums_add(level text, site integer, location integer, bucket timestamptz,
+                                delta_checks integer, delta_up_checks integer, delta_latency integer[])
+returns void language plpgsql as $$
+begin
+  if level = 'month' then
+    perform month_totals_add(site, location, bucket, delta_checks, delta_up_checks, delta_latency);
+  elsif level = 'day' then
+    perform day_to_hour_add(site, location, bucket, delta_checks, delta_up_checks, delta_latency);
+  else
+    raise exception 'Cannot add to prefix sums: level must be ''month'' or ''day'': got %', level;
+  end if;
+end
+$$;
+
+-- Adds what a write to a rollup table changed to the prefix sums named by the trigger's argument (see
+-- prefix_sums_add()): new minus old (a delete and an insert when the key changes). The argument, not
+-- tg_table_name, says which: the trigger fires on the table's partitions, under their own names.
+create function prefix_sums_follow() returns trigger language plpgsql as $$
 begin
   if tg_op = 'UPDATE' and (new.site_id, new.location_id, new.bucket) = (old.site_id, old.location_id, old.bucket)
   then
@@ -146,25 +164,26 @@ begin
     then
       return null;
     end if;
-    perform month_totals_add(new.site_id, new.location_id, new.bucket, new.checks - old.checks,
-                             new.up_checks - old.up_checks,
-                             case when new.latency is distinct from old.latency
-                               then counts_add(new.latency, counts_negate(old.latency)) end);
+    perform prefix_sums_add(tg_argv[0], new.site_id, new.location_id, new.bucket, new.checks - old.checks,
+                            new.up_checks - old.up_checks,
+                            case when new.latency is distinct from old.latency
+                              then counts_add(new.latency, counts_negate(old.latency)) end);
     return null;
   end if;
   if tg_op in ('UPDATE', 'DELETE') then
-    perform month_totals_add(old.site_id, old.location_id, old.bucket, -old.checks, -old.up_checks,
-                             counts_negate(old.latency));
+    perform prefix_sums_add(tg_argv[0], old.site_id, old.location_id, old.bucket, -old.checks, -old.up_checks,
+                            counts_negate(old.latency));
   end if;
   if tg_op in ('UPDATE', 'INSERT') then
-    perform month_totals_add(new.site_id, new.location_id, new.bucket, new.checks, new.up_checks, new.latency);
+    perform prefix_sums_add(tg_argv[0], new.site_id, new.location_id, new.bucket, new.checks, new.up_checks,
+                            new.latency);
   end if;
   return null;
 end
 $$;
 
 create trigger month_totals_follow after insert or update or delete on rollup_daily
-for each row execute function month_totals_follow();
+for each row execute function prefix_sums_follow('month');
 
 -- Computes both tables afresh from rollup_daily: the rows the trigger would have written, had it run for every
 -- row. For existing data (below), and for tools that load rollup_daily with the trigger off (the benchmarks).
@@ -264,34 +283,8 @@ begin
 end
 $$;
 
--- Adds what a write to rollup_hourly changed: new minus old (a delete and an insert when the key changes).
-create function day_to_hour_follow() returns trigger language plpgsql as $$
-begin
-  if tg_op = 'UPDATE' and (new.site_id, new.location_id, new.bucket) = (old.site_id, old.location_id, old.bucket)
-  then
-    if new.checks = old.checks and new.up_checks = old.up_checks and new.latency is not distinct from old.latency
-    then
-      return null;
-    end if;
-    perform day_to_hour_add(new.site_id, new.location_id, new.bucket, new.checks - old.checks,
-                            new.up_checks - old.up_checks,
-                            case when new.latency is distinct from old.latency
-                              then counts_add(new.latency, counts_negate(old.latency)) end);
-    return null;
-  end if;
-  if tg_op in ('UPDATE', 'DELETE') then
-    perform day_to_hour_add(old.site_id, old.location_id, old.bucket, -old.checks, -old.up_checks,
-                            counts_negate(old.latency));
-  end if;
-  if tg_op in ('UPDATE', 'INSERT') then
-    perform day_to_hour_add(new.site_id, new.location_id, new.bucket, new.checks, new.up_checks, new.latency);
-  end if;
-  return null;
-end
-$$;
-
 create trigger day_to_hour_follow after insert or update or delete on rollup_hourly
-for each row execute function day_to_hour_follow();
+for each row execute function prefix_sums_follow('day');
 
 -- Computes rollup_day_to_hour afresh from rollup_hourly for the UTC days from `since` on (every day by default),
 -- as rebuild_month_totals() does its tables. A day left without rows is read from its hourly rows, as before.
