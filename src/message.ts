@@ -133,9 +133,9 @@ export function decodeCheck(value: Uint8Array | null): CheckResult {
     ttfb_ms: read.nullable("ttfb_ms", () => read.number("ttfb_ms", 0, MAX_DURATION_MS)),
     duration_ms: read.number("duration_ms", 0, MAX_DURATION_MS),
     bytes: read.nullable("bytes", () => read.integer("bytes", 0, MAX_BODY_BYTES)),
-    regex: read.nullable("regex", () => read.string("regex", 1, MAX_URL_LENGTH)),
+    regex: read.nullable("regex", () => shared(read.string("regex", 1, MAX_URL_LENGTH))),
     regex_matched: read.nullable("regex_matched", () => read.boolean("regex_matched")),
-    cert_expires_at: read.nullable("cert_expires_at", () => read.timestamp("cert_expires_at")),
+    cert_expires_at: read.nullable("cert_expires_at", () => shared(read.timestamp("cert_expires_at"))),
     error: read.nullable("error", () => read.error("error")),
     interval_ms: read.optional(
       "interval_ms",
@@ -186,10 +186,47 @@ function twoDigits(text: string, at: number): number {
 }
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 
-// URLs that passed the check (a site's URL repeats in every one of its checks): parsing a URL is the dearest
-// part of decoding. Bounded: cleared when full, then filled again by the URLs in use.
-const KNOWN_URLS = 20_000;
-const knownUrls = new Set<string>();
+/**
+ * Strings that repeat from message to message, each kept once: a site's name, URL, agent and region recur in
+ * every check of the site, and so do its pattern, its certificate's expiry and most error messages. A decoded
+ * check holds the kept string instead of its own copy, which is about a third of what a check queued in the sink
+ * costs (a few hundred bytes each, tens of thousands queued), and a string seen before skips its field's check.
+ * Bounded by the characters kept (so that long, never-repeated values cannot fill memory): cleared when full,
+ * then filled again by the strings in use.
+ */
+class KnownStrings {
+  readonly #strings = new Map<string, string>();
+  #characters = 0;
+
+  constructor(private readonly maxCharacters: number) {}
+
+  /** The kept string equal to `text`, if any. */
+  get(text: string): string | undefined {
+    return this.#strings.get(text);
+  }
+
+  /** Keeps `text` (which has passed its field's check) and returns it. */
+  keep(text: string): string {
+    if (this.#characters + text.length > this.maxCharacters) {
+      this.#strings.clear();
+      this.#characters = 0;
+    }
+    this.#strings.set(text, text);
+    this.#characters += text.length;
+    return text;
+  }
+}
+
+// One set per kind of check, so that a string is taken as checked only for the kind of field it passed. About
+// 5 MB at most in all; 20,000 sites with their URLs fit.
+const knownUrls = new KnownStrings(2_000_000);
+const knownNames = new KnownStrings(1_000_000);
+const knownTexts = new KnownStrings(2_000_000);
+
+/** The kept copy of a string that has passed its field's checks. */
+function shared(text: string): string {
+  return knownTexts.get(text) ?? knownTexts.keep(text);
+}
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -267,17 +304,20 @@ class FieldReader {
 
   name(field: string): string {
     const value = this.string(field, 1, MAX_NAME_LENGTH);
+    const known = knownNames.get(value);
+    if (known !== undefined) return known;
     // Control characters (NUL above all: PostgreSQL text cannot hold it) have no place in a name.
     // deno-lint-ignore no-control-regex
     if (/[\x00-\x1f\x7f]/.test(value)) {
       throw new RangeError(`Cannot decode check: field '${field}' must not contain control characters`);
     }
-    return value;
+    return knownNames.keep(value);
   }
 
   url(field: string): string {
     const value = this.string(field, 1, MAX_URL_LENGTH);
-    if (knownUrls.has(value)) return value;
+    const known = knownUrls.get(value);
+    if (known !== undefined) return known;
     let protocol: string;
     try {
       protocol = new URL(value).protocol;
@@ -291,9 +331,7 @@ class FieldReader {
         `Cannot decode check: field '${field}' must be an http or https URL: got ${describe(value)}`,
       );
     }
-    if (knownUrls.size >= KNOWN_URLS) knownUrls.clear();
-    knownUrls.add(value);
-    return value;
+    return knownUrls.keep(value);
   }
 
   checkId(field: string): string {
@@ -364,7 +402,7 @@ class FieldReader {
     if (message.includes("\0")) {
       throw new RangeError("Cannot decode check: field 'error.message' must not contain NUL");
     }
-    return { kind: kind as ErrorKind, message };
+    return { kind: ERROR_KINDS.find((known) => known === kind)!, message: shared(message) };
   }
 }
 

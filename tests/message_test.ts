@@ -53,6 +53,32 @@ Deno.test("decodeCheck() accepts a ULID as the check id", () => {
   assertEquals(checkIdToUuid(id), "01563e3a-b5d3-d676-4c61-efb99302bd5b");
 });
 
+Deno.test("decodeCheck() checks a repeated value for each field it appears in, not once for all", () => {
+  // The decoder keeps values it has seen (a site's name, URL, pattern, error message) and skips their checks
+  // when they come again; a value accepted as a pattern or an error message must still fail as a name or a URL.
+  const odd = "a\nb";
+  for (let i = 0; i < 2; i++) {
+    const seen = decodeCheck(bytes({ ...valid, regex: odd, error: { kind: "http", message: odd } }));
+    assertEquals([seen.regex, seen.error?.message], [odd, odd]);
+    assertThrows(
+      () => decodeCheck(bytes({ ...valid, agent: odd })),
+      RangeError,
+      "Cannot decode check: field 'agent' must not contain control characters",
+    );
+    assertThrows(
+      () => decodeCheck(bytes({ ...valid, url: "a name" })),
+      RangeError,
+      "Cannot decode check: field 'url' must be an absolute URL: got 'a name'",
+    );
+    assertEquals(decodeCheck(bytes({ ...valid, site: "a name" })).site, "a name");
+  }
+  // Many distinct values (more than the decoder keeps) decode as they are.
+  for (let i = 0; i < 30_000; i++) {
+    const url = `https://site-${i}.example.test/${"p".repeat(100)}`;
+    if (decodeCheck(bytes({ ...valid, url, site: `site-${i}` })).url !== url) throw new Error(url);
+  }
+});
+
 const bad: [
   string,
   unknown,

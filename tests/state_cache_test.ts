@@ -1,6 +1,7 @@
 import { assertEquals } from "./_assert.ts";
 import { StateCache } from "../src/db/state_cache.ts";
 import type { StoredSite } from "../src/db/state_store.ts";
+import type { LocationState } from "../src/db/state.ts";
 
 /** A site's rows, told apart by the state's `since`. */
 function site(since: string): StoredSite {
@@ -65,4 +66,54 @@ Deno.test("StateCache: holds at most maxSites sites", () => {
   cache.put(cache.generation, new Map([[1, site("a")], [2, site("b")], [3, site("c")]]));
   assertEquals(cache.size, 2);
   assertEquals(cache.take([1, 2, 3]).missing, [3]);
+});
+
+Deno.test("StateCache: gives back every row it was given, in maps of their own", () => {
+  const location = (locationId: number, up: boolean): LocationState => ({
+    locationId,
+    agentId: locationId + 10,
+    micros: 1_700_000_000_000_000n,
+    checkId: `0190f0a0-0000-7000-8000-00000000000${locationId}`,
+    checkedAt: "2023-11-14T22:13:20.000000Z",
+    seenAtMs: 1_700_000_000_000,
+    since: "2023-11-14T22:00:00.000000Z",
+    sinceMicros: 1_699_999_200_000_000n,
+    consecutiveFailures: up ? 0 : 3,
+    intervalMs: 30_000,
+    durationMs: 12.5,
+    status: up ? 200 : 503,
+    up,
+    errorKind: up ? null : "http",
+    errorMessage: up ? null : "Status 503 is not in 200-399",
+  });
+  const rows: StoredSite = {
+    locations: new Map([[4, location(4, true)], [7, location(7, false)]]),
+    accumulators: new Map([
+      [4, {
+        hour: 1_699_999_200_000_000n,
+        checks: 12,
+        upChecks: 12,
+        errors: new Map(),
+        latency: new Map([[40, 9], [41, 3]]),
+      }],
+      [7, {
+        hour: 1_699_999_200_000_000n,
+        checks: 12,
+        upChecks: 0,
+        errors: new Map([[5, 12]]),
+        latency: new Map(),
+      }],
+    ]),
+    site: { state: "degraded", since: "2023-11-14T22:00:00.000000Z", sinceMicros: 1_699_999_200_000_000n },
+    open: null,
+  };
+  const cache = new StateCache();
+  cache.put(cache.generation, new Map([[1, rows]]));
+  const taken = cache.take([1]).held.get(1)!;
+  assertEquals(taken, rows);
+  (taken.accumulators.get(4)!.latency as Map<number, number>).set(40, 10);
+  cache.put(cache.generation, new Map([[1, taken]]));
+  cache.release([1]);
+  assertEquals(cache.take([1]).held.get(1)!.accumulators.get(4)!.latency, new Map([[40, 10], [41, 3]]));
+  assertEquals(rows.accumulators.get(4)!.latency, new Map([[40, 9], [41, 3]]));
 });

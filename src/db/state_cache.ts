@@ -16,14 +16,81 @@
  *
  * @module
  */
+import type { Accumulator } from "./rollups.ts";
+import type { LocationState } from "./state.ts";
 import type { StoredSite } from "./state_store.ts";
 
-/** How many sites the copy holds by default: about 2 KiB each with two locations. */
+/** How many sites the copy holds by default: about 1 KiB each with two locations. */
 export const STATE_CACHE_SITES = 50_000;
+
+/**
+ * A site's rows as the copy keeps them: lists instead of maps. A `Map` costs about 250 bytes even with one
+ * entry, and a site has one for its locations, one for their counts and two per location in the counts (error
+ * kinds and latency buckets): half of what the copy held. Counts are flat [key, count, key, count, ...] lists.
+ */
+interface KeptSite {
+  readonly locations: readonly LocationState[];
+  readonly counts: readonly KeptCounts[];
+  readonly site: StoredSite["site"];
+  readonly open: StoredSite["open"];
+}
+
+interface KeptCounts {
+  readonly locationId: number;
+  readonly hour: bigint | null;
+  readonly checks: number;
+  readonly upChecks: number;
+  readonly errors: readonly number[];
+  readonly latency: readonly number[];
+}
+
+function flatten(counts: ReadonlyMap<number, number>): number[] {
+  const flat: number[] = [];
+  for (const [key, count] of counts) flat.push(key, count);
+  return flat;
+}
+
+function unflatten(flat: readonly number[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < flat.length; i += 2) counts.set(flat[i]!, flat[i + 1]!);
+  return counts;
+}
+
+function keep(rows: StoredSite): KeptSite {
+  return {
+    locations: [...rows.locations.values()],
+    counts: [...rows.accumulators].map(([locationId, counts]) => ({
+      locationId,
+      hour: counts.hour,
+      checks: counts.checks,
+      upChecks: counts.upChecks,
+      errors: flatten(counts.errors),
+      latency: flatten(counts.latency),
+    })),
+    site: rows.site,
+    open: rows.open,
+  };
+}
+
+/** The rows of a kept site, in maps of their own (a batch may change them). */
+function restore(kept: KeptSite): StoredSite {
+  return {
+    locations: new Map(kept.locations.map((location) => [location.locationId, location])),
+    accumulators: new Map(kept.counts.map((counts): [number, Accumulator] => [counts.locationId, {
+      hour: counts.hour,
+      checks: counts.checks,
+      upChecks: counts.upChecks,
+      errors: unflatten(counts.errors),
+      latency: unflatten(counts.latency),
+    }])),
+    site: kept.site,
+    open: kept.open,
+  };
+}
 
 /** The state rows of the sites this sink wrote last, by site id. */
 export class StateCache {
-  readonly #sites = new Map<number, StoredSite>();
+  readonly #sites = new Map<number, KeptSite>();
   /** Batches under way per site, and the sites two of them shared (put back by neither). */
   readonly #inFlight = new Map<number, number>();
   readonly #shared = new Set<number>();
@@ -64,7 +131,7 @@ export class StateCache {
       const site = this.#sites.get(id);
       if (site === undefined) missing.push(id);
       else {
-        held.set(id, site);
+        held.set(id, restore(site));
         this.#sites.delete(id);
       }
     }
@@ -76,7 +143,7 @@ export class StateCache {
     if (generation !== this.#generation) return;
     for (const [id, site] of sites) {
       if (this.#sites.size >= this.maxSites) return;
-      if (!this.#shared.has(id)) this.#sites.set(id, site);
+      if (!this.#shared.has(id)) this.#sites.set(id, keep(site));
     }
   }
 
