@@ -18,9 +18,11 @@ export async function loadRollups(sql: postgres.Sql, load: () => Promise<unknown
     await sql`alter table rollup_hourly enable trigger user`;
     await sql`alter table rollup_daily enable trigger user`;
   }
-  await sql`delete from site_daily`;
+  // In day order, as a running sink writes it (a day's rows are made during that day): the 90-day bars find
+  // their days through site_daily's BRIN index, which a table in hash order defeats (bars 400 ms instead of 240).
+  await sql`truncate site_daily`;
   await sql`
     insert into site_daily (bucket, site_id, checks, up_checks)
-    select bucket, site_id, sum(checks), sum(up_checks) from rollup_daily group by 1, 2`;
+    select bucket, site_id, sum(checks), sum(up_checks) from rollup_daily group by 1, 2 order by 1, 2`;
   await sql`select rebuild_month_totals(), rebuild_day_to_hour()`;
 }
