@@ -133,9 +133,12 @@ export function decodeCheck(value: Uint8Array | null): CheckResult {
     ttfb_ms: read.nullable("ttfb_ms", () => read.number("ttfb_ms", 0, MAX_DURATION_MS)),
     duration_ms: read.number("duration_ms", 0, MAX_DURATION_MS),
     bytes: read.nullable("bytes", () => read.integer("bytes", 0, MAX_BODY_BYTES)),
-    regex: read.nullable("regex", () => shared(read.string("regex", 1, MAX_URL_LENGTH))),
+    regex: read.nullable("regex", () => knownTexts.share(read.string("regex", 1, MAX_URL_LENGTH))),
     regex_matched: read.nullable("regex_matched", () => read.boolean("regex_matched")),
-    cert_expires_at: read.nullable("cert_expires_at", () => shared(read.timestamp("cert_expires_at"))),
+    cert_expires_at: read.nullable(
+      "cert_expires_at",
+      () => knownTexts.share(read.timestamp("cert_expires_at")),
+    ),
     error: read.nullable("error", () => read.error("error")),
     interval_ms: read.optional(
       "interval_ms",
@@ -205,6 +208,11 @@ class KnownStrings {
     return this.#strings.get(text);
   }
 
+  /** The kept copy of `text` (which has passed its field's check), kept now if it was not. */
+  share(text: string): string {
+    return this.#strings.get(text) ?? this.keep(text);
+  }
+
   /** Keeps `text` (which has passed its field's check) and returns it. */
   keep(text: string): string {
     if (this.#characters + text.length > this.maxCharacters) {
@@ -222,11 +230,6 @@ class KnownStrings {
 const knownUrls = new KnownStrings(2_000_000);
 const knownNames = new KnownStrings(1_000_000);
 const knownTexts = new KnownStrings(2_000_000);
-
-/** The kept copy of a string that has passed its field's checks. */
-function shared(text: string): string {
-  return knownTexts.get(text) ?? knownTexts.keep(text);
-}
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -389,11 +392,12 @@ class FieldReader {
   error(field: string): CheckError {
     const value = this.#get(field);
     if (!isObject(value)) this.#wrongType(field, "an object or null", value);
-    const kind = value.kind;
-    if (typeof kind !== "string" || !(ERROR_KINDS as readonly string[]).includes(kind)) {
+    // The kind as the constant in ERROR_KINDS, not the message's own copy of the text.
+    const kind = ERROR_KINDS.find((known) => known === value.kind);
+    if (kind === undefined) {
       throw new RangeError(
         `Cannot decode check: field 'error.kind' must be one of ${ERROR_KINDS.join(", ")}: got ${
-          describe(kind)
+          describe(value.kind)
         }`,
       );
     }
@@ -402,7 +406,7 @@ class FieldReader {
     if (message.includes("\0")) {
       throw new RangeError("Cannot decode check: field 'error.message' must not contain NUL");
     }
-    return { kind: ERROR_KINDS.find((known) => known === kind)!, message: shared(message) };
+    return { kind, message: knownTexts.share(message) };
   }
 }
 
