@@ -186,11 +186,43 @@ begin
 end
 $$;
 
--- Same names, columns and answers as in 0004. A range read as one bucket sums uptime_terms() once (a location
--- whose rows cancel out, nothing stored for it in the range, gives no row, as uptime_counts() has it); any other
--- range is read as 0004 reads it. Each function call stands behind a test of the arguments, which the planner
--- folds when they are constants and checks once per call when not, so only one branch runs. The test sits on
--- each call, not on the branch: a variable-free condition on a join keeps the planner from removing the join.
+-- The rows of site_uptime() (by_location false: location_id null) and location_uptime() (true), unordered, with
+-- p50, p95 and p99 as q. A range read as one bucket sums uptime_terms() once (a location whose rows cancel out,
+-- nothing stored for it in the range, gives no row, as uptime_counts() has it); any other range is read as 0004
+-- reads it. Each function call stands behind a test of the arguments, which the planner folds when they are
+-- constants and checks once per call when not, so only one branch runs. The test sits on each call, not on the
+-- branch: a variable-free condition on a join keeps the planner from removing the join. An SQL function the
+-- planner inlines, so that a query selecting no percentile merges no histogram in either branch. The join on
+-- location compares coalesce(location_id, 0): a plain equality (which lets the planner remove the join) that
+-- also matches the null location of by_location false.
+create function uptime_report(site_name text, from_time timestamptz, to_time timestamptz, width interval,
+                              by_location boolean)
+returns table (site_id integer, location_id integer, bucket timestamptz, checks bigint, up_checks bigint,
+               q double precision[])
+language sql stable as $$
+  select r.site_id, case when by_location then r.location_id end, from_time, sum(r.sign * r.checks)::int8,
+         sum(r.sign * r.up_checks)::int8, latency_quantiles(latency_sum_signed(r.latency, r.sign))
+  from uptime_terms(site_name, from_time, to_time, width) r
+  where uptime_reads_totals(from_time, to_time, width)
+  group by 1, 2
+  having bool_or(not r.term) or sum(r.sign * r.checks) <> 0
+  union all
+  select c.site_id, c.location_id, c.bucket, c.checks, c.up_checks, array[p.p50_ms, p.p95_ms, p.p99_ms]
+  from (
+    select k.site_id, k.location_id, k.bucket, k.checks, k.up_checks
+    from uptime_counts(site_name, from_time, to_time, width, by_location) k
+    where not uptime_reads_totals(from_time, to_time, width)
+  ) c
+  left join (
+    select y.site_id, coalesce(y.location_id, 0) as location_key, y.bucket, min(y.p50_ms) as p50_ms,
+           min(y.p95_ms) as p95_ms, min(y.p99_ms) as p99_ms
+    from uptime_percentiles(site_name, from_time, to_time, width, by_location) y
+    where not uptime_reads_totals(from_time, to_time, width)
+    group by y.site_id, coalesce(y.location_id, 0), y.bucket
+  ) p on p.site_id = c.site_id and p.location_key = coalesce(c.location_id, 0) and p.bucket = c.bucket
+$$;
+
+-- Same names, columns and answers as in 0004, from uptime_report().
 create or replace function site_uptime(site_name text, from_time timestamptz, to_time timestamptz,
                                        bucket_width interval default interval '1 hour')
 returns table (site text, site_id integer, bucket timestamptz, checks bigint, up_checks bigint,
@@ -198,27 +230,7 @@ returns table (site text, site_id integer, bucket timestamptz, checks bigint, up
 language sql stable as $$
   select s.name, x.site_id, x.bucket, x.checks, x.up_checks, percent_up(x.checks, x.up_checks),
          x.q[1], x.q[2], x.q[3]
-  from (
-    select r.site_id, from_time as bucket, sum(r.sign * r.checks)::int8 as checks,
-           sum(r.sign * r.up_checks)::int8 as up_checks, latency_quantiles(latency_sum_signed(r.latency, r.sign)) as q
-    from uptime_terms(site_name, from_time, to_time, bucket_width) r
-    where uptime_reads_totals(from_time, to_time, bucket_width)
-    group by r.site_id
-    having bool_or(not r.term) or sum(r.sign * r.checks) <> 0
-    union all
-    select c.site_id, c.bucket, c.checks, c.up_checks, array[p.p50_ms, p.p95_ms, p.p99_ms]
-    from (
-      select k.site_id, k.bucket, k.checks, k.up_checks
-      from uptime_counts(site_name, from_time, to_time, bucket_width, false) k
-      where not uptime_reads_totals(from_time, to_time, bucket_width)
-    ) c
-    left join (
-      select y.site_id, y.bucket, min(y.p50_ms) as p50_ms, min(y.p95_ms) as p95_ms, min(y.p99_ms) as p99_ms
-      from uptime_percentiles(site_name, from_time, to_time, bucket_width, false) y
-      where not uptime_reads_totals(from_time, to_time, bucket_width)
-      group by y.site_id, y.bucket
-    ) p on p.site_id = c.site_id and p.bucket = c.bucket
-  ) x
+  from uptime_report(site_name, from_time, to_time, bucket_width, false) x
   join sites s on s.id = x.site_id
   order by s.name, x.bucket
 $$;
@@ -230,28 +242,7 @@ returns table (site text, location text, site_id integer, bucket timestamptz, ch
 language sql stable as $$
   select s.name, l.name, x.site_id, x.bucket, x.checks, x.up_checks, percent_up(x.checks, x.up_checks),
          x.q[1], x.q[2], x.q[3]
-  from (
-    select r.site_id, r.location_id, from_time as bucket, sum(r.sign * r.checks)::int8 as checks,
-           sum(r.sign * r.up_checks)::int8 as up_checks, latency_quantiles(latency_sum_signed(r.latency, r.sign)) as q
-    from uptime_terms(site_name, from_time, to_time, bucket_width) r
-    where uptime_reads_totals(from_time, to_time, bucket_width)
-    group by r.site_id, r.location_id
-    having bool_or(not r.term) or sum(r.sign * r.checks) <> 0
-    union all
-    select c.site_id, c.location_id, c.bucket, c.checks, c.up_checks, array[p.p50_ms, p.p95_ms, p.p99_ms]
-    from (
-      select k.site_id, k.location_id, k.bucket, k.checks, k.up_checks
-      from uptime_counts(site_name, from_time, to_time, bucket_width, true) k
-      where not uptime_reads_totals(from_time, to_time, bucket_width)
-    ) c
-    left join (
-      select y.site_id, y.location_id, y.bucket, min(y.p50_ms) as p50_ms, min(y.p95_ms) as p95_ms,
-             min(y.p99_ms) as p99_ms
-      from uptime_percentiles(site_name, from_time, to_time, bucket_width, true) y
-      where not uptime_reads_totals(from_time, to_time, bucket_width)
-      group by y.site_id, y.location_id, y.bucket
-    ) p on p.site_id = c.site_id and p.location_id = c.location_id and p.bucket = c.bucket
-  ) x
+  from uptime_report(site_name, from_time, to_time, bucket_width, true) x
   join sites s on s.id = x.site_id
   join locations l on l.id = x.location_id
   order by s.name, l.name, x.bucket

@@ -211,28 +211,30 @@ Deno.test("db uptime queries: 0004's functions answer as 0003's", async (t) => {
     );
 
     await t.step("a report reads its rows once, and merges histograms only for a percentile", async () => {
-      const plan = async (columns: string, width: string) =>
-        (await sql.unsafe(`
-          explain (verbose, costs off)
-          select ${columns} from site_uptime(null, now() - interval '30 days', now(), ${width})`))
-          .map((row) => row["QUERY PLAN"]).join("\n");
-      // One bucket over whole days: the month totals' rows (uptime_terms()) are summed once, for the counts and,
-      // when one is selected, the percentiles; the other path's calls are behind a test that is false here.
-      const counts = await plan("site, checks, uptime_percent", "null");
-      assertEquals(counts.includes("uptime_terms"), true, counts);
-      assertEquals(counts.includes("latency_sum_signed"), false, counts);
-      assertEquals(counts.includes("uptime_percentiles"), false, counts);
-      const withP95 = await plan("site, p95_ms", "null");
-      assertEquals(
-        withP95.includes("latency_quantiles(latency_sum_signed(r.latency, r.sign))"),
-        true,
-        withP95,
-      );
-      // By bucket: the counts alone, and the percentiles in a join that is kept only when one is selected.
-      const daily = await plan("site, checks, uptime_percent", "'1 day'");
-      assertEquals(daily.includes("uptime_counts"), true, daily);
-      assertEquals(daily.includes("uptime_percentiles"), false, daily);
-      assertEquals((await plan("site, p95_ms", "'1 day'")).includes("uptime_percentiles"), true);
+      for (const fn of ["site_uptime", "location_uptime"]) {
+        const plan = async (columns: string, width: string) =>
+          (await sql.unsafe(`
+            explain (verbose, costs off)
+            select ${columns} from ${fn}(null, now() - interval '30 days', now(), ${width})`))
+            .map((row) => row["QUERY PLAN"]).join("\n");
+        // One bucket over whole days: the month totals' rows (uptime_terms()) are summed once, for the counts
+        // and, when one is selected, the percentiles; the other path's calls are behind a test that is false here.
+        const counts = await plan("site, checks, uptime_percent", "null");
+        assertEquals(counts.includes("uptime_terms"), true, counts);
+        assertEquals(counts.includes("latency_sum_signed"), false, counts);
+        assertEquals(counts.includes("uptime_percentiles"), false, counts);
+        const withP95 = await plan("site, p95_ms", "null");
+        assertEquals(
+          withP95.includes("latency_quantiles(latency_sum_signed(r.latency, r.sign))"),
+          true,
+          withP95,
+        );
+        // By bucket: the counts alone, and the percentiles in a join that is kept only when one is selected.
+        const daily = await plan("site, checks, uptime_percent", "'1 day'");
+        assertEquals(daily.includes("uptime_counts"), true, daily);
+        assertEquals(daily.includes("uptime_percentiles"), false, daily);
+        assertEquals((await plan("site, p95_ms", "'1 day'")).includes("uptime_percentiles"), true, fn);
+      }
     });
 
     await t.step(
