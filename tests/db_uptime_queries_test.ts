@@ -91,7 +91,9 @@ async function fill(sql: postgres.Sql, now: number): Promise<void> {
       where not (s = 2 and t >= ${new Date(today - 10 * DAY)} and t < ${new Date(today - 9 * DAY)})
         and not (s = 3 and t < ${new Date(today - 5 * DAY)})
         and not (s = 4 and l = 2 and t >= ${new Date(today - 20 * DAY)})`;
-  await rollups("rollup_daily", "1 day", new Date(today - 40 * DAY), new Date(today));
+  // The last two days' daily rows are made below from their hourly rows (today's only once it has one: in the
+  // first hour of a day a writer has no daily row for it).
+  await rollups("rollup_daily", "1 day", new Date(today - 40 * DAY), new Date(today - DAY));
   const hour = Math.floor(now / HOUR) * HOUR;
   await rollups("rollup_hourly", "1 hour", new Date(today - 2 * DAY), new Date(hour - HOUR));
   // A day's rollup_daily row holds its hourly rows' sums, as the writer keeps them (sql/0006 relies on it).
@@ -101,14 +103,17 @@ async function fill(sql: postgres.Sql, now: number): Promise<void> {
     select date_bin('1 day', bucket, timestamptz '2000-01-03 00:00:00+00'), site_id, location_id, sum(checks),
            sum(up_checks), counts_sum(error_counts), counts_sum(latency)
     from rollup_hourly group by 1, 2, 3`;
+  // Every 7 minutes, counted back from a moment of the current hour before now: every location has a check in
+  // the current hour, as the writer's location_state counts of that hour always hold one (a count of 0 would
+  // divide by zero in 0003's percentages, the reference here).
   await sql`
     insert into checks (id, site_id, agent_id, scheduled_at, started_at, up, status, ttfb_ms, duration_ms, bytes,
                         error_kind, error_message)
     select gen_random_uuid(), s, a, t, t, x.up, case when x.up then 200 else 503 end, 5,
            case when x.up then 20 + abs(x.h) % 400 else 9 end, 10,
            case when not x.up then 'http'::check_error_kind end, case when not x.up then 'Status 503' end
-    from generate_series(${new Date(today - DAY)}::timestamptz, ${new Date(now)}::timestamptz,
-                         interval '7 minutes') t
+    from generate_series(${new Date(hour + Math.floor((now - hour) / 2))}::timestamptz,
+                         ${new Date(today - DAY)}::timestamptz, interval '-7 minutes') t
     cross join generate_series(1, 3) s
     cross join generate_series(1, 2) a
     cross join lateral (select hashint8(extract(epoch from t)::int8 * 10 + s * 2 + a) as h) hh
