@@ -119,32 +119,30 @@ export function decodeCheck(value: Uint8Array | null): CheckResult {
   if (!("v" in json)) throw new TypeError("Cannot decode check: field 'v' is missing");
   if (json.v !== 1) throw new RangeError(`Cannot decode check: version ${describe(json.v)} is not supported`);
   const read = new FieldReader(json);
+  // Written out field by field rather than with callbacks: this runs for every message the sink reads.
   const result: CheckResult = {
     v: 1,
     id: read.checkId("id"),
     site: read.name("site"),
     url: read.url("url"),
     agent: read.name("agent"),
-    region: read.nullable("region", () => read.name("region")),
+    region: read.isNull("region") ? null : read.name("region"),
     scheduled_at: read.timestamp("scheduled_at"),
     started_at: read.timestamp("started_at"),
     up: read.boolean("up"),
-    status: read.nullable("status", () => read.integer("status", 100, 599)),
-    ttfb_ms: read.nullable("ttfb_ms", () => read.number("ttfb_ms", 0, MAX_DURATION_MS)),
+    status: read.isNull("status") ? null : read.integer("status", 100, 599),
+    ttfb_ms: read.isNull("ttfb_ms") ? null : read.number("ttfb_ms", 0, MAX_DURATION_MS),
     duration_ms: read.number("duration_ms", 0, MAX_DURATION_MS),
-    bytes: read.nullable("bytes", () => read.integer("bytes", 0, MAX_BODY_BYTES)),
-    regex: read.nullable("regex", () => knownTexts.share(read.string("regex", 1, MAX_URL_LENGTH))),
-    regex_matched: read.nullable("regex_matched", () => read.boolean("regex_matched")),
-    cert_expires_at: read.nullable(
-      "cert_expires_at",
-      () => knownTexts.share(read.timestamp("cert_expires_at")),
-    ),
-    error: read.nullable("error", () => read.error("error")),
-    interval_ms: read.optional(
-      "interval_ms",
-      DEFAULT_INTERVAL_MS,
-      () => read.integer("interval_ms", 1, MAX_INTERVAL_MS),
-    ),
+    bytes: read.isNull("bytes") ? null : read.integer("bytes", 0, MAX_BODY_BYTES),
+    regex: read.isNull("regex") ? null : knownTexts.share(read.string("regex", 1, MAX_URL_LENGTH)),
+    regex_matched: read.isNull("regex_matched") ? null : read.boolean("regex_matched"),
+    cert_expires_at: read.isNull("cert_expires_at")
+      ? null
+      : knownTexts.share(read.timestamp("cert_expires_at")),
+    error: read.isNull("error") ? null : read.error("error"),
+    interval_ms: read.has("interval_ms")
+      ? read.integer("interval_ms", 1, MAX_INTERVAL_MS)
+      : DEFAULT_INTERVAL_MS,
   };
   if (result.up !== (result.error === null)) {
     throw new RangeError(
@@ -281,13 +279,14 @@ class FieldReader {
     throw new TypeError(`Cannot decode check: field '${field}' must be ${expected}: got ${describe(value)}`);
   }
 
-  /** A field added within v1: `fallback` when the message lacks it (older writers); null is not accepted. */
-  optional<T>(field: string, fallback: T, read: () => T): T {
-    return field in this.json ? read() : fallback;
+  /** Whether the message has the field: a field added within v1 may be missing (older writers). */
+  has(field: string): boolean {
+    return field in this.json;
   }
 
-  nullable<T>(field: string, read: () => T): T | null {
-    return this.#get(field) === null ? null : read();
+  /** Whether the field is null (it must be present). */
+  isNull(field: string): boolean {
+    return this.#get(field) === null;
   }
 
   string(field: string, minLength: number, maxLength: number): string {

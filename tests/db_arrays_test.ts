@@ -10,11 +10,14 @@ Deno.test("textArray() quotes every element, escapes backslash and double quote,
     '{"say \\"hi\\"","back\\\\slash",NULL,"NULL"}',
   );
   assertEquals(textArray(["{,}", "é"]), '{"{,}","é"}');
+  assertEquals(textArray(["only", 'one "quoted"']), '{"only","one \\"quoted\\""}');
 });
 
 Deno.test("numberArray() writes integers and floats as JavaScript prints them, null as NULL", () => {
   assertEquals(numberArray([]), "{}");
   assertEquals(numberArray([1, -2, 0.5, 12.345, null, 1e21]), "{1,-2,0.5,12.345,NULL,1e+21}");
+  // Without a null, the values are joined in one go: the same text.
+  assertEquals(numberArray([1, -2, 0.5, 12.345, 1e21, -0]), "{1,-2,0.5,12.345,1e+21,0}");
 });
 
 Deno.test("numberArray() refuses NaN and the infinities", () => {

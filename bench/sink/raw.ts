@@ -186,7 +186,7 @@ export async function rawCopy(plan: CheckPlan, chunk = 100_000): Promise<RawCopy
       for (let i = first; i < Math.min(plan.count, first + chunk); i++) {
         const check = benchCheck(plan, i);
         rows.push(toCheckRow(check, {
-          id: checkIdToUuid(check.id),
+          checkId: checkIdToUuid(check.id),
           siteId: siteIds.get(check.site)!,
           agentId: agentIds.get(check.agent)!,
         }));

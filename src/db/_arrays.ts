@@ -14,12 +14,20 @@ const ESCAPE = /["\\]/g;
 
 /** A text[] literal: every element quoted (backslash and double quote escaped), null as NULL. */
 export function textArray(values: readonly (string | null)[]): string {
-  return arrayLiteral(values, quote);
+  // The usual column (no null, nothing to escape) is joined as it is: one string made, not one per element.
+  for (const value of values) {
+    if (value === null || NEEDS_ESCAPE.test(value)) return arrayLiteral(values, quote);
+  }
+  return values.length === 0 ? "{}" : `{"${values.join('","')}"}`;
 }
 
 /** A numeric array literal (int or float elements); throws `RangeError` for NaN or an infinity. */
 export function numberArray(values: readonly (number | null)[]): string {
-  return arrayLiteral(values, finiteNumber);
+  // join() prints a number as String() does; it only has to be finite, and not null (join would write "").
+  for (const value of values) {
+    if (value === null || !Number.isFinite(value)) return arrayLiteral(values, finiteNumber);
+  }
+  return `{${values.join(",")}}`;
 }
 
 /** A bool[] literal. */

@@ -38,15 +38,15 @@ export interface CheckRow {
  * ```ts
  * import { checkIdToUuid, type CheckResult } from "../message.ts";
  * declare const check: CheckResult;
- * const row = toCheckRow(check, { id: checkIdToUuid(check.id), siteId: 7, agentId: 1 });
+ * const row = toCheckRow(check, { checkId: checkIdToUuid(check.id), siteId: 7, agentId: 1 });
  * ```
  */
 export function toCheckRow(
   check: CheckResult,
-  ids: { readonly id: string; readonly siteId: number; readonly agentId: number },
+  ids: { readonly checkId: string; readonly siteId: number; readonly agentId: number },
 ): CheckRow {
   return {
-    id: ids.id,
+    id: ids.checkId,
     siteId: ids.siteId,
     agentId: ids.agentId,
     scheduledAt: check.scheduled_at,

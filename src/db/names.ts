@@ -18,7 +18,7 @@ export interface TimedCheck {
 /** A check with its database ids. */
 export interface ResolvedCheck extends TimedCheck {
   /** The check id as lower-case UUID text. */
-  readonly id: string;
+  readonly checkId: string;
   readonly siteId: number;
   readonly agentId: number;
 }

@@ -99,6 +99,11 @@ export interface SiteChanges {
 
 const WORSE = { degraded: 1, down: 2 } as const;
 
+/** Whether something was stored from the location within 3 of its intervals of the batch's clock. */
+function isFresh(location: LocationState, nowMs: number): boolean {
+  return location.seenAtMs + 3 * location.intervalMs >= nowMs;
+}
+
 /**
  * Folds a site's new checks (any order; a check id at most once) into its stored rows, with the batch's clock
  * `nowMs`. Checks are applied in time order; a check not newer than its location's latest is skipped.
@@ -144,9 +149,16 @@ export function foldSite(rows: SiteRows, checks: readonly SiteCheck[], nowMs: nu
     locations.set(incoming.locationId, next);
     moved.add(incoming.locationId);
 
-    const fresh = [...locations.values()].filter((l) => l.seenAtMs + 3 * l.intervalMs >= nowMs);
-    const down = fresh.filter((l) => !l.up);
-    const derived: SiteState = down.length === 0 ? "up" : down.length === fresh.length ? "down" : "degraded";
+    // Counted, not listed: this runs for every check, and the fresh locations that are down are listed only
+    // when an incident opens.
+    let fresh = 0;
+    let down = 0;
+    for (const l of locations.values()) {
+      if (!isFresh(l, nowMs)) continue;
+      fresh++;
+      if (!l.up) down++;
+    }
+    const derived: SiteState = down === 0 ? "up" : down === fresh ? "down" : "degraded";
     const previous = site?.state ?? "up";
     if (site === null || derived !== previous) {
       const keep = site !== null && site.sinceMicros > incoming.micros;
@@ -171,14 +183,15 @@ export function foldSite(rows: SiteRows, checks: readonly SiteCheck[], nowMs: nu
       continue;
     }
     if (open === null) {
-      const first = check.up ? [...down].sort((a, b) => (a.sinceMicros < b.sinceMicros ? -1 : 1))[0]! : null;
+      const downs = [...locations.values()].filter((l) => !l.up && isFresh(l, nowMs));
+      const first = check.up ? downs.sort((a, b) => (a.sinceMicros < b.sinceMicros ? -1 : 1))[0]! : null;
       open = {
         id: null,
         startedAt: check.started_at,
         startedMicros: incoming.micros,
         endedAt: null,
         worst: derived,
-        locationIds: down.map((l) => l.locationId).sort((a, b) => a - b),
+        locationIds: downs.map((l) => l.locationId).sort((a, b) => a - b),
         firstErrorKind: first === null ? check.error?.kind ?? null : first.errorKind,
         firstErrorMessage: first === null ? check.error?.message ?? null : first.errorMessage,
       };

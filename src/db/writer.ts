@@ -240,7 +240,7 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
   const resolved = checks.map(({ check, micros }): LocatedCheck => ({
     check,
     micros,
-    id: checkIdToUuid(check.id),
+    checkId: checkIdToUuid(check.id),
     siteId: sites!.get(check.site)!,
     agentId: agents!.get(check.agent, check.region),
     locationId: locations!.get(locationOf(check))!,

@@ -20,7 +20,7 @@ export interface LocatedCheck extends ResolvedCheck {
 /** The checks with distinct ids, the first of each. */
 export function distinctIds(resolved: readonly LocatedCheck[]): LocatedCheck[] {
   const seen = new Set<string>();
-  return resolved.filter((r) => !seen.has(r.id) && seen.add(r.id) !== undefined);
+  return resolved.filter((r) => !seen.has(r.checkId) && seen.add(r.checkId) !== undefined);
 }
 
 /**
@@ -37,11 +37,11 @@ export async function insertedChecks(
     select c.id::text from checks c
     join unnest(${numberArray(unique.map((r) => r.siteId))}::int4[],
                 ${textArray(unique.map((r) => r.check.started_at))}::timestamptz[],
-                ${textArray(unique.map((r) => r.id))}::uuid[]) as t(site_id, started_at, id)
+                ${textArray(unique.map((r) => r.checkId))}::uuid[]) as t(site_id, started_at, id)
       on c.site_id = t.site_id and c.started_at = t.started_at and c.id = t.id
     where c.xmin::text = (pg_current_xact_id()::text::int8 % 4294967296)::text`;
   const mine = new Set(rows.map((row) => row.id));
-  return unique.filter((r) => mine.has(r.id));
+  return unique.filter((r) => mine.has(r.checkId));
 }
 
 /** What a batch changes in state and rollups. */
@@ -76,23 +76,24 @@ export function foldSites(
   for (const [siteId, checks] of bySite) {
     if (checks.length > 1) {
       checks.sort((a, b) =>
-        a.micros < b.micros ? -1 : a.micros > b.micros ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+        a.micros < b.micros
+          ? -1
+          : a.micros > b.micros
+          ? 1
+          : a.checkId < b.checkId
+          ? -1
+          : a.checkId > b.checkId
+          ? 1
+          : 0
       );
     }
     const rows = stored.get(siteId) ??
       { locations: new Map(), accumulators: new Map(), site: null, open: null };
-    const timely = checks.filter((r) => r.micros <= horizon);
-    const changes = foldSite(
-      rows,
-      timely.map((r) => ({
-        check: r.check,
-        micros: r.micros,
-        checkId: r.id,
-        locationId: r.locationId,
-        agentId: r.agentId,
-      })),
-      now.getTime(),
-    );
+    // A located check is a SiteCheck as it is: handed over without a copy.
+    const timely = checks.some((r) => r.micros > horizon)
+      ? checks.filter((r) => r.micros <= horizon)
+      : checks;
+    const changes = foldSite(rows, timely, now.getTime());
     sites.set(siteId, changes);
     const moved = new Map(changes.locations.map((l) => [l.locationId, l]));
     const byLocation = new Map<number, LocatedCheck[]>();

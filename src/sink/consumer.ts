@@ -327,13 +327,8 @@ export class SinkConsumer {
     if (last === undefined) return;
     source.latest = { heartbeat, isRunning };
     const epoch = this.#epoch;
-    const fetchedFrom = (batch as { fetchedOffset?: unknown }).fetchedOffset;
-    const toWrite = decodeBatch(
-      this.options.group,
-      batch,
-      typeof fetchedFrom === "string" ? fetchedFrom : undefined,
-    );
-    // What the queue holds bounds the sink's memory: wait for room, keeping the group membership.
+    // What the queue holds bounds the sink's memory: wait for room, keeping the group membership. The batch is
+    // decoded after the wait, so a full queue does not hold it twice (kafkajs's messages and the decoded checks).
     while (!this.#queue.hasRoom()) {
       if (!isRunning() || this.options.shutdown.aborted) return;
       await this.#queue.changed(HEARTBEAT_SLICE_MS);
@@ -341,6 +336,12 @@ export class SinkConsumer {
     }
     // Not handed over, not resolved: kafkajs fetches it again (after a rejoin, from the stored offsets).
     if (epoch !== this.#epoch || !isRunning() || isStale()) return;
+    const fetchedFrom = (batch as { fetchedOffset?: unknown }).fetchedOffset;
+    const toWrite = decodeBatch(
+      this.options.group,
+      batch,
+      typeof fetchedFrom === "string" ? fetchedFrom : undefined,
+    );
     // A message counts as one check, or as one per 512 bytes of it when larger (a dead letter keeps its bytes;
     // a check may carry long text), so that the queue's bound holds for large messages too.
     let bytes = 0;
