@@ -16,7 +16,7 @@ import { readMemory } from "../procfs.ts";
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 /** The sum of the next offsets the sink stored; 0 until its migrations made the table (SQLSTATE 42P01). */
-async function committedOffsets(sql: postgres.Sql, group: string, topic: string): Promise<number> {
+export async function committedOffsets(sql: postgres.Sql, group: string, topic: string): Promise<number> {
   try {
     const [row] = await sql<{ n: string }[]>`
       select coalesce(sum(next_offset), 0)::int8::text as n from consumer_offsets
