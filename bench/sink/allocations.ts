@@ -4,6 +4,7 @@
  * its allocations for `--seconds` through the V8 inspector (`HeapProfiler.startSampling`) and prints the
  * functions that allocated most, in MiB and in bytes per stored check. With `--live`, only what is still
  * reachable (or not yet collected) when the sampling stops is counted: what the sink holds, not what it churns.
+ * `--entry /tmp/old/main.ts` profiles another checkout's sink (e.g. the code before a change).
  *
  * ```
  * TEST_KAFKA_BROKERS=127.0.0.1:9092 deno run -A bench/sink/allocations.ts --topic bench-sink-memory-... [--live]
@@ -14,16 +15,17 @@
  * @module
  */
 import { BROKER, createTestDatabase } from "../../dev/services.ts";
-import { delay } from "../../src/async.ts";
+import { deadline, delay } from "../../src/async.ts";
 import { takeOption } from "../args.ts";
 import { committedOffsets } from "./phases.ts";
-import { startSink } from "./process.ts";
+import { type SinkProcess, startSink } from "./process.ts";
 
 const args = [...Deno.args];
 const topic = takeOption(args, "--topic");
 const after = Number(takeOption(args, "--after") ?? 200_000);
 const seconds = Number(takeOption(args, "--seconds") ?? 5);
 const port = Number(takeOption(args, "--port") ?? 9239);
+const entry = takeOption(args, "--entry");
 const live = args.includes("--live");
 if (topic === undefined) {
   throw new TypeError("Cannot profile: '--topic' (a topic filled by memory.ts) is required");
@@ -36,28 +38,44 @@ interface ProfileNode {
   readonly children: readonly ProfileNode[];
 }
 
-/** A minimal Chrome DevTools Protocol client: one request at a time, answers matched by id. */
+/** How long one inspector request may take (a heap profile of a busy sink takes a few seconds). */
+const CALL_TIMEOUT_MS = 60_000;
+
+/**
+ * A minimal Chrome DevTools Protocol client: answers matched by id; a request fails after
+ * {@linkcode CALL_TIMEOUT_MS} or when the socket closes (the sink exited).
+ */
 async function inspector(
   url: string,
 ): Promise<{ call: (method: string, params?: object) => Promise<unknown> }> {
   const socket = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = reject;
-  });
-  const waiting = new Map<number, (result: unknown) => void>();
+  await deadline(
+    new Promise((resolve, reject) => {
+      socket.onopen = resolve;
+      socket.onerror = () => reject(new Error(`Cannot profile: cannot reach the inspector at ${url}`));
+    }),
+    CALL_TIMEOUT_MS,
+  );
+  const waiting = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
-    waiting.get(message.id)?.(message.result);
+    waiting.get(message.id)?.resolve(message.result);
     waiting.delete(message.id);
+  };
+  socket.onclose = () => {
+    for (const { reject } of waiting.values()) reject(new Error("Cannot profile: the inspector went away"));
+    waiting.clear();
   };
   let id = 0;
   return {
     call: (method, params = {}) =>
-      new Promise((resolve) => {
-        waiting.set(++id, resolve);
-        socket.send(JSON.stringify({ id, method, params }));
-      }),
+      deadline(
+        new Promise((resolve, reject) => {
+          waiting.set(++id, { resolve, reject });
+          socket.send(JSON.stringify({ id, method, params }));
+        }),
+        CALL_TIMEOUT_MS,
+      ),
   };
 }
 
@@ -75,23 +93,42 @@ function byFunction(head: ProfileNode): [string, number][] {
 }
 
 const db = await createTestDatabase("monitor_bench_alloc");
-const group = `bench-alloc-${crypto.randomUUID().slice(0, 8)}`;
-const sink = startSink({
-  brokers: BROKER,
-  topic,
-  group,
-  databaseUrl: db.url,
-  denoFlags: [`--inspect=127.0.0.1:${port}`],
-});
 try {
-  for (let polls = 0; polls < 1_200 && await committedOffsets(db.sql, group, topic) < after; polls++) {
+  const group = `bench-alloc-${crypto.randomUUID().slice(0, 8)}`;
+  const sink = startSink({
+    brokers: BROKER,
+    topic,
+    group,
+    databaseUrl: db.url,
+    denoFlags: [`--inspect=127.0.0.1:${port}`],
+    ...(entry === undefined ? {} : { entry }),
+  });
+  try {
+    await profile(sink, group);
+  } finally {
+    await sink.stop();
+  }
+} finally {
+  await db.drop();
+}
+// The inspector's socket keeps the process alive.
+Deno.exit(0);
+
+/** Waits for the backlog to be under way, then samples and prints the sink's allocations. */
+async function profile(sink: SinkProcess, group: string): Promise<void> {
+  let stored = 0;
+  for (let polls = 0; polls < 1_200 && stored < after; polls++) {
     if (sink.exited) throw new Error(`Cannot profile: the sink exited: ${sink.otherOutput.join("\n")}`);
     await delay(100);
+    stored = await committedOffsets(db.sql, group, topic!);
+  }
+  if (stored < after) {
+    throw new Error(`Cannot profile: only ${stored} of ${after} checks stored in 2 minutes`);
   }
   const [target] = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
   const client = await inspector(target.webSocketDebuggerUrl);
   await client.call("HeapProfiler.enable");
-  const from = await committedOffsets(db.sql, group, topic);
+  const from = await committedOffsets(db.sql, group, topic!);
   await client.call("HeapProfiler.startSampling", {
     samplingInterval: 16_384,
     includeObjectsCollectedByMajorGC: !live,
@@ -99,24 +136,17 @@ try {
   });
   await delay(seconds * 1_000);
   const { profile } = await client.call("HeapProfiler.stopSampling") as { profile: { head: ProfileNode } };
-  const stored = await committedOffsets(db.sql, group, topic) - from;
+  const checks = Math.max(await committedOffsets(db.sql, group, topic!) - from, 1);
   const functions = byFunction(profile.head);
   const total = functions.reduce((sum, [, bytes]) => sum + bytes, 0);
   const mib = (bytes: number) => (bytes / 1_048_576).toFixed(1).padStart(7);
   console.log(
     `${live ? "held" : "allocated"} in ${seconds} s: ${
       mib(total).trim()
-    } MiB over ${stored} checks stored, ` +
-      `${Math.round(total / Math.max(stored, 1))} bytes per check`,
+    } MiB over ${checks} checks stored, ` +
+      `${Math.round(total / checks)} bytes per check`,
   );
   for (const [where, bytes] of functions.slice(0, 30)) {
-    console.log(
-      `${mib(bytes)} MiB ${String(Math.round(bytes / Math.max(stored, 1))).padStart(6)} B/check  ${where}`,
-    );
+    console.log(`${mib(bytes)} MiB ${String(Math.round(bytes / checks)).padStart(6)} B/check  ${where}`);
   }
-} finally {
-  await sink.stop();
-  await db.drop();
 }
-// The inspector's socket keeps the process alive.
-Deno.exit(0);
