@@ -30,6 +30,7 @@ const live = args.includes("--live");
 if (topic === undefined) {
   throw new TypeError("Cannot profile: '--topic' (a topic filled by memory.ts) is required");
 }
+const topicName: string = topic;
 
 /** A node of V8's sampling heap profile. */
 interface ProfileNode {
@@ -120,7 +121,7 @@ async function profile(sink: SinkProcess, group: string): Promise<void> {
   for (let polls = 0; polls < 1_200 && stored < after; polls++) {
     if (sink.exited) throw new Error(`Cannot profile: the sink exited: ${sink.otherOutput.join("\n")}`);
     await delay(100);
-    stored = await committedOffsets(db.sql, group, topic!);
+    stored = await committedOffsets(db.sql, group, topicName);
   }
   if (stored < after) {
     throw new Error(`Cannot profile: only ${stored} of ${after} checks stored in 2 minutes`);
@@ -128,7 +129,7 @@ async function profile(sink: SinkProcess, group: string): Promise<void> {
   const [target] = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
   const client = await inspector(target.webSocketDebuggerUrl);
   await client.call("HeapProfiler.enable");
-  const from = await committedOffsets(db.sql, group, topic!);
+  const from = await committedOffsets(db.sql, group, topicName);
   await client.call("HeapProfiler.startSampling", {
     samplingInterval: 16_384,
     includeObjectsCollectedByMajorGC: !live,
@@ -136,7 +137,7 @@ async function profile(sink: SinkProcess, group: string): Promise<void> {
   });
   await delay(seconds * 1_000);
   const { profile } = await client.call("HeapProfiler.stopSampling") as { profile: { head: ProfileNode } };
-  const checks = Math.max(await committedOffsets(db.sql, group, topic!) - from, 1);
+  const checks = Math.max(await committedOffsets(db.sql, group, topicName) - from, 1);
   const functions = byFunction(profile.head);
   const total = functions.reduce((sum, [, bytes]) => sum + bytes, 0);
   const mib = (bytes: number) => (bytes / 1_048_576).toFixed(1).padStart(7);

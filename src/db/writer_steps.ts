@@ -9,7 +9,7 @@ import type postgres from "postgres";
 import { numberArray, textArray } from "./_arrays.ts";
 import type { ResolvedCheck } from "./names.ts";
 import { accumulate, EMPTY_ACCUMULATOR, type RollupCheck, type RollupDelta } from "./rollups.ts";
-import { foldSite, type SiteChanges } from "./state.ts";
+import { compareTimeKeys, foldSite, type SiteChanges } from "./state.ts";
 import type { LocationRow, StoredSite } from "./state_store.ts";
 
 /** A check with its database ids, its location's included. */
@@ -74,19 +74,7 @@ export function foldSites(
   const locations: LocationRow[] = [];
   const hourly: RollupDelta[] = [];
   for (const [siteId, checks] of bySite) {
-    if (checks.length > 1) {
-      checks.sort((a, b) =>
-        a.micros < b.micros
-          ? -1
-          : a.micros > b.micros
-          ? 1
-          : a.checkId < b.checkId
-          ? -1
-          : a.checkId > b.checkId
-          ? 1
-          : 0
-      );
-    }
+    if (checks.length > 1) checks.sort(compareTimeKeys);
     const rows = stored.get(siteId) ??
       { locations: new Map(), accumulators: new Map(), site: null, open: null };
     // A located check is a SiteCheck as it is: handed over without a copy.
