@@ -61,11 +61,26 @@ Deno.test("StateCache: a site two batches hold at once is put back by neither, u
   assertEquals(sinceOf(cache.take([1]).held), new Map([[1, "third"]]));
 });
 
-Deno.test("StateCache: holds at most maxSites sites", () => {
-  const cache = new StateCache(2);
+Deno.test("StateCache: holds at most maxBytes of text, counting what it gives back and replaces", () => {
+  const one = new StateCache();
+  one.put(one.generation, new Map([[1, site("a")]]));
+  const perSite = one.bytes;
+  assertEquals(perSite > 48, true);
+  // Room for two sites: the third is not kept, and is read from the database.
+  const cache = new StateCache(2 * perSite);
   cache.put(cache.generation, new Map([[1, site("a")], [2, site("b")], [3, site("c")]]));
-  assertEquals(cache.size, 2);
+  assertEquals([cache.size, cache.bytes], [2, 2 * perSite]);
   assertEquals(cache.take([1, 2, 3]).missing, [3]);
+  assertEquals([cache.size, cache.bytes], [0, 0]);
+  cache.release([1, 2, 3]);
+  cache.put(cache.generation, new Map([[3, site("c")]]));
+  cache.put(cache.generation, new Map([[3, site("d")]]));
+  assertEquals([cache.size, cache.bytes], [1, perSite]);
+  // Text that needs two bytes a character is counted so: four characters more than "a", two bytes each.
+  cache.put(cache.generation, new Map([[4, site("\u00e9t\u00e9 \u2603")]]));
+  assertEquals(cache.bytes - perSite, 2 * (perSite - 48 + 4) + 48);
+  cache.clear();
+  assertEquals([cache.size, cache.bytes], [0, 0]);
 });
 
 Deno.test("StateCache: gives back every row it was given, in maps of their own", () => {

@@ -69,6 +69,10 @@ export function startSink(options: SinkStart): SinkProcess {
     const value = Deno.env.get(key);
     if (value !== undefined) env[key] = value;
   }
+  // The allocator's settings pass through, so that their effect on the sink's memory can be measured.
+  for (const [key, value] of Object.entries(Deno.env.toObject())) {
+    if (key.startsWith("MALLOC_") || key === "GLIBC_TUNABLES") env[key] = value;
+  }
   const profile = options.cpuProfDir === undefined
     ? []
     : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`];

@@ -16,88 +16,34 @@
  *
  * @module
  */
-import type { Accumulator } from "./rollups.ts";
-import type { LocationState } from "./state.ts";
+import { decodeSite, encodeSite } from "./_site_codec.ts";
 import type { StoredSite } from "./state_store.ts";
 
-/** How many sites the copy holds by default: about 1 KiB each with two locations. */
-export const STATE_CACHE_SITES = 50_000;
-
 /**
- * A site's rows as the copy keeps them: lists instead of maps. A `Map` costs about 250 bytes even with one
- * entry, and a site has one for its locations, one for their counts and two per location in the counts (error
- * kinds and latency buckets): half of what the copy held. Counts are flat [key, count, key, count, ...] lists.
+ * How much the copy holds by default, in bytes of its text (./_site_codec.ts): about 900 bytes a site with
+ * three locations (measured while draining bench/sink/memory.ts's topic), so some 37,000 sites. Beyond it, sites are read from the database.
  */
-interface KeptSite {
-  readonly locations: readonly LocationState[];
-  readonly counts: readonly KeptCounts[];
-  readonly site: StoredSite["site"];
-  readonly open: StoredSite["open"];
-}
+export const STATE_CACHE_BYTES = 32 * 1024 * 1024;
 
-interface KeptCounts {
-  readonly locationId: number;
-  readonly hour: bigint | null;
-  readonly checks: number;
-  readonly upChecks: number;
-  readonly errors: readonly number[];
-  readonly latency: readonly number[];
+/** What a site's text costs to hold: V8 keeps text in one byte per character unless a character needs two. */
+function cost(text: string): number {
+  // deno-lint-ignore no-control-regex
+  return (/[^\x00-\xff]/.test(text) ? 2 * text.length : text.length) + PER_SITE_BYTES;
 }
-
-function flatten(counts: ReadonlyMap<number, number>): number[] {
-  const flat: number[] = [];
-  for (const [key, count] of counts) flat.push(key, count);
-  return flat;
-}
-
-function unflatten(flat: readonly number[]): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (let i = 0; i < flat.length; i += 2) counts.set(flat[i]!, flat[i + 1]!);
-  return counts;
-}
-
-function keep(rows: StoredSite): KeptSite {
-  return {
-    locations: [...rows.locations.values()],
-    counts: [...rows.accumulators].map(([locationId, counts]) => ({
-      locationId,
-      hour: counts.hour,
-      checks: counts.checks,
-      upChecks: counts.upChecks,
-      errors: flatten(counts.errors),
-      latency: flatten(counts.latency),
-    })),
-    site: rows.site,
-    open: rows.open,
-  };
-}
-
-/** The rows of a kept site, in maps of their own (a batch may change them). */
-function restore(kept: KeptSite): StoredSite {
-  return {
-    locations: new Map(kept.locations.map((location) => [location.locationId, location])),
-    accumulators: new Map(kept.counts.map((counts): [number, Accumulator] => [counts.locationId, {
-      hour: counts.hour,
-      checks: counts.checks,
-      upChecks: counts.upChecks,
-      errors: unflatten(counts.errors),
-      latency: unflatten(counts.latency),
-    }])),
-    site: kept.site,
-    open: kept.open,
-  };
-}
+/** The string's header and the map's entry. */
+const PER_SITE_BYTES = 48;
 
 /** The state rows of the sites this sink wrote last, by site id. */
 export class StateCache {
-  readonly #sites = new Map<number, KeptSite>();
+  readonly #sites = new Map<number, string>();
+  #bytes = 0;
   /** Batches under way per site, and the sites two of them shared (put back by neither). */
   readonly #inFlight = new Map<number, number>();
   readonly #shared = new Set<number>();
   #generation = 0;
 
-  /** @param maxSites Sites held at most; beyond that, sites are read from the database. */
-  constructor(readonly maxSites: number = STATE_CACHE_SITES) {}
+  /** @param maxBytes Bytes held at most (see {@linkcode STATE_CACHE_BYTES}); beyond that, sites are read from the database. */
+  constructor(readonly maxBytes: number = STATE_CACHE_BYTES) {}
 
   /** Changes whenever the copy is cleared; a batch begun before puts nothing back. */
   get generation(): number {
@@ -109,9 +55,15 @@ export class StateCache {
     return this.#sites.size;
   }
 
+  /** Bytes held, as {@linkcode STATE_CACHE_BYTES} counts them. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /** Forgets every site: another writer may change them from now on. */
   clear(): void {
     this.#sites.clear();
+    this.#bytes = 0;
     this.#generation++;
   }
 
@@ -131,8 +83,9 @@ export class StateCache {
       const site = this.#sites.get(id);
       if (site === undefined) missing.push(id);
       else {
-        held.set(id, restore(site));
+        held.set(id, decodeSite(site));
         this.#sites.delete(id);
+        this.#bytes -= cost(site);
       }
     }
     return { held, missing };
@@ -142,8 +95,13 @@ export class StateCache {
   put(generation: number, sites: ReadonlyMap<number, StoredSite>): void {
     if (generation !== this.#generation) return;
     for (const [id, site] of sites) {
-      if (this.#sites.size >= this.maxSites) return;
-      if (!this.#shared.has(id)) this.#sites.set(id, keep(site));
+      if (this.#bytes >= this.maxBytes) return;
+      if (this.#shared.has(id)) continue;
+      const text = encodeSite(site);
+      const previous = this.#sites.get(id);
+      if (previous !== undefined) this.#bytes -= cost(previous);
+      this.#sites.set(id, text);
+      this.#bytes += cost(text);
     }
   }
 

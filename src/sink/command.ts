@@ -115,6 +115,14 @@ const MEMORY_OPTIONS = {
     description: "most checks in one transaction; the sink holds at most (N + 1) times this many decoded",
     default: "30000",
   },
+  "state-cache": {
+    type: "string",
+    env: "MONITOR_STATE_CACHE",
+    arg: "SIZE",
+    description: "most bytes of sites' state rows kept between transactions (about 900 a site with three " +
+      "locations); 0 reads every batch's sites from the database",
+    default: "32MiB",
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 const SINK_FLAGS = {
@@ -174,6 +182,7 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     ),
     maxBatch: positiveInteger("max-batch", flags["max-batch"], SINK_FETCH.maxBatch),
     maxWaitTimeInMs: SINK_FETCH.maxWaitTimeInMs,
+    stateCacheBytes: byteSize("state-cache", flags["state-cache"], SINK_FETCH.stateCacheBytes, 0),
   };
   const url = databaseUrl(flags["database-url"]);
   const settings = await kafkaSettings(flags, env, `monitor-sink-${group}`);

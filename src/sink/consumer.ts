@@ -21,7 +21,7 @@ import { Histogram } from "../histogram.ts";
 import type { Logger } from "../log.ts";
 import type { Metric } from "../metrics.ts";
 import { retrying } from "../db/retry.ts";
-import { StateCache } from "../db/state_cache.ts";
+import { STATE_CACHE_BYTES, StateCache } from "../db/state_cache.ts";
 import {
   decodeBatch,
   HEARTBEAT_SLICE_MS,
@@ -52,6 +52,7 @@ export const SINK_FETCH = {
   maxBytes: 1024 * 1024,
   partitionsConsumedConcurrently: 2,
   maxBatch: 30_000,
+  stateCacheBytes: STATE_CACHE_BYTES,
 } as const;
 
 /** How much the consumer fetches and holds at once; together they bound the sink's memory (README). */
@@ -66,6 +67,8 @@ export interface SinkFetch {
   readonly maxBatch: number;
   /** How long the broker waits for data before answering a fetch. */
   readonly maxWaitTimeInMs: number;
+  /** Most bytes of state rows kept in memory between transactions (src/db/state_cache.ts). */
+  readonly stateCacheBytes: number;
 }
 
 /** Options of {@linkcode SinkConsumer}. */
@@ -130,7 +133,7 @@ export class SinkConsumer {
   #latency = new Histogram();
   readonly #fetch: SinkFetch;
   /** Cleared at every assignment: until then no other member writes this member's sites. */
-  readonly #cache = new StateCache();
+  readonly #cache: StateCache;
   readonly #queue: WriteQueue<HandedBatch>;
   /** This member's joins: a batch fetched before the last one is not handed over. */
   #epoch = 0;
@@ -143,6 +146,7 @@ export class SinkConsumer {
     this.#kafka = kafka;
     this.#fetch = options.fetch ?? SINK_FETCH;
     this.#tracker = new LagTracker(options.stallTimeoutMs);
+    this.#cache = new StateCache(this.#fetch.stateCacheBytes);
     this.#queue = new WriteQueue<HandedBatch>({
       maxBatch: this.#fetch.maxBatch,
       maxHeld: this.#fetch.maxBatch * (this.#fetch.partitionsConsumedConcurrently + 1),
@@ -194,6 +198,8 @@ export class SinkConsumer {
       lag: this.#tracker.totalLag(),
       partition_lag: [...this.#tracker.lag()].map(([partition, lag]) => `${partition}:${lag}`).join(","),
       latency_p99_ms: this.#latency.percentile(99),
+      state_cache_sites: this.#cache.size,
+      state_cache_mib: Math.round(this.#cache.bytes / 104_857.6) / 10,
     };
     this.#stats = { ...newStats(), last_commit: stats.last_commit };
     this.#latency = new Histogram();

@@ -20,6 +20,9 @@ export interface SinkStats extends Record<string, unknown> {
   stalls: number;
   last_commit: string | null;
   latency_p99_ms: number;
+  /** Sites whose state rows are kept in memory, and what they take (src/db/state_cache.ts). */
+  state_cache_sites: number;
+  state_cache_mib: number;
 }
 
 /** The sink's metrics: counters since the start, and the lag per partition and in total. */
@@ -74,5 +77,7 @@ export function newStats(): SinkStats {
     stalls: 0,
     last_commit: null,
     latency_p99_ms: 0,
+    state_cache_sites: 0,
+    state_cache_mib: 0,
   };
 }
