@@ -88,7 +88,16 @@ export interface WriteOptions {
    * from the database. Without it, every site of the batch is read.
    */
   readonly cache?: StateCache;
+  /** Checks inserted by one statement; default {@linkcode SLICE_CHECKS}. */
+  readonly sliceChecks?: number;
 }
+
+/**
+ * Checks inserted by one statement. A transaction of tens of thousands of checks inserts them a slice at a time,
+ * so that what the insert builds for each check (its row, its share of the array literals and of postgres.js's
+ * message buffer, about 1 KB) is held for one or two slices, not for the whole transaction.
+ */
+export const SLICE_CHECKS = 5_000;
 
 /** What {@linkcode writeBatch} did with the batch's messages. */
 export interface BatchResult {
@@ -196,6 +205,7 @@ interface AttemptOutput {
 /** The statements of one {@linkcode attempt}, in its transaction. */
 async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInput): Promise<BatchResult> {
   const { batch, options, guess, out } = input;
+  const slice = options.sliceChecks ?? SLICE_CHECKS;
   const { ranges, checkOffsets, letterOffsets } = input.validated;
   const timed = batch.checks.map(({ check }): TimedCheck => ({
     check,
@@ -254,8 +264,7 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
     : null;
   // Sites the cache does not hold are read in the same round trip (their rows do not depend on the insert).
   const reading = guessed === null && missing.length > 0 ? readSiteRows(tx, missing) : null;
-  const [inserted, deadLetters, , read, opened] = await all([
-    insertChecksUnnest(tx, resolved.map((r) => toCheckRow(r.check, r))),
+  const [inserted, [deadLetters, , read, opened]] = await insertInSlices(tx, resolved, slice, () => [
     insertDeadLetters(tx, batch.topic, letters),
     tx`
       update consumer_offsets c
@@ -282,6 +291,31 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
   }
   const storedCount = inserted;
   return { stored: storedCount, duplicates: checks.length - storedCount, deadLetters, skipped };
+}
+
+/**
+ * Inserts the checks in statements of `size` rows, each built while the server runs the one before (so that
+ * one or two statements' rows, array literals and buffers are held at a time, not the transaction's), then
+ * sends `rest()`'s statements after the last; resolves to the rows inserted and `rest()`'s results.
+ */
+async function insertInSlices<T extends readonly unknown[]>(
+  tx: postgres.TransactionSql,
+  resolved: readonly LocatedCheck[],
+  size: number,
+  rest: () => T,
+): Promise<[number, { -readonly [K in keyof T]: Awaited<T[K]> }]> {
+  let inserted = 0;
+  let previous: Promise<number> | null = null;
+  for (let start = 0; start < resolved.length; start += size) {
+    const rows = resolved.slice(start, start + size).map((r) => toCheckRow(r.check, r));
+    const sent = insertChecksUnnest(tx, rows);
+    // Awaited once the statement before it is; a failure meanwhile is not left unhandled.
+    sent.catch(() => {});
+    if (previous !== null) inserted += await previous;
+    previous = sent;
+  }
+  const [last, results] = await all([previous, all(rest())]);
+  return [inserted + (last ?? 0), results];
 }
 
 function writeChanges(
