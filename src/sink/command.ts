@@ -113,7 +113,7 @@ const MEMORY_OPTIONS = {
     env: "MONITOR_MAX_BATCH",
     arg: "CHECKS",
     description: "most checks in one transaction; the sink holds at most (N + 1) times this many decoded",
-    default: "30000",
+    default: "20000",
   },
   "state-cache": {
     type: "string",

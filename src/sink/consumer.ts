@@ -51,7 +51,7 @@ export const SINK_FETCH = {
   maxBytesPerPartition: 512 * 1024,
   maxBytes: 1024 * 1024,
   partitionsConsumedConcurrently: 2,
-  maxBatch: 30_000,
+  maxBatch: 20_000,
   stateCacheBytes: STATE_CACHE_BYTES,
 } as const;
 
