@@ -689,6 +689,43 @@ Deno.test("db writer", async (t) => {
       assertEquals(await siteRow(sql, "lambda"), null);
     });
 
+    await t.step(
+      "a statement that fails before the inserts' slices (a lock timeout) rejects the batch with its own error",
+      async () => {
+        const now = new Date("2026-11-25T00:02:01Z");
+        await writeBatch(sql, batch("g12", 0, 0, [down("nu", 1200, "2026-11-25T00:00:00Z")]), { now });
+        // Another session holds the site's open incident: reading the site's rows back waits, then times out,
+        // which aborts the transaction while the inserts of its slices are under way.
+        const locker = postgres(db.url, { max: 1, onnotice: () => {} });
+        const writer = postgres(db.url, { max: 1, onnotice: () => {}, connection: { lock_timeout: 300 } });
+        try {
+          let release!: () => void;
+          const held = new Promise<void>((resolve) => release = resolve);
+          let locked!: () => void;
+          const lockTaken = new Promise<void>((resolve) => locked = resolve);
+          const holding = locker.begin(async (tx) => {
+            await tx`select * from site_incidents for update`;
+            locked();
+            await held;
+          });
+          await lockTaken;
+          const next = [down("nu", 1201, "2026-11-25T00:01:00Z"), check("nu", 1202, "2026-11-25T00:02:00Z")];
+          const refused = await writeBatch(writer, batch("g12", 0, 1, next), { now, sliceChecks: 1 }).then(
+            () => null,
+            (error: { code?: string }) => error.code,
+          );
+          release();
+          await holding;
+          // The lock timeout itself (55P03), not the 25P02 of the statements after it; nothing stored.
+          assertEquals(refused, "55P03");
+          assertEquals(await readOffsets(sql, "g12", "monitor.checks"), new Map([[0, "1"]]));
+        } finally {
+          await locker.end();
+          await writer.end();
+        }
+      },
+    );
+
     await t.step("an empty batch only moves the offsets", async () => {
       const empty: Batch = {
         group: "g11",

@@ -76,11 +76,15 @@ Deno.test("StateCache: holds at most maxBytes of text, counting what it gives ba
   cache.put(cache.generation, new Map([[3, site("c")]]));
   cache.put(cache.generation, new Map([[3, site("d")]]));
   assertEquals([cache.size, cache.bytes], [1, perSite]);
-  // Text that needs two bytes a character is counted so: four characters more than "a", two bytes each.
-  cache.put(cache.generation, new Map([[4, site("\u00e9t\u00e9 \u2603")]]));
-  assertEquals(cache.bytes - perSite, 2 * (perSite - 48 + 4) + 48);
+  // A site that does not fit is not kept, and its older text is dropped.
+  cache.put(cache.generation, new Map([[3, site("c".repeat(2 * perSite))]]));
+  assertEquals([cache.size, cache.bytes], [0, 0]);
   cache.clear();
   assertEquals([cache.size, cache.bytes], [0, 0]);
+  // Text that needs two bytes a character is counted so: four characters more than "a", two bytes each.
+  const roomy = new StateCache();
+  roomy.put(roomy.generation, new Map([[4, site("\u00e9t\u00e9 \u2603")]]));
+  assertEquals(roomy.bytes, 2 * (perSite - 48 + 4) + 48);
 });
 
 Deno.test("StateCache: gives back every row it was given, in maps of their own", () => {

@@ -99,7 +99,11 @@ export class StateCache {
       if (this.#shared.has(id)) continue;
       const text = encodeSite(site);
       const previous = this.#sites.get(id);
-      if (previous !== undefined) this.#bytes -= cost(previous);
+      if (previous !== undefined) {
+        this.#sites.delete(id);
+        this.#bytes -= cost(previous);
+      }
+      if (this.#bytes + cost(text) > this.maxBytes) continue;
       this.#sites.set(id, text);
       this.#bytes += cost(text);
     }

@@ -264,9 +264,14 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
     : null;
   // Sites the cache does not hold are read in the same round trip (their rows do not depend on the insert).
   const reading = guessed === null && missing.length > 0 ? readSiteRows(tx, missing) : null;
-  const [inserted, [deadLetters, , read, opened]] = await insertInSlices(tx, resolved, slice, () => [
-    insertDeadLetters(tx, batch.topic, letters),
-    tx`
+  const [inserted, [deadLetters, , read, opened]] = await insertInSlices(
+    tx,
+    resolved,
+    slice,
+    [reading],
+    () => [
+      insertDeadLetters(tx, batch.topic, letters),
+      tx`
       update consumer_offsets c
       set next_offset = greatest(c.next_offset, p.next_offset), updated_at = now()
       from unnest(
@@ -274,9 +279,10 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
         ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
       ) as p(partition, next_offset)
       where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
-    reading,
-    ...(guessed === null ? [] : writeChanges(tx, guessed, stored)),
-  ]);
+      reading,
+      ...(guessed === null ? [] : writeChanges(tx, guessed, stored)),
+    ],
+  );
   if (guessed !== null) {
     if (inserted !== unique.length) throw new GuessedWrong();
     out.committed = committedSites(stored, guessed, opened as Map<number, number>);
@@ -294,27 +300,38 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
 }
 
 /**
- * Inserts the checks in statements of `size` rows, each built while the server runs the one before (so that
+ * Inserts the checks in statements of `size` rows, each built while the server runs an earlier one (so that
  * one or two statements' rows, array literals and buffers are held at a time, not the transaction's), then
  * sends `rest()`'s statements after the last; resolves to the rows inserted and `rest()`'s results.
+ * `sentBefore` are statements sent before the first slice, whose results `rest()` hands on: if a slice fails
+ * first, they settle with it and the error that made the others fail is thrown.
  */
 async function insertInSlices<T extends readonly unknown[]>(
   tx: postgres.TransactionSql,
   resolved: readonly LocatedCheck[],
   size: number,
+  sentBefore: readonly (Promise<unknown> | null)[],
   rest: () => T,
 ): Promise<[number, { -readonly [K in keyof T]: Awaited<T[K]> }]> {
+  // Awaited through `rest()` or below; a failure before then is not left unhandled (it would end the process).
+  for (const statement of sentBefore) statement?.catch(() => {});
+  const slices: Promise<number>[] = [];
   let inserted = 0;
-  let previous: Promise<number> | null = null;
-  for (let start = 0; start < resolved.length; start += size) {
-    const rows = resolved.slice(start, start + size).map((r) => toCheckRow(r.check, r));
-    const sent = insertChecksUnnest(tx, rows);
-    // Awaited once the statement before it is; a failure meanwhile is not left unhandled.
-    sent.catch(() => {});
-    if (previous !== null) inserted += await previous;
-    previous = sent;
+  try {
+    for (let start = 0; start < resolved.length; start += size) {
+      const rows = resolved.slice(start, start + size).map((r) => toCheckRow(r.check, r));
+      const sent = insertChecksUnnest(tx, rows);
+      sent.catch(() => {});
+      slices.push(sent);
+      if (slices.length > 1) inserted += await slices[slices.length - 2]!;
+    }
+  } catch (error) {
+    // Nothing sent is left running when the transaction ends, and the caller gets the first cause (a statement
+    // after a failed one fails with 25P02, which `all` passes over).
+    await all([...sentBefore, ...slices]);
+    throw error;
   }
-  const [last, results] = await all([previous, all(rest())]);
+  const [last, results] = await all([slices.at(-1) ?? null, all(rest())]);
   return [inserted + (last ?? 0), results];
 }
 
