@@ -690,12 +690,12 @@ Deno.test("db writer", async (t) => {
     });
 
     await t.step(
-      "a statement that fails before the inserts' slices (a lock timeout) rejects the batch with its own error",
+      "reading a site's rows back fails (a lock timeout) after inserts in slices: the batch is refused with that error",
       async () => {
         const now = new Date("2026-11-25T00:02:01Z");
         await writeBatch(sql, batch("g12", 0, 0, [down("nu", 1200, "2026-11-25T00:00:00Z")]), { now });
-        // Another session holds the site's open incident: reading the site's rows back waits, then times out,
-        // which aborts the transaction while the inserts of its slices are under way.
+        // Another session holds the site's open incident: reading the site's rows back (the cache is not used)
+        // waits, then times out, which aborts the transaction that inserted the batch's checks in slices.
         const locker = postgres(db.url, { max: 1, onnotice: () => {} });
         const writer = postgres(db.url, { max: 1, onnotice: () => {}, connection: { lock_timeout: 300 } });
         try {

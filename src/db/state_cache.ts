@@ -21,7 +21,8 @@ import type { StoredSite } from "./state_store.ts";
 
 /**
  * How much the copy holds by default, in bytes of its text (./_site_codec.ts): about 900 bytes a site with
- * three locations (measured while draining bench/sink/memory.ts's topic), so some 37,000 sites. Beyond it, sites are read from the database.
+ * three locations (measured while draining bench/sink/memory.ts's topic), so some 37,000 sites. Beyond it,
+ * sites are read from the database.
  */
 export const STATE_CACHE_BYTES = 32 * 1024 * 1024;
 
@@ -42,7 +43,10 @@ export class StateCache {
   readonly #shared = new Set<number>();
   #generation = 0;
 
-  /** @param maxBytes Bytes held at most (see {@linkcode STATE_CACHE_BYTES}); beyond that, sites are read from the database. */
+  /**
+   * @param maxBytes Bytes held at most (see {@linkcode STATE_CACHE_BYTES}); beyond that, sites are read from
+   *   the database.
+   */
   constructor(readonly maxBytes: number = STATE_CACHE_BYTES) {}
 
   /** Changes whenever the copy is cleared; a batch begun before puts nothing back. */
@@ -103,9 +107,10 @@ export class StateCache {
         this.#sites.delete(id);
         this.#bytes -= cost(previous);
       }
-      if (this.#bytes + cost(text) > this.maxBytes) continue;
+      const bytes = cost(text);
+      if (this.#bytes + bytes > this.maxBytes) continue;
       this.#sites.set(id, text);
-      this.#bytes += cost(text);
+      this.#bytes += bytes;
     }
   }
 

@@ -262,13 +262,10 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
   const guessed = guess && cache !== undefined && missing.length === 0 && unique.length > 0
     ? foldSites(stored, unique, now, MAX_FUTURE_MS)
     : null;
-  // Sites the cache does not hold are read in the same round trip (their rows do not depend on the insert).
-  const reading = guessed === null && missing.length > 0 ? readSiteRows(tx, missing) : null;
   const [inserted, [deadLetters, , read, opened]] = await insertInSlices(
     tx,
     resolved,
     slice,
-    [reading],
     () => [
       insertDeadLetters(tx, batch.topic, letters),
       tx`
@@ -279,7 +276,8 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
         ${textArray(partitions.map((p) => ranges.get(p)!.next.toString()))}::int8[]
       ) as p(partition, next_offset)
       where c.group_id = ${batch.group} and c.topic = ${batch.topic} and c.partition = p.partition`,
-      reading,
+      // Sites the cache does not hold are read in the same round trip (their rows do not depend on the insert).
+      guessed === null && missing.length > 0 ? readSiteRows(tx, missing) : null,
       ...(guessed === null ? [] : writeChanges(tx, guessed, stored)),
     ],
   );
@@ -302,19 +300,15 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
 /**
  * Inserts the checks in statements of `size` rows, each built while the server runs an earlier one (so that
  * one or two statements' rows, array literals and buffers are held at a time, not the transaction's), then
- * sends `rest()`'s statements after the last; resolves to the rows inserted and `rest()`'s results.
- * `sentBefore` are statements sent before the first slice, whose results `rest()` hands on: if a slice fails
- * first, they settle with it and the error that made the others fail is thrown.
+ * sends `rest()`'s statements after the last; resolves to the rows inserted and `rest()`'s results. Every
+ * statement of the transaction is sent from here, so a failure leaves none running or unhandled.
  */
 async function insertInSlices<T extends readonly unknown[]>(
   tx: postgres.TransactionSql,
   resolved: readonly LocatedCheck[],
   size: number,
-  sentBefore: readonly (Promise<unknown> | null)[],
   rest: () => T,
 ): Promise<[number, { -readonly [K in keyof T]: Awaited<T[K]> }]> {
-  // Awaited through `rest()` or below; a failure before then is not left unhandled (it would end the process).
-  for (const statement of sentBefore) statement?.catch(() => {});
   const slices: Promise<number>[] = [];
   let inserted = 0;
   try {
@@ -328,7 +322,7 @@ async function insertInSlices<T extends readonly unknown[]>(
   } catch (error) {
     // Nothing sent is left running when the transaction ends, and the caller gets the first cause (a statement
     // after a failed one fails with 25P02, which `all` passes over).
-    await all([...sentBefore, ...slices]);
+    await all(slices);
     throw error;
   }
   const [last, results] = await all([slices.at(-1) ?? null, all(rest())]);
