@@ -106,10 +106,17 @@ launch_node() {
 }
 
 format_storage() {
-  local cluster_id_file=$cluster_dir/cluster.id id pids=() ids=() i
+  local cluster_id_file=$cluster_dir/cluster.id id pids=() ids=() i try cluster_id
   mkdir -p "$cluster_dir"
   # A cluster id is 16 random bytes in URL-safe base64 without padding (what `kafka-storage random-uuid` makes).
-  [[ -s $cluster_id_file ]] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$cluster_id_file"
+  # Like Kafka's own, it never begins with '-': the storage tool would take it for an option and refuse to
+  # format (one cluster in 64 failed to start that way).
+  cluster_id=$(cat "$cluster_id_file" 2>/dev/null || true)
+  for ((try = 0; try < 100; try++)); do
+    [[ -n $cluster_id && $cluster_id != -* ]] && break
+    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
+  printf '%s' "$cluster_id" >"$cluster_id_file"
   for ((id = 1; id <= nodes; id++)); do
     [[ -f $(node_dir "$id")/data/meta.properties ]] && continue
     write_node_config "$id"
