@@ -111,12 +111,17 @@ function freePortBlock(): number {
 
 /**
  * Starts a private broker on four free ports (PLAINTEXT is the first); `extraConfig` lines are appended to
- * its server.properties (e.g. an authorizer).
+ * its server.properties (e.g. an authorizer); given as a function, it is called with the first port.
  */
-export async function startPrivateBroker(options: { extraConfig?: string } = {}): Promise<PrivateBroker> {
+export async function startPrivateBroker(
+  options: { extraConfig?: string | ((port: number) => string) } = {},
+): Promise<PrivateBroker> {
   const port = freePortBlock();
   const dir = await Deno.makeTempDir({ prefix: "monitor-kafka-" });
-  const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir, KAFKA_EXTRA_CONFIG: options.extraConfig ?? "" };
+  const extraConfig = typeof options.extraConfig === "function"
+    ? options.extraConfig(port)
+    : options.extraConfig ?? "";
+  const env = { KAFKA_PORT: String(port), KAFKA_DIR: dir, KAFKA_EXTRA_CONFIG: extraConfig };
   const broker: PrivateBroker = {
     brokers: `127.0.0.1:${port}`,
     certs: `${dir}/certs`,

@@ -3,6 +3,14 @@
  * name, gzip-compressed batches. A failed send puts its batch back at the front of the outbox and is retried
  * with backoff, so results wait out a broker outage (up to the outbox bound) and keep their order.
  *
+ * A send that fails keeps its producer when the cause is one Kafka may recover from (a lost connection, a
+ * timeout, a leader moving), and the same batch is sent again, unchanged, before anything else: kafkajs
+ * rolls back its sequence numbers when a request fails, so the copy carries the same producer id and
+ * sequences, and a broker that had written the first copy before its answer was lost drops the second. A
+ * new producer would have a new id, and the batch would land twice. The producer is replaced after a
+ * non-retriable error (its idempotence session is broken, e.g. an unknown producer id) or after
+ * {@linkcode KEPT_SESSION_ATTEMPTS} failed sends in a row; its batch then goes back to the outbox.
+ *
  * A send that kafkajs reports as successful is verified too: the messages of every partition missing from
  * its `RecordMetadata` go back to the front of the outbox and are sent again (see ./acknowledged.ts for the
  * kafkajs defect this guards against), and counted as re-sent.
@@ -15,6 +23,9 @@ import { Backoff, deadline, delay, isTimeout } from "../async.ts";
 import type { Logger } from "../log.ts";
 import type { Outbox } from "./outbox.ts";
 import { missingPartitions, unacknowledged } from "./acknowledged.ts";
+
+/** Failed sends in a row after which the producer is replaced even when every error was retriable. */
+export const KEPT_SESSION_ATTEMPTS = 8;
 
 /** One message waiting to be published. */
 export interface OutboxEntry {
@@ -54,7 +65,12 @@ export class Publisher {
   #loop: Promise<void> | null = null;
   #published = 0;
   #resent = 0;
-  #sending = 0;
+  /**
+   * The batch taken out of the outbox and not yet acknowledged: under way, or held after a failed send to
+   * be sent again, unchanged, on the same producer.
+   */
+  #inFlight: readonly OutboxEntry[] = [];
+  #held = false;
   /** The partition kafkajs's partitioner chose for each message of the send under way. */
   readonly #partitionOf = new Map<Message, number>();
   #failures = 0;
@@ -89,7 +105,7 @@ export class Publisher {
 
   /** Results not yet acknowledged: waiting in the outbox or in a send under way. */
   get pending(): number {
-    return this.outbox.size + this.#sending;
+    return this.outbox.size + this.#inFlight.length;
   }
 
   /** Failed send attempts so far. */
@@ -135,19 +151,20 @@ export class Publisher {
   async #run(): Promise<void> {
     const halt = this.#halt.signal;
     while (!halt.aborted) {
-      if (this.outbox.size === 0) {
+      if (!this.#held && this.outbox.size === 0) {
         if (this.#stopping.signal.aborted) return;
         await this.outbox.waitForItems(AbortSignal.any([this.#stopping.signal, halt]));
         continue;
       }
-      if (this.outbox.size < this.#batchSize && !this.#stopping.signal.aborted) {
+      if (!this.#held && this.outbox.size < this.#batchSize && !this.#stopping.signal.aborted) {
         await delay(this.#lingerMs, { signal: halt }).catch(() => {});
       }
-      const batch = this.outbox.take(this.#batchSize);
-      this.#sending = batch.length;
+      const batch = this.#held ? this.#inFlight : this.outbox.take(this.#batchSize);
+      this.#inFlight = batch;
+      this.#held = false;
       try {
         const { unacked, partitions } = await this.#send(batch);
-        this.#sending = 0;
+        this.#inFlight = [];
         this.#published += batch.length - unacked.length;
         if (unacked.length > 0) {
           this.outbox.unshift(unacked);
@@ -162,18 +179,23 @@ export class Publisher {
         if (this.#backoff.attempts > 0) this.log.info("publishing again", { published: batch.length });
         this.#backoff.reset();
       } catch (error) {
-        this.#sending = 0;
-        this.outbox.unshift(batch);
         this.#failures++;
         const wait = this.#backoff.next();
+        this.#held = this.#producer !== null && keepsSession(error) &&
+          this.#backoff.attempts < KEPT_SESSION_ATTEMPTS;
+        if (!this.#held) {
+          this.#inFlight = [];
+          this.outbox.unshift(batch);
+          if (this.#producer !== null) await deadline(this.#producer.disconnect(), 2_000).catch(() => {});
+          this.#producer = null;
+        }
         this.log.warn("cannot publish; will retry", {
           error: (error as Error).message,
           attempt: this.#backoff.attempts,
           retry_in_ms: wait,
           outbox: this.outbox.size,
+          same_producer: this.#held,
         });
-        if (this.#producer !== null) await deadline(this.#producer.disconnect(), 2_000).catch(() => {});
-        this.#producer = null;
         // A halt ends the wait early; the loop condition then ends the loop.
         await delay(wait, { signal: halt }).catch(() => {});
       }
@@ -226,4 +248,17 @@ export class Publisher {
       this.#partitionOf.clear();
     }
   }
+}
+
+/**
+ * Whether a failed send leaves the producer's idempotence session usable: the innermost cause (kafkajs wraps
+ * the last error of its retries) is one kafkajs itself would retry. Non-retriable ones include Kafka's
+ * OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID and INVALID_PRODUCER_EPOCH.
+ */
+export function keepsSession(error: unknown): boolean {
+  let root = error;
+  for (let depth = 0; depth < 10 && root instanceof Error && root.cause instanceof Error; depth++) {
+    root = root.cause;
+  }
+  return root instanceof Error && (root as { retriable?: unknown }).retriable === true;
 }
