@@ -39,11 +39,18 @@ export class KafkaProxy {
   #armedOutageMs: number | null = null;
   #refuseUntil = 0;
   #lostAnswers = 0;
+  #target: Deno.ConnectOptions | null = null;
 
-  constructor(private readonly target: { hostname: string; port: number }) {
+  /** Listens at once on a free loopback port; connections are refused until {@linkcode forwardTo}. */
+  constructor() {
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.port = (this.#listener.addr as Deno.NetAddr).port;
-    this.#accept();
+    this.#accept().catch(() => {}); // ends when the listener closes
+  }
+
+  /** Where connections go from now on. */
+  forwardTo(target: Deno.ConnectOptions): void {
+    this.#target = target;
   }
 
   /** Produce answers swallowed so far. */
@@ -63,7 +70,7 @@ export class KafkaProxy {
 
   async #accept(): Promise<void> {
     for await (const client of this.#listener) {
-      if (Date.now() < this.#refuseUntil) {
+      if (this.#target === null || Date.now() < this.#refuseUntil) {
         this.#closeQuietly(client);
         continue;
       }
@@ -72,8 +79,9 @@ export class KafkaProxy {
   }
 
   async #serve(client: Deno.Conn): Promise<void> {
-    const broker = await Deno.connect(this.target);
-    this.#open.add(client).add(broker);
+    this.#open.add(client);
+    const broker = await Deno.connect(this.#target!);
+    this.#open.add(broker);
     const doomed = new Map<number, number>(); // correlation id -> outage after its answer
     const cut = () => {
       this.#closeQuietly(client);

@@ -5,7 +5,7 @@
  */
 import { Kafka, logLevel } from "kafkajs";
 import { assertEquals } from "./_assert.ts";
-import { plainKafka, readTopic, startPrivateBroker } from "./_kafka.ts";
+import { plainKafka, type PrivateBroker, readTopic, startPrivateBroker } from "./_kafka.ts";
 import { KafkaProxy } from "./_kafka_proxy.ts";
 import { Outbox } from "../src/check/outbox.ts";
 import { type OutboxEntry, Publisher } from "../src/check/publisher.ts";
@@ -19,29 +19,29 @@ Deno.test(
   "a produce answer lost after the broker wrote the batch: the batch is sent again on the same producer and lands once",
   kafkaTest,
   async () => {
-    let proxy: KafkaProxy | null = null;
-    const broker = await startPrivateBroker({
-      extraConfig: (port) => {
-        proxy = new KafkaProxy({ hostname: "127.0.0.1", port });
-        return `advertised.listeners=PLAINTEXT://127.0.0.1:${proxy.port},SSL://127.0.0.1:${
-          port + 1
-        },SASL_SSL://127.0.0.1:${port + 2}`;
-      },
-    });
-    const through = proxy as unknown as KafkaProxy;
+    const proxy = new KafkaProxy();
+    let broker: PrivateBroker | null = null;
     const lines: string[] = [];
     const log = createLogger({ format: "json", write: (line) => lines.push(line) });
-    const viaProxy = `127.0.0.1:${through.port}`;
+    const viaProxy = `127.0.0.1:${proxy.port}`;
     try {
+      broker = await startPrivateBroker({
+        extraConfig: (port) => {
+          proxy.forwardTo({ hostname: "127.0.0.1", port });
+          return `advertised.listeners=PLAINTEXT://${viaProxy},SSL://127.0.0.1:${
+            port + 1
+          },SASL_SSL://127.0.0.1:${port + 2}`;
+        },
+      });
       const topic = "lost-answer";
+      // Connected before the fault: the proxy refuses new connections during the outage, not this one.
       const admin = plainKafka(viaProxy).admin();
       await admin.connect();
       await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
-      await admin.disconnect();
 
       const outbox = new Outbox<OutboxEntry>(10_000);
-      // Few and short client retries, so kafkajs gives up within the outage and the publisher's own retry
-      // is what is tested.
+      // The publisher's producer has retry settings of its own for its sends; the client's few, short ones
+      // are for reconnecting, so that a send fails within the outage and the publisher's retry is tested.
       const kafka = new Kafka({
         brokers: [viaProxy],
         logLevel: logLevel.NOTHING,
@@ -58,23 +58,26 @@ Deno.test(
       for (let waited = 0; publisher.published < 50 && waited < 20_000; waited += 50) await delay(50);
       assertEquals(publisher.published, 50);
 
-      // The next batch is written by the broker, its answer is lost, and then nothing gets through for
+      // The next batch is written by the broker, its answer is lost, and then nothing new gets through for
       // longer than kafkajs's own retries last, so the send fails and the publisher must try again later.
-      through.loseNextProduceAnswer(5_000);
+      // Meanwhile the topic grows to 12 partitions: the batch must go again to the partitions it went to.
+      proxy.loseNextProduceAnswer(5_000);
       push(50, 80);
-      await delay(500);
+      for (let waited = 0; proxy.lostAnswers === 0 && waited < 10_000; waited += 20) await delay(20);
+      assertEquals(proxy.lostAnswers, 1);
+      await admin.createPartitions({ topicPartitions: [{ topic, count: 12 }] });
       push(130, 70); // waits in the outbox behind the lost batch
       for (let waited = 0; publisher.published < 200 && waited < 60_000; waited += 100) await delay(100);
       assertEquals(await publisher.stop(10_000), 0);
+      await admin.disconnect();
 
-      assertEquals(through.lostAnswers, 1);
       const failures = lines.map((line) => JSON.parse(line)).filter((entry) =>
         entry.message === "cannot publish; will retry"
       );
       assertEquals(
         failures.length > 0,
         true,
-        "the send never failed: the fault did not happen\n" + lines.join("\n"),
+        `the send never failed: the fault did not happen\n${lines.join("\n")}`,
       );
       assertEquals(failures.every((entry) => entry.same_producer === true), true, lines.join("\n"));
       assertEquals(publisher.published, 200);
@@ -82,8 +85,8 @@ Deno.test(
       assertEquals(ids.length, 200, "a result is on the topic twice");
       assertEquals(new Set(ids).size, 200);
     } finally {
-      through.close();
-      await broker.destroy();
+      proxy.close();
+      await broker?.destroy();
     }
   },
 );

@@ -5,11 +5,16 @@
  *
  * A send that fails keeps its producer when the cause is one Kafka may recover from (a lost connection, a
  * timeout, a leader moving), and the same batch is sent again, unchanged, before anything else: kafkajs
- * rolls back its sequence numbers when a request fails, so the copy carries the same producer id and
- * sequences, and a broker that had written the first copy before its answer was lost drops the second. A
- * new producer would have a new id, and the batch would land twice. The producer is replaced after a
- * non-retriable error (its idempotence session is broken, e.g. an unknown producer id) or after
- * {@linkcode KEPT_SESSION_ATTEMPTS} failed sends in a row; its batch then goes back to the outbox.
+ * rolls back the sequence numbers of a produce request that fails, so the copy carries the same producer id
+ * and sequences, and a broker that had written the first copy before its answer was lost drops the second.
+ * A new producer would have a new id, and the batch would land twice. Each message keeps the partition it was
+ * first sent to for as long as it may be sent again on the same producer, so that partitions added to the
+ * topic meanwhile cannot regroup a retried batch under sequences the broker has seen. The producer is
+ * replaced after a non-retriable error (its idempotence session is broken, e.g. an unknown producer id) or
+ * after {@linkcode KEPT_SESSION_ATTEMPTS} failed sends in a row; its batch then goes back to the outbox.
+ *
+ * When one broker answered and another did not, kafkajs has moved the answered partitions' sequences on, and
+ * the copy writes those partitions again: a duplicate on the topic, which the sink stores once.
  *
  * A send that kafkajs reports as successful is verified too: the messages of every partition missing from
  * its `RecordMetadata` go back to the front of the outbox and are sent again (see ./acknowledged.ts for the
@@ -73,6 +78,15 @@ export class Publisher {
   #held = false;
   /** The partition kafkajs's partitioner chose for each message of the send under way. */
   readonly #partitionOf = new Map<Message, number>();
+  /** The outbox entry of each message of the send under way. */
+  readonly #entryOf = new Map<Message, OutboxEntry>();
+  /**
+   * The partition each entry went to, while it may be sent again on the same producer (weak: an entry the
+   * outbox drops when full is forgotten with it).
+   */
+  #pinned = new WeakMap<OutboxEntry, number>();
+  /** Failed sends in a row on the current producer. */
+  #sessionFailures = 0;
   #failures = 0;
   readonly #stopping = new AbortController();
   readonly #halt = new AbortController();
@@ -141,9 +155,7 @@ export class Publisher {
         });
       });
     } finally {
-      const producer = this.#producer;
-      this.#producer = null;
-      if (producer !== null) await deadline(producer.disconnect(), 2_000).catch(() => {});
+      await this.#dropProducer();
     }
     return this.pending;
   }
@@ -165,7 +177,10 @@ export class Publisher {
       try {
         const { unacked, partitions } = await this.#send(batch);
         this.#inFlight = [];
+        this.#sessionFailures = 0;
         this.#published += batch.length - unacked.length;
+        const resend = new Set(unacked);
+        for (const entry of batch) if (!resend.has(entry)) this.#pinned.delete(entry);
         if (unacked.length > 0) {
           this.outbox.unshift(unacked);
           this.#resent += unacked.length;
@@ -181,13 +196,13 @@ export class Publisher {
       } catch (error) {
         this.#failures++;
         const wait = this.#backoff.next();
+        this.#sessionFailures++;
         this.#held = this.#producer !== null && keepsSession(error) &&
-          this.#backoff.attempts < KEPT_SESSION_ATTEMPTS;
+          this.#sessionFailures < KEPT_SESSION_ATTEMPTS;
         if (!this.#held) {
           this.#inFlight = [];
           this.outbox.unshift(batch);
-          if (this.#producer !== null) await deadline(this.#producer.disconnect(), 2_000).catch(() => {});
-          this.#producer = null;
+          await this.#dropProducer();
         }
         this.log.warn("cannot publish; will retry", {
           error: (error as Error).message,
@@ -200,6 +215,15 @@ export class Publisher {
         await delay(wait, { signal: halt }).catch(() => {});
       }
     }
+  }
+
+  /** Disconnects and forgets the producer; the next send starts a new idempotence session. */
+  async #dropProducer(): Promise<void> {
+    const producer = this.#producer;
+    this.#producer = null;
+    this.#sessionFailures = 0;
+    this.#pinned = new WeakMap();
+    if (producer !== null) await deadline(producer.disconnect(), 2_000).catch(() => {});
   }
 
   /** Sends a batch; returns its entries whose partitions Kafka did not acknowledge, and those partitions. */
@@ -216,7 +240,9 @@ export class Publisher {
         createPartitioner: () => {
           const murmur2 = Partitioners.DefaultPartitioner();
           return (args) => {
-            const partition = murmur2(args);
+            const entry = this.#entryOf.get(args.message);
+            const partition = (entry === undefined ? undefined : this.#pinned.get(entry)) ?? murmur2(args);
+            if (entry !== undefined) this.#pinned.set(entry, partition);
             this.#partitionOf.set(args.message, partition);
             return partition;
           };
@@ -232,6 +258,7 @@ export class Publisher {
       value: Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
     }));
     this.#partitionOf.clear();
+    for (let i = 0; i < batch.length; i++) this.#entryOf.set(messages[i]!, batch[i]!);
     try {
       const metadata = await this.#producer.send({
         topic: this.topic,
@@ -246,6 +273,7 @@ export class Publisher {
       };
     } finally {
       this.#partitionOf.clear();
+      this.#entryOf.clear();
     }
   }
 }
