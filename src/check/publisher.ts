@@ -72,10 +72,9 @@ export class Publisher {
   #resent = 0;
   /**
    * The batch taken out of the outbox and not yet acknowledged: under way, or held after a failed send to
-   * be sent again, unchanged, on the same producer.
+   * be sent again, unchanged, on the same producer (between sends, non-empty only when held).
    */
   #inFlight: readonly OutboxEntry[] = [];
-  #held = false;
   /** The partition kafkajs's partitioner chose for each message of the send under way. */
   readonly #partitionOf = new Map<Message, number>();
   /** The outbox entry of each message of the send under way. */
@@ -163,17 +162,17 @@ export class Publisher {
   async #run(): Promise<void> {
     const halt = this.#halt.signal;
     while (!halt.aborted) {
-      if (!this.#held && this.outbox.size === 0) {
+      const held = this.#inFlight.length > 0;
+      if (!held && this.outbox.size === 0) {
         if (this.#stopping.signal.aborted) return;
         await this.outbox.waitForItems(AbortSignal.any([this.#stopping.signal, halt]));
         continue;
       }
-      if (!this.#held && this.outbox.size < this.#batchSize && !this.#stopping.signal.aborted) {
+      if (!held && this.outbox.size < this.#batchSize && !this.#stopping.signal.aborted) {
         await delay(this.#lingerMs, { signal: halt }).catch(() => {});
       }
-      const batch = this.#held ? this.#inFlight : this.outbox.take(this.#batchSize);
+      const batch = held ? this.#inFlight : this.outbox.take(this.#batchSize);
       this.#inFlight = batch;
-      this.#held = false;
       try {
         const { unacked, partitions } = await this.#send(batch);
         this.#inFlight = [];
@@ -197,9 +196,9 @@ export class Publisher {
         this.#failures++;
         const wait = this.#backoff.next();
         this.#sessionFailures++;
-        this.#held = this.#producer !== null && keepsSession(error) &&
+        const keep = this.#producer !== null && keepsSession(error) &&
           this.#sessionFailures < KEPT_SESSION_ATTEMPTS;
-        if (!this.#held) {
+        if (!keep) {
           this.#inFlight = [];
           this.outbox.unshift(batch);
           await this.#dropProducer();
@@ -209,7 +208,7 @@ export class Publisher {
           attempt: this.#backoff.attempts,
           retry_in_ms: wait,
           outbox: this.outbox.size,
-          same_producer: this.#held,
+          same_producer: keep,
         });
         // A halt ends the wait early; the loop condition then ends the loop.
         await delay(wait, { signal: halt }).catch(() => {});
