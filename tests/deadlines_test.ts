@@ -71,3 +71,39 @@ Deno.test("Deadlines rejects a negative or infinite length", () => {
   );
   assertThrows(() => deadlines.start(Infinity), RangeError);
 });
+
+Deno.test("Deadlines ends the live deadlines started with a signal when it aborts, with its reason", async () => {
+  const deadlines = new Deadlines();
+  const stopping = new AbortController();
+  const other = new AbortController();
+  const ended = [deadlines.start(5_000, stopping.signal), deadlines.start(60, stopping.signal)];
+  const done = deadlines.start(5_000, stopping.signal);
+  done.cancel();
+  const unrelated = deadlines.start(5_000, other.signal);
+  const plain = deadlines.start(5_000);
+  const reason = new Error("the agent is stopping");
+  stopping.abort(reason);
+  assertEquals(ended.map((deadline) => deadline.signal.reason), [reason, reason]);
+  assertEquals(ended.map((deadline) => deadline.timedOut), [false, false]);
+  assertEquals([done, unrelated, plain].map((deadline) => deadline.signal.aborted), [false, false, false]);
+  assertEquals(deadlines.live, 2);
+  // Started after its signal aborted: ended at once.
+  const late = deadlines.start(5_000, stopping.signal);
+  assertEquals([late.signal.reason, late.timedOut, deadlines.live], [reason, false, 2]);
+  unrelated.cancel();
+  plain.cancel();
+  assertEquals(deadlines.live, 0);
+  await delay(100); // the 60 ms deadline, already ended, does not fire again
+  assertEquals(ended[1]!.timedOut, false);
+});
+
+Deno.test("Deadlines says a deadline timed out only when its time was up", async () => {
+  const deadlines = new Deadlines();
+  const stopping = new AbortController();
+  const deadline = deadlines.start(10, stopping.signal);
+  await delay(80);
+  assertEquals([deadline.signal.aborted, deadline.timedOut], [true, true]);
+  stopping.abort();
+  assertEquals((deadline.signal.reason as DOMException).name, "TimeoutError");
+  assertEquals(deadlines.live, 0);
+});

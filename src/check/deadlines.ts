@@ -7,12 +7,22 @@
  * first-out lane; the timer is armed for the earliest live head among the lanes. A cancelled deadline stays
  * in its lane, marked, until it reaches the head, and is skipped there.
  *
+ * A deadline may also end early with a signal shared by many probes (the agent's shutdown): its own signal
+ * then aborts with that signal's reason. One listener per shared signal does this for every live deadline,
+ * instead of a combined signal per probe: `AbortSignal.any` cost about 18 us of the main thread per probe
+ * (measured against the same probe without it, five rounds each of a 64-wide loop on a loopback server).
+ *
  * @module
  */
 
-/** One probe's deadline: its signal aborts with a `TimeoutError` when the time is up. */
+/**
+ * One probe's deadline: its signal aborts with a `TimeoutError` when the time is up, or with the reason of the
+ * signal it was started with, if that aborts first.
+ */
 export interface Deadline {
   readonly signal: AbortSignal;
+  /** Whether the signal aborted because the time was up (not because of the signal it was started with). */
+  readonly timedOut: boolean;
   /** Ends the deadline without aborting (the probe is done). Idempotent. */
   cancel(): void;
 }
@@ -20,8 +30,14 @@ export interface Deadline {
 class Entry implements Deadline {
   controller: AbortController | null = new AbortController();
   readonly signal: AbortSignal;
+  timedOut = false;
 
-  constructor(readonly at: number, readonly timeoutMs: number, private readonly owner: Deadlines) {
+  constructor(
+    readonly at: number,
+    readonly timeoutMs: number,
+    readonly endedBy: AbortSignal | undefined,
+    private readonly owner: Deadlines,
+  ) {
     this.signal = this.controller!.signal;
   }
 
@@ -75,6 +91,8 @@ export interface DeadlinesOptions {
  */
 export class Deadlines {
   readonly #lanes = new Map<number, Lane>();
+  /** The shared signals that already have this instance's listener. */
+  readonly #watched = new WeakSet<AbortSignal>();
   readonly #now: () => number;
   #live = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -91,9 +109,10 @@ export class Deadlines {
 
   /**
    * Starts a deadline `timeoutMs` from now; its signal aborts with a `DOMException` named `TimeoutError`
-   * then, unless {@linkcode Deadline.cancel} came first.
+   * then, unless {@linkcode Deadline.cancel} came first. With `endedBy`, it also aborts (with that signal's
+   * reason) when `endedBy` does, at once if it already has.
    */
-  start(timeoutMs: number): Deadline {
+  start(timeoutMs: number, endedBy?: AbortSignal): Deadline {
     if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
       throw new RangeError(
         `Cannot start a deadline as 'timeoutMs' must be a finite number >= 0: current value is ${timeoutMs}`,
@@ -102,10 +121,17 @@ export class Deadlines {
     let lane = this.#lanes.get(timeoutMs);
     if (lane === undefined) this.#lanes.set(timeoutMs, lane = new Lane());
     else lane.sweep();
-    const entry = new Entry(this.#now() + timeoutMs, timeoutMs, this);
+    const entry = new Entry(this.#now() + timeoutMs, timeoutMs, endedBy, this);
     lane.items.push(entry);
     this.#live++;
     if (entry.at < this.#timerAt) this.#arm(entry.at);
+    if (endedBy !== undefined) {
+      if (endedBy.aborted) this.#end([entry], endedBy.reason);
+      else if (!this.#watched.has(endedBy)) {
+        this.#watched.add(endedBy);
+        endedBy.addEventListener("abort", () => this.#endAll(endedBy), { once: true });
+      }
+    }
     return entry;
   }
 
@@ -113,6 +139,29 @@ export class Deadlines {
   cancelled(): void {
     // With nothing left to time, the timer must not keep the process (or a test) waiting.
     if (--this.#live === 0) this.#clear();
+  }
+
+  /** Ends every live deadline started with `signal`, which has just aborted. */
+  #endAll(signal: AbortSignal): void {
+    const ended: Entry[] = [];
+    for (const lane of this.#lanes.values()) {
+      for (let i = lane.head; i < lane.items.length; i++) {
+        const entry = lane.items[i]!;
+        if (entry.controller !== null && entry.endedBy === signal) ended.push(entry);
+      }
+    }
+    this.#end(ended, signal.reason);
+  }
+
+  /** Aborts live entries with `reason`; they stay in their lanes, marked, like cancelled ones. */
+  #end(entries: readonly Entry[], reason: unknown): void {
+    const controllers = entries.map((entry) => entry.controller!);
+    for (const entry of entries) {
+      entry.controller = null;
+      this.cancelled();
+    }
+    // Aborting runs listeners, which may start or cancel deadlines: only once the entries are marked.
+    for (const controller of controllers) controller.abort(reason);
   }
 
   #clear(): void {
@@ -156,6 +205,7 @@ export class Deadlines {
     for (const entry of expired) {
       const controller = entry.controller!;
       entry.controller = null;
+      entry.timedOut = true;
       controller.abort(new DOMException(`Timed out after ${entry.timeoutMs} ms`, "TimeoutError"));
     }
   }

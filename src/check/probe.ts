@@ -12,7 +12,7 @@ import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
 import { matchPattern } from "./regex.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
 import { VERSION } from "../version.ts";
-import { Deadlines } from "./deadlines.ts";
+import { type Deadline, Deadlines } from "./deadlines.ts";
 
 /** What a probe needs besides the site: who probes, when it was due, and the shared resources. */
 export interface ProbeContext {
@@ -149,14 +149,12 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
   const plan = planOf(site);
   // Asking early starts a refresh that may finish before this probe does.
   if (plan.https) context.certificates.expiryFor(plan.url);
-  const deadline = DEADLINES.start(site.timeoutMs);
-  const signal = context.signal === undefined
-    ? deadline.signal
-    : AbortSignal.any([deadline.signal, context.signal]);
+  // One signal for both ends of a probe: its deadline, and the agent stopping (context.signal).
+  const deadline = DEADLINES.start(site.timeoutMs, context.signal);
   const startedAt = Date.now();
   const progress = new Progress(performance.now());
   try {
-    await run(site, plan, context.client, signal, progress, deadline.signal);
+    await run(site, plan, context.client, progress, deadline);
   } finally {
     deadline.cancel();
   }
@@ -183,27 +181,26 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
   };
 }
 
-/** The error an abort explains (timeout or shutdown), or null when `signal` is not aborted. */
+/** The error an abort explains (timeout or shutdown), or null when the deadline's signal is not aborted. */
 function explainAbort(
   site: Site,
   phase: ProbePhase,
   progress: Progress,
-  timeout: AbortSignal,
-  signal: AbortSignal,
+  deadline: Deadline,
 ): CheckError | null {
-  if (timeout.aborted) return timeoutError(site, phase, progress);
-  if (signal.aborted) return { kind: "other", message: "Probe cancelled: the agent is stopping" };
-  return null;
+  if (!deadline.signal.aborted) return null;
+  if (deadline.timedOut) return timeoutError(site, phase, progress);
+  return { kind: "other", message: "Probe cancelled: the agent is stopping" };
 }
 
 async function run(
   site: Site,
   plan: Plan,
   client: Deno.HttpClient,
-  signal: AbortSignal,
   progress: Progress,
-  timeout: AbortSignal,
+  deadline: Deadline,
 ): Promise<void> {
+  const signal = deadline.signal;
   let url = plan.url;
   let method = site.method;
   let body = site.body;
@@ -220,7 +217,7 @@ async function run(
       const target = hops === 0 ? plan.href : url;
       response = await fetch(target, { method, headers, body, client, redirect: "manual", signal });
     } catch (error) {
-      progress.error = explainAbort(site, "request", progress, timeout, signal) ??
+      progress.error = explainAbort(site, "request", progress, deadline) ??
         classifyFetchError(error, url, "request");
       return;
     }
@@ -263,7 +260,7 @@ async function run(
   const read = await readBody(response, site.maxBodyBytes, signal);
   progress.bytes = read.bytes;
   if (read.error !== undefined) {
-    progress.error = explainAbort(site, "body", progress, timeout, signal) ??
+    progress.error = explainAbort(site, "body", progress, deadline) ??
       classifyFetchError(read.error, url, "body");
     return;
   }
