@@ -2,7 +2,7 @@ import type postgres from "postgres";
 import { assertEquals } from "./_assert.ts";
 import { assertPrefixSumsFollow } from "./_prefix_sums.ts";
 import { createTestDatabase } from "./_pg.ts";
-import { LATENCY_THRESHOLDS, latencyBucket, latencyMidpoint } from "../src/db/latency.ts";
+import { histogramLiteral, LATENCY_THRESHOLDS, latencyBucket, latencyMidpoint } from "../src/db/latency.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { maintainPartitions } from "../src/db/partitions.ts";
 import { maintainRollupPartitions, rollupPartition } from "../src/db/rollup_partitions.ts";
@@ -502,4 +502,10 @@ Deno.test("db rollups", async (t) => {
   } finally {
     await db.drop();
   }
+});
+
+Deno.test("histogramLiteral() writes the non-empty range of buckets with their subscripts, gaps as 0", () => {
+  assertEquals(histogramLiteral(new Map([[49, 1], [47, 3]])), "[47:49]={3,0,1}");
+  assertEquals(histogramLiteral(new Map([[0, 2]])), "[0:0]={2}");
+  assertEquals(histogramLiteral(new Map()), null);
 });

@@ -15,7 +15,10 @@ const ESCAPE = /["\\]/g;
 /** A text[] literal: every element quoted (backslash and double quote escaped), null as NULL. */
 export function textArray(values: readonly (string | null)[]): string {
   // The usual column (no null, nothing to escape) is joined as it is: one string made, not one per element.
-  for (const value of values) {
+  // Indexed loops here and below: `for…of` allocated an iterator result per element (about 300 bytes a stored
+  // check in the sink's allocation profile).
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
     if (value === null || NEEDS_ESCAPE.test(value)) return arrayLiteral(values, quote);
   }
   return values.length === 0 ? "{}" : `{"${values.join('","')}"}`;
@@ -24,7 +27,8 @@ export function textArray(values: readonly (string | null)[]): string {
 /** A numeric array literal (int or float elements); throws `RangeError` for NaN or an infinity. */
 export function numberArray(values: readonly (number | null)[]): string {
   // join() prints a number as String() does; it only has to be finite, and not null (join would write "").
-  for (const value of values) {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
     if (value === null || !Number.isFinite(value)) return arrayLiteral(values, finiteNumber);
   }
   return `{${values.join(",")}}`;

@@ -75,7 +75,7 @@ export function histogramLiteral(counts: ReadonlyMap<number, number>): string | 
     if (bucket < low) low = bucket;
     if (bucket > high) high = bucket;
   }
-  const values: number[] = [];
-  for (let bucket = low; bucket <= high; bucket++) values.push(counts.get(bucket) ?? 0);
+  const values = new Array<number>(high - low + 1);
+  for (let bucket = low; bucket <= high; bucket++) values[bucket - low] = counts.get(bucket) ?? 0;
   return `[${low}:${high}]={${values.join(",")}}`;
 }
