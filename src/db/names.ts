@@ -183,8 +183,14 @@ export async function upsertAgents(
   const key = (name: string, region: string | null) =>
     region === null ? `${name}\u0001` : `${name}\u0000${region}`;
   const wanted = new Map<string, { name: string; region: string | null }>();
+  // A batch's checks come from a few agents, mostly one after another: a check from the same agent and region
+  // as the one before makes no key (the decoder gives repeated names one string, so this compares references).
+  let last: CheckResult | null = null;
   for (const check of checks) {
-    wanted.set(key(check.agent, check.region), { name: check.agent, region: check.region });
+    if (last !== null && check.agent === last.agent && check.region === last.region) continue;
+    last = check;
+    const k = key(check.agent, check.region);
+    if (!wanted.has(k)) wanted.set(k, { name: check.agent, region: check.region });
   }
   const ids = new Map<string, number>();
   for (let pass = 0; ids.size < wanted.size; pass++) {
@@ -206,10 +212,17 @@ export async function upsertAgents(
         on a.name = t.name and a.region is not distinct from t.region`;
     for (const row of rows) ids.set(key(row.name, row.region), row.id);
   }
+  let lastName: string | null = null;
+  let lastRegion: string | null = null;
+  let lastId = 0;
   return {
     get(name, region) {
+      if (name === lastName && region === lastRegion) return lastId;
       const id = ids.get(key(name, region));
       if (id === undefined) throw new Error(`Cannot find agent '${name}': it was not in the batch`);
+      lastName = name;
+      lastRegion = region;
+      lastId = id;
       return id;
     },
   };
