@@ -80,8 +80,8 @@ export class Publisher {
   /** The outbox entry of each message of the send under way. */
   readonly #entryOf = new Map<Message, OutboxEntry>();
   /**
-   * The partition each entry went to, while it may be sent again on the same producer (weak: an entry the
-   * outbox drops when full is forgotten with it).
+   * The partition each entry went to, while it may be sent again on the same producer. Weak: a pin is
+   * forgotten with its entry, once the entry is acknowledged or dropped by a full outbox.
    */
   #pinned = new WeakMap<OutboxEntry, number>();
   /** Failed sends in a row on the current producer. */
@@ -178,8 +178,6 @@ export class Publisher {
         this.#inFlight = [];
         this.#sessionFailures = 0;
         this.#published += batch.length - unacked.length;
-        const resend = new Set(unacked);
-        for (const entry of batch) if (!resend.has(entry)) this.#pinned.delete(entry);
         if (unacked.length > 0) {
           this.outbox.unshift(unacked);
           this.#resent += unacked.length;
