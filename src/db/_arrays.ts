@@ -21,7 +21,7 @@ export function textArray(values: readonly (string | null)[]): string {
     const value = values[i]!;
     if (value === null || NEEDS_ESCAPE.test(value)) return arrayLiteral(values, quote);
   }
-  return values.length === 0 ? "{}" : `{"${values.join('","')}"}`;
+  return values.length === 0 ? "{}" : joinWithin('{"', values.slice() as string[], '","', '"}');
 }
 
 /** A numeric array literal (int or float elements); throws `RangeError` for NaN or an infinity. */
@@ -31,7 +31,7 @@ export function numberArray(values: readonly (number | null)[]): string {
     const value = values[i]!;
     if (value === null || !Number.isFinite(value)) return arrayLiteral(values, finiteNumber);
   }
-  return `{${values.join(",")}}`;
+  return joinWithin("{", values.slice() as number[], ",", "}");
 }
 
 /** A bool[] literal. */
@@ -48,7 +48,19 @@ function arrayLiteral<T>(values: readonly (T | null)[], element: (value: T) => s
     const value = values[i]!;
     elements[i] = value === null ? "NULL" : element(value);
   }
-  return `{${elements.join(",")}}`;
+  return joinWithin("{", elements, ",", "}");
+}
+
+/**
+ * `open + parts.join(separator) + close`, made as one flat string: braces added around the joined string would
+ * make a rope of it, which postgres.js's write flattens into a second copy of the whole literal (a few hundred
+ * kilobytes a column in a large transaction). Overwrites the first and last of `parts`, so it takes a copy.
+ */
+function joinWithin(open: string, parts: (string | number)[], separator: string, close: string): string {
+  if (parts.length === 0) return open + close;
+  parts[0] = open + parts[0];
+  parts[parts.length - 1] = parts[parts.length - 1] + close;
+  return parts.join(separator);
 }
 
 function quote(value: string): string {
