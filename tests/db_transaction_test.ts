@@ -5,6 +5,8 @@ import { transaction } from "../src/db/_transaction.ts";
 import { delay } from "../src/async.ts";
 import { createTestDatabase, type TestDatabase } from "./_pg.ts";
 
+const PROBE = new URL("./_retention_probe.ts", import.meta.url).pathname;
+
 async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<void> {
   const db = await createTestDatabase("monitor_transaction");
   try {
@@ -94,3 +96,30 @@ Deno.test(
     });
   },
 );
+
+Deno.test("transaction() leaves nothing of the caller's scope to postgres.js once it ends", async () => {
+  await withDatabase(async (db) => {
+    const probe = async (how: "wrapped" | "direct") => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net",
+          "--allow-env",
+          "--allow-read",
+          "--v8-flags=--expose-gc",
+          PROBE,
+          db.url,
+          how,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+      return new TextDecoder().decode(output.stdout).trim();
+    };
+    // postgres.js keeps an Error of each statement text's first run, and with it the caller's scope...
+    assertEquals(await probe("direct"), "kept");
+    // ...which transaction() keeps out of its reach.
+    assertEquals(await probe("wrapped"), "released");
+  });
+});
