@@ -296,6 +296,13 @@ class FieldReader {
     if (value.includes("\0")) {
       throw new RangeError(`Cannot decode check: field '${field}' must not contain NUL`);
     }
+    // JSON may escape half a surrogate pair ("\ud800"), which UTF-8 cannot carry: PostgreSQL would get U+FFFD,
+    // and a name would no longer match the row stored for it.
+    if (!value.isWellFormed()) {
+      throw new RangeError(
+        `Cannot decode check: field '${field}' must be valid Unicode: it holds an unpaired surrogate`,
+      );
+    }
     if (value.length < minLength || value.length > maxLength) {
       throw new RangeError(
         `Cannot decode check: field '${field}' must be ${minLength} to ${maxLength} characters long: got ${value.length}`,

@@ -295,6 +295,37 @@ Deno.test("db writer", async (t) => {
     });
 
     await t.step(
+      "writeBatch() stores an id that comes again with another start time or site as another row, in state and rollups too",
+      async () => {
+        const first = down("reused", 20, "2026-11-20T13:00:00Z");
+        const later = check("reused", 20, "2026-11-20T13:00:30Z");
+        const elsewhere = check("reused-other", 20, "2026-11-20T13:00:10Z");
+        assertEquals(await writeBatch(sql, batch("g2b", 0, 0, [first, later, elsewhere, later])), {
+          stored: 3,
+          duplicates: 1,
+          deadLetters: 0,
+          skipped: 0,
+        });
+        assertEquals([await count(sql, "reused"), await count(sql, "reused-other")], [2, 1]);
+        // What the fold counted (rollup tables and the current hour's counts) is what the table holds.
+        const counted = () =>
+          sql<{ site: string; checks: number; up_checks: number }[]>`
+            select s.name as site, sum(r.checks)::int as checks, sum(r.up_checks)::int as up_checks
+            from rollups_stored('-infinity', 'infinity', '1 hour') r join sites s on s.id = r.site_id
+            where s.name in ('reused', 'reused-other') group by s.name order by s.name`;
+        assertEquals((await counted()).map((row) => ({ ...row })), [
+          { site: "reused", checks: 2, up_checks: 1 },
+          { site: "reused-other", checks: 1, up_checks: 1 },
+        ]);
+        assertEquals((await statusOf(sql, "reused"))?.up, true);
+        assertEquals((await statusOf(sql, "reused-other"))?.up, true);
+        // Sent again in a later batch: all three are duplicates.
+        assertEquals((await writeBatch(sql, batch("g2b", 0, 4, [first, later, elsewhere]))).duplicates, 3);
+        assertEquals((await counted()).map((row) => row.checks), [2, 1]);
+      },
+    );
+
+    await t.step(
       "writeBatch() skips messages below the stored next offset, so a redelivery stores nothing twice",
       async () => {
         const checks = [10, 11, 12, 13, 14].map((n) => check("delta", 100 + n, `2026-11-20T12:00:${n}Z`));

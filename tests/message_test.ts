@@ -151,6 +151,18 @@ const bad: [
     "Cannot decode check: field 'site' must not contain NUL",
   ],
   [
+    "an unpaired surrogate in a site",
+    { ...valid, site: "bad\ud800" },
+    RangeError,
+    "Cannot decode check: field 'site' must be valid Unicode: it holds an unpaired surrogate",
+  ],
+  [
+    "an unpaired surrogate in a region",
+    { ...valid, region: "eu\udc00" },
+    RangeError,
+    "Cannot decode check: field 'region' must be valid Unicode: it holds an unpaired surrogate",
+  ],
+  [
     "a control character in an agent",
     { ...valid, agent: "a\nb" },
     RangeError,

@@ -447,6 +447,39 @@ Deno.test(
 );
 
 Deno.test(
+  "a check the program fails on while the database answers (an error without a code) goes to dead_letters",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("misnamed", 1);
+      const checks = manyChecks(500, 10);
+      const odd = { ...checks[123]!, site: "renamed" };
+      checks[123] = odd;
+      const migrated = await runMonitor(["migrate"], { DATABASE_URL: db.url });
+      assertEquals(migrated.code, 0, migrated.stderr);
+      // The database hands back another name than the one sent: the writer finds no id for the check's site
+      // and fails with an error of its own, which says nothing of the database being away.
+      await db.sql.unsafe(`
+        create function rename_site() returns trigger language plpgsql as $$
+        begin
+          if new.name = 'renamed' then new.name := 'renamed by a trigger'; end if;
+          return new;
+        end $$;
+        create trigger rename_site before insert on sites for each row execute function rename_site()`);
+      await produceChecks(topic, checks);
+      const sink = startSink(db.url, topic, "misnamed");
+      await expectStoredExactly(db.sql, checks.length - 1, 60_000, sink);
+      const letters = await db.sql<{ offset: string; error: string }[]>`
+        select "offset"::text, error from dead_letters`;
+      assertEquals(letters.map((letter) => letter.offset), ["123"]);
+      assertMatch(letters[0]!.error, /^Cannot store check: .*renamed/);
+      const stopped = await sink.stop();
+      assertEquals(stopped.code, 0, stopped.stderr);
+    });
+  },
+);
+
+Deno.test(
   "a check the database refuses (a constraint) goes to dead_letters by halving the batch; the rest are stored",
   options,
   async () => {

@@ -14,7 +14,7 @@
  */
 import type postgres from "postgres";
 import { deadline, isTimeout } from "../async.ts";
-import { describeError, isTransient } from "./retry.ts";
+import { describeError, isConnectionFailure } from "./retry.ts";
 
 /** The error of a call that passed its deadline. */
 export class DeadlineError extends Error {
@@ -79,10 +79,9 @@ export class DatabaseHandle {
     } catch (error) {
       if (this.signal?.aborted) throw this.signal.reason;
       if (!isTimeout(error)) {
-        // A refused statement proves the database answers; only connection trouble makes it unreachable.
-        const code = (error as { code?: unknown }).code;
-        const conflict = code === "40001" || code === "40P01";
-        this.#unreachable = isTransient(error) && !conflict ? describeError(error) : null;
+        // A refused statement proves the database answers; only connection trouble makes it unreachable
+        // (an error of the program's own, with no code, says nothing about the database).
+        this.#unreachable = isConnectionFailure(error) ? describeError(error) : null;
         throw error;
       }
       const late = new DeadlineError(`Cannot ${what}: no answer from the database within ${deadlineMs} ms`);

@@ -14,14 +14,21 @@ export function describeError(error: unknown): string {
 }
 
 // Connection trouble and server shutdowns are worth waiting out; a broken migration or a permission error
-// is not, and stops the sink with its message.
+// is not, and stops the sink with its message. An error without a code is waited out too: a socket or TLS
+// failure may come without one (./../sink/batch_writer.ts asks the database before it blames the data).
 export function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== "string") return true;
-  return code.startsWith("08") || code.startsWith("57P") || code === "53300" || code === "40001" ||
-    code === "40P01" || code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" ||
-    code === "CONNECTION_DESTROYED" || code === "CONNECT_TIMEOUT" || code === "CLIENT_DEADLINE" ||
-    code === "ECONNREFUSED" ||
+  return isConnectionFailure(error) || code === "40001" || code === "40P01";
+}
+
+/** Whether `error` says the database could not be reached or went away (an error code says so). */
+export function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return false;
+  return code.startsWith("08") || code.startsWith("57P") || code === "53300" ||
+    code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" || code === "CONNECTION_DESTROYED" ||
+    code === "CONNECT_TIMEOUT" || code === "CLIENT_DEADLINE" || code === "ECONNREFUSED" ||
     code === "ECONNRESET" || code === "ETIMEDOUT" || code === "EPIPE";
 }
 

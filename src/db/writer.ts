@@ -18,7 +18,7 @@ import { toPeriod, upsertRollups } from "./rollups.ts";
 import {
   type BatchChanges,
   committedSites,
-  distinctIds,
+  distinctChecks,
   foldSites,
   insertedChecks,
   type LocatedCheck,
@@ -255,7 +255,7 @@ async function writeInTransaction(tx: postgres.TransactionSql, input: AttemptInp
     agentId: agents!.get(check.agent, check.region),
     locationId: locations!.get(locationOf(check))!,
   }));
-  const unique = distinctIds(resolved);
+  const unique = distinctChecks(resolved);
   const siteIds = [...new Set(unique.map((r) => r.siteId))];
   const { held: stored, missing } = cache?.take(siteIds) ?? { held: new Map(), missing: siteIds };
   if (cache !== undefined) out.taken.push(...siteIds);

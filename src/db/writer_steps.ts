@@ -17,14 +17,32 @@ export interface LocatedCheck extends ResolvedCheck {
   readonly locationId: number;
 }
 
-/** The checks with distinct ids, the first of each. */
-export function distinctIds(resolved: readonly LocatedCheck[]): LocatedCheck[] {
-  const seen = new Set<string>();
-  return resolved.filter((r) => !seen.has(r.checkId) && seen.add(r.checkId) !== undefined);
+/**
+ * The checks as the table keys them (site, start time and id: a producer's retry repeats all three), the first
+ * of each. An id that comes again with another site or start time is another row, as it would be in a later
+ * batch, so the checks inserted, and folded into state and rollups, are the same ones.
+ */
+export function distinctChecks(resolved: readonly LocatedCheck[]): LocatedCheck[] {
+  const firstWithId = new Map<string, LocatedCheck>();
+  // Keys of the checks whose id came with another site or start time before (rare: made only then).
+  let others: Set<string> | null = null;
+  return resolved.filter((r) => {
+    const first = firstWithId.get(r.checkId);
+    if (first === undefined) {
+      firstWithId.set(r.checkId, r);
+      return true;
+    }
+    if (first.siteId === r.siteId && first.micros === r.micros) return false;
+    const key = `${r.siteId} ${r.micros} ${r.checkId}`;
+    others ??= new Set();
+    if (others.has(key)) return false;
+    others.add(key);
+    return true;
+  });
 }
 
 /**
- * The checks of `unique` (distinct ids) that this transaction inserted, given `inserted`, the insert's row
+ * The checks of `unique` (distinct keys) that this transaction inserted, given `inserted`, the insert's row
  * count: the rows whose `xmin` is this transaction.
  */
 export async function insertedChecks(
@@ -33,15 +51,17 @@ export async function insertedChecks(
   inserted: number,
 ): Promise<LocatedCheck[]> {
   if (unique.length === inserted) return [...unique];
-  const rows = await tx<{ id: string }[]>`
-    select c.id::text from checks c
+  const rows = await tx<{ i: number }[]>`
+    select t.i::int4 as i from checks c
     join unnest(${numberArray(unique.map((r) => r.siteId))}::int4[],
                 ${textArray(unique.map((r) => r.check.started_at))}::timestamptz[],
-                ${textArray(unique.map((r) => r.checkId))}::uuid[]) as t(site_id, started_at, id)
+                ${
+    textArray(unique.map((r) => r.checkId))
+  }::uuid[]) with ordinality as t(site_id, started_at, id, i)
       on c.site_id = t.site_id and c.started_at = t.started_at and c.id = t.id
     where c.xmin::text = (pg_current_xact_id()::text::int8 % 4294967296)::text`;
-  const mine = new Set(rows.map((row) => row.id));
-  return unique.filter((r) => mine.has(r.checkId));
+  const mine = new Set(rows.map((row) => row.i - 1));
+  return unique.filter((_, i) => mine.has(i));
 }
 
 /** What a batch changes in state and rollups. */

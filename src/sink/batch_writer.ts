@@ -202,7 +202,7 @@ async function writeInHalves(whole: Batch, context: StoreContext): Promise<void>
     try {
       context.count(await write(single, context), checks);
     } catch (error) {
-      if (isTransient(error) || error instanceof OffsetGap) throw error;
+      if (error instanceof OffsetGap || !await refusedForItsData(error, context)) throw error;
       if (end - start > 1) {
         const middle = start + Math.floor((end - start) / 2);
         await writePart(start, middle);
@@ -229,6 +229,27 @@ async function writeInHalves(whole: Batch, context: StoreContext): Promise<void>
     from = progress[0]!.nextOffset;
   };
   await writePart(0, items.length);
+}
+
+/**
+ * Whether a failed write failed for what it holds, not for the database being away: PostgreSQL refused it
+ * (an SQLSTATE that waiting does not fix), or the program itself failed on it (an error without a database
+ * code, say a name that came back from the database changed) while the database still answers. A part that
+ * fails so is split, down to the one message, which goes to the dead-letter table; else the batch is retried.
+ */
+async function refusedForItsData(error: unknown, context: StoreContext): Promise<boolean> {
+  if (isTransient(error) && hasCode(error)) return false;
+  if (hasCode(error) && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) return true;
+  try {
+    await context.db.run("check that the database answers", (sql) => sql`select 1`, context.deadlineMs);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasCode(error: unknown): boolean {
+  return typeof (error as { code?: unknown }).code === "string";
 }
 
 function write(batch: Batch, context: StoreContext): Promise<BatchResult> {
