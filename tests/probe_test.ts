@@ -541,7 +541,10 @@ Deno.test("probe(): a shutdown signal ends the probe early with kind other", asy
 });
 
 /** Runs a raw TCP server whose every connection gets `answer` once the request arrives, then is closed. */
-async function withRawServer(answer: string | null, fn: (base: string) => Promise<void>): Promise<void> {
+async function withRawServer(
+  answer: string | Uint8Array | null,
+  fn: (base: string) => Promise<void>,
+): Promise<void> {
   const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
   const handled: Promise<void>[] = [];
   const accepting = (async () => {
@@ -549,7 +552,10 @@ async function withRawServer(answer: string | null, fn: (base: string) => Promis
       handled.push((async () => {
         try {
           await conn.read(new Uint8Array(4096));
-          if (answer !== null) await conn.write(encoder.encode(answer));
+          const bytes = typeof answer === "string" ? encoder.encode(answer) : answer;
+          for (let at = 0; bytes !== null && at < bytes.byteLength;) {
+            at += await conn.write(bytes.subarray(at));
+          }
         } finally {
           conn.close();
         }
@@ -595,6 +601,61 @@ Deno.test("probe(): a connection closed mid-body gives kind connect and keeps st
     ]);
     assertMatch(result.error?.message ?? "", /^Reading the body from '127\.0\.0\.1:\d+' failed: /);
     assertTrue(result.bytes !== null && result.bytes <= 10, `bytes ${result.bytes}`);
+  });
+});
+
+/** `head` (a status line and headers, without the blank line) then `body`, as one answer. */
+function rawAnswer(head: string, body: Uint8Array): Uint8Array {
+  const start = encoder.encode(`${head}\r\n\r\n`);
+  const answer = new Uint8Array(start.byteLength + body.byteLength);
+  answer.set(start);
+  answer.set(body, start.byteLength);
+  return answer;
+}
+
+async function gzip(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  return new Uint8Array(
+    await new Response(new Blob([data]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+  );
+}
+
+Deno.test("probe(): a compressed body is read up to the limit of inflated bytes, whatever its Content-Length", async () => {
+  // 16 MiB of zeros in about 16 KiB: the announced length is the compressed one.
+  const packed = await gzip(new Uint8Array(16 * MIB));
+  assertTrue(packed.byteLength < 64 * 1024, `${packed.byteLength} bytes compressed`);
+  const head = `HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${packed.byteLength}`;
+  await withRawServer(rawAnswer(head, packed), async (base) => {
+    const result = await probeOnce(makeSite(`${base}/`, { maxBodyBytes: 64 * 1024 }));
+    assertEquals([result.up, result.status, result.bytes], [true, 200, 64 * 1024]);
+  });
+});
+
+Deno.test("probe(): a compressed body cut short reports the bytes inflated before the cut", async () => {
+  // Text that compresses by about half, announced whole and cut after its first 20,000 compressed bytes.
+  let seed = 7;
+  const text = Array.from(
+    { length: 100_000 },
+    () => ((seed = (seed * 48271) % 2147483647) % 16).toString(16),
+  );
+  const packed = await gzip(encoder.encode(text.join("")));
+  assertTrue(packed.byteLength < 64 * 1024, `${packed.byteLength} bytes compressed`);
+  const head = `HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${packed.byteLength}`;
+  await withRawServer(rawAnswer(head, packed.subarray(0, 20_000)), async (base) => {
+    const result = await probeOnce(makeSite(`${base}/`));
+    assertEquals([result.up, result.status, result.error?.kind], [false, 200, "connect"]);
+    assertTrue(result.bytes !== null && result.bytes > 10_000, `bytes ${result.bytes}`);
+  });
+});
+
+Deno.test("probe(): a status outside 100-599 is down with kind http and no status", async () => {
+  await withRawServer("HTTP/1.1 999 Weird\r\nContent-Length: 2\r\n\r\nok", async (base) => {
+    const result = await probeOnce(makeSite(`${base}/`));
+    assertEquals([result.up, result.status, result.error?.kind, result.error?.message], [
+      false,
+      null,
+      "http",
+      "Status 999 is not an HTTP status (100-599)",
+    ]);
   });
 });
 

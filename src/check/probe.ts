@@ -221,8 +221,14 @@ async function run(
         classifyFetchError(error, url, "request");
       return;
     }
-    progress.status = response.status;
     progress.ttfbMs = progress.elapsed();
+    if (response.status < 100 || response.status > 599) {
+      // Not an HTTP status (RFC 9110 defines 100-599), and not one the results' format can carry.
+      await response.body?.cancel().catch(() => {});
+      progress.error = { kind: "http", message: `Status ${response.status} is not an HTTP status (100-599)` };
+      return;
+    }
+    progress.status = response.status;
     const location = response.headers.get("location");
     if (!site.followRedirects || !REDIRECT_STATUSES.has(response.status) || location === null) break;
     await response.body?.cancel().catch(() => {});
@@ -287,6 +293,15 @@ async function run(
       };
     }
   }
+  // The deadline's timer cannot fire while the thread is busy (a large body inflated, another site's match):
+  // a probe that ends past its timeout is a timeout, whatever it read.
+  const elapsed = progress.elapsed();
+  if (progress.error === null && elapsed > site.timeoutMs) {
+    progress.error = {
+      kind: "timeout",
+      message: `Timed out after ${site.timeoutMs} ms: the response took ${Math.round(elapsed)} ms`,
+    };
+  }
 }
 
 interface BodyRead {
@@ -310,7 +325,11 @@ async function readBody(response: Response, limit: number, signal: AbortSignal):
   const stream = response.body;
   if (stream === null) return { bytes: 0, data: new Uint8Array(0), capped: false };
   const announced = Number(response.headers.get("content-length") ?? NaN);
-  if (announced <= Math.min(limit, WHOLE_BODY_MAX)) {
+  // A compressed body's Content-Length is its compressed size: a few hundred bytes of brotli can hold a
+  // gigabyte, which a read in one call would inflate whole, past the limit and the deadline.
+  const encoding = response.headers.get("content-encoding");
+  const plain = encoding === null || encoding.trim().toLowerCase() === "identity";
+  if (plain && announced <= Math.min(limit, WHOLE_BODY_MAX)) {
     try {
       // No abortable() here: the Fetch standard errors the body of a response whose request signal aborts.
       const data = await response.bytes();
