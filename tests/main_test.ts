@@ -1,9 +1,10 @@
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { runMonitor, tempFile } from "./_cli.ts";
+import { runMonitor, startMonitor, tempFile } from "./_cli.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { COMMANDS } from "../main.ts";
 import { formatHelp } from "../src/help.ts";
 import { VERSION } from "../src/version.ts";
+import { deadline, delay } from "../src/async.ts";
 
 Deno.test("monitor --help lists the commands and exits 0", async () => {
   const { code, stdout, stderr } = await runMonitor(["--help"]);
@@ -294,4 +295,33 @@ Deno.test("tests run monitor with the permissions and V8 flags of the binary (de
   const script = await Deno.readTextFile(new URL("../dev/permissions.sh", import.meta.url));
   const declared = /^MONITOR_PERMISSIONS=\(([^)]*)\)$/m.exec(script)?.[1]?.split(/\s+/);
   assertEquals(declared, PERMISSIONS);
+});
+
+Deno.test("check --once stops at SIGINT: the probe under way is cancelled, not published, and it exits 1", async () => {
+  const requested = Promise.withResolvers<void>();
+  const closing = new AbortController();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
+    requested.resolve();
+    await delay(30_000, { signal: closing.signal }).catch(() => {});
+    return new Response("late");
+  });
+  const path = await tempFile(
+    `[[site]]\nname = "silent"\nurl = "http://127.0.0.1:${server.addr.port}/"\ninterval = "60s"\n` +
+      `timeout = "40s"\n`,
+  );
+  const agent = startMonitor(["check", "--sites", path, "--once"]);
+  try {
+    await deadline(requested.promise, 10_000);
+    const started = Date.now();
+    const { code, stderr } = await agent.stop("SIGINT");
+    assertEquals(code, 1, stderr);
+    const tookMs = Date.now() - started;
+    assertEquals(tookMs < 5_000, true, `took ${tookMs} ms to stop`);
+    assertMatch(stderr, /interrupted: sites not probed or cancelled.*cancelled=1/);
+  } finally {
+    await agent.stop("SIGKILL");
+    closing.abort();
+    await server.shutdown();
+    await Deno.remove(path);
+  }
 });

@@ -21,16 +21,20 @@ export async function runOnce(
 ): Promise<number> {
   // --once prints its results itself (NDJSON as they come, or a table at the end), Kafka or not.
   const sink = await openSink(config, log, output, false, shutdown);
-  const { probeSite, close } = openProber(config);
+  // Ctrl-C cancels the probes under way (shown as cancelled, not published: the site did not fail) and
+  // starts no more.
+  const { probeSite, close } = openProber(config, shutdown);
   const results: CheckResult[] = [];
+  let cancelled = 0;
   try {
     const scheduledAt = Date.now();
     let next = 0;
     const worker = async () => {
-      while (next < config.sites.length) {
+      while (next < config.sites.length && !shutdown.aborted) {
         const result = await probeSite(config.sites[next++]!, scheduledAt);
         results.push(result);
-        sink.accept(result);
+        if (shutdown.aborted && !result.up) cancelled++;
+        else sink.accept(result);
         if (ndjson) output.write(JSON.stringify(result) + "\n");
       }
     };
@@ -46,6 +50,13 @@ export async function runOnce(
   }
   if (undelivered > 0) {
     log.error("results could not be published before the drain timeout", { undelivered });
+    return 1;
+  }
+  if (shutdown.aborted) {
+    log.warn("interrupted: sites not probed or cancelled", {
+      cancelled,
+      not_probed: config.sites.length - results.length,
+    });
     return 1;
   }
   return results.every((result) => result.up) ? 0 : 1;

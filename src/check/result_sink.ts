@@ -107,13 +107,19 @@ export async function openSink(
 }
 
 /** The probe with this agent's context, and how to release what it holds. */
-export function openProber(config: CheckConfig): {
+export function openProber(config: CheckConfig, cancel?: AbortSignal): {
   probeSite: (site: Site, scheduledAt: number) => Promise<CheckResult>;
   close: () => Promise<void>;
 } {
   const client = createProbeClient();
   const certificates = new CertificateCache();
-  const context = { agent: config.agent, region: config.region, client, certificates };
+  const context = {
+    agent: config.agent,
+    region: config.region,
+    client,
+    certificates,
+    ...(cancel === undefined ? {} : { signal: cancel }),
+  };
   return {
     probeSite: (site, scheduledAt) => probe(site, { ...context, scheduledAt }),
     close: async () => {

@@ -90,6 +90,8 @@ export async function runForever(
   await deadline(scheduler.stop(), config.drainTimeoutMs).catch((error) => {
     if (!isTimeout(error)) throw error;
   });
+  // Still running at the drain timeout: no result, so say how many.
+  const abandoned = scheduler.inFlight;
   await close();
   const undelivered = await sink.close();
   const stats = sink.stats();
@@ -98,6 +100,7 @@ export async function runForever(
     published: stats.published,
     resent: stats.resent,
     dropped: stats.dropped,
+    ...(abandoned > 0 ? { abandoned } : {}),
   };
   if (undelivered > 0) {
     log.error("stopped with results unpublished", { ...final, undelivered });
