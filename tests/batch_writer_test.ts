@@ -50,3 +50,14 @@ Deno.test("decodeBatch() with fetchedFrom vouches for the range; mergeBatches() 
   assertEquals(merged.progress, [{ partition: 1, firstOffset: "10", nextOffset: "14", fetchedFrom: "9" }]);
   assertEquals(mergeBatches([second]), second);
 });
+
+Deno.test("decodeBatch() ends past the transaction markers kafkajs counts after the last message", () => {
+  const value = Buffer.from(encodeCheck(makeCheck("alpha", new Date("2026-01-02T03:04:05.000Z"))));
+  const batch = decodeBatch("g", {
+    topic: "t",
+    partition: 0,
+    messages: [{ offset: "3", key: null, value }],
+    lastOffset: () => "4",
+  }, "3");
+  assertEquals(batch.progress, [{ partition: 0, firstOffset: "3", nextOffset: "5", fetchedFrom: "3" }]);
+});

@@ -88,3 +88,24 @@ Deno.test("LagTracker rejects a stall timeout that is not positive", () => {
     "Cannot track stalls as 'stallTimeoutMs' must be a positive number: current value is 0",
   );
 });
+
+Deno.test("LagTracker: offsets passed over with nothing to store (a trailing transaction marker) count once reached", () => {
+  const tracker = new LagTracker(30_000);
+  tracker.assign([0, 1], 0);
+  tracker.stored(0, 5n, 0);
+  tracker.watermarks([mark(0, 6n), mark(1, 9n)], 0);
+  // Reached already: the marker at 5 counts as stored at once, which is progress.
+  assertEquals(tracker.passedOver(0, 5n, 6n, 1_000), 6n);
+  assertEquals(tracker.lag().get(0), 0);
+  // Not reached yet (a write below it is under way): counted when the stored offset gets there.
+  tracker.stored(1, 3n, 0);
+  assertEquals(tracker.passedOver(1, 7n, 8n, 1_000), null);
+  assertEquals(tracker.passedOver(1, 8n, 9n, 1_000), null); // joins the range before it
+  assertEquals(tracker.lag().get(1), 6);
+  tracker.stored(1, 7n, 2_000);
+  assertEquals(tracker.lag().get(1), 0);
+  assertEquals(tracker.stalls(60_000), []);
+  // Offsets already stored past are no news.
+  assertEquals(tracker.passedOver(1, 2n, 4n, 3_000), null);
+  assertEquals(tracker.lag().get(1), 0);
+});

@@ -511,3 +511,51 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "transactions on the topic: committed checks stored, aborted ones not, and a trailing marker is no lag or stall",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("transactions", 1);
+      const sink = startMonitor(
+        ["sink", "--brokers", BROKER, "--topic", topic, "--group", "transactions", "--summary-every", "1s"],
+        { DATABASE_URL: db.url, MONITOR_STALL_TIMEOUT: "3s" },
+      );
+      const producer = plainKafka().producer({
+        transactionalId: `monitor-test-${crypto.randomUUID()}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await producer.connect();
+      try {
+        const [kept, dropped, last] = manyChecks(3, 3);
+        // Committed (offsets 0 and 1, its marker), aborted (2 and 3), committed, aborted last, with time between
+        // so that the sink fetches the aborted ones on their own.
+        for (
+          const [check, commit] of [[kept, true], [dropped, false], [last, true], [dropped, false]] as const
+        ) {
+          const transaction = await producer.transaction();
+          await transaction.send({ topic, messages: [{ key: check!.site, value: JSON.stringify(check) }] });
+          await (commit ? transaction.commit() : transaction.abort());
+          await delay(1_500);
+        }
+        await expectStoredExactly(db.sql, 2, 30_000, sink);
+        const ids = await db.sql<{ id: string }[]>`select id::text from checks order by started_at`;
+        assertEquals(ids.map((row) => row.id), [kept!.id, last!.id]);
+        // Three stall timeouts with nothing more to come: the marker at the end is not lag.
+        await delay(9_000);
+        const stopped = await sink.stop();
+        assertEquals(stopped.code, 0, stopped.stderr);
+        assertEquals(/consumer stalled/.test(stopped.stderr), false, stopped.stderr.slice(-3000));
+        assertMatch(
+          stopped.stderr.split("\n").filter((line) => / summary /.test(line)).at(-1) ?? "",
+          / lag=0 /,
+        );
+      } finally {
+        await producer.disconnect();
+        await sink.stop("SIGKILL");
+      }
+    });
+  },
+);

@@ -47,6 +47,9 @@ export function decodeBatch(group: string, batch: {
   readonly topic: string;
   readonly partition: number;
   readonly messages: readonly Pick<KafkaMessage, "offset" | "key" | "value">[];
+  /** kafkajs's last offset of the batch, which counts the transaction markers and aborted records after its
+   * last message (kafkajs passes over them): the next offset goes past them too. */
+  lastOffset?(): string;
 }, fetchedFrom?: string): Batch {
   const checks: IncomingCheck[] = [];
   const deadLetters: DeadLetter[] = [];
@@ -67,7 +70,9 @@ export function decodeBatch(group: string, batch: {
       });
     }
   }
-  const nextOffset = (BigInt(batch.messages.at(-1)!.offset) + 1n).toString();
+  const last = BigInt(batch.messages.at(-1)!.offset);
+  const counted = batch.lastOffset === undefined ? last : BigInt(batch.lastOffset());
+  const nextOffset = ((counted > last ? counted : last) + 1n).toString();
   return {
     group,
     topic: batch.topic,
@@ -189,7 +194,10 @@ async function writeInHalves(whole: Batch, context: StoreContext): Promise<void>
     const progress: PartitionProgress[] = [{
       partition,
       firstOffset: part[0]!.offset,
-      nextOffset: (BigInt(part.at(-1)!.offset) + 1n).toString(),
+      // The last part ends where the batch does (past any transaction markers after its last message).
+      nextOffset: end === items.length
+        ? whole.progress[0]!.nextOffset
+        : (BigInt(part.at(-1)!.offset) + 1n).toString(),
       ...(from === undefined ? {} : { fetchedFrom: from }),
     }];
     const checks = part.flatMap((item) => item.check === null ? [] : [item.check]);

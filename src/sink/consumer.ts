@@ -137,6 +137,8 @@ export class SinkConsumer {
   readonly #queue: WriteQueue<HandedBatch>;
   /** This member's joins: a batch fetched before the last one is not handed over. */
   #epoch = 0;
+  /** Per partition, the last offsets kafkajs passed over with nothing to store (see #onBatchProcessed). */
+  readonly #passedOver = new Map<number, { from: bigint; to: bigint }>();
 
   constructor(
     kafka: Kafka,
@@ -270,6 +272,7 @@ export class SinkConsumer {
         log.warn("cannot read stored offsets; starting from Kafka's", { error: (error as Error).message })
       );
     });
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => this.#onBatchProcessed(event));
     consumer.on(consumer.events.CRASH, (event) => {
       log.warn("consumer crashed", {
         error: event.payload.error.message,
@@ -343,11 +346,11 @@ export class SinkConsumer {
     }
     // Not handed over, not resolved: kafkajs fetches it again (after a rejoin, from the stored offsets).
     if (epoch !== this.#epoch || !isRunning() || isStale()) return;
-    const fetchedFrom = (batch as { fetchedOffset?: unknown }).fetchedOffset;
+    const fetchedOffset = (batch as { fetchedOffset?: unknown }).fetchedOffset;
     const toWrite = decodeBatch(
       this.options.group,
       batch,
-      typeof fetchedFrom === "string" ? fetchedFrom : undefined,
+      typeof fetchedOffset === "string" ? this.#vouchedFrom(batch.partition, fetchedOffset) : undefined,
     );
     // A message counts as one check, or as one per 512 bytes of it when larger (a dead letter keeps its bytes;
     // a check may carry long text), so that the queue's bound holds for large messages too.
@@ -360,7 +363,43 @@ export class SinkConsumer {
       source,
       epoch,
     });
-    resolveOffset(last.offset);
+    resolveOffset(batch.lastOffset());
+  }
+
+  /**
+   * Where a batch fetched from `fetchedOffset` may say it was fetched from: before the offsets kafkajs passed
+   * over just before it (a transaction's marker, aborted records), which hold nothing to store, so that a
+   * batch after a marker the sink has not stored yet is not taken for a hole.
+   */
+  #vouchedFrom(partition: number, fetchedOffset: string): string {
+    const passed = this.#passedOver.get(partition);
+    return passed !== undefined && passed.to.toString() === fetchedOffset
+      ? passed.from.toString()
+      : fetchedOffset;
+  }
+
+  /**
+   * kafkajs handles a fetched batch of only transaction markers and aborted records itself (eachBatch never
+   * sees it) and moves past it: those offsets hold nothing to store, which the lag and the next batch's
+   * vouching need to know, or a topic that ends with a marker would show lag 1, and stall, for ever.
+   */
+  #onBatchProcessed(
+    event: {
+      payload: { partition: number; batchSize: number; firstOffset: string | null; lastOffset: string };
+    },
+  ): void {
+    const { partition, batchSize, firstOffset, lastOffset } = event.payload;
+    if (batchSize !== 0 || firstOffset === null) return;
+    const from = BigInt(firstOffset);
+    const to = BigInt(lastOffset) + 1n;
+    if (to <= from) return;
+    const known = this.#passedOver.get(partition);
+    this.#passedOver.set(
+      partition,
+      known !== undefined && known.to === from ? { from: known.from, to } : { from, to },
+    );
+    const caughtUp = this.#tracker.passedOver(partition, from, to, Date.now());
+    if (caughtUp !== null) this.#pendingCommits.set(partition, caughtUp.toString());
   }
 
   /** Stores batches the queue took together (one partition's, in order); see {@linkcode WriteQueue}. */

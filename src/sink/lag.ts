@@ -30,6 +30,8 @@ export interface Stall {
 
 interface PartitionState {
   stored: bigint | null;
+  /** Offsets at or past the stored one that hold nothing to store (transaction markers), [from, to). */
+  empty: { from: bigint; to: bigint } | null;
   high: bigint | null;
   low: bigint;
   /** When the stall clock started (ms since the epoch). */
@@ -73,7 +75,7 @@ export class LagTracker {
     }
     for (const partition of assigned) {
       if (!this.#partitions.has(partition)) {
-        this.#partitions.set(partition, { stored: null, high: null, low: 0n, since: now });
+        this.#partitions.set(partition, { stored: null, empty: null, high: null, low: 0n, since: now });
       }
     }
   }
@@ -89,6 +91,21 @@ export class LagTracker {
     if (state === undefined) return;
     if (nextOffset > (state.stored ?? state.low)) state.since = now;
     if (state.stored === null || nextOffset > state.stored) state.stored = nextOffset;
+    catchUp(state, now);
+  }
+
+  /**
+   * Records that offsets `from` to `to` (exclusive) of a partition hold nothing to store (a transaction's
+   * marker, aborted records): once the stored offset reaches them, they count as stored. Returns the
+   * offset the partition then counts as stored, if that moved.
+   */
+  passedOver(partition: number, from: bigint, to: bigint, now: number): bigint | null {
+    const state = this.#partitions.get(partition);
+    if (state === undefined || to <= from) return null;
+    state.empty = state.empty !== null && state.empty.to === from
+      ? { from: state.empty.from, to }
+      : { from, to };
+    return catchUp(state, now);
   }
 
   /** Records the broker's watermarks; a partition without lag restarts its clock. */
@@ -155,6 +172,17 @@ export class LagTracker {
     const seconds = Math.round(Math.min(...stalls.map((stall) => stall.forMs)) / 1_000);
     return `stalled: nothing stored for ${seconds}s on ${parts.join(", ")}`;
   }
+}
+
+/** Moves the stored offset past the empty offsets it has reached; returns it when it moved. */
+function catchUp(state: PartitionState, now: number): bigint | null {
+  const empty = state.empty;
+  if (empty === null || state.stored === null || state.stored < empty.from) return null;
+  state.empty = null;
+  if (state.stored >= empty.to) return null;
+  state.stored = empty.to;
+  state.since = now;
+  return empty.to;
 }
 
 function lagOf(state: PartitionState): number {
