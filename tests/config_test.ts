@@ -1,6 +1,13 @@
 import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { ConfigError } from "../src/args.ts";
 import { formatSites, loadSites, parseSites } from "../src/check/config.ts";
+import {
+  BODY_FRAMING_HEADER,
+  FORBIDDEN_METHODS,
+  headerValueProblem,
+  IGNORED_HEADERS,
+  isBadPort,
+} from "../src/check/_fetch_limits.ts";
 import type { Site } from "../src/check/site.ts";
 import SHIPPED from "../sites.toml" with { type: "text" };
 
@@ -29,6 +36,12 @@ const ALLOWED_DEFAULTS = ALLOWED_SITE.replace("'name', 'url', ", "");
 const DURATION = `a duration such as "30s", "1m" or "500ms"`;
 const STATUSES = `a list of status codes from 100 to 599 or ranges such as [200, "300-399"]`;
 const NAME = "a string of 1 to 200 characters without control characters";
+const NAME_TOO_LONG =
+  "must be at most 200 UTF-16 code units long (the sink's limit; a character such as an " +
+  "emoji counts 2)";
+const URL_TOO_LONG = "must be at most 4096 UTF-16 code units long as published (the sink's limit)";
+const REGEX_TOO_LONG = URL_TOO_LONG;
+const FORBIDDEN_METHOD = "must be a method fetch can send, which excludes CONNECT, TRACE, TRACK";
 
 /** [behaviour, sites.toml text, the exact ConfigError message] */
 const BAD: [string, string, string][] = [
@@ -110,7 +123,34 @@ const BAD: [string, string, string][] = [
   [
     "rejects a name of more than 200 characters",
     toml("[[site]]", `name = "${"n".repeat(201)}"`),
-    `sites.toml:2: Cannot load site #1: key 'name' must be ${NAME}: got "${"n".repeat(80)}…"`,
+    `sites.toml:2: Cannot load site #1: key 'name' ${NAME_TOO_LONG}: got 201`,
+  ],
+  [
+    "rejects a name of 150 emoji, 300 UTF-16 code units as the sink counts them",
+    toml("[[site]]", `name = "${"😀".repeat(150)}"`),
+    `sites.toml:2: Cannot load site #1: key 'name' ${NAME_TOO_LONG}: got 300`,
+  ],
+  [
+    "rejects a name with NUL",
+    toml("[[site]]", 'name = "a\\u0000b"'),
+    `sites.toml:2: Cannot load site #1: key 'name' must be ${NAME}: got "a\\u0000b"`,
+  ],
+  [
+    "rejects a name with an unpaired surrogate",
+    toml("[[site]]", 'name = "a\uD800b"'),
+    `sites.toml:2: Cannot load site #1: key 'name' must be valid Unicode: got an unpaired surrogate in "a\\ud800b"`,
+  ],
+  [
+    'rejects a name of ".", which the status page cannot address',
+    toml("[[site]]", 'name = "."', 'url = "https://api.example.com/"'),
+    `sites.toml:2: Cannot load site #1: key 'name' must not be ".": the status page addresses a site as ` +
+    "/sites/NAME, which a browser resolves to /sites/",
+  ],
+  [
+    'rejects a name of "..", which the status page cannot address',
+    toml("[[site]]", "name = '..'", 'url = "https://api.example.com/"'),
+    `sites.toml:2: Cannot load site #1: key 'name' must not be "..": the status page addresses a site as ` +
+    "/sites/NAME, which a browser resolves to /",
   ],
   [
     "rejects a name that is not a string",
@@ -138,6 +178,28 @@ const BAD: [string, string, string][] = [
     `sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got "example.com"`,
   ],
   [
+    "rejects a url longer than the sink takes",
+    toml("[[site]]", 'name = "api"', `url = "https://api.example.com/${"a".repeat(4073)}"`),
+    `sites.toml:3: Cannot load site 'api': key 'url' ${URL_TOO_LONG}: got 4097`,
+  ],
+  [
+    "rejects a url longer than the sink takes once percent-encoded as published",
+    toml("[[site]]", 'name = "api"', `url = "https://api.example.com/${"é".repeat(679)}"`),
+    `sites.toml:3: Cannot load site 'api': key 'url' ${URL_TOO_LONG}: got 4098`,
+  ],
+  [
+    "rejects a url with port 6000, which fetch refuses",
+    toml("[[site]]", 'name = "api"', 'url = "http://127.0.0.1:6000/x11"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must not use port 6000: fetch refuses it (a "bad port" ` +
+    "in the Fetch standard)",
+  ],
+  [
+    "rejects a url with port 0, which fetch refuses",
+    toml("[[site]]", 'name = "api"', 'url = "https://api.example.com:0/"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must not use port 0: fetch refuses it (a "bad port" ` +
+    "in the Fetch standard)",
+  ],
+  [
     "rejects a url that is not a string",
     toml("[[site]]", 'name = "api"', "url = 1"),
     "sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got 1",
@@ -154,6 +216,23 @@ const BAD: [string, string, string][] = [
     `sites.toml:2: Cannot load [defaults]: key 'regex' "ok(?=\\\\n)": Cannot use a lookahead ('(?='): ` +
     "only a backtracking match can check it, which has no time bound; match the text itself instead, such " +
     "as 'ab' for 'a(?=b)'",
+  ],
+  [
+    "rejects a regex longer than the sink takes",
+    toml(...SITE, `regex = "${"a".repeat(4097)}"`),
+    `sites.toml:4: Cannot load site 'api': key 'regex' ${REGEX_TOO_LONG}: got 4097`,
+  ],
+  [
+    "rejects a regex longer than the sink takes once '/' is escaped as published",
+    toml("[defaults]", `regex = '${"a".repeat(4095)}/'`, ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'regex' ${REGEX_TOO_LONG}: got 4097 (4096 as written, before ` +
+    "escaping)",
+  ],
+  [
+    "rejects a regex with a NUL character, which the sink refuses",
+    toml(...SITE, 'regex = "a\\u0000b"'),
+    "sites.toml:4: Cannot load site 'api': key 'regex' must be a pattern without a NUL character (match one " +
+    'with \\x00): got "a\\u0000b"',
   ],
   [
     "rejects a regex that is not a string",
@@ -223,6 +302,21 @@ const BAD: [string, string, string][] = [
     "rejects a method that is not letters",
     toml(...SITE, 'method = "GET /"'),
     `sites.toml:4: Cannot load site 'api': key 'method' must be an HTTP method of letters such as "GET": got "GET /"`,
+  ],
+  [
+    "rejects method CONNECT in any letter case, which fetch refuses",
+    toml(...SITE, 'method = "connect"'),
+    `sites.toml:4: Cannot load site 'api': key 'method' ${FORBIDDEN_METHOD}: got "connect"`,
+  ],
+  [
+    "rejects method TRACE, which fetch refuses",
+    toml(...SITE, 'method = "TRACE"'),
+    `sites.toml:4: Cannot load site 'api': key 'method' ${FORBIDDEN_METHOD}: got "TRACE"`,
+  ],
+  [
+    "rejects method TRACK in [defaults], which fetch refuses",
+    toml("[defaults]", 'method = "Track"', ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'method' ${FORBIDDEN_METHOD}: got "Track"`,
   ],
   [
     "rejects follow_redirects that is not a boolean",
@@ -295,6 +389,54 @@ const BAD: [string, string, string][] = [
     toml("[defaults]", 'headers.Authorization = "Bearer secret\\r\\nX: y"', ...SITE),
     `sites.toml:2: Cannot load [defaults]: key 'headers' must be a table of values without CR, LF or NUL: ` +
     `got one in "Authorization" (value not shown)`,
+  ],
+  [
+    "rejects a header value that is not a ByteString without showing it",
+    toml(...SITE, "[site.headers]", 'Accept = "*/*"', 'X-Test = "café €"'),
+    `sites.toml:6: Cannot load site 'api': key 'headers' must be a table of values fetch can send, ByteStrings ` +
+    `(characters up to U+00FF): got a character over U+00FF in "X-Test" (value not shown)`,
+  ],
+  [
+    "rejects a header value with a control character other than CR, LF or NUL without showing it",
+    toml("[defaults]", 'headers = { X-Test = "a\\u0001b" }', ...SITE),
+    `sites.toml:2: Cannot load [defaults]: key 'headers' must be a table of values without control ` +
+    `characters other than tab, which fetch refuses: got one in "X-Test" (value not shown)`,
+  ],
+  [
+    "rejects a header value with DEL without showing it",
+    toml(...SITE, 'headers = { X-Test = "a\\u007Fb" }'),
+    `sites.toml:4: Cannot load site 'api': key 'headers' must be a table of values without control ` +
+    `characters other than tab, which fetch refuses: got one in "X-Test" (value not shown)`,
+  ],
+  [
+    "rejects a Host header, which fetch ignores",
+    toml(...SITE, "[site.headers]", 'Host = "www.example.com"'),
+    `sites.toml:5: Cannot load site 'api': key 'headers' must not set "Host": fetch ignores it and sends ` +
+    "the host of 'url'",
+  ],
+  [
+    "rejects a Content-Length header in [defaults] in any letter case, which fetch ignores",
+    toml("[defaults]", 'method = "POST"', 'body = "ping"', 'headers = { content-length = "4" }', ...SITE),
+    `sites.toml:4: Cannot load [defaults]: key 'headers' must not set "content-length": fetch ignores it ` +
+    "and sends the length of the body",
+  ],
+  [
+    "rejects a Transfer-Encoding header on a site without a body, which fetch drops",
+    toml(...SITE, "[site.headers]", 'Accept = "*/*"', 'Transfer-Encoding = "chunked"'),
+    `sites.toml:6: Cannot load site 'api': key 'headers' must not set "Transfer-Encoding" without a body: ` +
+    "fetch drops it from a request without one",
+  ],
+  [
+    "rejects a Transfer-Encoding header from [defaults] on a site without a body, at [defaults]",
+    toml(
+      "[defaults]",
+      'method = "POST"',
+      'headers = { Transfer-Encoding = "chunked" }',
+      ...SITE,
+      'headers = { X-Other = "1" }',
+    ),
+    `sites.toml:3: Cannot load site 'api': key 'headers' (from [defaults]) must not set "Transfer-Encoding" ` +
+    "without a body: fetch drops it from a request without one",
   ],
   [
     "rejects a header set twice in different letter case",
@@ -455,6 +597,35 @@ Deno.test("parseSites() reads expect_status codes and ranges in order", () => {
   }]);
 });
 
+Deno.test("parseSites() accepts what fetch sends and the sink takes, up to their limits", () => {
+  const url = `https://api.example.com/${"a".repeat(4072)}`;
+  const text = toml(
+    "[[site]]",
+    `name = "${"😀".repeat(100)}"`,
+    `url = "${url}"`,
+    `regex = "${"a".repeat(4096)}"`,
+    'headers = { X-Test = "café\tÿ", Connection = "close" }',
+    "[[site]]",
+    'name = "..."',
+    'url = "https://${SHOP_USER}:${SHOP_PASSWORD}@api.example.com:6001/"',
+    'method = "propfind"',
+    "[[site]]",
+    'name = ".a"',
+    'url = "https://api.example.com:443/"',
+    'method = "POST"',
+    'body = "ping"',
+    'headers = { Transfer-Encoding = "chunked" }',
+  );
+  const sites = parseSites(text, "sites.toml", { SHOP_USER: "u".repeat(4096), SHOP_PASSWORD: "p" });
+  assertEquals(sites.map((site) => site.name.length), [200, 3, 2]);
+  assertEquals([sites[0]?.shownUrl.length, sites[0]?.regex?.source.length], [4096, 4096]);
+  assertEquals(sites[0]?.headers, { "X-Test": "café\tÿ", Connection: "close" });
+  assertEquals([sites[1]?.shownUrl, sites[1]?.method], ["https://***@api.example.com:6001/", "PROPFIND"]);
+  assertEquals([sites[2]?.url, sites[2]?.headers], ["https://api.example.com/", {
+    "Transfer-Encoding": "chunked",
+  }]);
+});
+
 Deno.test("parseSites() compiles the regex without flags, so testing it keeps no state", () => {
   const [site] = parseSites(toml(...SITE, String.raw`regex = '"status":\s*"ok"'`), "sites.toml");
   assertEquals(site?.regex?.source, String.raw`"status":\s*"ok"`);
@@ -502,6 +673,65 @@ Deno.test("the commented-out examples in the shipped sites.toml parse once uncom
   assertEquals(sites[1]?.method, "POST");
   assertEquals(sites[1]?.headers.Authorization, "Bearer t0ken");
 });
+
+// The network test needs --allow-net (the test task grants it); a bare `deno test` skips it.
+const net = { ignore: Deno.permissions.querySync({ name: "net" }).state !== "granted" };
+
+Deno.test(
+  "what config refuses as fetch's limits is what Deno's fetch refuses or drops on loopback",
+  net,
+  async () => {
+    const received: Headers[] = [];
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (request) => {
+      received.push(request.headers);
+      await request.body?.cancel();
+      return new Response("ok");
+    });
+    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+    const base = `http://127.0.0.1:${server.addr.port}/`;
+    const send = async (init: RequestInit, url = base): Promise<string | Headers> => {
+      received.length = 0;
+      try {
+        await (await fetch(url, { ...init, client })).body?.cancel();
+        return received[0]!;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    try {
+      for (const method of FORBIDDEN_METHODS.flatMap((m) => [m, m.toLowerCase()])) {
+        assertEquals(await send({ method }), "Method is forbidden");
+      }
+      assertEquals(await send({ method: "PROPFIND" }) instanceof Headers, true);
+      const ports = Array.from({ length: 65_536 }, (_, port) => port).filter((port) =>
+        isBadPort(String(port))
+      );
+      assertEquals(ports.length, 83);
+      for (const port of [...ports, 6001]) {
+        const error = await send({}, `http://127.0.0.1:${port}/`);
+        assertEquals(
+          error === `Fetch failed: Requests to port ${port} are blocked`,
+          port !== 6001,
+          `port ${port}`,
+        );
+      }
+      for (const [name, value] of [["Host", "example.com"], ["Content-Length", "4"]] as const) {
+        assertEquals(IGNORED_HEADERS.has(name.toLowerCase()), true);
+        const sent = await send({ method: "POST", body: "hello", headers: { [name]: value } });
+        assertEquals(sent instanceof Headers && sent.get(name) !== value, true, name);
+      }
+      const framing = await send({ method: "POST", headers: { [BODY_FRAMING_HEADER]: "chunked" } });
+      assertEquals(framing instanceof Headers && framing.get(BODY_FRAMING_HEADER), null);
+      for (const value of ["café €", "a\u0001b", "a\u007fb", "café\tÿ"]) {
+        const sent = await send({ headers: { "X-Test": value } });
+        assertEquals(typeof sent === "string", headerValueProblem(value) !== null, JSON.stringify(value));
+      }
+    } finally {
+      client.close();
+      await server.shutdown();
+    }
+  },
+);
 
 // File tests need --allow-read and --allow-write (the test task grants them); a bare `deno test` skips them.
 const io = {
@@ -639,11 +869,27 @@ const BAD_ENV: [string, string, string][] = [
     "sites.toml:4: Cannot load site 'api': key 'headers' must be a table of values without CR, LF or NUL: " +
     `got one in "X-Key" (value not shown)`,
   ],
+  [
+    "rejects a header whose value from the environment is not a ByteString, without showing it",
+    toml(...SITE, 'headers = { Authorization = "Bearer ${EURO}" }'),
+    "sites.toml:4: Cannot load site 'api': key 'headers' must be a table of values fetch can send, " +
+    `ByteStrings (characters up to U+00FF): got a character over U+00FF in "Authorization" (value not shown)`,
+  ],
+  [
+    "rejects a url whose port from the environment is one fetch refuses",
+    toml("[[site]]", 'name = "api"', 'url = "http://${HOST}:${PORT}/"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must not use port 10080: fetch refuses it (a "bad port" ` +
+    "in the Fetch standard)",
+  ],
 ];
 
 for (const [behaviour, text, message] of BAD_ENV) {
   Deno.test(`parseSites() ${behaviour}`, () => {
-    assertThrows(() => parseSites(text, "sites.toml", { ...ENV, TWO_LINES: "a\r\nb" }), ConfigError, message);
+    assertThrows(
+      () => parseSites(text, "sites.toml", { ...ENV, TWO_LINES: "a\r\nb", EURO: "5€", PORT: "10080" }),
+      ConfigError,
+      message,
+    );
   });
 }
 

@@ -325,3 +325,17 @@ Deno.test("check --once stops at SIGINT: the probe under way is cancelled, not p
     await Deno.remove(path);
   }
 });
+
+Deno.test("check refuses an agent or region name the sink would refuse: exit 2 and the flag named", async () => {
+  for (
+    const [flag, value, expected] of [
+      ["--region", "", "it must be"],
+      ["--agent", "a\tb", "it must be"],
+      ["--region", "é".repeat(201), "it must be at most 200 UTF-16 code units long"],
+    ]
+  ) {
+    const { code, stderr } = await runMonitor(["check", "--dry-run", "--sites", "sites.toml", flag!, value!]);
+    assertEquals(code, 2, stderr);
+    assertMatch(stderr, new RegExp(`Cannot use flag '${flag}': ${expected}`));
+  }
+});

@@ -16,9 +16,10 @@ import {
   parseFlags,
   positiveInteger,
   runningFlags,
+  UsageError,
 } from "../args.ts";
 import type { CommandDefinition, CommandHelp } from "../help.ts";
-import { formatSites, loadSites } from "./config.ts";
+import { formatSites, loadSites, nameProblem } from "./config.ts";
 import { describeKafka, type KafkaSettings, kafkaSettings } from "../kafka.ts";
 import { createLogger } from "../log.ts";
 import { LINEAR_ENGINE_FLAGS, linearEngineEnabled } from "./regex.ts";
@@ -165,11 +166,11 @@ export async function checkCommand(
         `off; run deno with --v8-flags=${LINEAR_ENGINE_FLAGS} (deno task dev and dist/monitor do)`,
     );
   }
-  const agent = flags.agent ?? Deno.hostname();
+  const agent = nameFlag("agent", flags.agent ?? Deno.hostname());
   const config: CheckConfig = {
     sites,
     agent,
-    region: flags.region ?? null,
+    region: flags.region === undefined ? null : nameFlag("region", flags.region),
     concurrency: positiveInteger("concurrency", flags.concurrency, 500),
     outboxSize: positiveInteger("outbox", flags.outbox, 100_000),
     createTopic: flags["create-topic"],
@@ -187,4 +188,11 @@ export async function checkCommand(
   }
   if (flags.once) return await runOnce(config, log, output, flags.json || !output.isTerminal, shutdown);
   return await runForever(config, log, output, shutdown);
+}
+
+/** The agent's or the region's name, as every result carries it: the sink refuses what names must not be. */
+function nameFlag(flag: "agent" | "region", value: string): string {
+  const problem = nameProblem(value);
+  if (problem !== null) throw new UsageError(`Cannot use flag '--${flag}': it ${problem}`);
+  return value;
 }

@@ -7,9 +7,17 @@
 import { parse, TomlError } from "smol-toml";
 import { ConfigError } from "../args.ts";
 import { formatDuration, parseDuration } from "../duration.ts";
+import { MAX_NAME_LENGTH, MAX_URL_LENGTH } from "../message.ts";
 import { compilePattern } from "./regex.ts";
 import type { Site, StatusRange } from "./site.ts";
 import { lineOf, locateKeys } from "./_toml_lines.ts";
+import {
+  BODY_FRAMING_HEADER,
+  FORBIDDEN_METHODS,
+  headerValueProblem,
+  IGNORED_HEADERS,
+  isBadPort,
+} from "./_fetch_limits.ts";
 
 const OPTION_KEYS = "interval timeout method headers body expect_status regex follow_redirects max_body_bytes"
   .split(" ");
@@ -19,6 +27,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_INTERVAL_MS = 86_400_000; // timers overflow past 2^31 ms (~24.8 days); a day is plenty
 const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 const MAX_BODY_BYTES = 67_108_864;
+// decodeCheck() bounds the published pattern by the URL limit; the sink dead-letters a longer one.
+const MAX_REGEX_LENGTH = MAX_URL_LENGTH;
+const NAME_EXPECTED = `a string of 1 to ${MAX_NAME_LENGTH} characters without control characters`;
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CONTROL = /\p{Cc}/u;
 const STATUS = /^(\d{3})(?:-(\d{3}))?$/;
@@ -91,13 +102,13 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
   return Object.freeze(tables.map((table, index) => {
     const base = ["site", String(index)];
     const name = table.name;
-    const valid = typeof name === "string" && name.length > 0 && [...name].length <= 200 &&
-      !CONTROL.test(name);
-    const label = valid ? `site '${name}'` : `site #${index + 1}`;
+    const problem = typeof name === "string"
+      ? siteNameProblem(name)
+      : `must be ${NAME_EXPECTED}: got ${show(name)}`;
+    const label = problem === null ? `site '${name}'` : `site #${index + 1}`;
     const fail: Fail = failer(base, label);
-    const expectedName = "a string of 1 to 200 characters without control characters";
-    if (name === undefined) fail([], `key 'name' is missing: expected ${expectedName}`);
-    if (!valid) fail(["name"], `key 'name' must be ${expectedName}: got ${show(name)}`);
+    if (name === undefined) fail([], `key 'name' is missing: expected ${NAME_EXPECTED}`);
+    if (typeof name !== "string" || problem !== null) fail(["name"], `key 'name' ${problem}`);
     const first = firstLine.get(name);
     if (first !== undefined) {
       fail(["name"], `key 'name' must be unique: '${name}' is already used on line ${first}`);
@@ -130,6 +141,16 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
       const detail = `must not be set with method "${method}": a GET or HEAD request has no body`;
       failCross(at("body", "method"), `key 'body'${from("body")} ${detail}`);
     }
+    const headers = merged.headers ?? {};
+    const framing = Object.keys(headers).find((header) => header.toLowerCase() === BODY_FRAMING_HEADER);
+    if (framing !== undefined && body === null) {
+      const isOwn = own.headers?.[framing] !== undefined;
+      failCross(
+        isOwn ? [...base, "headers", framing] : ["defaults", "headers", framing],
+        `key 'headers'${isOwn ? "" : " (from [defaults])"} must not set "${framing}" without a body: ` +
+          "fetch drops it from a request without one",
+      );
+    }
     return Object.freeze<Site>({
       name,
       url,
@@ -137,7 +158,7 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
       intervalMs,
       timeoutMs,
       method,
-      headers: Object.freeze(merged.headers ?? {}),
+      headers: Object.freeze(headers),
       body,
       expectStatus: Object.freeze(merged.expectStatus ?? [Object.freeze({ min: 200, max: 399 })]),
       regex: merged.regex ?? null,
@@ -235,6 +256,9 @@ function readOptions(table: Table, allowed: readonly string[], fail: Fail, env: 
         if (typeof value !== "string" || !/^[A-Za-z]+$/.test(value)) {
           must(`an HTTP method of letters such as "GET"`);
         }
+        if (FORBIDDEN_METHODS.includes(value.toUpperCase())) {
+          must(`a method fetch can send, which excludes ${FORBIDDEN_METHODS.join(", ")}`);
+        }
         out.method = value.toUpperCase();
         break;
       case "headers":
@@ -249,6 +273,8 @@ function readOptions(table: Table, allowed: readonly string[], fail: Fail, env: 
         break;
       case "regex":
         if (typeof value !== "string") must("a JavaScript regular expression as a string");
+        // The sink refuses text with NUL (PostgreSQL cannot store it); the escape \x00 matches one instead.
+        if (value.includes("\0")) must("a pattern without a NUL character (match one with \\x00)");
         try {
           out.regex = value === "" ? null : compilePattern(value);
         } catch (error) {
@@ -256,6 +282,14 @@ function readOptions(table: Table, allowed: readonly string[], fail: Fail, env: 
           must(
             "a valid JavaScript regular expression",
             `${show(value)} (${String(error).replace(/^.*: /, "")})`,
+          );
+        }
+        // Published as its source, where '/' and line breaks are escaped: what the sink measures.
+        if (out.regex !== null && out.regex.source.length > MAX_REGEX_LENGTH) {
+          const length = out.regex.source.length;
+          must(
+            `at most ${MAX_REGEX_LENGTH} UTF-16 code units long as published (the sink's limit)`,
+            length === value.length ? `${length}` : `${length} (${value.length} as written, before escaping)`,
           );
         }
         break;
@@ -282,10 +316,52 @@ function readUrl(value: unknown, fail: Fail, env: Env): string {
   if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
     fail(["url"], `key 'url' must be an absolute http or https URL: got ${show(value)}`);
   }
+  if (isBadPort(url.port)) {
+    fail(
+      ["url"],
+      `key 'url' must not use port ${url.port}: fetch refuses it (a "bad port" in the Fetch standard)`,
+    );
+  }
+  const published = hideUserinfo(url.href);
+  if (published.length > MAX_URL_LENGTH) {
+    fail(
+      ["url"],
+      `key 'url' must be at most ${MAX_URL_LENGTH} UTF-16 code units long as published (the sink's limit): ` +
+        `got ${published.length}`,
+    );
+  }
   return url.href;
 }
 
+/**
+ * What is wrong with a site name, as the detail of an error, or null. The sink's rules for names
+ * (`decodeCheck()`, see {@linkcode nameProblem}); and a name the status page can put in its URLs.
+ */
+function siteNameProblem(name: string): string | null {
+  const problem = nameProblem(name);
+  if (problem !== null) return problem;
+  if (name === "." || name === "..") {
+    return `must not be "${name}": the status page addresses a site as /sites/NAME, which a browser ` +
+      `resolves to ${name === "." ? "/sites/" : "/"}`;
+  }
+  return null;
+}
+
 type Must = (expected: string, got?: string, path?: string[]) => never;
+
+/**
+ * What is wrong with a name in results (a site's, the agent's, the region), as the detail of an error, or
+ * null: the sink's rules for names (`decodeCheck()`), the length counted as it counts it, in UTF-16 code units.
+ */
+export function nameProblem(name: string): string | null {
+  if (name.length === 0 || CONTROL.test(name)) return `must be ${NAME_EXPECTED}: got ${show(name)}`;
+  if (!name.isWellFormed()) return `must be valid Unicode: got an unpaired surrogate in ${show(name)}`;
+  if (name.length > MAX_NAME_LENGTH) {
+    return `must be at most ${MAX_NAME_LENGTH} UTF-16 code units long (the sink's limit; a character such as ` +
+      `an emoji counts 2): got ${name.length}`;
+  }
+  return null;
+}
 
 function readHeaders(value: unknown, must: Must, fail: Fail, env: Env): Record<string, string> {
   if (!isTable(value)) return must("a table of header names to strings");
@@ -295,6 +371,8 @@ function readHeaders(value: unknown, must: Must, fail: Fail, env: Env): Record<s
     if (!HTTP_TOKEN.test(name)) {
       must(`a table with HTTP token names such as "X-Api-Key"`, show(name), ["headers", name]);
     }
+    const ignored = IGNORED_HEADERS.get(name.toLowerCase());
+    if (ignored !== undefined) fail(["headers", name], `key 'headers' must not set "${name}": ${ignored}`);
     const other = seen.get(name.toLowerCase());
     if (other !== undefined) {
       must("a table with each header once", `"${other}" and "${name}"`, ["headers", name]);
@@ -311,6 +389,21 @@ function readHeaders(value: unknown, must: Must, fail: Fail, env: Env): Record<s
         "headers",
         name,
       ]);
+    }
+    const problem = headerValueProblem(text);
+    if (problem === "control") {
+      must(
+        "a table of values without control characters other than tab, which fetch refuses",
+        `one in "${name}" (value not shown)`,
+        ["headers", name],
+      );
+    }
+    if (problem === "not a ByteString") {
+      must(
+        "a table of values fetch can send, ByteStrings (characters up to U+00FF)",
+        `a character over U+00FF in "${name}" (value not shown)`,
+        ["headers", name],
+      );
     }
   }
   return headers;
@@ -379,7 +472,11 @@ function isTable(value: unknown): value is Table {
 
 /** A value as an error message shows it: strings quoted, tables and lists by their kind. */
 function show(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === "string") {
+    // Not cut inside a surrogate pair: the half would print as U+FFFD.
+    const end = /[\uD800-\uDBFF]/.test(value[79] ?? "") ? 79 : 80;
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, end)}…` : value);
+  }
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") {
     return String(value);
   }
