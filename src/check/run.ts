@@ -131,7 +131,7 @@ function agentMetrics(values: {
     },
     {
       name: "monitor_probes_skipped_total",
-      help: "Due probes not started because the site's previous probe was still running.",
+      help: "Due probes not started because the site's previous probe ran through a whole interval.",
       type: "counter",
       value: values.skipped,
     },

@@ -1,8 +1,10 @@
 /**
  * Runs every site on its own fixed-rate interval: the next run is due at the previous due time plus the
  * interval (no drift), sites are spread over their interval by a hash of their name (so restarts and many
- * agents do not fire every site at once), a site still running is not started twice (the skip is counted),
- * and a global limit bounds how many runs are in flight.
+ * agents do not fire every site at once), a site still running is not started twice: a run that comes due
+ * meanwhile starts as soon as it ends (late, not lost: with a timeout equal to the interval, a site that times
+ * out would otherwise be probed every other slot), and a second one meanwhile is skipped and counted. A global
+ * limit bounds how many runs are in flight.
  *
  * One timer serves all sites: due times live in a binary min-heap, so 30,000 sites cost one timer, not 30,000.
  *
@@ -93,6 +95,10 @@ export class Scheduler<S> {
   readonly #firstDues: Float64Array;
   // 1 while a site runs or waits for a slot.
   readonly #busy: Uint8Array;
+  // 1 while a site runs.
+  readonly #runningNow: Uint8Array;
+  // The due time of the run that came due while the site was running (NaN: none), started when it ends.
+  readonly #dueAfterRun: Float64Array;
   readonly #heap: DueHeap;
   // Runs due while every slot is taken, first come first served, as a ring of (site, due). Each site waits
   // at most once (it is busy meanwhile), so one place per site never overflows.
@@ -131,6 +137,8 @@ export class Scheduler<S> {
     this.#intervals = new Float64Array(count);
     this.#firstDues = new Float64Array(count);
     this.#busy = new Uint8Array(count);
+    this.#runningNow = new Uint8Array(count);
+    this.#dueAfterRun = new Float64Array(count).fill(NaN);
     this.#heap = new DueHeap(count);
     this.#waitingSite = new Int32Array(Math.max(1, count));
     this.#waitingDue = new Float64Array(Math.max(1, count));
@@ -202,7 +210,10 @@ export class Scheduler<S> {
     while (this.#running && heap.size > 0 && heap.topDue <= now) {
       const site = heap.topId;
       const due = heap.topDue;
-      if (this.#busy[site] === 1) this.#skipped++;
+      if (this.#runningNow[site] === 1) {
+        if (!Number.isNaN(this.#dueAfterRun[site]!)) this.#skipped++;
+        this.#dueAfterRun[site] = due;
+      } else if (this.#busy[site] === 1) this.#skipped++;
       else if (this.#inFlight < this.#concurrency) this.#launch(site, due);
       else {
         this.#busy[site] = 1;
@@ -217,6 +228,7 @@ export class Scheduler<S> {
 
   #launch(site: number, due: number): void {
     this.#busy[site] = 1;
+    this.#runningNow[site] = 1;
     this.#inFlight++;
     this.#started++;
     this.#lag.record(this.#now() - due);
@@ -230,7 +242,15 @@ export class Scheduler<S> {
       this.options.onRunError?.(error);
     }
     this.#busy[site] = 0;
+    this.#runningNow[site] = 0;
     this.#inFlight--;
+    const dueMeanwhile = this.#dueAfterRun[site]!;
+    this.#dueAfterRun[site] = NaN;
+    if (this.#running && !Number.isNaN(dueMeanwhile)) {
+      // Behind the runs already waiting for a slot, if any (the slot just freed goes to the first of them).
+      this.#busy[site] = 1;
+      this.#pushWaiting(site, dueMeanwhile);
+    }
     if (this.#running && this.#waitingSize > 0) {
       const next = this.#waitingHead;
       this.#shiftWaiting();
