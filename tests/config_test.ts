@@ -141,18 +141,6 @@ const BAD: [string, string, string][] = [
     `sites.toml:2: Cannot load site #1: key 'name' must be valid Unicode: got an unpaired surrogate in "a\\ud800b"`,
   ],
   [
-    'rejects a name of ".", which the status page cannot address',
-    toml("[[site]]", 'name = "."', 'url = "https://api.example.com/"'),
-    `sites.toml:2: Cannot load site #1: key 'name' must not be ".": the status page addresses a site as ` +
-    "/sites/NAME, which a browser resolves to /sites/",
-  ],
-  [
-    'rejects a name of "..", which the status page cannot address',
-    toml("[[site]]", "name = '..'", 'url = "https://api.example.com/"'),
-    `sites.toml:2: Cannot load site #1: key 'name' must not be "..": the status page addresses a site as ` +
-    "/sites/NAME, which a browser resolves to /",
-  ],
-  [
     "rejects a name that is not a string",
     toml("[[site]]", "name = 42"),
     `sites.toml:2: Cannot load site #1: key 'name' must be ${NAME}: got 42`,

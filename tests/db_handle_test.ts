@@ -67,3 +67,41 @@ Deno.test("DatabaseHandle.run() past its deadline rejects with DeadlineError and
     assertEquals(row?.n, 3);
   });
 });
+
+Deno.test("DatabaseHandle.run() past its deadline lets the other calls on the old pool finish", async () => {
+  await withHandle(async (db, opened) => {
+    const before = db.sql;
+    // Two statements, the second sent after the pool was replaced: it must still run on the old pool.
+    const other = db.run("read twice", async (sql) => {
+      await sql`select pg_sleep(0.6)`;
+      const [row] = await sql`select 7 as n`;
+      return row?.n;
+    }, 5_000);
+    await assertRejects(() => db.run("wait", (sql) => sql`select pg_sleep(3)`, 300), DeadlineError);
+    assertEquals([db.sql !== before, opened.count], [true, 1]);
+    assertEquals(await other, 7);
+  });
+});
+
+Deno.test("DatabaseHandle.run() ends a replaced pool once its calls have settled", async () => {
+  await withHandle(async (db) => {
+    const before = db.sql;
+    const backends = async () => {
+      const [row] = await db.sql`select count(*)::int4 as n from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid()`;
+      return row!.n as number;
+    };
+    const other = db.run("read", (sql) => sql`select pg_sleep(0.5)`, 5_000);
+    await assertRejects(() => db.run("wait", (sql) => sql`select pg_sleep(1.5)`, 200), DeadlineError);
+    await other;
+    // The old pool's late query ends within its grace; then only the new pool's connection is left.
+    let count = -1;
+    for (let i = 0; i < 50 && count !== 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      count = await backends();
+    }
+    assertEquals(count, 0);
+    const ended = await assertRejects(() => before`select 1`, Error);
+    assertEquals((ended as { code?: string }).code, "CONNECTION_ENDED");
+  });
+});

@@ -105,6 +105,14 @@ Deno.test("badge escapes its text and takes the state's colour", () => {
   ]);
 });
 
+Deno.test("badge replaces the characters XML cannot hold, so the SVG is well-formed", () => {
+  const svg = badge("a\x01b\x1b[31m\ud800", "up\uffff\x00", stateColor("up"));
+  assertEquals(/[^\t\n\r\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.test(svg), false);
+  assertMatch(svg, /aria-label="a\ufffdb\ufffd\[31m\ufffd: up\ufffd\ufffd"/);
+  // Astral characters are XML characters and stay.
+  assertMatch(badge("🚀", "up", stateColor("up")), /<title>🚀: up<\/title>/);
+});
+
 Deno.test("metrics escape label values and give every location and site its series", () => {
   assertEquals(labelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
   const at = new Date("2026-11-30T06:00:00Z");

@@ -6,7 +6,7 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { runMonitor, startMonitor, waitFor } from "./_cli.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { fillServeDatabase, HOSTILE, HOSTILE_ERROR } from "./_serve_data.ts";
-import { statusTable } from "../src/serve/status_table.ts";
+import { oneLine, statusTable, terminalJson } from "../src/serve/status_table.ts";
 import { formatUtc } from "../src/serve/format.ts";
 
 const MINUTE = 60_000;
@@ -135,6 +135,43 @@ Deno.test("the table is coloured by state on a terminal", () => {
   );
   assertEquals(text.split("\n")[2]!.startsWith("b [31m  \x1b[31mdown \x1b[0m"), true);
   assertEquals(text.split("\n")[0]!.startsWith("\x1b[1mSITE"), true);
+});
+
+Deno.test("status --every shorter than 1s is a usage error naming the flag and the minimum", async () => {
+  for (const every of ["0ms", "1ms", "999ms"]) {
+    const result = await runMonitor(["status", "--watch", "--every", every], { DATABASE_URL: db.url });
+    assertEquals(result, {
+      code: 2,
+      stdout: "",
+      stderr: `monitor status: Cannot use flag '--every': expected at least 1s: got '${every}'\n` +
+        "Run 'monitor status --help' for usage.\n",
+    });
+  }
+});
+
+Deno.test("the table sends a terminal no C0 or C1 controls, line separators or bidi controls", () => {
+  assertEquals(oneLine("a\x00b\x1b[2Jc\x7fd\x9b31me\x85f"), "a b [2Jc d 31me f");
+  assertEquals(oneLine("gut\u202eevil\u202c\u2066x\u2069\u2028y\u2029z"), "gut evil x y z");
+  assertEquals(oneLine("café 🚀 \u05e9\u05dc\u05d5\u05dd"), "café 🚀 \u05e9\u05dc\u05d5\u05dd");
+  const at = new Date("2026-11-30T06:00:00Z");
+  const site = {
+    name: "shop\x9b2J\u202e",
+    url: "http://x/",
+    state: "up" as const,
+    since: at,
+    locationsUp: 1,
+    locationsDown: 0,
+    locationsStale: 0,
+    openIncident: null,
+  };
+  const text = statusTable([site], new Map(), false);
+  assertEquals(/[\p{Cc}\u202a-\u202e]/u.test(text.replaceAll("\n", "")), false, text);
+  // JSON keeps the value, written as escapes a terminal shows as text.
+  const json = terminalJson(JSON.stringify({ name: site.name, x: "\x01" }, null, 2));
+  assertEquals([json, JSON.parse(json).name], [
+    '{\n  "name": "shop\\u009b2J\\u202e",\n  "x": "\\u0001"\n}',
+    site.name,
+  ]);
 });
 
 Deno.test({

@@ -103,7 +103,7 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
     const base = ["site", String(index)];
     const name = table.name;
     const problem = typeof name === "string"
-      ? siteNameProblem(name)
+      ? nameProblem(name)
       : `must be ${NAME_EXPECTED}: got ${show(name)}`;
     const label = problem === null ? `site '${name}'` : `site #${index + 1}`;
     const fail: Fail = failer(base, label);
@@ -331,20 +331,6 @@ function readUrl(value: unknown, fail: Fail, env: Env): string {
     );
   }
   return url.href;
-}
-
-/**
- * What is wrong with a site name, as the detail of an error, or null. The sink's rules for names
- * (`decodeCheck()`, see {@linkcode nameProblem}); and a name the status page can put in its URLs.
- */
-function siteNameProblem(name: string): string | null {
-  const problem = nameProblem(name);
-  if (problem !== null) return problem;
-  if (name === "." || name === "..") {
-    return `must not be "${name}": the status page addresses a site as /sites/NAME, which a browser ` +
-      `resolves to ${name === "." ? "/sites/" : "/"}`;
-  }
-  return null;
 }
 
 type Must = (expected: string, got?: string, path?: string[]) => never;

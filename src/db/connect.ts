@@ -28,6 +28,13 @@ export interface ConnectOptions {
   readonly readOnly?: boolean;
   /** `application_name` the server shows for these connections; default `monitor`. */
   readonly applicationName?: string;
+  /**
+   * Milliseconds after which the server cancels a statement (`statement_timeout`, SQLSTATE 57014) and a
+   * wait for a lock (`lock_timeout`, 55P03) in every session; default: the server's settings. For the read
+   * side: a statement the server cancels frees its connection, where a client that gives up on it leaves
+   * the server working (or waiting on a lock) for nobody. A writer should not use them.
+   */
+  readonly timeouts?: { readonly statementMs: number; readonly lockMs: number };
 }
 
 /** The `sslmode` values of libpq that this client understands. */
@@ -90,6 +97,10 @@ export async function connectDatabase(options: ConnectOptions): Promise<postgres
     connection: {
       application_name: options.applicationName ?? "monitor",
       ...(options.readOnly ? { default_transaction_read_only: true } : {}),
+      ...(options.timeouts === undefined ? {} : {
+        statement_timeout: options.timeouts.statementMs,
+        lock_timeout: options.timeouts.lockMs,
+      }),
     },
     ...socket,
   });

@@ -28,8 +28,19 @@ function textWidth(text: string): number {
   return Math.ceil(width);
 }
 
+// XML 1.0's Char production: anything else (C0 controls but tab and newlines, lone surrogates, U+FFFE and
+// U+FFFF) makes the SVG malformed, and an image viewer shows nothing. A stored name may hold such characters
+// and a 404 badge shows the name requested.
+const NOT_XML_CHAR = /[^\t\n\r\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
+
+/** `text` escaped for XML, with characters XML cannot hold replaced by U+FFFD. */
+function xmlText(text: string): string {
+  return escapeHtml(text.replace(NOT_XML_CHAR, "\ufffd"));
+}
+
 /**
- * A flat badge. `label` and `value` are escaped.
+ * A flat badge: well-formed XML whatever `label` and `value` hold (they are escaped, and characters XML
+ * cannot hold replaced).
  *
  * @example
  * ```ts
@@ -40,7 +51,7 @@ export function badge(label: string, value: string, color: string): string {
   const lw = textWidth(label) + 10;
   const vw = textWidth(value) + 10;
   const w = lw + vw;
-  const [l, v] = [escapeHtml(label), escapeHtml(value)];
+  const [l, v] = [xmlText(label), xmlText(value)];
   const text = (x: number, t: string) =>
     `<text x="${x}" y="15" fill="#010101" fill-opacity=".3">${t}</text><text x="${x}" y="14">${t}</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="20" role="img" aria-label="${l}: ${v}">` +

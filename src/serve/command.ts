@@ -47,7 +47,8 @@ export const SERVE_HELP: CommandHelp = {
     "Reads the database the sink writes, in read-only sessions (a role with SELECT alone is enough), and " +
     "serves: / every site (?q=NAME&state=up|degraded|down|stale&page=N&per_page=N); /sites/NAME one site; " +
     "/api/sites, /api/sites/NAME and /api/incidents as JSON; /badge/NAME.svg and " +
-    "/badge/NAME/uptime.svg?period=30d; /metrics for Prometheus; /healthz (200 when the database answers).",
+    "/badge/NAME/uptime.svg?period=30d; /metrics for Prometheus; /healthz (200 when the database answers " +
+    "and was migrated).",
   sections: [{ title: "OPTIONS", flags: SERVE_OPTIONS }, DATABASE_SECTION, COMMON_SECTION],
 };
 
@@ -56,8 +57,21 @@ export const SERVE_COMMAND: CommandDefinition = { help: SERVE_HELP, flags: SERVE
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** How long one page's reads may take before the pool is replaced and the page answers 503. */
-const READ_DEADLINE_MS = 10_000;
+/**
+ * How long one page's reads may take, waiting for a connection included, before the page answers 503 and
+ * the pool is replaced (src/db/handle.ts: the other pages' reads under way go on).
+ */
+export const READ_DEADLINE_MS = 10_000;
+
+/**
+ * The server cancels a statement of serve's sessions past these (each page answers 503 on its own, and the
+ * connection is free again), so a slow query or a table locked by someone else is not a deadline that
+ * replaces the pool while its backends stay busy on the server. Statements below the deadline leave room for
+ * the wait for a connection. A read waits for a lock only behind DDL or someone's `lock table`, and the
+ * reads queued on a connection behind it wait in turn, so that wait is cut short. Safe because serve only
+ * reads.
+ */
+export const READ_TIMEOUTS = { statementMs: 8_000, lockMs: 2_000 } as const;
 
 /** Parses `HOST:PORT` or `:PORT` for `--listen`. */
 export function parseListen(value: string): { hostname: string; port: number } {
@@ -90,6 +104,7 @@ export async function serveCommand(
       connectTimeoutSeconds: 5,
       readOnly: true,
       applicationName: "monitor serve",
+      timeouts: READ_TIMEOUTS,
     });
   const db = new DatabaseHandle(open, await open());
   try {

@@ -8,13 +8,13 @@ import { percentileChart, slots } from "./charts.ts";
 import { formatDurationHuman, formatMs, formatPercent } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { page, type PageContext, stateLabel, time } from "./layout.ts";
+import { siteApiPath, stateBadgePath, uptimeBadgePath } from "./links.ts";
 import { REFRESH_SECONDS } from "./page_sites.ts";
 import type { SiteView } from "./views.ts";
 
 /** Renders a site page. */
 export function sitePage(context: PageContext, view: SiteView): string {
   const { site } = view;
-  const path = `/sites/${encodeURIComponent(site.name)}`;
   const body = html`
     <p><a href="/">← all sites</a></p>
     <h2 id="site-name">${site.name}</h2>
@@ -69,11 +69,11 @@ export function sitePage(context: PageContext, view: SiteView): string {
     ${failures(view)}
     <footer>Updated ${time(
       view.now,
-    )} · reloads every ${REFRESH_SECONDS} s · <a href="/api${path}">JSON</a> · badges: <a href="/badge/${encodeURIComponent(
+    )} · reloads every ${REFRESH_SECONDS} s · <a href="${siteApiPath(
       site.name,
-    )}.svg">state</a>, <a href="/badge/${encodeURIComponent(
+    )}">JSON</a> · badges: <a href="${stateBadgePath(
       site.name,
-    )}/uptime.svg?period=30d">uptime 30 d</a></footer>
+    )}">state</a>, <a href="${uptimeBadgePath(site.name, "30d")}">uptime 30 d</a></footer>
   `;
   return page(context, { heading: site.name, refreshSeconds: REFRESH_SECONDS, body });
 }

@@ -11,6 +11,7 @@ import { dailyBars, slots, sparkline } from "./charts.ts";
 import { formatPercent } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { page, type PageContext, stateLabel, time } from "./layout.ts";
+import { sitePath } from "./links.ts";
 import type { SiteQuery } from "./query.ts";
 import { sitesQueryString } from "./query.ts";
 
@@ -46,7 +47,7 @@ export function sitesPage(context: PageContext, view: SitesView): string {
       }</div>`;
     return html`
       <tr class="site${site.openIncident ? " incident" : ""}" data-state="${site.state}">
-        <td><a href="/sites/${encodeURIComponent(site.name)}">${site.name}</a><div class="url">${site
+        <td><a href="${sitePath(site.name)}">${site.name}</a><div class="url">${site
           .url}</div></td>
         <td>${stateLabel(site.state)}<div class="locs">${locationSummary(
           site,

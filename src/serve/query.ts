@@ -27,7 +27,7 @@ export const PER_PAGE = { default: 50, max: 500 } as const;
  * ```
  */
 export function parseSiteQuery(params: URLSearchParams): SiteQuery {
-  const q = (params.get("q") ?? "").trim();
+  const q = (textParameter(params, "q") ?? "").trim();
   const stateText = params.get("state") ?? "";
   if (stateText !== "" && !(SITE_STATES as readonly string[]).includes(stateText)) {
     throw new RangeError(
@@ -40,6 +40,23 @@ export function parseSiteQuery(params: URLSearchParams): SiteQuery {
     page: whole(params, "page", 1, 1_000_000),
     perPage: whole(params, "per_page", PER_PAGE.default, PER_PAGE.max),
   };
+}
+
+/**
+ * A text parameter, or null when absent. Throws `RangeError` for one holding NUL, which PostgreSQL text
+ * cannot hold (the query would fail with SQLSTATE 22021): it can match nothing, and is a bad request.
+ *
+ * @example
+ * ```ts
+ * textParameter(new URLSearchParams("site=shop"), "site"); // "shop"
+ * ```
+ */
+export function textParameter(params: URLSearchParams, name: string): string | null {
+  const text = params.get(name);
+  if (text?.includes("\0")) {
+    throw new RangeError(`Cannot read parameter '${name}': expected text without NUL characters (%00)`);
+  }
+  return text;
 }
 
 function whole(params: URLSearchParams, name: string, fallback: number, max: number): number {

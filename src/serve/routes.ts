@@ -1,18 +1,19 @@
 /**
- * The HTTP routes of `monitor serve`. Every route only reads. A database that does not answer gives 503
- * (a page, JSON or text that says so) and the next request tries again; an unknown site gives 404.
+ * The HTTP routes of `monitor serve`. Every route only reads. A database that cannot serve (away, refusing
+ * connections, too slow, not migrated: ./unavailable.ts) gives 503 (a page, JSON or text that says so) and
+ * the next request tries again; an unknown site gives 404; a bad parameter 400.
  *
  * @module
  */
 import type postgres from "postgres";
-import { DeadlineError } from "../db/handle.ts";
 import { readLocations } from "../db/read_locations.ts";
 import { readSite } from "../db/read_site.ts";
 import { readSites } from "../db/read_sites.ts";
 import { readIncidents } from "../db/read_incidents.ts";
 import { readUptimePeriod } from "../db/read_uptime.ts";
 import { readNow } from "../db/read_now.ts";
-import { describeError, isTransient } from "../db/retry.ts";
+import { readMigrated } from "../db/read_ready.ts";
+import { describeError } from "../db/retry.ts";
 import type { Logger } from "../log.ts";
 import { incidentJson, siteDetailJson, sitesJson } from "./api.ts";
 import { STYLE_CSS, TIME_JS } from "./assets.ts";
@@ -20,11 +21,13 @@ import { badge, stateColor, uptimeColor } from "./badge.ts";
 import { formatPercent } from "./format.ts";
 import { html } from "./html.ts";
 import { page, type PageContext } from "./layout.ts";
+import { nameOf } from "./links.ts";
 import { formatServeMetrics } from "./metrics_text.ts";
 import { sitePage } from "./page_site.ts";
 import { sitesPage } from "./page_sites.ts";
 import { PastDaysCache } from "./past_days.ts";
-import { parseSiteQuery } from "./query.ts";
+import { parseSiteQuery, textParameter } from "./query.ts";
+import { databaseUnavailable, MIGRATE_ADVICE } from "./unavailable.ts";
 import { loadSitesView, loadSiteView } from "./views.ts";
 
 /** What the routes need: a way to run a read with a deadline, and the page settings. */
@@ -52,15 +55,6 @@ function respond(kind: Kind, body: string, status = 200, headers: Record<string,
 
 function json(value: unknown, status = 200): Response {
   return respond("json", JSON.stringify(value, null, 2) + "\n", status);
-}
-
-/** A path segment decoded, or null when it is not valid percent-encoding. */
-function segment(text: string): string | null {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return null;
-  }
 }
 
 const PERIOD = /^([1-9]\d{0,3})([hd])$/;
@@ -93,19 +87,11 @@ export function createHandler(context: RouteContext): (request: Request) => Prom
       return await route(context, url, pastDays);
     } catch (error) {
       if (error instanceof RangeError) return problem(context, kind, 400, "Bad request", error.message);
-      if (
-        error instanceof DeadlineError ||
-        (typeof (error as { code?: unknown })?.code === "string" && isTransient(error))
-      ) {
+      const unavailable = databaseUnavailable(error);
+      if (unavailable !== null) {
         context.log.warn("database unavailable", { path: url.pathname, error: describeError(error) });
-        return problem(
-          context,
-          kind,
-          503,
-          "Database unavailable",
-          `Cannot read the database: ${describeError(error)}. This page will try again.`,
-          { "retry-after": "10", ...(kind === "html" ? { refresh: "10" } : {}) },
-        );
+        const title = unavailable.migrated ? "Database unavailable" : "Database not migrated";
+        return problem(context, kind, 503, title, unavailable.message, retryLater(kind));
       }
       context.log.error("request failed", { path: url.pathname, error: describeError(error) });
       return problem(
@@ -117,6 +103,16 @@ export function createHandler(context: RouteContext): (request: Request) => Prom
       );
     }
   };
+}
+
+/** The headers of a 503: when to ask again, and for a page, to reload itself then. */
+function retryLater(kind: Kind): Record<string, string> {
+  return { "retry-after": "10", ...(kind === "html" ? { refresh: "10" } : {}) };
+}
+
+// A name that cannot be read (NUL, bad percent-encoding) is shown as it came, percent-encoded.
+function asRequested(segment: string, params: URLSearchParams): string {
+  return segment === "" ? encodeURIComponent(params.get("name") ?? "") : segment;
 }
 
 function kindOf(path: string): Kind {
@@ -176,7 +172,7 @@ async function route(context: RouteContext, url: URL, pastDays: PastDaysCache): 
     parts.length === 2 && parts[0] === "sites" ||
     parts.length === 3 && parts[0] === "api" && parts[1] === "sites"
   ) {
-    const name = segment(parts.at(-1)!);
+    const name = nameOf(parts.at(-1)!, url.searchParams);
     const view = name === null ? null : await context.read("read the site", (sql) => loadSiteView(sql, name));
     const api = parts[0] === "api";
     if (view === null) {
@@ -185,13 +181,13 @@ async function route(context: RouteContext, url: URL, pastDays: PastDaysCache): 
         api ? "json" : "html",
         404,
         "Not found",
-        `Cannot find site '${name ?? parts.at(-1)}'`,
+        `Cannot find site '${name ?? asRequested(parts.at(-1)!, url.searchParams)}'`,
       );
     }
     return api ? json(siteDetailJson(view)) : respond("html", sitePage(context, view));
   }
   if (path === "/api/incidents") {
-    const site = url.searchParams.get("site");
+    const site = textParameter(url.searchParams, "site");
     const open = url.searchParams.get("open");
     if (open !== null && open !== "true" && open !== "false") {
       throw new RangeError(`Cannot read parameter 'open': expected true or false: got '${open}'`);
@@ -216,8 +212,9 @@ async function route(context: RouteContext, url: URL, pastDays: PastDaysCache): 
     });
   }
   if (path === "/healthz") {
-    await context.read("check the database", readNow);
-    return respond("text", "ok\n");
+    // Not a table read: a table locked by someone else keeps some pages waiting, yet the database answers.
+    if (await context.read("check the database", readMigrated)) return respond("text", "ok\n");
+    return problem(context, "text", 503, "Database not migrated", MIGRATE_ADVICE, retryLater("text"));
   }
   if (path === "/assets/style.css") {
     return respond("text", STYLE_CSS, 200, {
@@ -239,7 +236,7 @@ async function badgeRoute(context: RouteContext, url: URL, parts: readonly strin
   if (uptime ? parts[2] !== "uptime.svg" : !parts[1]!.endsWith(".svg")) {
     return problem(context, "svg", 404, "Not found", "not found");
   }
-  const name = segment(uptime ? parts[1]! : parts[1]!.slice(0, -".svg".length));
+  const name = nameOf(uptime ? parts[1]! : parts[1]!.slice(0, -".svg".length), url.searchParams);
   const found = name === null ? null : await context.read("read the site", (sql) => readSite(sql, name));
   if (name === null || found === null) {
     return respond("svg", badge(name ?? "site", "not found", "#9f9f9f"), 404);

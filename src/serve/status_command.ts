@@ -16,14 +16,16 @@ import {
   logFormat,
   logLevel,
   parseFlags,
+  UsageError,
 } from "../args.ts";
+import { delay } from "../async.ts";
 import { connectDatabase, databaseUrl } from "../db/connect.ts";
 import { readSites } from "../db/read_sites.ts";
 import { readUptimeSummary } from "../db/read_uptime.ts";
 import type { CommandDefinition, CommandHelp } from "../help.ts";
 import { createLogger } from "../log.ts";
 import { siteDetailJson, siteJson } from "./api.ts";
-import { siteDetail, statusTable } from "./status_table.ts";
+import { oneLine, siteDetail, statusTable, terminalJson } from "./status_table.ts";
 import { loadSiteView } from "./views.ts";
 
 const STATUS_OPTIONS = {
@@ -41,7 +43,7 @@ const STATUS_OPTIONS = {
     type: "boolean",
     description: "redraw every few seconds until Ctrl-C; the exit code is the last drawing's",
   },
-  every: { type: "string", arg: "DUR", description: "how often --watch redraws", default: "5s" },
+  every: { type: "string", arg: "DUR", description: "how often --watch redraws, at least 1s", default: "5s" },
 } as const satisfies Record<string, FlagSpec>;
 
 const STATUS_FLAGS = { ...STATUS_OPTIONS, ...DATABASE_FLAGS, ...COMMON_FLAGS } as const;
@@ -67,6 +69,18 @@ export const STATUS_COMMAND: CommandDefinition = {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The shortest `--every`: a redraw is a few queries, and a shorter wait is a busy loop on the database. */
+const MIN_EVERY_MS = 1_000;
+
+/** Reads `--every`, at least {@linkcode MIN_EVERY_MS}. */
+export function everyFlag(value: string | undefined): number {
+  const ms = durationFlag("every", value, 5_000);
+  if (ms < MIN_EVERY_MS) {
+    throw new UsageError(`Cannot use flag '--every': expected at least 1s: got '${value}'`);
+  }
+  return ms;
+}
+
 /** What one drawing printed and the exit code it implies. */
 interface Drawing {
   readonly text: string;
@@ -85,7 +99,7 @@ async function drawAll(sql: postgres.Sql, json: boolean, color: boolean): Promis
       counts: page.counts,
       sites: page.sites.map((site) => siteJson(site, uptime.get(site.name))),
     };
-    return { text: JSON.stringify(value, null, 2) + "\n", code };
+    return { text: terminalJson(JSON.stringify(value, null, 2)) + "\n", code };
   }
   return { text: statusTable(page.sites, uptime, color), code };
 }
@@ -95,7 +109,7 @@ async function drawSite(sql: postgres.Sql, name: string, json: boolean, color: b
   if (view === null) throw new Error(`Cannot show site '${name}': there is no such site in the database`);
   const code = view.site.state === "up" ? 0 : 1;
   return {
-    text: json ? JSON.stringify(siteDetailJson(view), null, 2) + "\n" : siteDetail(view, color),
+    text: json ? terminalJson(JSON.stringify(siteDetailJson(view), null, 2)) + "\n" : siteDetail(view, color),
     code,
   };
 }
@@ -113,7 +127,7 @@ export async function statusCommand(
     level: flags["log-level"] === undefined ? "warn" : logLevel(flags["log-level"]),
   });
   const url = databaseUrl(flags["database-url"]);
-  const everyMs = durationFlag("every", flags.every, 5_000);
+  const everyMs = everyFlag(flags.every);
   const terminal = Deno.stdout.isTerminal();
   const color = terminal && (env.NO_COLOR ?? "") === "";
   const sql = await connectDatabase({
@@ -143,20 +157,16 @@ export async function statusCommand(
         text = drawing.text;
       } catch (error) {
         code = 1;
-        text = `Cannot read the database: ${(error as Error).message}; trying again in ${everyMs / 1000} s\n`;
+        const message = oneLine((error as Error).message);
+        text = `Cannot read the database: ${message}; trying again in ${everyMs / 1000} s\n`;
       }
       const stamp = `monitor status, every ${everyMs / 1000} s (Ctrl-C to stop): ${
         new Date().toISOString()
       }\n\n`;
       // On a terminal, redraw in place; piped, append drawings one after another.
       await Deno.stdout.write(encoder.encode((terminal ? "\x1b[H\x1b[2J" : "") + stamp + text));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, everyMs);
-        shutdown.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
+      // A shutdown ends the wait early; the loop condition then ends the loop.
+      await delay(everyMs, { signal: shutdown }).catch(() => {});
     }
     return code;
   } finally {

@@ -122,8 +122,36 @@ export function siteDetail(view: SiteView, color: boolean): string {
   return lines.join("\n") + "\n" + locationText + "\n" + incidentTextBlock;
 }
 
-// An error message may hold newlines or terminal escapes; a table row must stay one harmless line.
-function oneLine(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]+/g, " ");
+// What a terminal must not be sent from a stored name or message: control characters, C0 and C1 (U+009B
+// alone starts an escape sequence, as ESC [ does), the line and paragraph separators, and the bidi
+// embeddings, overrides and isolates, which make a terminal show text in another order than it is.
+const UNSAFE_RUNS = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]+/gu;
+// Of those, the ones JSON.stringify leaves as they are (it escapes C0 in strings; a newline outside one is
+// the layout).
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` as one harmless line for a terminal: runs of the characters a terminal must not be sent (control
+ * characters, line separators, bidi controls) become one space.
+ *
+ * @example
+ * ```ts
+ * oneLine("down:\r\n\x9b2J\u202e"); // "down: 2J "
+ * ```
+ */
+export function oneLine(text: string): string {
+  return text.replace(UNSAFE_RUNS, " ");
+}
+
+/**
+ * JSON text (from JSON.stringify) with the characters {@linkcode oneLine} removes written as `\uXXXX`
+ * escapes: the same JSON value, safe to print to a terminal.
+ *
+ * @example
+ * ```ts
+ * terminalJson('{"name":"a\x9bb"}'); // '{"name":"a\\u009bb"}'
+ * ```
+ */
+export function terminalJson(json: string): string {
+  return json.replace(UNSAFE_IN_JSON, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
