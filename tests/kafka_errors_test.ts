@@ -21,7 +21,7 @@ import { createTestDatabase } from "./_pg.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
 const NOT_PEM = await tempFile("this is not PEM\n", ".pem");
-const SITES = await tempFile(`[[site]]\nname = "a"\nurl = "http://127.0.0.1:9/"\ntimeout = "1s"\n`);
+const SITES = await tempFile(`[[site]]\nname = "a"\nurl = "http://127.0.0.1:2/"\ntimeout = "1s"\n`);
 const NO_DATABASE = "postgres://postgres@127.0.0.1:9/none";
 const TOPIC = await createTopic("errors");
 

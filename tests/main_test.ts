@@ -167,7 +167,7 @@ Deno.test("a bad number exits 2 with the flag and the value", async () => {
 });
 
 Deno.test("a bad sites file stops check before anything runs: exit 2, file, line and key", async () => {
-  const path = await tempFile(`[[site]]\nname = "a"\nurl = "http://127.0.0.1:1/"\ninterval = "fast"\n`);
+  const path = await tempFile(`[[site]]\nname = "a"\nurl = "http://127.0.0.1:2/"\ninterval = "fast"\n`);
   try {
     const { code, stdout, stderr } = await runMonitor(["check", "--sites", path, "--once"]);
     assertEquals(code, 2);

@@ -130,7 +130,7 @@ Deno.test("monitor check: a table of patterns against bodies, each matching, mis
   for (const [behaviour, pattern, , expected] of TABLE) {
     if (typeof expected !== "string") continue;
     const file = await tempFile(
-      `[[site]]\nname = "x"\nurl = "http://127.0.0.1:1/"\nregex = ${quote(pattern)}\n`,
+      `[[site]]\nname = "x"\nurl = "http://127.0.0.1:2/"\nregex = ${quote(pattern)}\n`,
     );
     try {
       const { code, stderr } = await runMonitor(["check", "--dry-run", "--sites", file]);
@@ -146,7 +146,7 @@ Deno.test("monitor check: a table of patterns against bodies, each matching, mis
 });
 
 Deno.test("monitor check refuses a regex site when V8's linear-time engine is off", async () => {
-  const file = await tempFile(`[[site]]\nname = "x"\nurl = "http://127.0.0.1:1/"\nregex = "ok"\n`);
+  const file = await tempFile(`[[site]]\nname = "x"\nurl = "http://127.0.0.1:2/"\nregex = "ok"\n`);
   try {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", new URL("../main.ts", import.meta.url).pathname, "check", "--sites", file],
