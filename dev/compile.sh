@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/permissions.sh
-WORKERS=(src/check/publisher_worker.ts)
+WORKERS=(src/check/pattern_worker.ts src/check/publisher_worker.ts)
 mkdir -p dist
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

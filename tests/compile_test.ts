@@ -5,6 +5,7 @@
  */
 import { assertEquals } from "./_assert.ts";
 import { PUBLISHER_WORKER_URL } from "../src/check/publisher_client.ts";
+import { PATTERN_WORKER_URL } from "../src/check/pattern_workers.ts";
 import { PERMISSIONS } from "../dev/permissions.ts";
 
 const ROOT = new URL("..", import.meta.url);
@@ -44,21 +45,23 @@ async function workerStarters(dir = new URL("../src/", import.meta.url)): Promis
   return found.sort();
 }
 
-Deno.test("deno task compile includes the publisher worker, the migrations, and the permissions", async () => {
-  const worker = PUBLISHER_WORKER_URL.pathname.slice(ROOT.pathname.length);
-  assertEquals(worker, "src/check/publisher_worker.ts");
+Deno.test("deno task compile includes the workers, the migrations, and the permissions", async () => {
+  const workers = [PATTERN_WORKER_URL, PUBLISHER_WORKER_URL].map((url) =>
+    url.pathname.slice(ROOT.pathname.length)
+  );
+  assertEquals(workers, ["src/check/pattern_worker.ts", "src/check/publisher_worker.ts"]);
   assertEquals(await compileArguments(), [
     "compile",
     ...PERMISSIONS,
     "--include",
     "sql",
-    `--include=${worker}`,
+    ...workers.map((worker) => `--include=${worker}`),
     "--output",
     "dist/monitor",
     "main.ts",
   ]);
 });
 
-Deno.test("the publisher client is the only module that starts a worker (each one must be in WORKERS)", async () => {
-  assertEquals(await workerStarters(), ["src/check/publisher_client.ts"]);
+Deno.test("the modules that start a worker are the two known ones (each worker must be in WORKERS)", async () => {
+  assertEquals(await workerStarters(), ["src/check/pattern_workers.ts", "src/check/publisher_client.ts"]);
 });

@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { compilePattern, matchPattern } from "../src/check/regex.ts";
+import { patternCost } from "../src/check/pattern_workers.ts";
 import { finish, runMonitor, spawnMonitor, tempFile } from "./_cli.ts";
 
 /** Asserts a bound, with the measured value in the message. */
@@ -255,4 +256,43 @@ Deno.test({
       assert(stopMs < DRAIN_TIMEOUT_MS, `SIGTERM took ${Math.round(stopMs)} ms`);
     });
   },
+});
+
+Deno.test("monitor check: a long match runs off the agent's thread, fails its site in time, and delays no other", async () => {
+  // Linear, but 201 pattern units times 150,000 characters: over a second of matching, for which, on the
+  // agent's thread, the other site's probes would wait.
+  const slow = `${"a?".repeat(100)}b`;
+  await withServer(["a".repeat(150_000), "ok"], async (base) => {
+    const file = await tempFile(
+      `[[site]]\nname = "slow"\nurl = "${base}/0"\ninterval = "2s"\ntimeout = "500ms"\nregex = "${slow}"\n` +
+        `\n[[site]]\nname = "quick"\nurl = "${base}/1"\ninterval = "1s"\ntimeout = "1s"\n`,
+    );
+    try {
+      const child = spawnMonitor(["check", "--sites", file]);
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      child.kill("SIGTERM");
+      const { code, stdout, stderr } = await finish(child);
+      assertEquals(code, 0, stderr);
+      const results = stdout.trim().split("\n").map((line) => JSON.parse(line));
+      const quick = results.filter((r) => r.site === "quick");
+      const lags = quick.map((r) => Date.parse(r.started_at) - Date.parse(r.scheduled_at));
+      assert(quick.length >= 4, `the quick site was probed ${quick.length} times`);
+      assert(Math.max(...lags) < 250, `the quick site's probes started up to ${Math.max(...lags)} ms late`);
+      const [late] = results.filter((r) => r.site === "slow");
+      assertEquals([late?.up, late?.error?.kind], [false, "content"]);
+      assert(
+        /took too long on 150000 bytes: it ran past the 500 ms timeout/.test(late?.error?.message),
+        late?.error?.message,
+      );
+      assert(late.duration_ms < 1_000, `the slow site's probe took ${late.duration_ms} ms`);
+    } finally {
+      await Deno.remove(file);
+    }
+  });
+});
+
+Deno.test("patternCost() is the bytes times the pattern's size, counted repetitions multiplied out", () => {
+  assertEquals(patternCost(/ok/, 1_000), 2_000);
+  assertEquals(patternCost(/(a?){100}b/, 10), 10 * 100 * 10);
+  assertEquals(patternCost(/x{2,5}y{3,}/, 1), 11 * 5 * 3);
 });

@@ -9,7 +9,8 @@ import { abortable } from "../async.ts";
 import type { CertificateCache } from "./certificates.ts";
 import { type CheckError, type CheckResult, isoTimestamp, newCheckId } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
-import { matchPattern } from "./regex.ts";
+import { matchPattern, type PatternMatch } from "./regex.ts";
+import { MAIN_THREAD_COST, patternCost, type PatternWorkers } from "./pattern_workers.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
 import { VERSION } from "../version.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
@@ -28,6 +29,8 @@ export interface ProbeContext {
   readonly certificates: CertificateCache;
   /** Aborted on shutdown. The probe's own deadline is `site.timeoutMs`. */
   readonly signal?: AbortSignal;
+  /** Where a pattern match that could take long runs; without it, every match runs on this thread. */
+  readonly patterns?: PatternWorkers;
 }
 
 /** The most redirects one probe follows. */
@@ -154,7 +157,7 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
   const startedAt = Date.now();
   const progress = new Progress(performance.now());
   try {
-    await run(site, plan, context.client, progress, deadline);
+    await run(site, plan, context, progress, deadline);
   } finally {
     deadline.cancel();
   }
@@ -196,7 +199,7 @@ function explainAbort(
 async function run(
   site: Site,
   plan: Plan,
-  client: Deno.HttpClient,
+  { client, patterns }: Pick<ProbeContext, "client" | "patterns">,
   progress: Progress,
   deadline: Deadline,
 ): Promise<void> {
@@ -274,13 +277,13 @@ async function run(
     progress.error = { kind: "http", message: `Status ${response.status} is not in ${describeRanges(site)}` };
   }
   if (site.regex !== null) {
-    const found = matchPattern(site.regex, BODY_DECODER.decode(read.data));
-    progress.regexMatched = found.matched;
+    const found = await matchBody(site.regex, read.data, patterns, site.timeoutMs - progress.elapsed());
+    progress.regexMatched = found?.matched ?? null;
     // A match cannot be interrupted (nor can the deadline's timer fire during it), so the clock decides: one
-    // that ends past the deadline fails this site, and only this site.
-    const late = progress.elapsed() > site.timeoutMs;
-    if (found.error !== undefined || late) {
-      const why = found.error ?? `it ran past the ${site.timeoutMs} ms timeout`;
+    // that ends past the deadline (or a worker's that did not end in time) fails this site, and only it.
+    const late = found === null || progress.elapsed() > site.timeoutMs;
+    if (found?.error !== undefined || late) {
+      const why = found?.error ?? `it ran past the ${site.timeoutMs} ms timeout`;
       progress.error = {
         kind: "content",
         message: `Pattern ${describePattern(site.regex)} took too long on ${read.bytes} bytes: ${why}`,
@@ -302,6 +305,22 @@ async function run(
       message: `Timed out after ${site.timeoutMs} ms: the response took ${Math.round(elapsed)} ms`,
     };
   }
+}
+
+/**
+ * Matches the body here, or in a worker when the match could take long (./pattern_workers.ts); null when the
+ * worker's match did not end within `remainingMs`.
+ */
+function matchBody(
+  regex: RegExp,
+  body: Uint8Array,
+  patterns: PatternWorkers | undefined,
+  remainingMs: number,
+): PatternMatch | Promise<PatternMatch | null> | null {
+  if (patterns === undefined || patternCost(regex, body.byteLength) <= MAIN_THREAD_COST) {
+    return matchPattern(regex, BODY_DECODER.decode(body));
+  }
+  return remainingMs > 0 ? patterns.match(regex, body, remainingMs) : null;
 }
 
 interface BodyRead {

@@ -5,6 +5,7 @@
  * @module
  */
 import { deadline } from "../async.ts";
+import { PatternWorkers } from "./pattern_workers.ts";
 import { CertificateCache } from "./certificates.ts";
 import type { CheckConfig, Output } from "./command.ts";
 import { describeKafka } from "../kafka.ts";
@@ -113,16 +114,19 @@ export function openProber(config: CheckConfig, cancel?: AbortSignal): {
 } {
   const client = createProbeClient();
   const certificates = new CertificateCache();
+  const patterns = new PatternWorkers();
   const context = {
     agent: config.agent,
     region: config.region,
     client,
     certificates,
+    patterns,
     ...(cancel === undefined ? {} : { signal: cancel }),
   };
   return {
     probeSite: (site, scheduledAt) => probe(site, { ...context, scheduledAt }),
     close: async () => {
+      patterns.close();
       client.close();
       await certificates.close();
     },
