@@ -1,6 +1,6 @@
 /**
  * A three-node Kafka cluster of a test's own (`dev/kafka.sh cluster`), on its own ports and data folder,
- * with the failures a test scripts: a clean stop, `kill -9`, and a start of one node. Also where the group
+ * with the failures a test scripts: a clean stop, `kill -9`, a freeze (SIGSTOP) and a start of one node. Also where the group
  * coordinator and the partition leaders are.
  *
  * @module
@@ -16,6 +16,8 @@ export interface PrivateCluster {
   /** Node ids, 1..N. */
   readonly nodes: readonly number[];
   killNode(id: number): Promise<void>;
+  /** SIGSTOP (`frozen` true) or SIGCONT: a hung broker, whose connections stay open and never answer. */
+  freezeNode(id: number, frozen: boolean): Promise<void>;
   stopNode(id: number): Promise<void>;
   startNode(id: number): Promise<void>;
   /** Stops every node and removes the data folder. */
@@ -78,6 +80,10 @@ export async function startPrivateCluster(nodes = 3): Promise<PrivateCluster> {
     brokers: ids.map((id) => `127.0.0.1:${port + (id - 1) * NODE_PORT_STEP}`).join(","),
     nodes: ids,
     killNode: (id) => script(["kill-node", String(id)], env, 40_000),
+    async freezeNode(id, frozen) {
+      const pid = Number((await Deno.readTextFile(`${dir}/node-${id}/kafka.pid`)).trim());
+      Deno.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+    },
     stopNode: (id) => script(["stop-node", String(id)], env, 40_000),
     startNode: (id) => script(["start-node", String(id)], env, 130_000),
     async destroy() {

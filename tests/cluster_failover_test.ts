@@ -1,7 +1,8 @@
 /**
  * The agent and the sink on a three-node KRaft cluster (replication factor 3, min.insync.replicas=2) through
  * broker failures: `kill -9` of a partition leader (restarted after 20 s), `kill -9` of the group
- * coordinator's node (restarted after 20 s), then a rolling restart of all three nodes, 15 s apart, while
+ * coordinator's node (restarted after 20 s), a partition leader frozen (SIGSTOP) for 25 s, then a rolling
+ * restart of all three nodes, 15 s apart, while
  * the agent publishes some 400 results/s. Afterwards every result the agent counted as published is stored
  * exactly once, no partition went without progress for more than 45 s while it had lag, and the sink's
  * /metrics showed the lag. Prints, per failure, how long the agent and the sink took to recover.
@@ -119,7 +120,20 @@ Deno.test({
     await cluster.startNode(current);
     await delay(5_000);
 
-    // 3. A rolling restart: each node stopped cleanly and started, 15 s between nodes.
+    // 3. A hung broker: SIGSTOP a partition leader for 25 s (its connections stay open and nothing answers,
+    // unlike a killed node's), then SIGCONT.
+    const frozen = await partitionLeaders(kafka, topic).then((leaders) => leaders.get(0)!);
+    recorder.event(`SIGSTOP node ${frozen} (a hung broker)`);
+    await cluster.freezeNode(frozen, true);
+    try {
+      await delay(25_000);
+    } finally {
+      await cluster.freezeNode(frozen, false);
+    }
+    recorder.event(`SIGCONT node ${frozen}`);
+    await delay(10_000);
+
+    // 4. A rolling restart: each node stopped cleanly and started, 15 s between nodes.
     for (const node of cluster.nodes) {
       recorder.event(`rolling restart: node ${node}`);
       await cluster.stopNode(node);
