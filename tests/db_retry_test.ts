@@ -13,6 +13,8 @@ Deno.test("isTransient(): connection trouble, server shutdowns, overload and con
     "53300", // too_many_connections
     "40001", // serialization_failure
     "40P01", // deadlock_detected
+    "55P03", // lock_not_available (lock_timeout)
+    "57014", // query_canceled (statement_timeout, pg_cancel_backend)
     "CONNECTION_CLOSED",
     "CONNECTION_ENDED",
     "CONNECTION_DESTROYED",

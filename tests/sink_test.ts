@@ -559,3 +559,42 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "a write the database refuses for its own state (a lock timeout) is retried whole, never dead-lettered",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const topic = await createTopic("locked", 1);
+      const checks = manyChecks(200, 10);
+      const migrated = await runMonitor(["migrate"], { DATABASE_URL: db.url });
+      assertEquals(migrated.code, 0, migrated.stderr);
+      // Every statement of the sink gives up on a lock after 200 ms (SQLSTATE 55P03), while a session holds
+      // the checks table for 8 s: long enough for the three failed attempts after which a batch that the
+      // database refuses for its data is written in halves.
+      await db.sql.unsafe(`alter database "${db.name}" set lock_timeout = '200ms'`);
+      const sink = startSink(db.url, topic, "locked");
+      const holder = postgres(db.url, { max: 1, onnotice: () => {} });
+      try {
+        await waitFor(() => /joined the group/.test(sink.stderr.text), 30_000, "the sink to join its group");
+        const locked = Promise.withResolvers<void>();
+        const holding = holder.begin(async (tx) => {
+          await tx`lock table checks in access exclusive mode`;
+          locked.resolve();
+          await delay(8_000);
+        });
+        await locked.promise;
+        await produceChecks(topic, checks);
+        await holding;
+        await expectStoredExactly(db.sql, checks.length, 60_000, sink);
+        assertEquals(await count(db.sql, "dead_letters"), 0);
+        const stopped = await sink.stop();
+        assertEquals(stopped.code, 0, stopped.stderr);
+        assertMatch(stopped.stderr, /cannot store a batch; will retry.*55P03|lock timeout/);
+      } finally {
+        await sink.stop("SIGKILL");
+        await holder.end();
+      }
+    });
+  },
+);

@@ -75,7 +75,7 @@ export class PatternWorkers {
   close(): void {
     this.#closed = true;
     for (const worker of this.#idle.splice(0)) worker.terminate();
-    for (const wake of [...this.#waiting]) wake();
+    this.#wakeAll();
   }
 
   async #take(until: number): Promise<Worker | null> {
@@ -104,12 +104,17 @@ export class PatternWorkers {
       worker.terminate();
       this.#started--;
     } else this.#idle.push(worker);
-    this.#waiting[0]?.();
+    this.#wakeAll();
   }
 
   #discard(worker: Worker): void {
     worker.terminate();
     this.#started--;
-    this.#waiting[0]?.();
+    this.#wakeAll();
+  }
+
+  // Every waiter looks again (one whose time is up leaves, and the next one takes the worker).
+  #wakeAll(): void {
+    for (const wake of [...this.#waiting]) wake();
   }
 }

@@ -95,9 +95,13 @@ export class DatabaseHandle {
     } catch (error) {
       if (this.signal?.aborted) throw this.signal.reason;
       if (!isTimeout(error)) {
-        // A refused statement proves the database answers; only connection trouble makes it unreachable
-        // (an error of the program's own, with no code, says nothing about the database).
-        this.#unreachable = isConnectionFailure(error) ? describeError(error) : null;
+        // A refused statement proves the database answers; connection trouble makes it unreachable, and so
+        // does an error without a code (a socket or TLS failure may have none; a program error on one batch
+        // is dead-lettered within a few attempts, and the next answer clears this).
+        this.#unreachable =
+          isConnectionFailure(error) || typeof (error as { code?: unknown }).code !== "string"
+            ? describeError(error)
+            : null;
         throw error;
       }
       const late = new DeadlineError(`Cannot ${what}: no answer from the database within ${deadlineMs} ms`);

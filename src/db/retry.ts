@@ -19,7 +19,9 @@ export function describeError(error: unknown): string {
 export function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== "string") return true;
-  return isConnectionFailure(error) || code === "40001" || code === "40P01";
+  // Conflicts, a lock not granted in time and a cancelled statement pass once the other sessions move on.
+  return isConnectionFailure(error) || code === "40001" || code === "40P01" || code === "55P03" ||
+    code === "57014";
 }
 
 /** Whether `error` says the database could not be reached or went away (an error code says so). */

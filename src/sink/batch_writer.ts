@@ -240,24 +240,25 @@ async function writeInHalves(whole: Batch, context: StoreContext): Promise<void>
 }
 
 /**
- * Whether a failed write failed for what it holds, not for the database being away: PostgreSQL refused it
- * (an SQLSTATE that waiting does not fix), or the program itself failed on it (an error without a database
- * code, say a name that came back from the database changed) while the database still answers. A part that
- * fails so is split, down to the one message, which goes to the dead-letter table; else the batch is retried.
+ * Whether a failed write failed for what it holds, not for the state of the database: PostgreSQL refused its
+ * data (SQLSTATE classes 22 data exception, 23 integrity constraint, 54 program limit, P0 raised by a
+ * trigger), or the program itself failed on it (an error without a database code, say a name that came back
+ * from the database changed) while the database still answers. A part that fails so is split, down to the one
+ * message, which goes to the dead-letter table. Any other answer of PostgreSQL (a full disk, a cancelled
+ * statement, a lock timeout, a server restarting) is the database's state: the batch is retried as it is.
  */
 async function refusedForItsData(error: unknown, context: StoreContext): Promise<boolean> {
-  if (isTransient(error) && hasCode(error)) return false;
-  if (hasCode(error) && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) return true;
+  const code = (error as { code?: unknown }).code;
+  if ((error as Error | undefined)?.name === "PostgresError" && typeof code === "string") {
+    return /^(22|23|54|P0)/.test(code);
+  }
+  if (typeof code === "string" && isTransient(error)) return false;
   try {
     await context.db.run("check that the database answers", (sql) => sql`select 1`, context.deadlineMs);
     return true;
   } catch {
     return false;
   }
-}
-
-function hasCode(error: unknown): boolean {
-  return typeof (error as { code?: unknown }).code === "string";
 }
 
 function write(batch: Batch, context: StoreContext): Promise<BatchResult> {
