@@ -97,6 +97,8 @@ Deno.test("LagTracker: offsets passed over with nothing to store (a trailing tra
   // Reached already: the marker at 5 counts as stored at once, which is progress.
   assertEquals(tracker.passedOver(0, 5n, 6n, 1_000), 6n);
   assertEquals(tracker.lag().get(0), 0);
+  // A batch fetched from 6 may vouch from 5, where the database's stored offset still is.
+  assertEquals([tracker.emptyBefore(0, 6n), tracker.emptyBefore(0, 7n)], [5n, null]);
   // Not reached yet (a write below it is under way): counted when the stored offset gets there.
   tracker.stored(1, 3n, 0);
   assertEquals(tracker.passedOver(1, 7n, 8n, 1_000), null);

@@ -137,8 +137,6 @@ export class SinkConsumer {
   readonly #queue: WriteQueue<HandedBatch>;
   /** This member's joins: a batch fetched before the last one is not handed over. */
   #epoch = 0;
-  /** Per partition, the last offsets kafkajs passed over with nothing to store (see #onBatchProcessed). */
-  readonly #passedOver = new Map<number, { from: bigint; to: bigint }>();
 
   constructor(
     kafka: Kafka,
@@ -372,10 +370,7 @@ export class SinkConsumer {
    * batch after a marker the sink has not stored yet is not taken for a hole.
    */
   #vouchedFrom(partition: number, fetchedOffset: string): string {
-    const passed = this.#passedOver.get(partition);
-    return passed !== undefined && passed.to.toString() === fetchedOffset
-      ? passed.from.toString()
-      : fetchedOffset;
+    return this.#tracker.emptyBefore(partition, BigInt(fetchedOffset))?.toString() ?? fetchedOffset;
   }
 
   /**
@@ -390,15 +385,12 @@ export class SinkConsumer {
   ): void {
     const { partition, batchSize, firstOffset, lastOffset } = event.payload;
     if (batchSize !== 0 || firstOffset === null) return;
-    const from = BigInt(firstOffset);
-    const to = BigInt(lastOffset) + 1n;
-    if (to <= from) return;
-    const known = this.#passedOver.get(partition);
-    this.#passedOver.set(
+    const caughtUp = this.#tracker.passedOver(
       partition,
-      known !== undefined && known.to === from ? { from: known.from, to } : { from, to },
+      BigInt(firstOffset),
+      BigInt(lastOffset) + 1n,
+      Date.now(),
     );
-    const caughtUp = this.#tracker.passedOver(partition, from, to, Date.now());
     if (caughtUp !== null) this.#pendingCommits.set(partition, caughtUp.toString());
   }
 

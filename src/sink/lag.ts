@@ -30,7 +30,7 @@ export interface Stall {
 
 interface PartitionState {
   stored: bigint | null;
-  /** Offsets at or past the stored one that hold nothing to store (transaction markers), [from, to). */
+  /** The last offsets known to hold nothing to store (transaction markers, aborted records), [from, to). */
   empty: { from: bigint; to: bigint } | null;
   high: bigint | null;
   low: bigint;
@@ -108,6 +108,15 @@ export class LagTracker {
     return catchUp(state, now);
   }
 
+  /**
+   * Where the offsets that hold nothing to store and end at `offset` begin, or null: a batch fetched from
+   * `offset` may vouch for its range from there, as nothing before it is left to store.
+   */
+  emptyBefore(partition: number, offset: bigint): bigint | null {
+    const empty = this.#partitions.get(partition)?.empty;
+    return empty !== undefined && empty !== null && empty.to === offset ? empty.from : null;
+  }
+
   /** Records the broker's watermarks; a partition without lag restarts its clock. */
   watermarks(marks: readonly Watermark[], now: number): void {
     for (const mark of marks) {
@@ -177,9 +186,9 @@ export class LagTracker {
 /** Moves the stored offset past the empty offsets it has reached; returns it when it moved. */
 function catchUp(state: PartitionState, now: number): bigint | null {
   const empty = state.empty;
-  if (empty === null || state.stored === null || state.stored < empty.from) return null;
-  state.empty = null;
-  if (state.stored >= empty.to) return null;
+  if (empty === null || state.stored === null || state.stored < empty.from || state.stored >= empty.to) {
+    return null;
+  }
   state.stored = empty.to;
   state.since = now;
   return empty.to;
