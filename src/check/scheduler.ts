@@ -74,6 +74,11 @@ export function nextDue(due: number, intervalMs: number, now: number): { next: n
   return { next, missed };
 }
 
+// A site's state (Scheduler's #state).
+const IDLE = 0;
+const WAITING = 1;
+const RUNNING = 2;
+
 /**
  * The scheduler.
  *
@@ -93,15 +98,13 @@ export class Scheduler<S> {
   readonly #intervals: Float64Array;
   // The first due time of each site, until start() puts them in the heap.
   readonly #firstDues: Float64Array;
-  // 1 while a site runs or waits for a slot.
-  readonly #busy: Uint8Array;
-  // 1 while a site runs.
-  readonly #runningNow: Uint8Array;
+  // Each site's IDLE, WAITING (for a slot) or RUNNING.
+  readonly #state: Uint8Array;
   // The due time of the run that came due while the site was running (NaN: none), started when it ends.
   readonly #dueAfterRun: Float64Array;
   readonly #heap: DueHeap;
   // Runs due while every slot is taken, first come first served, as a ring of (site, due). Each site waits
-  // at most once (it is busy meanwhile), so one place per site never overflows.
+  // at most once (it is WAITING or RUNNING meanwhile), so one place per site never overflows.
   readonly #waitingSite: Int32Array;
   readonly #waitingDue: Float64Array;
   #waitingHead = 0;
@@ -136,8 +139,7 @@ export class Scheduler<S> {
     this.#sites = [...sites];
     this.#intervals = new Float64Array(count);
     this.#firstDues = new Float64Array(count);
-    this.#busy = new Uint8Array(count);
-    this.#runningNow = new Uint8Array(count);
+    this.#state = new Uint8Array(count);
     this.#dueAfterRun = new Float64Array(count).fill(NaN);
     this.#heap = new DueHeap(count);
     this.#waitingSite = new Int32Array(Math.max(1, count));
@@ -210,13 +212,13 @@ export class Scheduler<S> {
     while (this.#running && heap.size > 0 && heap.topDue <= now) {
       const site = heap.topId;
       const due = heap.topDue;
-      if (this.#runningNow[site] === 1) {
+      if (this.#state[site] === RUNNING) {
         if (!Number.isNaN(this.#dueAfterRun[site]!)) this.#skipped++;
         this.#dueAfterRun[site] = due;
-      } else if (this.#busy[site] === 1) this.#skipped++;
+      } else if (this.#state[site] === WAITING) this.#skipped++;
       else if (this.#inFlight < this.#concurrency) this.#launch(site, due);
       else {
-        this.#busy[site] = 1;
+        this.#state[site] = WAITING;
         this.#pushWaiting(site, due);
       }
       const { next, missed } = nextDue(due, this.#intervals[site]!, now);
@@ -227,8 +229,7 @@ export class Scheduler<S> {
   }
 
   #launch(site: number, due: number): void {
-    this.#busy[site] = 1;
-    this.#runningNow[site] = 1;
+    this.#state[site] = RUNNING;
     this.#inFlight++;
     this.#started++;
     this.#lag.record(this.#now() - due);
@@ -241,14 +242,13 @@ export class Scheduler<S> {
     } catch (error) {
       this.options.onRunError?.(error);
     }
-    this.#busy[site] = 0;
-    this.#runningNow[site] = 0;
+    this.#state[site] = IDLE;
     this.#inFlight--;
     const dueMeanwhile = this.#dueAfterRun[site]!;
     this.#dueAfterRun[site] = NaN;
     if (this.#running && !Number.isNaN(dueMeanwhile)) {
       // Behind the runs already waiting for a slot, if any (the slot just freed goes to the first of them).
-      this.#busy[site] = 1;
+      this.#state[site] = WAITING;
       this.#pushWaiting(site, dueMeanwhile);
     }
     if (this.#running && this.#waitingSize > 0) {
@@ -269,10 +269,10 @@ export class Scheduler<S> {
     this.#waitingSize++;
   }
 
-  /** Drops the front of the waiting ring; the caller reads it first. A dropped site is no longer busy. */
+  /** Drops the front of the waiting ring; the caller reads it first. A dropped site is idle again. */
   #shiftWaiting(): void {
     const head = this.#waitingHead;
-    if (!this.#running) this.#busy[this.#waitingSite[head]!] = 0;
+    if (!this.#running) this.#state[this.#waitingSite[head]!] = IDLE;
     this.#waitingHead = (head + 1) % this.#waitingSite.length;
     this.#waitingSize--;
   }
