@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { describeError, isConnectionFailure } from "../db/retry.ts";
+import { describeError, isTransient } from "../db/retry.ts";
 
 /** Why the database cannot serve a read, for a 503: the text for the page, and whether it was migrated. */
 export interface Unavailable {
@@ -16,16 +16,14 @@ export interface Unavailable {
   readonly migrated: boolean;
 }
 
-// SQLSTATEs of a database that is there but cannot serve now, besides connection failures (08…, 57P…).
+// SQLSTATEs of a database that is there but cannot serve now, besides what the sink waits out too
+// (isTransient(): connection failures, a statement or lock timeout, which src/serve/command.ts sets, and
+// conflicts).
 const UNAVAILABLE_CODES = new Set([
   "55000", // "database … is not currently accepting connections" (ALLOW_CONNECTIONS false)
   "28000", // login refused: no such role, or pg_hba.conf rejects it
   "28P01", // password authentication failed
   "3D000", // the database does not exist
-  "57014", // statement_timeout: a query too slow (src/serve/command.ts sets it)
-  "55P03", // lock_timeout: a table locked by someone else
-  "40001", // serialization failure
-  "40P01", // deadlock
 ]);
 
 // A relation or function of the schema missing: the database was never migrated (or by an older version).
@@ -54,6 +52,6 @@ export function databaseUnavailable(error: unknown): Unavailable | null {
   const detail = `Cannot read the database: ${describeError(error)}.`;
   if (NOT_MIGRATED_CODES.has(code)) return { message: `${detail} ${MIGRATE_ADVICE}`, migrated: false };
   // 53…: the server is out of connections, memory or disk.
-  const away = isConnectionFailure(error) || UNAVAILABLE_CODES.has(code) || code.startsWith("53");
+  const away = isTransient(error) || UNAVAILABLE_CODES.has(code) || code.startsWith("53");
   return away ? { message: `${detail} This page will try again.`, migrated: true } : null;
 }
