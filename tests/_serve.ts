@@ -33,6 +33,20 @@ export async function startServe(databaseUrl: string, args: string[] = []): Prom
   return { base, process, stop: () => process.stop() };
 }
 
+/** A GET of `path` from a running serve at `base`: its status, content type, headers and body. */
+export async function getFrom(
+  base: string,
+  path: string,
+): Promise<{ status: number; type: string; headers: Headers; text: string }> {
+  const response = await fetch(base + path);
+  return {
+    status: response.status,
+    type: response.headers.get("content-type") ?? "",
+    headers: response.headers,
+    text: await response.text(),
+  };
+}
+
 /** Creates a login role that may only read (SELECT on every table and view) and returns its name. */
 export async function createReadOnlyRole(
   admin: import("postgres").Sql,

@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { assert_, assertEquals, assertMatch } from "./_assert.ts";
 import { ADMIN_URL, createTestDatabase } from "./_pg.ts";
 import { fillServeDatabase, HOSTILE, HOSTILE_ERROR } from "./_serve_data.ts";
-import { createReadOnlyRole, dropRole, startServe } from "./_serve.ts";
+import { createReadOnlyRole, dropRole, getFrom, startServe } from "./_serve.ts";
 import { connectDatabase } from "../src/db/connect.ts";
 import { silentLogger } from "../src/log.ts";
 
@@ -26,12 +26,8 @@ readUrl.username = role;
 const serve = await startServe(readUrl.toString(), ["--title", "Test <status>"]);
 
 async function get(path: string): Promise<{ status: number; type: string; text: string }> {
-  const response = await fetch(serve.base + path);
-  return {
-    status: response.status,
-    type: response.headers.get("content-type") ?? "",
-    text: await response.text(),
-  };
+  const { status, type, text } = await getFrom(serve.base, path);
+  return { status, type, text };
 }
 
 async function getJson(path: string): Promise<{ status: number; body: Record<string, unknown> }> {

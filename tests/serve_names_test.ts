@@ -7,7 +7,7 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { makeCheck } from "./_checks.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { writeChecks } from "./_serve_data.ts";
-import { startServe } from "./_serve.ts";
+import { getFrom, startServe } from "./_serve.ts";
 import { nameOf, sitePath, stateBadgePath, uptimeBadgePath } from "../src/serve/links.ts";
 
 const NAMES = [".", "..", "a/b", "x\x01y"];
@@ -16,14 +16,7 @@ const t = new Date(Math.floor(Date.now() / 60_000) * 60_000);
 await writeChecks(db.sql, NAMES.map((name) => makeCheck(name, new Date(t.getTime() - 60_000))));
 const serve = await startServe(db.url);
 
-async function get(path: string): Promise<{ status: number; type: string; text: string }> {
-  const response = await fetch(serve.base + path);
-  return {
-    status: response.status,
-    type: response.headers.get("content-type") ?? "",
-    text: await response.text(),
-  };
-}
+const get = (path: string) => getFrom(serve.base, path);
 
 /** The value of `href` attributes matching `pattern`, as a browser reads them (entities decoded). */
 function links(page: string, pattern: RegExp): string[] {

@@ -8,12 +8,7 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { waitFor } from "./_cli.ts";
 import { ADMIN_URL, createTestDatabase, startPrivatePostgres } from "./_pg.ts";
 import { fillServeDatabase } from "./_serve_data.ts";
-import { startServe } from "./_serve.ts";
-
-async function getFrom(base: string, path: string) {
-  const response = await fetch(base + path);
-  return { status: response.status, text: await response.text(), headers: response.headers };
-}
+import { getFrom, startServe } from "./_serve.ts";
 
 Deno.test({
   name: "a database outage gives 503 pages and the server recovers when the database returns",

@@ -7,7 +7,7 @@ import postgres from "postgres";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { ADMIN_URL, createTestDatabase } from "./_pg.ts";
 import { fillServeDatabase } from "./_serve_data.ts";
-import { startServe } from "./_serve.ts";
+import { getFrom, startServe } from "./_serve.ts";
 import { READ_DEADLINE_MS, READ_TIMEOUTS } from "../src/serve/command.ts";
 
 const POOL_SIZE = 8; // src/serve/command.ts
@@ -26,8 +26,8 @@ Deno.test({
     try {
       const get = async (path: string) => {
         const start = performance.now();
-        const response = await fetch(serve.base + path);
-        return { path, status: response.status, text: await response.text(), ms: performance.now() - start };
+        const answer = await getFrom(serve.base, path);
+        return { ...answer, path, ms: performance.now() - start };
       };
       const connections = async () => {
         const [row] = await admin`select count(*)::int4 as n from pg_stat_activity
