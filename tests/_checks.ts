@@ -6,7 +6,8 @@
  */
 import { Buffer } from "node:buffer";
 import { CompressionTypes, Partitioners } from "kafkajs";
-import { type CheckResult, newCheckId } from "../src/message.ts";
+import { newCheckId } from "../src/check_id.ts";
+import type { CheckResult } from "../src/message.ts";
 import { BROKER, plainKafka } from "./_kafka.ts";
 
 /** A valid check result of `site`, started `startedAt`; fields can be overridden. */

@@ -1,13 +1,6 @@
 import { assertEquals, assertMatch, assertThrows } from "./_assert.ts";
-import {
-  checkIdToUuid,
-  type CheckResult,
-  decodeCheck,
-  DEFAULT_INTERVAL_MS,
-  encodeCheck,
-  isoTimestamp,
-  newCheckId,
-} from "../src/message.ts";
+import { checkIdToUuid } from "../src/check_id.ts";
+import { type CheckResult, decodeCheck, DEFAULT_INTERVAL_MS, encodeCheck } from "../src/message.ts";
 
 const valid: CheckResult = {
   v: 1,
@@ -232,43 +225,6 @@ Deno.test("decodeCheck() rejects a missing value, bad UTF-8 and an oversized val
     RangeError,
     "Cannot decode check: the value is 65537 bytes, over the limit of 65536",
   );
-});
-
-Deno.test("isoTimestamp() writes what toISOString() writes, across days, years and the fallback ranges", () => {
-  assertEquals(isoTimestamp(Date.UTC(2026, 10, 30, 9, 5, 1, 234)), "2026-11-30T09:05:01.234Z");
-  assertEquals(isoTimestamp(0), "1970-01-01T00:00:00.000Z");
-  const times = [
-    Date.UTC(2026, 11, 31, 23, 59, 59, 999),
-    Date.UTC(2027, 0, 1),
-    Date.UTC(2028, 1, 29, 12, 0, 0, 1),
-    Date.UTC(9999, 11, 31, 23, 59, 59, 999),
-    Date.UTC(10000, 0, 1),
-    -1,
-    -86_400_001,
-    1.5,
-    Date.UTC(2026, 10, 30, 9, 5, 1, 234) + 0.7,
-  ];
-  // Every millisecond field value, and back and forth across a day boundary (the cached day changes).
-  const start = Date.UTC(2026, 10, 30, 23, 59, 58);
-  for (let ms = 0; ms < 3000; ms += 7) times.push(start + ms, start - ms * 1000);
-  for (const time of times) assertEquals(isoTimestamp(time), new Date(time).toISOString(), `time ${time}`);
-});
-
-Deno.test("newCheckId() makes time-ordered UUIDv7s", () => {
-  const a = newCheckId(1_700_000_000_000);
-  const b = newCheckId(1_700_000_000_001);
-  assertMatch(a, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-  assertEquals(a.slice(0, 13), "018bcfe5-6800");
-  assertEquals(a < b, true);
-  assertEquals(newCheckId() === newCheckId(), false);
-});
-
-Deno.test("newCheckId() stays a valid, unique UUIDv7 across refills of its random pool", () => {
-  const ids = Array.from({ length: 2_000 }, (_, i) => newCheckId(1_700_000_000_000 + i));
-  for (const id of ids) assertMatch(id, /^018bcfe5-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-  assertEquals(new Set(ids).size, 2_000);
-  assertEquals(ids.at(-1)!.slice(0, 13), `018bcfe5-${(0x6800 + 1_999).toString(16)}`);
-  assertEquals([...ids].sort(), ids);
 });
 
 Deno.test("decodeCheck() reads millisecond timestamps digit by digit exactly as the full RFC 3339 check does", () => {

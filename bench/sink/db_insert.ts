@@ -21,7 +21,8 @@ import { migrate } from "../../src/db/migrate.ts";
 import { maintainPartitions } from "../../src/db/partitions.ts";
 import { type Batch, writeBatch } from "../../src/db/writer.ts";
 import { silentLogger as log } from "../../src/log.ts";
-import { type CheckResult, newCheckId } from "../../src/message.ts";
+import { newCheckId } from "../../src/check_id.ts";
+import type { CheckResult } from "../../src/message.ts";
 import { readCpuSeconds } from "../procfs.ts";
 
 const SITES = 1000;

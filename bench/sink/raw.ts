@@ -15,7 +15,7 @@ import { createTestDatabase } from "../../dev/services.ts";
 import { plainKafka } from "../../dev/services.ts";
 import { AGENTS, benchCheck, type CheckPlan, siteName, siteUrl } from "./data.ts";
 import { toCheckRow } from "../../src/db/check_rows.ts";
-import { checkIdToUuid } from "../../src/message.ts";
+import { checkIdToUuid } from "../../src/check_id.ts";
 import type { CheckRow } from "../../src/db/check_rows.ts";
 import { readCpuSeconds } from "../procfs.ts";
 import { copyRows } from "./copy.ts";

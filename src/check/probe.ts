@@ -7,7 +7,9 @@
  */
 import { abortable } from "../async.ts";
 import type { CertificateCache } from "./certificates.ts";
-import { type CheckError, type CheckResult, isoTimestamp, newCheckId } from "../message.ts";
+import { newCheckId } from "../check_id.ts";
+import { isoTimestamp } from "../iso_timestamp.ts";
+import type { CheckError, CheckResult } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
 import { matchPattern, type PatternMatch } from "./regex.ts";
 import { MAIN_THREAD_COST, patternCost, type PatternWorkers } from "./pattern_workers.ts";

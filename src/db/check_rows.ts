@@ -36,7 +36,8 @@ export interface CheckRow {
  *
  * @example
  * ```ts
- * import { checkIdToUuid, type CheckResult } from "../message.ts";
+ * import { checkIdToUuid } from "../check_id.ts";
+ * import type { CheckResult } from "../message.ts";
  * declare const check: CheckResult;
  * const row = toCheckRow(check, { checkId: checkIdToUuid(check.id), siteId: 7, agentId: 1 });
  * ```

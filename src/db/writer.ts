@@ -7,7 +7,8 @@
  * @module
  */
 import type postgres from "postgres";
-import { checkIdToUuid, type CheckResult } from "../message.ts";
+import { checkIdToUuid } from "../check_id.ts";
+import type { CheckResult } from "../message.ts";
 import { numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
 import { transaction } from "./_transaction.ts";
