@@ -10,7 +10,8 @@
 import type postgres from "postgres";
 import type { CheckResult } from "../src/message.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { type IncomingCheck, writeBatch } from "../src/db/writer.ts";
+import type { IncomingCheck } from "../src/db/batch.ts";
+import { writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import { makeCheck } from "./_checks.ts";
 

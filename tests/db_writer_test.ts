@@ -3,7 +3,8 @@ import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { timestampMicros } from "../src/db/_values.ts";
-import { type Batch, type DeadLetter, OffsetGap, readOffsets, writeBatch } from "../src/db/writer.ts";
+import { type Batch, type DeadLetter, OffsetGap } from "../src/db/batch.ts";
+import { readOffsets, writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
 

@@ -19,9 +19,9 @@ import { checkIdToUuid } from "../../src/check_id.ts";
 import type { CheckRow } from "../../src/db/check_rows.ts";
 import { readCpuSeconds } from "../procfs.ts";
 import { copyRows } from "./copy.ts";
-import { SINK_FETCH as SINK_CONSUMER_FETCH } from "../../src/sink/consumer.ts";
+import { SINK_FETCH as SINK_CONSUMER_FETCH } from "../../src/sink/group_consumer.ts";
 
-/** The fetch settings of the sink's consumer (src/sink/consumer.ts), so the baseline reads the same way. */
+/** The fetch settings of the sink's consumer (src/sink/group_consumer.ts), so the baseline reads the same way. */
 export interface FetchSettings {
   readonly maxWaitTimeInMs: number;
   readonly maxBytesPerPartition: number;
@@ -29,7 +29,7 @@ export interface FetchSettings {
   readonly partitionsConsumedConcurrently: number;
 }
 
-/** What src/sink/consumer.ts sets. */
+/** What src/sink/group_consumer.ts sets. */
 export const SINK_FETCH: FetchSettings = SINK_CONSUMER_FETCH;
 
 /** What {@linkcode rawConsume} measured. */

@@ -41,3 +41,10 @@ export function timestampMicros(timestamp: string): bigint {
   }
   return BigInt(millis) * 1000n + BigInt(fraction);
 }
+
+/** RFC 3339 UTC text with microseconds for a time in microseconds since 1970. */
+export function microsToTimestamp(micros: bigint): string {
+  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  const fraction = micros - millis * 1000n;
+  return `${new Date(Number(millis)).toISOString().slice(0, 23)}${fraction.toString().padStart(3, "0")}Z`;
+}

@@ -36,7 +36,8 @@ export class DeadlineError extends Error {
  * ```ts
  * import { silentLogger as log } from "../log.ts";
  * import { connectDatabase } from "./connect.ts";
- * import { type Batch, writeBatch } from "./writer.ts";
+ * import type { Batch } from "./batch.ts";
+ * import { writeBatch } from "./writer.ts";
  * declare const batch: Batch;
  * const shutdown = new AbortController();
  * const url = "postgres://monitor@127.0.0.1:5432/monitor";

@@ -21,7 +21,7 @@ import { ERROR_KINDS, type ErrorKind } from "../message.ts";
 import { numberArray, textArray } from "./_arrays.ts";
 import { all } from "./_pipeline.ts";
 import { histogramLiteral, latencyBucket } from "./latency.ts";
-import { microsToTimestamp } from "./state_store.ts";
+import { microsToTimestamp } from "./_values.ts";
 
 /** A stored check, as far as the rollups are concerned. */
 export interface RollupCheck {

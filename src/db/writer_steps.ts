@@ -10,7 +10,8 @@ import { numberArray, textArray } from "./_arrays.ts";
 import type { ResolvedCheck } from "./names.ts";
 import { accumulate, EMPTY_ACCUMULATOR, type RollupCheck, type RollupDelta } from "./rollups.ts";
 import { compareTimeKeys, foldSite, type SiteChanges } from "./state.ts";
-import type { LocationRow, StoredSite } from "./state_store.ts";
+import type { StoredSite } from "./state_store.ts";
+import type { LocationRow } from "./_location_rows.ts";
 
 /** A check with its database ids, its location's included. */
 export interface LocatedCheck extends ResolvedCheck {

@@ -12,13 +12,12 @@ import { Backoff, delay } from "../async.ts";
 import type { DatabaseHandle } from "../db/handle.ts";
 import {
   type Batch,
-  type BatchResult,
   type DeadLetter,
   type IncomingCheck,
   OffsetGap,
   type PartitionProgress,
-  writeBatch,
-} from "../db/writer.ts";
+} from "../db/batch.ts";
+import { type BatchResult, writeBatch } from "../db/writer.ts";
 import { isTransient } from "../db/retry.ts";
 import type { StateCache } from "../db/state_cache.ts";
 import type { Logger } from "../log.ts";

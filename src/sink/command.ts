@@ -30,7 +30,7 @@ import { kafkaSettings } from "../kafka.ts";
 import { waitForKafka } from "../kafka_preflight.ts";
 import { createLogger } from "../log.ts";
 import { type HealthCheck, type Metric, serveMetrics } from "../metrics.ts";
-import { SINK_FETCH, type SinkFetch } from "./consumer.ts";
+import { SINK_FETCH, type SinkFetch } from "./group_consumer.ts";
 import { consume, drainClock } from "./run.ts";
 
 const SINK_OPTIONS = {

@@ -16,12 +16,12 @@
 import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import { deadline } from "../async.ts";
 import type { DatabaseHandle } from "../db/handle.ts";
-import { type Batch, type BatchResult, type IncomingCheck, OffsetGap, readOffsets } from "../db/writer.ts";
-import { Histogram } from "../histogram.ts";
+import { type Batch, OffsetGap } from "../db/batch.ts";
+import { readOffsets } from "../db/writer.ts";
 import type { Logger } from "../log.ts";
 import type { Metric } from "../metrics.ts";
 import { retrying } from "../db/retry.ts";
-import { STATE_CACHE_BYTES, StateCache } from "../db/state_cache.ts";
+import { StateCache } from "../db/state_cache.ts";
 import {
   decodeBatch,
   HEARTBEAT_SLICE_MS,
@@ -31,45 +31,12 @@ import {
 } from "./batch_writer.ts";
 import { type QueuedBatch, WriteQueue } from "./write_queue.ts";
 import { LagTracker } from "./lag.ts";
-import { pollWatermarks, readWatermarks, watermarkAdmin } from "./watermarks.ts";
-import { newStats, sinkMetrics, type SinkStats } from "./stats.ts";
+import { pollWatermarks } from "./watermarks.ts";
+import { SinkCounters, type SinkStats } from "./stats.ts";
+import { createGroupConsumer, SINK_FETCH, type SinkFetch } from "./group_consumer.ts";
+import { KafkaCommits } from "./_kafka_commits.ts";
+import { pastExpiredMessages } from "./_expired_messages.ts";
 import { fixKafkajsStop } from "./_kafkajs_stop.ts";
-
-/**
- * How the sink fetches and writes. These sizes, not the backlog, bound its memory: kafkajs decodes a whole
- * fetch response (at most `maxBytes` of gzip-compressed records, about 16,000 checks per MiB) into message
- * objects, the sink decodes each batch into checks and hands it to the write queue (./write_queue.ts), which
- * holds at most `maxBatch` checks per writer and one more transaction's worth, and V8 lets the garbage of each
- * grow the old generation for a while. Small fetches keep kafkajs's share small; the queue lets transactions
- * grow past one fetch under a backlog (each site's state rows are written once per transaction, so a bigger
- * transaction costs less per check) and lets kafkajs fetch while the database writes. Each transaction is
- * one partition's, with that partition's offsets; one site's checks stay in one partition, so the writers
- * touch different rows.
- */
-export const SINK_FETCH = {
-  maxWaitTimeInMs: 100,
-  maxBytesPerPartition: 512 * 1024,
-  maxBytes: 1024 * 1024,
-  partitionsConsumedConcurrently: 2,
-  maxBatch: 20_000,
-  stateCacheBytes: STATE_CACHE_BYTES,
-} as const;
-
-/** How much the consumer fetches and holds at once; together they bound the sink's memory (README). */
-export interface SinkFetch {
-  /** Most bytes (compressed, as stored) of one fetch response from one broker. */
-  readonly maxBytes: number;
-  /** Most bytes of one partition in one fetch response. */
-  readonly maxBytesPerPartition: number;
-  /** Transactions written at once (each of its own partition). */
-  readonly partitionsConsumedConcurrently: number;
-  /** Most checks in one transaction; the queue holds at most this many per writer and one more such. */
-  readonly maxBatch: number;
-  /** How long the broker waits for data before answering a fetch. */
-  readonly maxWaitTimeInMs: number;
-  /** Most bytes of state rows kept in memory between transactions (src/db/state_cache.ts). */
-  readonly stateCacheBytes: number;
-}
 
 /** Options of {@linkcode SinkConsumer}. */
 export interface SinkConsumerOptions {
@@ -91,8 +58,6 @@ export interface SinkConsumerOptions {
 const STALLED_LEAVE_MS = 5_000;
 /** How long the consumer gets to finish its batch and leave the group at shutdown. */
 const SHUTDOWN_LEAVE_MS = 15_000;
-/** How long a commit of offsets to Kafka may take before the next one may start. */
-const KAFKA_COMMIT_MS = 30_000;
 
 /**
  * A kafkajs consumer and the payload of the last batch it handed out, whose `heartbeat` and `isRunning` serve
@@ -125,12 +90,8 @@ export class SinkConsumer {
   readonly #tracker: LagTracker;
   /** Batches whose write is being retried: the database, not Kafka, is what holds the sink up then. */
   #retryingWrites = 0;
-  readonly #pendingCommits = new Map<number, string>();
-  #lastKafkaCommit = 0;
-  #committing = false;
-  #stats = newStats();
-  readonly #totals = newStats();
-  #latency = new Histogram();
+  readonly #commits: KafkaCommits;
+  readonly #counters = new SinkCounters();
   readonly #fetch: SinkFetch;
   /** Cleared at every assignment: until then no other member writes this member's sites. */
   readonly #cache: StateCache;
@@ -146,6 +107,7 @@ export class SinkConsumer {
     this.#kafka = kafka;
     this.#fetch = options.fetch ?? SINK_FETCH;
     this.#tracker = new LagTracker(options.stallTimeoutMs);
+    this.#commits = new KafkaCommits(options.topic, options.log);
     this.#cache = new StateCache(this.#fetch.stateCacheBytes);
     this.#queue = new WriteQueue<HandedBatch>({
       maxBatch: this.#fetch.maxBatch,
@@ -157,33 +119,9 @@ export class SinkConsumer {
     fixKafkajsStop();
   }
 
-  /** A kafkajs consumer; once `retired` aborts, it never restarts itself after a crash. */
-  #createConsumer(retired: AbortSignal): Consumer {
-    const options = this.options;
-    return this.#kafka.consumer({
-      groupId: options.group,
-      // A crashed member holds its partitions until this runs out: short enough for quick failover,
-      // long enough to ride out a pause.
-      sessionTimeout: 20_000,
-      heartbeatInterval: 3_000,
-      maxWaitTimeInMs: this.#fetch.maxWaitTimeInMs,
-      maxBytesPerPartition: this.#fetch.maxBytesPerPartition,
-      maxBytes: this.#fetch.maxBytes,
-      allowAutoTopicCreation: false,
-      retry: {
-        initialRetryTime: 300,
-        maxRetryTime: 15_000,
-        retries: 8,
-        // kafkajs decides on a restart after its own disconnect, so a crash during our disconnect would
-        // otherwise bring a replaced consumer back as a second member of the group.
-        restartOnFailure: () => Promise.resolve(!retired.aborted),
-      },
-    });
-  }
-
   /** Counters since the start, and the lag, for the metrics endpoint. */
   metrics(): Metric[] {
-    return sinkMetrics(this.#totals, this.#tracker);
+    return this.#counters.metrics(this.#tracker);
   }
 
   /** Why the sink is not healthy (a stalled partition), or null; for `/healthz`. */
@@ -193,18 +131,7 @@ export class SinkConsumer {
 
   /** Counters since the last call. */
   takeStats(): SinkStats {
-    const stats = {
-      ...this.#stats,
-      lag: this.#tracker.totalLag(),
-      partition_lag: [...this.#tracker.lag()].map(([partition, lag]) => `${partition}:${lag}`).join(","),
-      latency_p99_ms: this.#latency.percentile(99),
-      state_cache_sites: this.#cache.size,
-      // MiB to a tenth: the copy is a few MiB.
-      state_cache_mib: Math.round((this.#cache.bytes / (1024 * 1024)) * 10) / 10,
-    };
-    this.#stats = { ...newStats(), last_commit: stats.last_commit };
-    this.#latency = new Histogram();
-    return stats;
+    return this.#counters.take(this.#tracker, this.#cache);
   }
 
   /**
@@ -231,8 +158,7 @@ export class SinkConsumer {
             partitions: stalls.map((stall) => `${stall.partition}:${stall.lag}`).join(","),
             stalled_s: Math.round(Math.min(...stalls.map((stall) => stall.forMs)) / 1_000),
           });
-          this.#stats.stalls++;
-          this.#totals.stalls++;
+          this.#counters.stalled();
           stalled.abort();
         }, 1_000);
         try {
@@ -250,7 +176,7 @@ export class SinkConsumer {
   async #runConsumer(stalled: AbortSignal): Promise<void> {
     const { log, shutdown, topic } = this.options;
     const stop = AbortSignal.any([shutdown, stalled]);
-    const consumer = this.#createConsumer(stop);
+    const consumer = createGroupConsumer(this.#kafka, this.options.group, this.#fetch, stop);
     const source: BatchSource = { consumer, latest: null };
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       if (stop.aborted) {
@@ -391,7 +317,7 @@ export class SinkConsumer {
       BigInt(lastOffset) + 1n,
       Date.now(),
     );
-    if (caughtUp !== null) this.#pendingCommits.set(partition, caughtUp.toString());
+    if (caughtUp !== null) this.#commits.stored(partition, caughtUp.toString());
   }
 
   /** Stores batches the queue took together (one partition's, in order); see {@linkcode WriteQueue}. */
@@ -412,19 +338,25 @@ export class SinkConsumer {
       log: this.options.log,
       shutdown: this.options.shutdown,
       deadlineMs: this.options.deadlineMs,
-      count: (result, checks) => this.#count(result, checks),
+      count: (result, checks) => this.#counters.stored(result, checks),
       retrying: (delta) => this.#retryingWrites += delta,
       cache: this.#cache,
     };
     try {
       let outcome = await storeBatch(toWrite, payload, context);
-      const expired = outcome instanceof OffsetGap ? await this.#pastExpiredMessages(outcome, toWrite) : null;
+      const expired = outcome instanceof OffsetGap
+        ? await pastExpiredMessages(
+          { kafka: this.#kafka, topic: this.options.topic, tracker: this.#tracker, log: this.options.log },
+          outcome,
+          toWrite,
+        )
+        : null;
       if (expired !== null) outcome = await storeBatch(expired, payload, context);
       if (outcome === "stored") {
         this.#tracker.stored(partition, BigInt(nextOffset), Date.now());
-        this.#pendingCommits.set(partition, nextOffset);
-        this.#stats.last_commit = new Date().toISOString();
-        this.#commitToKafkaNowAndThen(consumer);
+        this.#commits.stored(partition, nextOffset);
+        this.#counters.committed();
+        this.#commits.commitNowAndThen(consumer);
         return;
       }
       this.#readAgain(source, epoch, partition, outcome instanceof OffsetGap ? outcome.stored : fetchedFrom);
@@ -457,78 +389,5 @@ export class SinkConsumer {
     } catch (error) {
       this.options.log.debug("cannot seek", { partition, error: (error as Error).message });
     }
-  }
-
-  /**
-   * The batch refused for a gap, allowed past it when every message of the gap is gone from Kafka (deleted by
-   * retention while the sink was away), which the topic's log start offset proves; else null.
-   */
-  async #pastExpiredMessages(gap: OffsetGap, batch: Batch): Promise<Batch | null> {
-    const stored = BigInt(gap.stored);
-    // The watermarks are read every few seconds; a gap is rare, so the log start is read now if it is not known
-    // to be past the stored offset yet (say a partition assigned a moment ago).
-    let logStart = this.#tracker.logStart(gap.partition);
-    if (logStart <= stored) logStart = await this.#readLogStart(gap.partition) ?? logStart;
-    if (stored >= logStart || gap.fetchedFrom > logStart) return null;
-    this.options.log.warn("messages deleted from Kafka before they were stored (topic retention): skipped", {
-      partition: gap.partition,
-      from: gap.stored,
-      to: logStart.toString(),
-      lost: (logStart - stored).toString(),
-    });
-    return { ...batch, progress: [{ ...batch.progress[0]!, fetchedFrom: gap.stored }] };
-  }
-
-  /** The partition's log start offset as the broker says now, or null if it cannot be read within seconds. */
-  async #readLogStart(partition: number): Promise<bigint | null> {
-    const admin = watermarkAdmin(this.#kafka);
-    try {
-      await deadline(admin.connect(), 5_000);
-      const marks = await readWatermarks(admin, this.options.topic, 5_000);
-      return marks.find((mark) => mark.partition === partition)?.low ?? null;
-    } catch (error) {
-      this.options.log.debug("cannot read the log start offset", {
-        partition,
-        error: (error as Error).message,
-      });
-      return null;
-    } finally {
-      await deadline(admin.disconnect(), 2_000).catch(() => {});
-    }
-  }
-
-  #count(result: BatchResult, checks: readonly IncomingCheck[]): void {
-    for (const stats of [this.#stats, this.#totals]) {
-      stats.stored += result.stored;
-      stats.duplicates += result.duplicates;
-      stats.skipped += result.skipped;
-      stats.dead_letters += result.deadLetters;
-      stats.batches++;
-    }
-    const now = Date.now();
-    for (const { check } of checks) {
-      this.#latency.record(now - Date.parse(check.started_at) - check.duration_ms);
-    }
-  }
-
-  // Kafka's committed offsets are for lag tools only (the database holds the truth), so they are sent at
-  // most once a second rather than once per batch, and never waited for: an OffsetCommit goes to the group
-  // coordinator, and while that broker is away kafkajs retries it for minutes, which held every batch
-  // (and so every partition) behind it in the cluster test.
-  #commitToKafkaNowAndThen(consumer: Consumer): void {
-    if (this.#committing || Date.now() - this.#lastKafkaCommit < 1_000) return;
-    const offsets = [...this.#pendingCommits].map(([partition, offset]) => ({
-      topic: this.options.topic,
-      partition,
-      offset,
-    }));
-    this.#pendingCommits.clear();
-    this.#lastKafkaCommit = Date.now();
-    this.#committing = true;
-    deadline(consumer.commitOffsets(offsets), KAFKA_COMMIT_MS).catch((error) => {
-      this.options.log.debug("cannot commit offsets to Kafka (the database has them)", {
-        error: (error as Error).message,
-      });
-    }).finally(() => this.#committing = false);
   }
 }

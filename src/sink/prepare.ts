@@ -14,7 +14,7 @@ import type { Logger } from "../log.ts";
 
 /**
  * How long one database call may take before the pool is replaced (see src/db/handle.ts): shorter than the
- * consumer's session timeout (20 s, src/sink/consumer.ts), so a slow database costs a retry, not the group
+ * consumer's session timeout (20 s, src/sink/group_consumer.ts), so a slow database costs a retry, not the group
  * membership.
  */
 export const DATABASE_DEADLINE_MS = 15_000;

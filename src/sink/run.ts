@@ -10,7 +10,8 @@ import { DatabaseHandle } from "../db/handle.ts";
 import { createKafka, describeKafka, type KafkaSettings } from "../kafka.ts";
 import type { HealthCheck, Metric } from "../metrics.ts";
 import { abortable, deadline, isTimeout } from "../async.ts";
-import { SinkConsumer, type SinkFetch } from "./consumer.ts";
+import { SinkConsumer } from "./consumer.ts";
+import type { SinkFetch } from "./group_consumer.ts";
 import {
   CONNECT_DEADLINE_MS,
   DATABASE_DEADLINE_MS,

@@ -4,8 +4,12 @@
  *
  * @module
  */
+import type { IncomingCheck } from "../db/batch.ts";
+import type { BatchResult } from "../db/writer.ts";
+import { Histogram } from "../histogram.ts";
 import type { Metric } from "../metrics.ts";
 import type { LagTracker } from "./lag.ts";
+import type { StateCache } from "../db/state_cache.ts";
 
 /** Counters for the summary line. */
 export interface SinkStats extends Record<string, unknown> {
@@ -64,8 +68,65 @@ export function sinkMetrics(totals: SinkStats, tracker: LagTracker): Metric[] {
   ];
 }
 
+/**
+ * What the sink has done: counters since the last summary line and since the start, and the end-to-end
+ * latency of the checks stored since the last line.
+ */
+export class SinkCounters {
+  #stats = newStats();
+  readonly #totals = newStats();
+  #latency = new Histogram();
+
+  /** Counts a stored transaction and the latency of its checks (from their probe's end to now). */
+  stored(result: BatchResult, checks: readonly IncomingCheck[]): void {
+    for (const stats of [this.#stats, this.#totals]) {
+      stats.stored += result.stored;
+      stats.duplicates += result.duplicates;
+      stats.skipped += result.skipped;
+      stats.dead_letters += result.deadLetters;
+      stats.batches++;
+    }
+    const now = Date.now();
+    for (const { check } of checks) {
+      this.#latency.record(now - Date.parse(check.started_at) - check.duration_ms);
+    }
+  }
+
+  /** Counts a consumer replaced for a stall. */
+  stalled(): void {
+    this.#stats.stalls++;
+    this.#totals.stalls++;
+  }
+
+  /** Notes that a partition's offset was stored now. */
+  committed(): void {
+    this.#stats.last_commit = new Date().toISOString();
+  }
+
+  /** Counters since the start, and the lag, for the metrics endpoint. */
+  metrics(tracker: LagTracker): Metric[] {
+    return sinkMetrics(this.#totals, tracker);
+  }
+
+  /** Counters since the last call, with the lag and the state copy's size now. */
+  take(tracker: LagTracker, cache: StateCache): SinkStats {
+    const stats = {
+      ...this.#stats,
+      lag: tracker.totalLag(),
+      partition_lag: [...tracker.lag()].map(([partition, lag]) => `${partition}:${lag}`).join(","),
+      latency_p99_ms: this.#latency.percentile(99),
+      state_cache_sites: cache.size,
+      // MiB to a tenth: the copy is a few MiB.
+      state_cache_mib: Math.round((cache.bytes / (1024 * 1024)) * 10) / 10,
+    };
+    this.#stats = { ...newStats(), last_commit: stats.last_commit };
+    this.#latency = new Histogram();
+    return stats;
+  }
+}
+
 /** Counters at zero. */
-export function newStats(): SinkStats {
+function newStats(): SinkStats {
   return {
     stored: 0,
     duplicates: 0,
