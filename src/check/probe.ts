@@ -1,21 +1,21 @@
 /**
  * One probe of one site: a request on a fresh connection, redirects followed by hand, the body read up to
  * a limit and matched against the site's pattern, all within the site's deadline. The outcome is a
- * {@linkcode CheckResult} value; network and HTTP failures never throw.
+ * {@linkcode CheckResult} value; network and HTTP failures never throw. The body is read and matched by
+ * `_probe_body.ts`; what stays the same between a site's probes is worked out once by `_probe_plan.ts`.
  *
  * @module
  */
-import { abortable } from "../async.ts";
 import type { CertificateCache } from "./certificates.ts";
 import { newCheckId } from "../check_id.ts";
 import { isoTimestamp } from "../iso_timestamp.ts";
 import type { CheckError, CheckResult } from "../message.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
-import { matchPattern, type PatternMatch } from "./regex.ts";
-import { MAIN_THREAD_COST, patternCost, type PatternWorkers } from "./pattern_workers.ts";
+import type { PatternWorkers } from "./pattern_workers.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
-import { VERSION } from "../version.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
+import { matchBody, readBody } from "./_probe_body.ts";
+import { type Plan, planOf, requestHeaders } from "./_probe_plan.ts";
 
 /** What a probe needs besides the site: who probes, when it was due, and the shared resources. */
 export interface ProbeContext {
@@ -65,9 +65,6 @@ export function createProbeClient(): Deno.HttpClient {
   return Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
 }
 
-// decode() without { stream: true } keeps no state between calls, so every probe can share one.
-const BODY_DECODER = new TextDecoder();
-
 /** What the probe learnt so far; everything measured relative to the start of the first request. */
 class Progress {
   status: number | null = null;
@@ -82,54 +79,6 @@ class Progress {
   elapsed(): number {
     return Math.round((performance.now() - this.start) * 1000) / 1000;
   }
-}
-
-/** What a probe of a site needs that does not change between its probes, worked out once. */
-interface Plan {
-  /** The site's URL. URL objects are mutable: nothing may change it. */
-  readonly url: URL;
-  /** Its text: fetch takes a string for less work than a URL object. */
-  readonly href: string;
-  /** Whether a certificate expiry applies (https). */
-  readonly https: boolean;
-  /**
-   * The request headers (the site's, and the default User-Agent unless it sets one) as a frozen record, or
-   * null when they cannot be built (a value fetch rejects): then every probe builds them, and fails.
-   */
-  readonly headers: Readonly<Record<string, string>> | null;
-}
-
-// URL parsing, header building and the certificate lookup showed up in profiles at thousands of probes a
-// second: they are done once per site.
-const PLANS = new WeakMap<Site, Plan>();
-function planOf(site: Site): Plan {
-  let plan = PLANS.get(site);
-  if (plan === undefined) {
-    const url = new URL(site.url);
-    let headers: Readonly<Record<string, string>> | null = DEFAULT_HEADERS;
-    if (Object.keys(site.headers).length > 0) {
-      try {
-        headers = Object.freeze(Object.fromEntries(requestHeaders(site)));
-      } catch {
-        headers = null;
-      }
-    }
-    PLANS.set(site, plan = { url, href: url.href, https: url.protocol === "https:", headers });
-  }
-  return plan;
-}
-
-/** The headers of a site that sets none. */
-const DEFAULT_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  "user-agent": `monitor/${VERSION}`,
-});
-
-/** The headers of a site's first request; throws a TypeError for a value fetch would reject. */
-function requestHeaders(site: Site): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(site.headers)) headers.set(name, value);
-  if (!headers.has("user-agent")) headers.set("user-agent", `monitor/${VERSION}`);
-  return headers;
 }
 
 // One shared timer for every probe's deadline, instead of one timer per probe.
@@ -307,93 +256,6 @@ async function run(
       message: `Timed out after ${site.timeoutMs} ms: the response took ${Math.round(elapsed)} ms`,
     };
   }
-}
-
-/**
- * Matches the body here, or in a worker when the match could take long (./pattern_workers.ts); null when the
- * worker's match did not end within `remainingMs`.
- */
-function matchBody(
-  regex: RegExp,
-  body: Uint8Array,
-  patterns: PatternWorkers | undefined,
-  remainingMs: number,
-): PatternMatch | Promise<PatternMatch | null> | null {
-  if (patterns === undefined || patternCost(regex, body.byteLength) <= MAIN_THREAD_COST) {
-    return matchPattern(regex, BODY_DECODER.decode(body));
-  }
-  return remainingMs > 0 ? patterns.match(regex, body, remainingMs) : null;
-}
-
-interface BodyRead {
-  /** Bytes read (at most the limit). */
-  readonly bytes: number;
-  /** What was read, when the read completed or reached the limit. */
-  readonly data: Uint8Array;
-  /** Whether reading stopped at the limit, with more to come. */
-  readonly capped: boolean;
-  /** Why reading failed, if it did. */
-  readonly error?: unknown;
-}
-
-/** Reads the body chunk by chunk, keeping at most `limit` bytes, and cancels the stream there. */
-// Bodies up to this size, announced by Content-Length, are read in one call: Deno's stream reader hands every
-// read a fresh 64 KiB buffer, which at thousands of probes a second costs more memory and time than the
-// probe itself. Larger or unannounced bodies are streamed, so reading stops at the limit.
-const WHOLE_BODY_MAX = 64 * 1024;
-
-async function readBody(response: Response, limit: number, signal: AbortSignal): Promise<BodyRead> {
-  const stream = response.body;
-  if (stream === null) return { bytes: 0, data: new Uint8Array(0), capped: false };
-  const announced = Number(response.headers.get("content-length") ?? NaN);
-  // A compressed body's Content-Length is its compressed size: a few hundred bytes of brotli can hold a
-  // gigabyte, which a read in one call would inflate whole, past the limit and the deadline.
-  const encoding = response.headers.get("content-encoding");
-  const plain = encoding === null || encoding.trim().toLowerCase() === "identity";
-  if (plain && announced <= Math.min(limit, WHOLE_BODY_MAX)) {
-    try {
-      // No abortable() here: the Fetch standard errors the body of a response whose request signal aborts.
-      const data = await response.bytes();
-      const capped = data.byteLength > limit;
-      return {
-        bytes: capped ? limit : data.byteLength,
-        data: capped ? data.subarray(0, limit) : data,
-        capped,
-      };
-    } catch (error) {
-      return { bytes: 0, data: new Uint8Array(0), capped: false, error };
-    }
-  }
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  let capped = false;
-  try {
-    while (true) {
-      const { done, value } = await abortable(reader.read(), signal);
-      if (done) break;
-      const room = limit - bytes;
-      const part = value.byteLength > room ? value.subarray(0, room) : value;
-      if (part.byteLength > 0) chunks.push(part);
-      bytes += part.byteLength;
-      if (value.byteLength >= room) {
-        capped = true;
-        break;
-      }
-    }
-  } catch (error) {
-    await reader.cancel().catch(() => {});
-    return { bytes, data: new Uint8Array(0), capped, error };
-  }
-  // Also ends a body that ended exactly at the limit; cancelling a finished stream is a no-op.
-  await reader.cancel().catch(() => {});
-  const data = new Uint8Array(bytes);
-  let offset = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { bytes, data, capped };
 }
 
 function timeoutError(site: Site, phase: ProbePhase, progress: Progress): CheckError {
