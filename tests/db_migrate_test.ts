@@ -57,6 +57,7 @@ Deno.test("migrate() applies the files of sql/ once and a second run applies not
       "rollup_daily_default r",
       "rollup_day_to_hour p",
       "rollup_day_to_hour_default r",
+      "rollup_day_to_hour_from r",
       "rollup_hourly p",
       "rollup_hourly_default r",
       "rollup_month_to_date p",
