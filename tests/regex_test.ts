@@ -259,12 +259,13 @@ Deno.test({
 });
 
 Deno.test("monitor check: a long match runs off the agent's thread, fails its site in time, and delays no other", async () => {
-  // Linear, but 201 pattern units times 150,000 characters: over a second of matching, for which, on the
-  // agent's thread, the other site's probes would wait.
+  // Linear, but 201 pattern units times 300,000 characters: about a second of matching (0.8-1.8 s measured,
+  // from a fast machine to a slow one), for which, on the agent's thread, the other site's probes would wait;
+  // well past the slow site's 300 ms.
   const slow = `${"a?".repeat(100)}b`;
-  await withServer(["a".repeat(150_000), "ok"], async (base) => {
+  await withServer(["a".repeat(300_000), "ok"], async (base) => {
     const file = await tempFile(
-      `[[site]]\nname = "slow"\nurl = "${base}/0"\ninterval = "2s"\ntimeout = "500ms"\nregex = "${slow}"\n` +
+      `[[site]]\nname = "slow"\nurl = "${base}/0"\ninterval = "2s"\ntimeout = "300ms"\nregex = "${slow}"\n` +
         `\n[[site]]\nname = "quick"\nurl = "${base}/1"\ninterval = "1s"\ntimeout = "1s"\n`,
     );
     try {
@@ -281,7 +282,7 @@ Deno.test("monitor check: a long match runs off the agent's thread, fails its si
       const [late] = results.filter((r) => r.site === "slow");
       assertEquals([late?.up, late?.error?.kind], [false, "content"]);
       assert(
-        /took too long on 150000 bytes: it ran past the 500 ms timeout/.test(late?.error?.message),
+        /took too long on 300000 bytes: it ran past the 300 ms timeout/.test(late?.error?.message),
         late?.error?.message,
       );
       assert(late.duration_ms < 1_000, `the slow site's probe took ${late.duration_ms} ms`);
