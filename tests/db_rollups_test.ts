@@ -505,6 +505,34 @@ Deno.test("db rollups", async (t) => {
   }
 });
 
+Deno.test("daily retention with its cutoff inside a month of the default partition keeps that month's totals for the days left", async () => {
+  const db = await createTestDatabase("monitor_rollups");
+  const { sql } = db;
+  try {
+    await migrate(sql, log);
+    // Partitions for 2026 and 2027 only: checks of late 2025 (an outbox flushed a year late) go to the defaults.
+    const now = new Date("2026-12-01T00:00:00Z");
+    await maintainRollupPartitions(sql, { now, dailyRetentionDays: 0, log });
+    const checks: CheckResult[] = [];
+    for (let at = Date.UTC(2025, 10, 20); at < Date.UTC(2025, 11, 10); at += HOUR) {
+      checks.push(check("late", "eu", at, true, 40));
+    }
+    await writeBatch(sql, batchAt("m", 0, checks), { now });
+    const days = async (width: string | null) =>
+      (await sql`select sum(checks)::int as checks from site_uptime('late', '2025-11-26T00:00:00Z',
+        '2025-11-30T00:00:00Z', ${width}::interval)`)[0]!.checks;
+    assertEquals([await days("1 day"), await days(null)], [96, 96]);
+    // 371 days before 2026-12-01: the cutoff is 2025-11-25, inside November.
+    await maintainRollupPartitions(sql, { now, dailyRetentionDays: 371, log });
+    assertEquals([await days("1 day"), await days(null)], [96, 96]);
+    const [left] = await sql`select count(*)::int as days from rollup_daily where bucket < '2025-11-25'`;
+    assertEquals(left!.days, 0);
+    await assertPrefixSumsFollow(sql);
+  } finally {
+    await db.drop();
+  }
+});
+
 Deno.test("histogramLiteral() writes the non-empty range of buckets with their subscripts, gaps as 0", () => {
   assertEquals(histogramLiteral(new Map([[49, 1], [47, 3]])), "[47:49]={3,0,1}");
   assertEquals(histogramLiteral(new Map([[0, 2]])), "[0:0]={2}");

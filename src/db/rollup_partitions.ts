@@ -185,9 +185,14 @@ export async function maintainRollupPartitions(
     for (const table of ROLLUP_TABLES) {
       const before = cutoff(table);
       if (before === null) continue;
-      // Rows that fell into the default partition (no partition for their time) expire row by row, as few.
-      await tx`delete from ${tx(`${table}_default`)} where bucket < ${new Date(before)}`;
+      // Rows that fell into the default partition (no partition for their time) expire row by row, as few. A
+      // rollup_monthly row (bucket: the month's first day) holds the month's days, and goes with the last of them:
+      // the days expired before it were taken off it by rollup_daily's trigger.
+      const expiredBefore = table === "rollup_monthly" ? startOfUtcMonth(before) : before;
+      await tx`delete from ${tx(`${table}_default`)} where bucket < ${new Date(expiredBefore)}`;
     }
+    const dailyCutoff = cutoff("rollup_daily");
+    if (dailyCutoff !== null) await trimExpiringMonth(tx, startOfUtcMonth(dailyCutoff));
     return {
       locked: true,
       created: missing.map((p) => p.name),
@@ -217,4 +222,31 @@ async function createPartition(tx: postgres.TransactionSql, partition: RollupPar
   await tx`insert into ${tx(partition.table)} select * from rollups_moving`;
   await tx`drop table rollups_moving`;
   return moved.count;
+}
+
+/** The start of the UTC month of a time, in ms since 1970. */
+function startOfUtcMonth(ms: number): number {
+  const time = new Date(ms);
+  return Date.UTC(time.getUTCFullYear(), time.getUTCMonth(), 1);
+}
+
+/**
+ * The month rows (in the default partition) of the month whose first days just expired: each starts at its
+ * first day left, or goes when none is left. rollup_daily's trigger took the expired days off their sums, but
+ * not off `first_day`, which reports use to tell a day before the month's first from one after its last.
+ */
+async function trimExpiringMonth(tx: postgres.TransactionSql, monthStart: number): Promise<void> {
+  const from = new Date(monthStart);
+  const to = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1));
+  await tx`
+    update rollup_monthly_default m set first_day = d.first_day
+    from (select site_id, location_id, min(bucket) as first_day from rollup_daily_default
+          where bucket >= ${from} and bucket < ${to} group by site_id, location_id) d
+    where m.bucket = ${from} and m.site_id = d.site_id and m.location_id = d.location_id
+      and m.first_day < d.first_day`;
+  await tx`
+    delete from rollup_monthly_default m
+    where m.bucket = ${from} and not exists (
+      select from rollup_daily_default d
+      where d.site_id = m.site_id and d.location_id = m.location_id and d.bucket >= ${from} and d.bucket < ${to})`;
 }
