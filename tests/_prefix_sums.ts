@@ -2,8 +2,8 @@
  * What the prefix sums of sql/0006 must hold, recomputed from the rollups by queries of their own: for every
  * (site, location) and UTC month, the month's sums with its first and last day with checks, and for every day
  * from the first to the last, the sums of the month's days up to it (rollup_monthly, rollup_month_to_date); for
- * every (site, location) and UTC day from rollup_day_to_hour_from on (sql/0008), the sums of the day's hours up to each hour from its first to its last hour
- * with checks (rollup_day_to_hour). Used by db_rollups_test.ts (after the writer's random history and partition
+ * every (site, location) and UTC day from rollup_day_to_hour_from on (sql/0008), the sums of the day's hours up
+ * to each hour from its first to its last hour with checks (rollup_day_to_hour). Used by db_rollups_test.ts (after the writer's random history and partition
  * changes) and db_uptime_queries_test.ts (rows written straight into the rollups, inserted and deleted).
  *
  * @module
