@@ -284,6 +284,30 @@ Deno.test("sink rejects a fetch size it cannot read, from its flag or its enviro
   ]);
 });
 
+Deno.test("sink refuses history tiers kept in the wrong order (a rollup dropped before the tier below it), with exit 2", async () => {
+  const cases: [string[], string][] = [
+    [
+      ["--daily-retention", "90"],
+      "Cannot use flag '--daily-retention': expected 0 or 400 or more to keep the rollups at least as long as " +
+      "'--hourly-retention' keeps its tier: got '90'",
+    ],
+    [
+      ["--retention", "0"],
+      "Cannot use flag '--hourly-retention': expected 0 (for ever) to keep the rollups at least as long as " +
+      "'--retention' keeps its tier: got '400'",
+    ],
+    [
+      ["--retention", "60", "--hourly-retention", "45"],
+      "Cannot use flag '--hourly-retention': expected 0 or 60 or more to keep the rollups at least as long as " +
+      "'--retention' keeps its tier: got '45'",
+    ],
+  ];
+  for (const [flags, message] of cases) {
+    const { code, stderr } = await runMonitor(["sink", "--brokers", "127.0.0.1:9092", ...flags]);
+    assertEquals([code, stderr.split("\n")[0]], [2, `monitor sink: ${message}`], flags.join(" "));
+  }
+});
+
 Deno.test("sink without a database URL exits 2", async () => {
   const { code, stderr } = await runMonitor(["sink", "--brokers", "127.0.0.1:9092"]);
   assertEquals(code, 2);

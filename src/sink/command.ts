@@ -159,6 +159,11 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
   const retentionDays = positiveInteger("retention", flags.retention, 30, 0);
   const hourlyRetentionDays = positiveInteger("hourly-retention", flags["hourly-retention"], 400, 0);
   const dailyRetentionDays = positiveInteger("daily-retention", flags["daily-retention"], 0, 0);
+  checkRetentionOrder([
+    ["retention", retentionDays],
+    ["hourly-retention", hourlyRetentionDays],
+    ["daily-retention", dailyRetentionDays],
+  ]);
   const summaryEveryMs = durationFlag("summary-every", flags["summary-every"], 60_000);
   const stallTimeoutMs = durationFlag("stall-timeout", flags["stall-timeout"], 20_000);
   if (stallTimeoutMs < 1_000) {
@@ -235,5 +240,27 @@ export async function sinkCommand(args: readonly string[], env: Env, shutdown: A
     });
   } finally {
     if (metrics !== null) await drain.within(metrics.close());
+  }
+}
+
+/**
+ * Refuses tiers of history kept in the wrong order: reports read whole hours and days from the rollups, so a tier
+ * dropped before the finer one below it would leave data that no report shows (raw checks past the hourly
+ * rollups) or reports that lose days the finer tier still has (daily rollups dropped before the hourly ones).
+ * 0 keeps a tier for ever.
+ */
+function checkRetentionOrder(tiers: readonly (readonly [flag: string, days: number])[]): void {
+  const kept = (days: number) => days === 0 ? Infinity : days;
+  for (let i = 1; i < tiers.length; i++) {
+    const [finer, finerDays] = tiers[i - 1]!;
+    const [flag, days] = tiers[i]!;
+    if (kept(days) < kept(finerDays)) {
+      throw new UsageError(
+        `Cannot use flag '--${flag}': expected ${
+          finerDays === 0 ? "0 (for ever)" : `0 or ${finerDays} or more`
+        } ` +
+          `to keep the rollups at least as long as '--${finer}' keeps its tier: got '${days}'`,
+      );
+    }
   }
 }
