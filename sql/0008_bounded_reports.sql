@@ -180,35 +180,7 @@ begin
 end
 $$;
 
--- As in 0003, in UTC.
-create or replace function uptime_span(part integer, from_time timestamptz, to_time timestamptz, width interval)
-returns tstzrange language sql immutable parallel safe set timezone = 'UTC' as $$
-
-  with b as (
-    select uptime_tier(width) as tier,
-           date_bin('1 hour', from_time - interval '1 microsecond', timestamptz '2000-01-03 00:00:00+00')
-             + interval '1 hour' as h1,
-           date_bin('1 hour', to_time, timestamptz '2000-01-03 00:00:00+00') as h2,
-           date_bin('1 day', from_time - interval '1 microsecond', timestamptz '2000-01-03 00:00:00+00')
-             + interval '1 day' as d1,
-           date_bin('1 day', to_time, timestamptz '2000-01-03 00:00:00+00') as d2
-  ), s as (
-    select *, tier >= 1 and h1 <= h2 as hours, tier = 2 and d1 < d2 as days from b
-  )
-  select case
-    when from_time >= to_time then 'empty'::tstzrange
-    when part = 1 then case when hours then tstzrange(from_time, h1) else tstzrange(from_time, to_time) end
-    when part = 5 then case when hours then tstzrange(h2, to_time) else 'empty'::tstzrange end
-    when part = 3 then case when days then tstzrange(d1, d2) else 'empty'::tstzrange end
-    when part = 2 then case when not hours then 'empty'::tstzrange when days then tstzrange(h1, d1)
-                            else tstzrange(h1, h2) end
-    when part = 4 then case when hours and days then tstzrange(d2, h2) else 'empty'::tstzrange end
-    when part = 6 then case when hours and h1 < h2 then tstzrange(h1, h2) else 'empty'::tstzrange end
-  end
-  from s
-$$;
-
-
+alter function uptime_span(integer, timestamptz, timestamptz, interval) set timezone = 'UTC';
 alter function site_daily_bars(integer) set timezone = 'UTC';
 
 -- The first UTC day rollup_day_to_hour holds rows for: the day 0006's upgrade computed them from (35 days
