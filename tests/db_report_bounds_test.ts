@@ -90,8 +90,9 @@ Deno.test("site_uptime() by day, week and month, and site_daily_bars(), answer t
   const db = await createTestDatabase("monitor_bounds");
   try {
     await migrate(db.sql, silentLogger);
-    // Every 15 min from 2026-10-29 to 11-05 (New York leaves daylight saving time on 11-01), down on 10-31.
-    const down = (at: number) => at >= Date.UTC(2026, 9, 31) && at < Date.UTC(2026, 10, 1);
+    // Every 15 min from 2026-10-29 to 11-05, down on 11-02. New York leaves daylight saving time on 11-01: from
+    // a range starting 11-02, a calendar day added in New York time to its day's start (11-01) crosses it.
+    const down = (at: number) => at >= Date.UTC(2026, 10, 2) && at < Date.UTC(2026, 10, 3);
     const checks = checksEvery(Date.UTC(2026, 9, 29), Date.UTC(2026, 10, 5), 15 * 60_000, down);
     await writeBatch(db.sql, batch(checks), { now: new Date(Date.UTC(2026, 10, 5)) });
     await db.sql.unsafe(`alter database "${db.name}" set timezone = 'America/New_York'`);
@@ -101,7 +102,7 @@ Deno.test("site_uptime() by day, week and month, and site_daily_bars(), answer t
         const result: unknown[] = [];
         for (const width of ["1 day", "1 week", "1 month"]) {
           const rows = await sql`
-            select bucket, checks::int, up_checks::int from site_uptime('shop', '2026-10-30T00:00:00Z',
+            select bucket, checks::int, up_checks::int from site_uptime('shop', '2026-11-02T00:00:00Z',
               '2026-11-04T00:00:00Z', ${width}::interval)`;
           result.push(rows.map((row) => [(row.bucket as Date).toISOString(), row.checks, row.up_checks]));
         }
@@ -117,14 +118,13 @@ Deno.test("site_uptime() by day, week and month, and site_daily_bars(), answer t
     };
     const [utc, newYork] = [await read({ TimeZone: "UTC" }), await read({})];
     assertEquals(newYork, utc);
-    assertEquals((utc[0] as unknown[]).length, 5);
-    assertEquals((utc[0] as unknown[])[1], ["2026-10-31T00:00:00.000Z", 96, 0]);
+    assertEquals(utc[0], [["2026-11-02T00:00:00.000Z", 96, 0], ["2026-11-03T00:00:00.000Z", 96, 96]]);
     assertEquals(utc[3], ["00:00:00.000Z", [
       "100.000",
       "100.000",
+      "100.000",
+      "100.000",
       "0.000",
-      "100.000",
-      "100.000",
       "100.000",
       "100.000",
     ]]);
