@@ -37,6 +37,7 @@ import { createGroupConsumer, SINK_FETCH, type SinkFetch } from "./group_consume
 import { KafkaCommits } from "./_kafka_commits.ts";
 import { pastExpiredMessages } from "./_expired_messages.ts";
 import { fixKafkajsStop } from "./_kafkajs_stop.ts";
+import { fixKafkajsMembership, removeMember } from "./_kafkajs_membership.ts";
 
 /** Options of {@linkcode SinkConsumer}. */
 export interface SinkConsumerOptions {
@@ -67,6 +68,8 @@ const SHUTDOWN_LEAVE_MS = 15_000;
 interface BatchSource {
   readonly consumer: Consumer;
   latest: Pick<EachBatchPayload, "heartbeat" | "isRunning"> | null;
+  /** The member id of its last join, to leave the group with when the consumer cannot. */
+  memberId: string | null;
 }
 
 /** A decoded batch in the write queue, with the kafkajs consumer it came from. */
@@ -117,6 +120,7 @@ export class SinkConsumer {
       follows,
     });
     fixKafkajsStop();
+    fixKafkajsMembership();
   }
 
   /** Counters since the start, and the lag, for the metrics endpoint. */
@@ -177,13 +181,14 @@ export class SinkConsumer {
     const { log, shutdown, topic } = this.options;
     const stop = AbortSignal.any([shutdown, stalled]);
     const consumer = createGroupConsumer(this.#kafka, this.options.group, this.#fetch, stop);
-    const source: BatchSource = { consumer, latest: null };
+    const source: BatchSource = { consumer, latest: null, memberId: null };
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       if (stop.aborted) {
         // A restart kafkajs had already begun when this consumer was replaced: leave again.
         deadline(consumer.disconnect(), STALLED_LEAVE_MS).catch(() => {});
         return;
       }
+      source.memberId = event.payload.memberId;
       const partitions = event.payload.memberAssignment[topic] ?? [];
       log.info("joined the group", { group: this.options.group, partitions });
       this.#cache.clear();
@@ -230,13 +235,17 @@ export class SinkConsumer {
       await this.#queue.settled(SHUTDOWN_LEAVE_MS);
       return;
     }
-    // A stalled consumer may wait on a dead coordinator to leave the group; its batches are fenced by the
-    // stored offsets if it ever wakes up, so it gets a few seconds and is then left behind.
-    await deadline(consumer.disconnect(), STALLED_LEAVE_MS).catch((error) =>
-      log.warn("the stalled consumer did not leave the group; abandoning it", {
+    // A stalled consumer may wait on a dead broker before it leaves the group, and the fresh one's join would
+    // wait for it until its session timed out. So its member id leaves from a connection of its own, and it
+    // stops in the background: its batches are fenced by the stored offsets if it ever wakes up.
+    const stopping = deadline(consumer.disconnect(), STALLED_LEAVE_MS).catch((error) =>
+      log.warn("the stalled consumer did not stop in time; abandoning it", {
         error: (error as Error).message,
       })
     );
+    const left = source.memberId !== null &&
+      await removeMember(this.#kafka, this.options.group, source.memberId);
+    if (!left) await stopping;
   }
 
   async #seekToStoredOffsets(consumer: Consumer, partitions: readonly number[]): Promise<void> {

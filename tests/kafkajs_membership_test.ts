@@ -1,0 +1,88 @@
+/**
+ * Members kafkajs cannot leave the group with, removed from a connection of their own (src/sink/_kafkajs_membership.ts),
+ * on the real broker.
+ */
+import type { Consumer } from "kafkajs";
+import { assertEquals } from "./_assert.ts";
+import { createTopic, plainKafka } from "./_kafka.ts";
+import { waitFor } from "./_cli.ts";
+import { fixKafkajsMembership, removeMember } from "../src/sink/_kafkajs_membership.ts";
+
+/**
+ * Far longer than the test waits for the fresh member: a member left behind would hold the join until its
+ * session or the rebalance timeout (60 s) ran out.
+ */
+const STUCK_SESSION_MS = 90_000;
+
+Deno.test({
+  name: "a member stuck in its batch (no heartbeats) is removed at once: a fresh member joins with every " +
+    "partition long before the stuck one's session would time out",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  fixKafkajsMembership();
+  const topic = await createTopic("membership", 2);
+  const group = `membership-${crypto.randomUUID().slice(0, 8)}`;
+  const kafka = plainKafka();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: [{ value: "a", partition: 0 }, { value: "b", partition: 1 }] });
+  await producer.disconnect();
+
+  let release = () => {};
+  const released = new Promise<void>((resolve) => release = resolve);
+  const stuck = kafka.consumer({
+    groupId: group,
+    sessionTimeout: STUCK_SESSION_MS,
+    rebalanceTimeout: 60_000,
+  });
+  let stuckMember: string | null = null;
+  let inBatch = false;
+  stuck.on(stuck.events.GROUP_JOIN, (event) => stuckMember ??= event.payload.memberId);
+  const fresh = kafka.consumer({ groupId: group, sessionTimeout: 20_000 });
+  let freshPartitions: number[] = [];
+  fresh.on(fresh.events.GROUP_JOIN, (event) => freshPartitions = event.payload.memberAssignment[topic] ?? []);
+  const admin = kafka.admin();
+  await admin.connect();
+  const members = async () =>
+    (await admin.describeGroups([group])).groups[0]!.members.map((member) => member.memberId);
+  try {
+    await subscribe(stuck, topic);
+    // kafkajs heartbeats between batches only: a batch that never ends is a member that never heartbeats.
+    await stuck.run({
+      eachBatch: async () => {
+        inBatch = true;
+        await released;
+      },
+    });
+    await waitFor(() => inBatch, 20_000, "the first member to be in its batch");
+    assertEquals(await members(), [stuckMember]);
+
+    assertEquals(await removeMember(kafka, group, stuckMember!), true);
+    assertEquals(await members(), [], "the stuck member is still in the group");
+    // Already gone is gone.
+    assertEquals(await removeMember(kafka, group, stuckMember!), true);
+
+    await subscribe(fresh, topic);
+    // Not awaited: run() returns once joined, and a member left behind would hold the join for a minute.
+    const running = fresh.run({ eachMessage: () => Promise.resolve() });
+    await waitFor(
+      () => freshPartitions.length === 2,
+      30_000,
+      "the fresh member to join with both partitions",
+    );
+    await running;
+    assertEquals(freshPartitions.toSorted(), [0, 1]);
+  } finally {
+    release();
+    await fresh.disconnect().catch(() => {});
+    await stuck.disconnect().catch(() => {});
+    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+    await admin.disconnect();
+  }
+});
+
+async function subscribe(consumer: Consumer, topic: string): Promise<void> {
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+}
