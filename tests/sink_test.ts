@@ -9,6 +9,8 @@ import { BROKER, CERTS, createTopic, plainKafka } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
 import postgres from "postgres";
 import { delay } from "../src/async.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { silentLogger } from "../src/log.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
 
@@ -594,6 +596,43 @@ Deno.test(
       } finally {
         await sink.stop("SIGKILL");
         await holder.end();
+      }
+    });
+  },
+);
+
+Deno.test(
+  "sink --no-migrate on a database without this program's migrations: waits, naming them, until they are applied",
+  options,
+  async () => {
+    await withDatabase(async (db) => {
+      const old = await Deno.makeTempDir();
+      const topic = await createTopic("nomigrate", 1);
+      const checks = manyChecks(50, 5);
+      const sqlFolder = new URL("../sql/", import.meta.url);
+      const latest = [...Deno.readDirSync(sqlFolder)].map((entry) => entry.name).sort().at(-1)!;
+      for (const entry of Deno.readDirSync(sqlFolder)) {
+        if (entry.name !== latest) {
+          await Deno.copyFile(new URL(entry.name, sqlFolder), `${old}/${entry.name}`);
+        }
+      }
+      const sink = startSink(db.url, topic, "nomigrate", { MONITOR_NO_MIGRATE: "true" });
+      try {
+        await migrate(db.sql, silentLogger, { directory: new URL(`file://${old}/`) });
+        await produceChecks(topic, checks);
+        await waitFor(
+          () => sink.stderr.text.includes(`the database lacks migration ${latest}: run 'monitor migrate'`),
+          30_000,
+          "the sink to name the migration it waits for",
+        );
+        assertEquals(await count(db.sql, "checks"), 0);
+        await migrate(db.sql, silentLogger);
+        await expectStoredExactly(db.sql, checks.length, 60_000, sink);
+        const stopped = await sink.stop();
+        assertEquals(stopped.code, 0, stopped.stderr);
+      } finally {
+        await sink.stop("SIGKILL");
+        await Deno.remove(old, { recursive: true });
       }
     });
   },

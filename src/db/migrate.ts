@@ -139,3 +139,24 @@ export async function migrate(
     return names;
   });
 }
+
+/**
+ * The names of the migrations this program carries that the database has not applied, in order: all of them
+ * when it has none. For a program that runs without migrating and needs the schema it was written for.
+ *
+ * @example
+ * ```ts
+ * import type postgres from "postgres";
+ * declare const sql: postgres.Sql;
+ * const pending = await pendingMigrations(sql); // [] when the database is up to date
+ * ```
+ */
+export async function pendingMigrations(sql: postgres.Sql, options: MigrateOptions = {}): Promise<string[]> {
+  const migrations = await readMigrations(options.directory);
+  const [table] = await sql<[{ exists: boolean }]>`
+    select to_regclass('schema_migrations') is not null as exists`;
+  if (!table.exists) return migrations.map((m) => m.name);
+  const rows = await sql<{ name: string }[]>`select name from schema_migrations`;
+  const applied = new Set(rows.map((row) => row.name));
+  return migrations.filter((m) => !applied.has(m.name)).map((m) => m.name);
+}

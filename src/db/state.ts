@@ -15,6 +15,8 @@
  * - An incident opens at the check that made the site leave `up` and closes at the check that brought it back;
  *   its worst state is `down` if every fresh location was down at some point, and it lists every location that
  *   failed during it. Times never go backwards: a site's `since` and an incident's end are at least its start.
+ *   (A late location can open one over an incident already closed; the store merges them once both are
+ *   closed, src/db/state_store.ts.)
  *
  * @module
  */

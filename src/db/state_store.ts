@@ -159,7 +159,8 @@ export async function readSiteRows(
 
 /**
  * Writes the changes of `foldSite` for each site (`changes` by site id) and the location rows that changed, and
- * returns the id of each site's incident this batch opened and left open. `stored` is what the fold started
+ * returns the id of each site's incident this batch opened and left open; a site's closed incidents that
+ * overlap one it closed become one row (sql/0009). `stored` is what the fold started
  * from: every row is written only if it still holds that (a site's state and since, the open incident still
  * open, a location's check id and count), else the batch fails with SQLSTATE 40001 and is retried.
  *
@@ -257,7 +258,14 @@ export async function writeSiteChanges(
     if (rows.length !== opened.length) throw movedUnderneath("incident");
     return rows;
   });
-  await all([...statements, inserting]);
+  // Sent after the incidents are written: the closed incidents of a site that overlap become one (sql/0009).
+  const closed = incidents.filter((incident) => incident.endedAt !== null);
+  const merging = closed.length === 0 ? null : tx`
+      select merge_overlapping_incidents(
+        ${numberArray([...new Set(closed.map((i) => i.siteId))])}::int4[],
+        (select min(t) from unnest(${textArray(closed.map((i) => i.startedAt))}::timestamptz[]) t),
+        (select max(t) from unnest(${textArray(closed.map((i) => i.endedAt))}::timestamptz[]) t))`;
+  await all([...statements, inserting, merging]);
   const openedIds = new Map<number, number>();
   for (const row of (await inserting) ?? []) if (row.open) openedIds.set(row.site_id, Number(row.id));
   return openedIds;

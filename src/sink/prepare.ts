@@ -1,15 +1,15 @@
 /**
- * The start-up sequence of `monitor sink` against PostgreSQL: wait for the database, apply the migrations,
- * and create (and retire) the partitions of the checks and rollup tables; and the partition maintenance that
- * the running sink repeats every hour.
+ * The start-up sequence of `monitor sink` against PostgreSQL: wait for the database, apply the migrations (or,
+ * with `--no-migrate`, wait until they are applied), and create (and retire) the partitions of the checks and
+ * rollup tables; and the partition maintenance that the running sink repeats every hour.
  *
  * @module
  */
 import type { DatabaseHandle } from "../db/handle.ts";
-import { migrate } from "../db/migrate.ts";
+import { migrate, pendingMigrations } from "../db/migrate.ts";
 import { maintainPartitions } from "../db/partitions.ts";
 import { maintainRollupPartitions } from "../db/rollup_partitions.ts";
-import { retrying } from "../db/retry.ts";
+import { isTransient, retrying } from "../db/retry.ts";
 import type { Logger } from "../log.ts";
 
 /**
@@ -76,6 +76,24 @@ export async function prepareDatabase(
       "apply migrations",
       () => db.run("apply migrations", (sql) => migrate(sql, log), MIGRATION_DEADLINE_MS),
     );
+  } else {
+    // The writer needs the schema it was written for: wait for `monitor migrate` (say, run by the deployment
+    // before the sinks are rolled) rather than fail batch after batch.
+    await retrying(log, shutdown, "find the database's schema up to date", async () => {
+      const pending = await db.run("read migrations", (sql) => pendingMigrations(sql), DATABASE_DEADLINE_MS);
+      if (pending.length > 0) throw new SchemaBehind(pending);
+    }, (error) => error instanceof SchemaBehind || isTransient(error));
   }
   await retrying(log, shutdown, "prepare partitions", maintain);
+}
+
+/** The database lacks migrations this program carries. */
+class SchemaBehind extends Error {
+  constructor(pending: readonly string[]) {
+    super(
+      `the database lacks migration${pending.length === 1 ? "" : "s"} ${pending.join(", ")}: run ` +
+        "'monitor migrate', or start the sink without --no-migrate",
+    );
+    this.name = "SchemaBehind";
+  }
 }
