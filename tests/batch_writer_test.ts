@@ -61,3 +61,42 @@ Deno.test("decodeBatch() ends past the transaction markers kafkajs counts after 
   }, "3");
   assertEquals(batch.progress, [{ partition: 0, firstOffset: "3", nextOffset: "5", fetchedFrom: "3" }]);
 });
+
+Deno.test("decodeBatch() makes a dead letter of a check starting more than 24 hours past the sink's clock", () => {
+  const now = Date.parse("2026-12-01T12:00:00.000Z");
+  const message = (offset: number, startedAt: string) => ({
+    offset: String(offset),
+    key: null,
+    value: Buffer.from(encodeCheck(makeCheck("alpha", new Date(startedAt)))),
+  });
+  const batch = decodeBatch(
+    "g",
+    {
+      topic: "t",
+      partition: 0,
+      messages: [
+        message(1, "2026-12-02T11:59:59.999Z"),
+        message(2, "2026-12-02T12:00:00.000Z"),
+        message(3, "2026-12-02T12:00:01.000Z"),
+        message(4, "2031-06-01T00:00:00.000Z"),
+      ],
+    },
+    undefined,
+    now,
+  );
+  // Within the day (to the second) a clock ahead is the fold's matter (src/db/writer.ts MAX_FUTURE_MS).
+  assertEquals(batch.checks.map((incoming) => incoming.offset), ["1", "2"]);
+  assertEquals(batch.deadLetters.map((letter) => [letter.offset, letter.error]), [
+    [
+      "3",
+      "Cannot store a check whose started_at 2026-12-02T12:00:01.000Z is more than 24 hours ahead of the sink's " +
+      "clock (2026-12-01T12:00:00.000Z): the agent's clock is wrong",
+    ],
+    [
+      "4",
+      "Cannot store a check whose started_at 2031-06-01T00:00:00.000Z is more than 24 hours ahead of the sink's " +
+      "clock (2026-12-01T12:00:00.000Z): the agent's clock is wrong",
+    ],
+  ]);
+  assertEquals(batch.progress, [{ partition: 0, firstOffset: "1", nextOffset: "5" }]);
+});

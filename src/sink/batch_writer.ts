@@ -38,28 +38,51 @@ function copyRaw(
 }
 
 /**
- * The transaction of a non-empty Kafka batch of `group`: its decoded checks, its undecodable messages as dead
- * letters, and the partition's progress (its first offset and the next offset after its last message). With
- * `fetchedFrom` (kafkajs's `batch.fetchedOffset`), the writer refuses it if it would leave a hole.
+ * How far ahead of the sink's clock a check may start: past it, the agent's clock is wrong and the check is a
+ * dead letter. Stored, it would sit in the default partition of `checks` for good (retention drops whole days
+ * of partitions, and such a day has none) and slow the creation of every partition after it.
  */
-export function decodeBatch(group: string, batch: {
-  readonly topic: string;
-  readonly partition: number;
-  readonly messages: readonly Pick<KafkaMessage, "offset" | "key" | "value">[];
-  /** kafkajs's last offset of the batch, which counts the transaction markers and aborted records after its
-   * last message (kafkajs passes over them): the next offset goes past them too. */
-  lastOffset?(): string;
-}, fetchedFrom?: string): Batch {
+export const MAX_AHEAD_MS = 24 * 3_600_000;
+
+/**
+ * Why a check starting at `startedAt` (RFC 3339 UTC, as decoded) cannot be stored at `nowMs`, or null. A string
+ * comparison of the seconds first: almost every check is not ahead, and this runs for each one.
+ */
+function tooFarAhead(startedAt: string, nowMs: number, horizon: string): string | null {
+  if (startedAt.slice(0, 19) <= horizon) return null;
+  return `Cannot store a check whose started_at ${startedAt} is more than 24 hours ahead of the sink's clock ` +
+    `(${new Date(nowMs).toISOString()}): the agent's clock is wrong`;
+}
+
+/**
+ * The transaction of a non-empty Kafka batch of `group`: its decoded checks, its undecodable messages and its
+ * checks starting more than {@linkcode MAX_AHEAD_MS} after `nowMs` as dead letters, and the partition's progress
+ * (its first offset and the next offset after its last message). With `fetchedFrom` (kafkajs's
+ * `batch.fetchedOffset`), the writer refuses it if it would leave a hole.
+ */
+export function decodeBatch(
+  group: string,
+  batch: {
+    readonly topic: string;
+    readonly partition: number;
+    readonly messages: readonly Pick<KafkaMessage, "offset" | "key" | "value">[];
+    /** kafkajs's last offset of the batch, which counts the transaction markers and aborted records after its
+     * last message (kafkajs passes over them): the next offset goes past them too. */
+    lastOffset?(): string;
+  },
+  fetchedFrom?: string,
+  nowMs: number = Date.now(),
+): Batch {
   const checks: IncomingCheck[] = [];
   const deadLetters: DeadLetter[] = [];
+  const horizon = new Date(nowMs + MAX_AHEAD_MS).toISOString().slice(0, 19);
   for (const message of batch.messages) {
     try {
       // kafkajs's Buffer is a Uint8Array: decoded in place, copied only for a dead letter.
-      checks.push({
-        partition: batch.partition,
-        offset: message.offset,
-        check: decodeCheck(message.value),
-      });
+      const check = decodeCheck(message.value);
+      const ahead = tooFarAhead(check.started_at, nowMs, horizon);
+      if (ahead !== null) throw new Error(ahead);
+      checks.push({ partition: batch.partition, offset: message.offset, check });
     } catch (error) {
       deadLetters.push({
         partition: batch.partition,
