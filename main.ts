@@ -32,6 +32,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "create or upgrade the database schema, then exit",
     load: () => import("./src/sink/migrate_command.ts").then((module) => module.MIGRATE_COMMAND),
   },
+  retire: {
+    summary: "remove a site no longer probed from the status page, keeping its history",
+    load: () => import("./src/sink/retire_command.ts").then((module) => module.RETIRE_COMMAND),
+  },
   serve: {
     summary: "serve the status page, JSON API, badges and per-site metrics over HTTP",
     load: () => import("./src/serve/command.ts").then((module) => module.SERVE_COMMAND),

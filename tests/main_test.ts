@@ -31,11 +31,11 @@ Deno.test("monitor with an unknown command exits 2 and names it", async () => {
   assertEquals(code, 2);
   assertEquals(
     stderr,
-    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, serve or status)\nRun 'monitor --help' for usage.\n",
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, retire, serve or status)\nRun 'monitor --help' for usage.\n",
   );
 });
 
-for (const command of ["check", "sink", "migrate"]) {
+for (const command of ["check", "sink", "migrate", "retire"]) {
   Deno.test(`monitor ${command} --help, -h and monitor help ${command} print its help and exit 0`, async () => {
     const help = formatHelp((await COMMANDS[command]!.load()).help);
     assertMatch(help, new RegExp(`^monitor ${command}: .*\n\nUSAGE:\n  monitor ${command} \\[OPTIONS\\]\n`));
@@ -59,7 +59,7 @@ Deno.test("monitor help with an unknown command exits 2 and names it", async () 
   assertEquals([code, stdout], [2, ""]);
   assertEquals(
     stderr,
-    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, serve or status)\nRun 'monitor --help' for usage.\n",
+    "monitor: Cannot run command 'chekc': it does not exist (check, sink, migrate, retire, serve or status)\nRun 'monitor --help' for usage.\n",
   );
 });
 
