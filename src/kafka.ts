@@ -109,6 +109,8 @@ export interface CreateKafkaOptions {
   readonly retries?: number;
   /** How long to wait for a TCP and TLS connection; default 5 s. */
   readonly connectionTimeoutMs?: number;
+  /** How long to wait for a broker's answer to a request (a hung broker holds it this long); default 30 s. */
+  readonly requestTimeoutMs?: number;
 }
 
 /**
@@ -130,7 +132,7 @@ export function createKafka(settings: KafkaSettings, log: Logger, options: Creat
     ...(settings.tls ? { ssl: Object.keys(settings.tls).length > 0 ? { ...settings.tls } : true } : {}),
     ...(sasl ? { sasl } : {}),
     connectionTimeout: options.connectionTimeoutMs ?? 5_000,
-    requestTimeout: 30_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
     ...(options.retries === undefined ? {} : { retry: { retries: options.retries } }),
     logLevel: logLevel.WARN,
     logCreator: foldKafkaLogs(log),

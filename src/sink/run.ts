@@ -37,6 +37,8 @@ function memory(): { rss_mib: number; heap_mib: number; heap_total_mib: number; 
 const PARTITION_MAINTENANCE_EVERY_MS = 3_600_000;
 /** How often the database is asked a `select 1`, so `/healthz` knows it is gone even with no checks coming. */
 const HEALTH_PING_EVERY_MS = 10_000;
+/** How long the sink waits for a broker's answer (kafkajs's JoinGroup waits longer, as a rebalance may). */
+const SINK_REQUEST_TIMEOUT_MS = 10_000;
 
 /** What {@linkcode consume} needs, read from the flags. */
 export interface SinkOptions extends PrepareOptions {
@@ -65,7 +67,10 @@ export async function consume(options: SinkOptions): Promise<number> {
     const maintain = partitionMaintenance(db, options);
     await prepareDatabase(db, options, maintain);
     if (shutdown.aborted) return 0;
-    const kafka = createKafka(settings, log);
+    // A hung broker (alive, answering nothing) holds a request until its timeout: the sink's requests are small
+    // (fetches wait 100 ms at most), and a fresh consumer that replaces a stalled one must not wait 30 s on a
+    // hung broker before it rejoins (seen in the cluster failover test: 38 s without progress).
+    const kafka = createKafka(settings, log, { requestTimeoutMs: SINK_REQUEST_TIMEOUT_MS });
     log.info("sink starting", { kafka: describeKafka(settings), group, database: redactUrl(url) });
     const sink = new SinkConsumer(kafka, db, {
       group,
