@@ -1,9 +1,10 @@
 /**
- * Checks for the history tests (db_history_test.ts, db_rollups_test.ts): one site seen from one location,
- * with unique, ordered ids.
+ * Checks for the history tests (db_history_test.ts, db_rollups_test.ts and others): one site seen from one
+ * location, with unique, ordered ids; and the consecutive batches the writer is handed them in.
  *
  * @module
  */
+import type { Batch } from "../src/db/batch.ts";
 import type { CheckResult } from "../src/message.ts";
 
 export const HOUR = 3_600_000;
@@ -41,5 +42,31 @@ export function locationCheck(
     error: null,
     interval_ms: 30_000,
     ...fields,
+  };
+}
+
+/**
+ * Batches of consumer group `group` on partition 0 of "monitor.checks", as the sink would hand them to the
+ * writer: each call's checks take the offsets after the previous call's.
+ *
+ * @example
+ * ```ts
+ * const batch = consecutiveBatches();
+ * batch([locationCheck("shop", "eu", Date.now())]); // offset 0
+ * batch([locationCheck("shop", "eu", Date.now())]); // offset 1
+ * ```
+ */
+export function consecutiveBatches(group = "g"): (checks: CheckResult[]) => Batch {
+  let offset = 0;
+  return (checks) => {
+    const first = offset;
+    offset += checks.length;
+    return {
+      group,
+      topic: "monitor.checks",
+      checks: checks.map((check, i) => ({ partition: 0, offset: String(first + i), check })),
+      deadLetters: [],
+      progress: [{ partition: 0, firstOffset: String(first), nextOffset: String(offset) }],
+    };
   };
 }

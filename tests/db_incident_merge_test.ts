@@ -7,27 +7,14 @@ import type postgres from "postgres";
 import { assertEquals } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
-import type { Batch } from "../src/db/batch.ts";
 import { writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
-import { locationCheck } from "./_history_checks.ts";
+import { consecutiveBatches, locationCheck } from "./_history_checks.ts";
 
 const MINUTE = 60_000;
-let offset = 0;
-
 /** The checks as the next batch (partition 0). */
-function batch(checks: CheckResult[]): Batch {
-  const first = offset;
-  offset += checks.length;
-  return {
-    group: "g",
-    topic: "monitor.checks",
-    checks: checks.map((check, i) => ({ partition: 0, offset: String(first + i), check })),
-    deadLetters: [],
-    progress: [{ partition: 0, firstOffset: String(first), nextOffset: String(offset) }],
-  };
-}
+const batch = consecutiveBatches();
 
 function check(site: string, region: string, at: number, down = false): CheckResult {
   return locationCheck(site, region, at, {

@@ -7,26 +7,13 @@ import postgres from "postgres";
 import { assertEquals } from "./_assert.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
-import type { Batch } from "../src/db/batch.ts";
 import { writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
 import type { CheckResult } from "../src/message.ts";
-import { DAY, HOUR, locationCheck } from "./_history_checks.ts";
-
-let offset = 0;
+import { consecutiveBatches, DAY, HOUR, locationCheck } from "./_history_checks.ts";
 
 /** The checks as the next batch (partition 0). */
-function batch(checks: CheckResult[]): Batch {
-  const first = offset;
-  offset += checks.length;
-  return {
-    group: "g",
-    topic: "monitor.checks",
-    checks: checks.map((check, i) => ({ partition: 0, offset: String(first + i), check })),
-    deadLetters: [],
-    progress: [{ partition: 0, firstOffset: String(first), nextOffset: String(offset) }],
-  };
-}
+const batch = consecutiveBatches();
 
 /** A check of "shop" from "eu" every `stepMs` in [from, to), down in the hours `down` says. */
 function checksEvery(from: number, to: number, stepMs: number, down = (_at: number) => false): CheckResult[] {

@@ -6,25 +6,12 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { runMonitor } from "./_cli.ts";
 import { createTestDatabase } from "./_pg.ts";
 import { migrate } from "../src/db/migrate.ts";
-import type { Batch } from "../src/db/batch.ts";
 import { writeBatch } from "../src/db/writer.ts";
 import { silentLogger } from "../src/log.ts";
-import type { CheckResult } from "../src/message.ts";
-import { locationCheck } from "./_history_checks.ts";
+import { consecutiveBatches, locationCheck } from "./_history_checks.ts";
 
-let offset = 0;
-
-function batch(checks: CheckResult[]): Batch {
-  const first = offset;
-  offset += checks.length;
-  return {
-    group: "g",
-    topic: "monitor.checks",
-    checks: checks.map((check, i) => ({ partition: 0, offset: String(first + i), check })),
-    deadLetters: [],
-    progress: [{ partition: 0, firstOffset: String(first), nextOffset: String(offset) }],
-  };
-}
+/** The checks as the next batch (partition 0). */
+const batch = consecutiveBatches();
 
 const down = { up: false, status: 503, error: { kind: "http" as const, message: "Status 503" } };
 
