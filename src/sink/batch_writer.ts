@@ -50,8 +50,9 @@ export const MAX_AHEAD_MS = 24 * 3_600_000;
  */
 function tooFarAhead(startedAt: string, nowMs: number, horizon: string): string | null {
   if (startedAt.slice(0, 19) <= horizon) return null;
-  return `Cannot store a check whose started_at ${startedAt} is more than 24 hours ahead of the sink's clock ` +
-    `(${new Date(nowMs).toISOString()}): the agent's clock is wrong`;
+  const hours = MAX_AHEAD_MS / 3_600_000;
+  return `Cannot store a check whose started_at ${startedAt} is more than ${hours} hours ahead of the sink's ` +
+    `clock (${new Date(nowMs).toISOString()}): the agent's clock is wrong`;
 }
 
 /**
