@@ -1,4 +1,4 @@
-/** The part of kafkajs 2.2.4's internal consumer group (`src/consumer/consumerGroup.js`) that ./_kafkajs_membership.ts patches. */
+/** The part of kafkajs 2.2.4's internal consumer group (`src/consumer/consumerGroup.js`) that ./_kafkajs_membership.ts and ./_kafkajs_lost_broker.ts patch. */
 export interface GroupCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
@@ -6,11 +6,18 @@ export interface GroupCluster {
     leaveGroup(options: { groupId: string; memberId: string }): Promise<unknown>;
   }>;
 }
+/** The cluster a consumer group fetches through. */
+export interface FetchCluster {
+  getNodeIds(): number[];
+  removeBroker(broker: { host: string; port: number }): void;
+}
 declare class ConsumerGroup {
   readonly groupId: string;
   memberId: string | null;
-  readonly cluster: GroupCluster;
+  readonly cluster: GroupCluster & FetchCluster;
   leave(): Promise<void>;
   joinAndSync(): Promise<void>;
+  recoverFromFetch(error: Error): Promise<void>;
+  heartbeat(options: { interval: number }): Promise<void>;
 }
 export default ConsumerGroup;

@@ -38,6 +38,7 @@ import { KafkaCommits } from "./_kafka_commits.ts";
 import { pastExpiredMessages } from "./_expired_messages.ts";
 import { fixKafkajsStop } from "./_kafkajs_stop.ts";
 import { fixKafkajsMembership, removeMember } from "./_kafkajs_membership.ts";
+import { fixKafkajsLostBroker } from "./_kafkajs_lost_broker.ts";
 
 /** Options of {@linkcode SinkConsumer}. */
 export interface SinkConsumerOptions {
@@ -121,6 +122,7 @@ export class SinkConsumer {
     });
     fixKafkajsStop();
     fixKafkajsMembership();
+    fixKafkajsLostBroker();
   }
 
   /** Counters since the start, and the lag, for the metrics endpoint. */
