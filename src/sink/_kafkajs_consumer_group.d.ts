@@ -10,10 +10,20 @@ export interface GroupCluster {
 export interface FetchCluster {
   getNodeIds(): number[];
   removeBroker(broker: { host: string; port: number }): void;
+  readonly brokerPool: {
+    readonly brokers: Record<string, {
+      readonly connectionPool: { readonly host: string; readonly port: number };
+      disconnect(): Promise<void>;
+    }>;
+  };
+  findGroupCoordinatorMetadata(options: { groupId: string }): Promise<{ coordinator: { nodeId: number } }>;
 }
 declare class ConsumerGroup {
   readonly groupId: string;
   memberId: string | null;
+  readonly generationId: number;
+  /** The broker of the group's coordinator found at the last join. */
+  readonly coordinator: { readonly nodeId: number } | null;
   readonly cluster: GroupCluster & FetchCluster;
   leave(): Promise<void>;
   joinAndSync(): Promise<void>;

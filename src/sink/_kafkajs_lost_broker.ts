@@ -15,15 +15,21 @@
  *   kafkajs rejoins (finding the coordinator anew) when a heartbeat answers "not the coordinator", but a
  *   heartbeat that cannot reach it at all is handled as any other error: every fetcher stops and the runner
  *   retries, heartbeating the same broker. A frozen coordinator is worse: every fetcher waits on the one
- *   heartbeat in flight until it times out.
+ *   heartbeat in flight until it times out (10 s for the sink, 30 s by default).
  *
- * The fixes: with more than one broker known, a refused fetch costs its own fetcher a pause and a silent
- * broker is dropped from the pool (as kafkajs does for a closed connection), so the next fetch reads fresh
- * metadata from another broker; the fetch returns no batches and the other fetchers go on. With one broker
- * known nothing else could be read, and kafkajs's own handling stays. A heartbeat that cannot reach the
- * coordinator is reported as "not the coordinator", which kafkajs answers by rejoining the group; and since
- * every fetch waits for the heartbeat in flight, a fetch waits at most a second for it, and a heartbeat that
- * fails later is reported by the next one.
+ * The fixes, for the fetches: with more than one broker known, a refused fetch costs its own fetcher a pause
+ * and a silent broker is dropped from the pool (as kafkajs does for a closed connection; its connection is
+ * closed), so the next fetch reads fresh metadata from another broker; the fetch returns no batches and the
+ * other fetchers go on. With one broker known nothing else could be read, and kafkajs's own handling stays.
+ *
+ * For the heartbeats: a fetch waits at most a second for the heartbeat in flight, and later calls do not wait
+ * on it again. A heartbeat that cannot reach the coordinator asks for a rejoin (as "not the coordinator",
+ * which kafkajs's runner answers by rejoining) when a fresh look-up finds the group at another node; a join
+ * sent to a coordinator that is only slow, or not yet replaced, would wait out the rebalance timeout. What a
+ * heartbeat that outlasted its second comes to is reported by every call after it until the member rejoins,
+ * since the sink's writers also heartbeat and ignore failures. And a consumer whose last join failed, which
+ * kafkajs (with ./_kafkajs_membership.ts, which leaves that member) would let fetch on without a member id
+ * and without heartbeats, is made to join again.
  *
  * @module
  */
@@ -38,6 +44,9 @@ const REFUSED_PAUSE_MS = 1_000;
  * the one heartbeat in flight: a frozen coordinator would hold every partition for a request timeout.
  */
 const HEARTBEAT_WAIT_MS = 1_000;
+
+/** How long a failed heartbeat waits to learn where the group's coordinator is now. */
+const COORDINATOR_LOOKUP_MS = 5_000;
 
 /** Errors of a request that never reached a broker, or was never answered. */
 const UNREACHABLE = new Set([
@@ -62,28 +71,38 @@ export function fixKafkajsLostBroker(): void {
       return await recoverFromFetch.call(this, error);
     }
     if (error.name === "KafkaJSRequestTimeoutError") {
+      // Its connection would stay open (and polled) for as long as the broker stays silent.
+      const silent = Object.values(this.cluster.brokerPool.brokers).find(({ connectionPool }) =>
+        connectionPool.host === broker.host && connectionPool.port === broker.port
+      );
       this.cluster.removeBroker(broker);
+      silent?.disconnect().catch(() => {});
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, REFUSED_PAUSE_MS));
   };
   const heartbeat = ConsumerGroup.prototype.heartbeat;
-  const laterFailures = new WeakMap<ConsumerGroup, Error>();
-  const silentBeats = new WeakSet<ConsumerGroup>();
+  const silentBeats = new WeakMap<ConsumerGroup, SilentBeat>();
   ConsumerGroup.prototype.heartbeat = async function (
     this: ConsumerGroup,
     options: { interval: number },
   ): Promise<void> {
-    const failed = laterFailures.get(this);
-    if (failed !== undefined) {
-      laterFailures.delete(this);
-      throw failed;
+    const { generationId, memberId } = this;
+    // A member that left after a failed join (./_kafkajs_membership.ts): kafkajs would fetch on without one.
+    if (!memberId) throw new RejoinGroup("the consumer is not a member of the group: its last join failed");
+    const silent = silentBeats.get(this);
+    if (silent !== undefined) {
+      if (silent.generationId === generationId && silent.memberId === memberId) {
+        if (!silent.settled) return;
+        // Every caller sees it (the sink's writers heartbeat too, and ignore failures) until the member rejoins.
+        if (silent.failure !== null) throw silent.failure;
+      }
+      silentBeats.delete(this);
     }
-    if (silentBeats.has(this)) return;
     // Never rejects: resolves to the error to throw, or null.
     const beat = heartbeat.call(this, options).then(
       () => null,
-      (error: Error) => UNREACHABLE.has(error.name) ? new CoordinatorUnreachable(error) : error,
+      (error: Error) => failureToReport(this, error),
     );
     let timer: ReturnType<typeof setTimeout> | undefined;
     const waited = new Promise<"waiting">((resolve) =>
@@ -91,32 +110,64 @@ export function fixKafkajsLostBroker(): void {
     );
     const first = await Promise.race([beat, waited]);
     clearTimeout(timer);
-    if (first === "waiting") {
-      // A silent coordinator: fetching goes on without waiting on it again, and the heartbeat's failure is
-      // thrown by the next call.
-      silentBeats.add(this);
-      beat.then((error) => {
-        silentBeats.delete(this);
-        if (error !== null) laterFailures.set(this, error);
-      });
+    if (first !== "waiting") {
+      if (first !== null) throw first;
       return;
     }
-    if (first !== null) throw first;
+    // A silent coordinator: fetching goes on without waiting on it again. What the heartbeat comes to is
+    // thrown by the calls after it, unless it only timed out at a coordinator that has not moved: the next
+    // heartbeat then tries again.
+    const record: SilentBeat = { generationId, memberId, settled: false, failure: null };
+    silentBeats.set(this, record);
+    beat.then((failure) => {
+      record.failure = failure !== null && UNREACHABLE.has(failure.name) ? null : failure;
+      record.settled = true;
+    });
   };
 }
 
+/** A heartbeat that outlasted {@linkcode HEARTBEAT_WAIT_MS}, for the member and generation that sent it. */
+interface SilentBeat {
+  readonly generationId: number;
+  readonly memberId: string;
+  settled: boolean;
+  failure: Error | null;
+}
+
 /**
- * A heartbeat that could not reach the group's coordinator, typed as kafkajs's "not the coordinator" error so
- * its runner rejoins the group, finding the coordinator anew.
+ * What a failed heartbeat reports: for a coordinator it could not reach, a rejoin when the group has moved to
+ * another node, else the error itself (kafkajs retries). A join sent to a coordinator that is still silent
+ * would wait out the rebalance timeout (a minute).
  */
-export class CoordinatorUnreachable extends Error {
+async function failureToReport(group: ConsumerGroup, error: Error): Promise<Error> {
+  if (!UNREACHABLE.has(error.name)) return error;
+  const current = group.coordinator?.nodeId;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const fresh = await Promise.race([
+    group.cluster.findGroupCoordinatorMetadata({ groupId: group.groupId })
+      .then(({ coordinator }) => coordinator.nodeId, () => current),
+    new Promise<number | undefined>((resolve) =>
+      timer = setTimeout(() => resolve(current), COORDINATOR_LOOKUP_MS)
+    ),
+  ]);
+  clearTimeout(timer);
+  if (fresh === current) return error;
+  return new RejoinGroup(
+    `cannot reach the group coordinator, node ${current} (${error.message}); the group is now at node ${fresh}`,
+    error,
+  );
+}
+
+/**
+ * Typed as kafkajs's "not the coordinator" error, which its runner answers by rejoining the group (finding the
+ * coordinator anew).
+ */
+export class RejoinGroup extends Error {
   readonly type = "NOT_COORDINATOR_FOR_GROUP";
   readonly retriable = true;
-  constructor(cause: Error) {
-    super(`Cannot reach the group coordinator (${cause.message}): rejoining the group to find it again`, {
-      cause,
-    });
-    this.name = "CoordinatorUnreachable";
+  constructor(why: string, cause?: Error) {
+    super(`Rejoining the group: ${why}`, { cause });
+    this.name = "RejoinGroup";
   }
 }
 
