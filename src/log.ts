@@ -11,12 +11,15 @@ export type LogFormat = "text" | "json";
 /** Extra structured fields of a log line. */
 export type LogFields = { readonly [key: string]: unknown };
 
-/** What every module takes instead of printing. */
+/**
+ * What every module takes instead of printing. `at` is when it happened (milliseconds since the epoch), for a
+ * line made elsewhere and written later, such as the publisher worker's; default now.
+ */
 export interface Logger {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields, at?: number): void;
+  info(message: string, fields?: LogFields, at?: number): void;
+  warn(message: string, fields?: LogFields, at?: number): void;
+  error(message: string, fields?: LogFields, at?: number): void;
 }
 
 /** Log levels, from the least to the most important. */
@@ -47,9 +50,9 @@ const encoder = new TextEncoder();
 export function createLogger(options: LoggerOptions): Logger {
   const min = RANK[options.level ?? "info"];
   const write = options.write ?? ((line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n")));
-  const emit = (level: Level, message: string, fields: LogFields = {}) => {
+  const emit = (level: Level, message: string, fields: LogFields = {}, at = Date.now()) => {
     if (RANK[level] < min) return;
-    const time = new Date().toISOString();
+    const time = new Date(at).toISOString();
     if (options.format === "json") {
       write(JSON.stringify({ time, level, message, ...fields }));
       return;
@@ -58,10 +61,10 @@ export function createLogger(options: LoggerOptions): Logger {
     write([time, level.toUpperCase().padEnd(5), message, ...extras].join(" "));
   };
   return {
-    debug: (message, fields) => emit("debug", message, fields),
-    info: (message, fields) => emit("info", message, fields),
-    warn: (message, fields) => emit("warn", message, fields),
-    error: (message, fields) => emit("error", message, fields),
+    debug: (message, fields, at) => emit("debug", message, fields, at),
+    info: (message, fields, at) => emit("info", message, fields, at),
+    warn: (message, fields, at) => emit("warn", message, fields, at),
+    error: (message, fields, at) => emit("error", message, fields, at),
   };
 }
 

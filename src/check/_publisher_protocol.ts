@@ -49,5 +49,12 @@ export interface PublisherCounts {
 /** Messages from the worker. */
 export type FromPublisherWorker =
   | { readonly type: "counts"; readonly counts: PublisherCounts }
-  | { readonly type: "log"; readonly level: LogLevel; readonly message: string; readonly fields: LogFields }
+  | {
+    readonly type: "log";
+    readonly level: LogLevel;
+    readonly message: string;
+    readonly fields: LogFields;
+    /** When the worker logged it: the main thread may get to it later, and the line keeps this time. */
+    readonly at: number;
+  }
   | { readonly type: "stopped"; readonly undelivered: number; readonly counts: PublisherCounts };

@@ -173,7 +173,7 @@ export class PublisherClient {
     if (message.type === "counts") {
       this.#counts = message.counts;
     } else if (message.type === "log") {
-      this.#log[message.level](message.message, message.fields);
+      this.#log[message.level](message.message, message.fields, message.at);
     } else {
       this.#counts = message.counts;
       this.#stopped?.(message.undelivered);

@@ -43,7 +43,7 @@ function post(message: FromPublisherWorker): void {
 }
 
 const forward = (level: LogLevel) => (message: string, fields: LogFields = {}) =>
-  post({ type: "log", level, message, fields });
+  post({ type: "log", level, message, fields, at: Date.now() });
 const log: Logger = {
   debug: forward("debug"),
   info: forward("info"),
