@@ -40,7 +40,10 @@ Deno.test("Deadlines aborts only the deadlines not cancelled, each length on its
   const second = start("second", 40);
   const short = start("short", 10);
   await delay(150);
-  assertEquals(aborted, ["short", "first", "second"]);
+  // Deadlines of one length expire in the order they started. Across lengths the order follows the timer: on
+  // a loaded machine it may fire once for all three (seen in CI: "first", "second", "short").
+  assertEquals([...aborted].sort(), ["first", "second", "short"]);
+  assertEquals(aborted.indexOf("first") < aborted.indexOf("second"), true, aborted.join(","));
   assertEquals([first, second, short].every((deadline) => deadline.signal.aborted), true);
   assertEquals(long.signal.aborted, false);
   assertEquals(deadlines.live, 1);
