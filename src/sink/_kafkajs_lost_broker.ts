@@ -48,8 +48,8 @@ const HEARTBEAT_WAIT_MS = 1_000;
 /** How long a failed heartbeat waits to learn where the group's coordinator is now. */
 const COORDINATOR_LOOKUP_MS = 5_000;
 
-/** Errors of a request that never reached a broker, or was never answered. */
-const UNREACHABLE = new Set([
+/** Errors of a request that never reached a broker, or was never answered (the coordinator's, say). */
+export const UNREACHABLE: ReadonlySet<string> = new Set([
   "KafkaJSConnectionError",
   "KafkaJSConnectionClosedError",
   "KafkaJSRequestTimeoutError",

@@ -24,6 +24,7 @@
 import ConsumerGroup, { type GroupCluster } from "kafkajs/src/consumer/consumerGroup.js";
 import type { Kafka } from "kafkajs";
 import { deadline } from "../async.ts";
+import { UNREACHABLE } from "./_kafkajs_lost_broker.ts";
 
 /** How long a member's LeaveGroup may take, coordinator lookups included. */
 const LEAVE_MS = 5_000;
@@ -35,13 +36,6 @@ const MOVED_COORDINATOR = new Set([
   "NOT_COORDINATOR_FOR_GROUP",
   "GROUP_COORDINATOR_NOT_AVAILABLE",
   "GROUP_LOAD_IN_PROGRESS",
-]);
-
-/** Errors of a connection to a broker that went away (the coordinator's, say). */
-const LOST_CONNECTION = new Set([
-  "KafkaJSConnectionError",
-  "KafkaJSConnectionClosedError",
-  "KafkaJSRequestTimeoutError",
 ]);
 
 let applied = false;
@@ -106,7 +100,7 @@ async function leaveAtCoordinator(cluster: GroupCluster, groupId: string, member
       const type = (error as { type?: string }).type;
       if (type === "UNKNOWN_MEMBER_ID") return;
       const retriable = (type !== undefined && MOVED_COORDINATOR.has(type)) ||
-        LOST_CONNECTION.has((error as Error).name);
+        UNREACHABLE.has((error as Error).name);
       if (!retriable || attempt >= LEAVE_ATTEMPTS) throw error;
     }
   }
