@@ -35,6 +35,7 @@
  */
 // @ts-types="./_kafkajs_consumer_group.d.ts"
 import ConsumerGroup from "kafkajs/src/consumer/consumerGroup.js";
+import { deadline, delay } from "../async.ts";
 
 /** How long a fetcher whose broker refuses connections waits before it tries (and refreshes metadata) again. */
 const REFUSED_PAUSE_MS = 1_000;
@@ -79,7 +80,7 @@ export function fixKafkajsLostBroker(): void {
       silent?.disconnect().catch(() => {});
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, REFUSED_PAUSE_MS));
+    await delay(REFUSED_PAUSE_MS);
   };
   const heartbeat = ConsumerGroup.prototype.heartbeat;
   const silentBeats = new WeakMap<ConsumerGroup, SilentBeat>();
@@ -104,12 +105,7 @@ export function fixKafkajsLostBroker(): void {
       () => null,
       (error: Error) => failureToReport(this, error),
     );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const waited = new Promise<"waiting">((resolve) =>
-      timer = setTimeout(() => resolve("waiting"), HEARTBEAT_WAIT_MS)
-    );
-    const first = await Promise.race([beat, waited]);
-    clearTimeout(timer);
+    const first = await deadline(beat, HEARTBEAT_WAIT_MS).catch(() => "waiting" as const);
     if (first !== "waiting") {
       if (first !== null) throw first;
       return;
@@ -142,15 +138,11 @@ interface SilentBeat {
 async function failureToReport(group: ConsumerGroup, error: Error): Promise<Error> {
   if (!UNREACHABLE.has(error.name)) return error;
   const current = group.coordinator?.nodeId;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const fresh = await Promise.race([
-    group.cluster.findGroupCoordinatorMetadata({ groupId: group.groupId })
-      .then(({ coordinator }) => coordinator.nodeId, () => current),
-    new Promise<number | undefined>((resolve) =>
-      timer = setTimeout(() => resolve(current), COORDINATOR_LOOKUP_MS)
-    ),
-  ]);
-  clearTimeout(timer);
+  const lookup = group.cluster.findGroupCoordinatorMetadata({ groupId: group.groupId });
+  const fresh = await deadline(lookup, COORDINATOR_LOOKUP_MS).then(
+    ({ coordinator }) => coordinator.nodeId,
+    () => current,
+  );
   if (fresh === current) return error;
   return new RejoinGroup(
     `cannot reach the group coordinator, node ${current} (${error.message}); the group is now at node ${fresh}`,
