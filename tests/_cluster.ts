@@ -6,6 +6,7 @@
  * @module
  */
 import { Kafka, logLevel } from "kafkajs";
+import { waitFor } from "./_cli.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -144,4 +145,64 @@ export async function partitionLeaders(kafka: Kafka, topic: string): Promise<Map
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * Creates `topic` with each partition on the nodes `replicas(partition)` names (the first leads), and waits
+ * until every partition has a leader.
+ */
+export async function createLaidOutTopic(
+  kafka: Kafka,
+  topic: string,
+  partitions: number,
+  replicas: (partition: number) => number[],
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: [{
+        topic,
+        replicaAssignment: Array.from(
+          { length: partitions },
+          (_, p) => ({ partition: p, replicas: replicas(p) }),
+        ),
+      }],
+      waitForLeaders: false,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  await waitFor(
+    async () => {
+      const leaders = await partitionLeaders(kafka, topic).catch(() => new Map<number, number>());
+      return leaders.size === partitions && [...leaders.values()].every((leader) => leader >= 0);
+    },
+    60_000,
+    "the topic's partitions to have leaders",
+  );
+}
+
+/** A quiet client of every node but `node`: it never asks a frozen node, so it sees what the others know. */
+export function otherNodesKafka(cluster: PrivateCluster, node: number): Kafka {
+  const addresses = cluster.brokers.split(",");
+  return clusterKafka(cluster.nodes.filter((id) => id !== node).map((id) => addresses[id - 1]!).join(","));
+}
+
+/** Waits (up to 30 s) until the cluster has moved `partitions` of `topic` off the frozen `node`. */
+export async function waitForMoveOff(
+  cluster: PrivateCluster,
+  topic: string,
+  partitions: readonly number[],
+  node: number,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const now = await partitionLeaders(otherNodesKafka(cluster, node), topic)
+        .catch(() => new Map<number, number>());
+      return partitions.every((partition) => (now.get(partition) ?? node) !== node);
+    },
+    30_000,
+    `the cluster to move partitions ${partitions} off the frozen node ${node}`,
+  );
 }

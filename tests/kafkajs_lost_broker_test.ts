@@ -9,10 +9,13 @@ import { Kafka, logLevel } from "kafkajs";
 import { waitFor } from "./_cli.ts";
 import {
   clusterKafka,
+  createLaidOutTopic,
   groupCoordinator,
+  otherNodesKafka,
   partitionLeaders,
   type PrivateCluster,
   startPrivateCluster,
+  waitForMoveOff,
 } from "./_cluster.ts";
 import { delay } from "../src/async.ts";
 import { assertEquals } from "./_assert.ts";
@@ -99,7 +102,6 @@ async function withConsumer(
     retired.signal,
   );
   const received = new Set<string>();
-  const address = (node: number) => cluster.brokers.split(",")[node - 1]!;
   try {
     const admin = lookups.admin();
     await admin.connect();
@@ -115,25 +117,8 @@ async function withConsumer(
       60_000,
       "the group's coordinator",
     );
-    await admin.createTopics({
-      topics: [{
-        topic,
-        replicaAssignment: Array.from(
-          { length: partitions },
-          (_, p) => ({ partition: p, replicas: layout.replicas(p, coordinator) }),
-        ),
-      }],
-      waitForLeaders: false,
-    });
     await admin.disconnect();
-    await waitFor(
-      async () => {
-        const leaders = await partitionLeaders(lookups, topic).catch(() => new Map<number, number>());
-        return leaders.size === partitions && [...leaders.values()].every((leader) => leader >= 0);
-      },
-      60_000,
-      "the topic's partitions to have leaders",
-    );
+    await createLaidOutTopic(lookups, topic, partitions, (p) => layout.replicas(p, coordinator));
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({
@@ -154,8 +139,7 @@ async function withConsumer(
       coordinator,
       lookups,
       received,
-      healthy: (frozen) =>
-        clusterKafka(cluster.nodes.filter((node) => node !== frozen).map(address).join(",")),
+      healthy: (frozen) => otherNodesKafka(cluster, frozen),
     });
   } finally {
     for (const node of cluster.nodes) await cluster.freezeNode(node, false).catch(() => {});
@@ -186,14 +170,7 @@ Deno.test({
 
       // The cluster fences the silent broker and moves its partitions; a client that never asks the frozen
       // broker sees it and writes to the new leaders.
-      await waitFor(
-        async () => {
-          const now = await partitionLeaders(healthy(frozen), topic).catch(() => new Map<number, number>());
-          return moved.every((partition) => (now.get(partition) ?? frozen) !== frozen);
-        },
-        30_000,
-        `the cluster to move partitions ${moved} off the frozen node ${frozen}`,
-      );
+      await waitForMoveOff(cluster, topic, moved, frozen);
       const after = new Map(Array.from({ length: REPLICATED.partitions }, (_, p) => [p, `after-${p}`]));
       await send(healthy(frozen), topic, after);
       await readWithin(received, after, READ_MOVED_MS, `partitions ${moved} moved off node ${frozen}`);

@@ -28,6 +28,15 @@ import { Backoff, deadline, delay, isTimeout } from "../async.ts";
 import type { Logger } from "../log.ts";
 import type { Outbox } from "./outbox.ts";
 import { missingPartitions, unacknowledged } from "./acknowledged.ts";
+import { fixKafkajsSilentBroker } from "./_kafkajs_silent_broker.ts";
+
+/**
+ * The agent's request timeout: how long a send waits on a broker that does not answer before it drops that
+ * broker and reads where the partitions are now (./_kafkajs_silent_broker.ts). Every partition's results wait
+ * this long, since a send waits for all its brokers; Kafka fences a silent broker and moves its partitions in
+ * about 9 s (`broker.session.timeout.ms`). kafkajs's default is 30 s.
+ */
+export const PUBLISHER_REQUEST_TIMEOUT_MS = 10_000;
 
 /** Failed sends in a row after which the producer is replaced even when every error was retriable. */
 export const KEPT_SESSION_ATTEMPTS = 8;
@@ -104,6 +113,7 @@ export class Publisher {
     this.#batchSize = options.batchSize ?? 2_000;
     this.#lingerMs = options.lingerMs ?? 20;
     this.#prepare = options.prepare;
+    fixKafkajsSilentBroker();
   }
 
   /** Messages acknowledged by the broker so far. */

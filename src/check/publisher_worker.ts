@@ -11,7 +11,7 @@
 import { createKafka, ensureTopic } from "../kafka.ts";
 import type { LogFields, Logger, LogLevel } from "../log.ts";
 import { Outbox } from "./outbox.ts";
-import { type OutboxEntry, Publisher } from "./publisher.ts";
+import { type OutboxEntry, Publisher, PUBLISHER_REQUEST_TIMEOUT_MS } from "./publisher.ts";
 import type {
   FromPublisherWorker,
   PublisherCounts,
@@ -63,7 +63,7 @@ class Hosted {
 
   constructor(init: PublisherWorkerInit) {
     const { settings } = init;
-    const kafka = createKafka(settings, log);
+    const kafka = createKafka(settings, log, { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS });
     this.#outbox = new Outbox<OutboxEntry>(init.outboxSize);
     let topicReady = !init.createTopic;
     this.#publisher = new Publisher(kafka, settings.topic, this.#outbox, log, {

@@ -1,0 +1,98 @@
+/**
+ * A fix for a kafkajs 2.2.4 producer that stops publishing while one broker is hung (a frozen process, or a
+ * network path that drops packets instead of refusing them), until that broker wakes or the metadata expires
+ * (5 minutes). Seen in the cluster failover test: the agent published nothing while a node was stopped with
+ * SIGSTOP, although the cluster had moved that node's partitions to the others.
+ *
+ * The cause, in `src/producer/sendMessages.js` and `src/cluster/brokerPool.js`: a send waits for every
+ * broker's produce request (one `Promise.all`), and a request that times out is retried as it is, to the
+ * same broker, since kafkajs refreshes the metadata only after a closed or refused connection; its metadata
+ * requests go to any connected broker, the silent one included. And a connection to a frozen process is
+ * accepted by its kernel, so connecting again fails only when the first request's answer times out, which
+ * kafkajs retries as if the broker were merely slow (its default: 6 tries of 5 s).
+ *
+ * The fix: with more than one broker known, a broker whose produce or metadata request timed out is dropped
+ * from its client's pool (as kafkajs does for a closed connection) and its connection closed, so the retry
+ * reads fresh metadata from another broker and sends to the partitions' new leaders once the cluster has
+ * moved them; and a connection whose first request is not answered within the connection timeout fails as a
+ * connection error, which kafkajs answers by refreshing the metadata instead of connecting again. A send still
+ * waits out one request timeout on a hung broker, so the agent's is short (../check/publisher.ts).
+ *
+ * Applied in every isolate that publishes (kafkajs's modules are per isolate and shared by its clients).
+ *
+ * @module
+ */
+// @ts-types="./_kafkajs_broker.d.ts"
+import Broker from "kafkajs/src/broker/index.js";
+// @ts-types="./_kafkajs_broker_pool.d.ts"
+import BrokerPool from "kafkajs/src/cluster/brokerPool.js";
+// @ts-types="./_kafkajs_errors.d.ts"
+import { KafkaJSConnectionError } from "kafkajs/src/errors.js";
+
+/** The pool each broker was last handed out by: where a silent one is dropped from. */
+const poolOf = new WeakMap<Broker, BrokerPool>();
+let applied = false;
+
+/** Applies the fix once per isolate. */
+export function fixKafkajsSilentBroker(): void {
+  if (applied) return;
+  applied = true;
+  const findBroker = BrokerPool.prototype.findBroker;
+  BrokerPool.prototype.findBroker = async function (this: BrokerPool, options: { nodeId: string }) {
+    const broker = await findBroker.call(this, options);
+    poolOf.set(broker, this);
+    return broker;
+  };
+  const produce = Broker.prototype.produce;
+  Broker.prototype.produce = async function (this: Broker, request: unknown) {
+    try {
+      return await produce.call(this, request);
+    } catch (error) {
+      if (isTimeout(error)) dropSilentBroker(this);
+      throw error;
+    }
+  };
+  const metadata = Broker.prototype.metadata;
+  Broker.prototype.metadata = async function (this: Broker, topics?: string[]) {
+    try {
+      return await metadata.call(this, topics);
+    } catch (error) {
+      if (isTimeout(error)) dropSilentBroker(this);
+      throw error;
+    }
+  };
+  const connect = Broker.prototype.connect;
+  Broker.prototype.connect = async function (this: Broker) {
+    try {
+      return await connect.call(this);
+    } catch (error) {
+      if (!isTimeout(error)) throw error;
+      await this.disconnect().catch(() => {});
+      throw silentOnConnect(this, error as Error);
+    }
+  };
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && error.name === "KafkaJSRequestTimeoutError";
+}
+
+/** Drops `broker` from the pool that handed it out, when the pool knows another one to ask instead. */
+function dropSilentBroker(broker: Broker): void {
+  const pool = poolOf.get(broker);
+  if (pool === undefined) return;
+  const known = Object.values(pool.brokers);
+  if (known.length < 2 || !known.includes(broker)) return;
+  const { host, port } = broker.connectionPool;
+  pool.removeBroker({ host, port });
+  broker.disconnect().catch(() => {});
+}
+
+/** The connection error a connection whose first request went unanswered fails with. */
+function silentOnConnect(broker: Broker, timeout: Error): KafkaJSConnectionError {
+  const { host, port } = broker.connectionPool;
+  return new KafkaJSConnectionError(
+    `Connected to ${host}:${port}, but the broker did not answer (${timeout.message})`,
+    { broker: `${host}:${port}`, code: "ETIMEDOUT" },
+  );
+}
