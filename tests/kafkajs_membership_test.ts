@@ -6,7 +6,11 @@ import type { Consumer } from "kafkajs";
 import { assertEquals } from "./_assert.ts";
 import { createTopic, plainKafka } from "./_kafka.ts";
 import { waitFor } from "./_cli.ts";
-import { fixKafkajsMembership, removeMember } from "../src/sink/_kafkajs_membership.ts";
+import {
+  fixKafkajsMembership,
+  joinWhileCoordinatorMoves,
+  removeMember,
+} from "../src/sink/_kafkajs_membership.ts";
 
 /**
  * Far longer than the test waits for the fresh member: a member left behind would hold the join until its
@@ -86,3 +90,63 @@ async function subscribe(consumer: Consumer, topic: string): Promise<void> {
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
 }
+
+/** A kafkajs-shaped error: a protocol error carries its Kafka error `type`, a network error its `name`. */
+function kafkaError(message: string, fields: { type?: string; name?: string }): Error {
+  const error = new Error(message) as Error & { type?: string };
+  if (fields.name !== undefined) error.name = fields.name;
+  if (fields.type !== undefined) error.type = fields.type;
+  return error;
+}
+
+Deno.test("a join that fails while the coordinator loads the group or moves is tried again in place until it succeeds", async () => {
+  const failures = [
+    kafkaError("The coordinator is loading and hence can't process requests for this group", {
+      type: "GROUP_LOAD_IN_PROGRESS",
+    }),
+    kafkaError("The group coordinator is not available", { type: "GROUP_COORDINATOR_NOT_AVAILABLE" }),
+    kafkaError("Connection error: connect ECONNREFUSED 127.0.0.1:9092", { name: "KafkaJSConnectionError" }),
+  ];
+  let attempts = 0;
+  await joinWhileCoordinatorMoves(
+    () => {
+      const failure = failures[attempts++];
+      return failure === undefined ? Promise.resolve() : Promise.reject(failure);
+    },
+    5_000,
+    10,
+  );
+  assertEquals(attempts, 4);
+});
+
+Deno.test("a join that fails for another reason is not tried again: the error is thrown at once", async () => {
+  let attempts = 0;
+  const refused = kafkaError("The group member's supported protocols are incompatible", {
+    type: "INCONSISTENT_GROUP_PROTOCOL",
+  });
+  const thrown = await joinWhileCoordinatorMoves(
+    () => {
+      attempts++;
+      return Promise.reject(refused);
+    },
+    5_000,
+    10,
+  ).catch((error) => error);
+  assertEquals([thrown, attempts], [refused, 1]);
+});
+
+Deno.test("a coordinator that stays unavailable: the join gives up when the time is up, with the last error", async () => {
+  let attempts = 0;
+  const started = Date.now();
+  const thrown = await joinWhileCoordinatorMoves(
+    () => {
+      attempts++;
+      return Promise.reject(kafkaError(`attempt ${attempts}`, { type: "GROUP_LOAD_IN_PROGRESS" }));
+    },
+    200,
+    50,
+  ).catch((error) => error as Error);
+  assertEquals((thrown as Error).message, `attempt ${attempts}`);
+  assertEquals(attempts >= 2 && attempts <= 5, true, `${attempts} attempts in 200 ms with 50 ms pauses`);
+  assertEquals(Date.now() - started < 5_000, true, "gave up long after its time");
+});

@@ -25,6 +25,8 @@ declare class ConsumerGroup {
   /** The broker of the group's coordinator found at the last join. */
   readonly coordinator: { readonly nodeId: number } | null;
   readonly cluster: GroupCluster & FetchCluster;
+  /** kafkajs's logger, which writes to the client's log creator. */
+  readonly logger: { warn(message: string, extra?: Record<string, unknown>): void };
   leave(): Promise<void>;
   joinAndSync(): Promise<void>;
   recoverFromFetch(error: Error): Promise<void>;

@@ -18,18 +18,30 @@
  * `joinAndSync()` leave the member it joined as; {@linkcode removeMember} leaves a member from a fresh
  * connection, for a consumer that cannot be relied on to do it.
  *
+ * While the group's coordinator moves (a rolling restart, a dead node), a join fails for a few seconds: the
+ * new coordinator is still loading the group ("The coordinator is loading"), or the old one is gone. kafkajs
+ * gives up on such a join at once, and its runner tries again with a backoff that doubles with each failure
+ * (up to 15 s for the sink), so the sink could read nothing for many seconds after the coordinator was ready;
+ * the failover test's CI run saw 22 s, ended by the stall detector. A join that fails so is now tried again
+ * in place every half second, for up to {@linkcode JOIN_RETRY_MS}, with the member id it has.
+ *
  * @module
  */
 // @ts-types="./_kafkajs_consumer_group.d.ts"
 import ConsumerGroup, { type GroupCluster } from "kafkajs/src/consumer/consumerGroup.js";
 import type { Kafka } from "kafkajs";
-import { deadline } from "../async.ts";
+import { deadline, delay } from "../async.ts";
 import { UNREACHABLE } from "./_kafkajs_lost_broker.ts";
 
 /** How long a member's LeaveGroup may take, coordinator lookups included. */
 const LEAVE_MS = 5_000;
 /** LeaveGroup attempts, each at the coordinator found just before it. */
 const LEAVE_ATTEMPTS = 3;
+
+/** How long a join that fails while the coordinator moves is tried again in place (the stall timeout is 20 s). */
+export const JOIN_RETRY_MS = 10_000;
+/** The pause between those tries. */
+const JOIN_PAUSE_MS = 500;
 
 /** Errors after which the group's coordinator is to be found again. */
 const MOVED_COORDINATOR = new Set([
@@ -53,7 +65,16 @@ export function fixKafkajsMembership(): void {
   const joinAndSync = ConsumerGroup.prototype.joinAndSync;
   ConsumerGroup.prototype.joinAndSync = async function (this: ConsumerGroup): Promise<void> {
     try {
-      await joinAndSync.call(this);
+      await joinWhileCoordinatorMoves(
+        () => joinAndSync.call(this),
+        JOIN_RETRY_MS,
+        JOIN_PAUSE_MS,
+        (error) =>
+          this.logger.warn("The group's coordinator is moving, joining again", {
+            groupId: this.groupId,
+            error: error.message,
+          }),
+      );
     } catch (error) {
       // kafkajs restarts with a new ConsumerGroup, and so a new member id: this one would be left behind.
       await this.leave().catch(() => {});
@@ -61,6 +82,40 @@ export function fixKafkajsMembership(): void {
       throw error;
     }
   };
+}
+
+/**
+ * Runs `join` until it succeeds, fails for another reason than a coordinator moving, loading or out of reach,
+ * or `withinMs` would pass; waits `pauseMs` between tries, after telling `onRetry` why.
+ *
+ * @example
+ * ```ts
+ * import { joinWhileCoordinatorMoves } from "./_kafkajs_membership.ts";
+ * await joinWhileCoordinatorMoves(() => Promise.resolve(), 10_000, 500);
+ * ```
+ */
+export async function joinWhileCoordinatorMoves(
+  join: () => Promise<void>,
+  withinMs: number,
+  pauseMs: number,
+  onRetry: (error: Error) => void = () => {},
+): Promise<void> {
+  const until = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await join();
+    } catch (error) {
+      if (!coordinatorMoving(error) || Date.now() + pauseMs > until) throw error;
+      onRetry(error as Error);
+      await delay(pauseMs);
+    }
+  }
+}
+
+/** Whether `error` says the group's coordinator moved, is loading the group, or cannot be reached. */
+function coordinatorMoving(error: unknown): boolean {
+  const type = (error as { type?: string }).type;
+  return (type !== undefined && MOVED_COORDINATOR.has(type)) || UNREACHABLE.has((error as Error).name);
 }
 
 /**
@@ -97,11 +152,8 @@ async function leaveAtCoordinator(cluster: GroupCluster, groupId: string, member
       await coordinator.leaveGroup({ groupId, memberId });
       return;
     } catch (error) {
-      const type = (error as { type?: string }).type;
-      if (type === "UNKNOWN_MEMBER_ID") return;
-      const retriable = (type !== undefined && MOVED_COORDINATOR.has(type)) ||
-        UNREACHABLE.has((error as Error).name);
-      if (!retriable || attempt >= LEAVE_ATTEMPTS) throw error;
+      if ((error as { type?: string }).type === "UNKNOWN_MEMBER_ID") return;
+      if (!coordinatorMoving(error) || attempt >= LEAVE_ATTEMPTS) throw error;
     }
   }
 }
