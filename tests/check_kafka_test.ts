@@ -310,7 +310,9 @@ Deno.test(
   kafkaTest,
   async () => {
     const { server, base } = startTargets();
-    const sites = await manySites(20, "slow-", `${base}/slow`);
+    // Every 2 s, so the probe's timeout (its interval) is 2 s: the page answers in 0.6 s, and a loaded
+    // machine (CI runs test files in parallel) stretched that past the 1 s of a 1 s interval.
+    const sites = await manySites(20, "slow-", `${base}/slow`, "2s");
     try {
       const topic = await createTopic("check-sigterm", 3);
       const agent = startMonitor(["check", "--sites", sites, "--brokers", BROKER, "--topic", topic]);
