@@ -200,7 +200,10 @@ export async function waitForMoveOff(
     async () => {
       const now = await partitionLeaders(otherNodesKafka(cluster, node), topic)
         .catch(() => new Map<number, number>());
-      return partitions.every((partition) => (now.get(partition) ?? node) !== node);
+      return partitions.every((partition) => {
+        const leader = now.get(partition);
+        return leader !== undefined && leader >= 0 && leader !== node;
+      });
     },
     30_000,
     `the cluster to move partitions ${partitions} off the frozen node ${node}`,

@@ -317,7 +317,8 @@ Deno.test(
       const topic = await createTopic("check-sigterm", 3);
       const agent = startMonitor(["check", "--sites", sites, "--brokers", BROKER, "--topic", topic]);
       await waitFor(() => agent.stderr.text.includes("agent started"), 20_000, "the agent to start");
-      await delay(2_500);
+      // Every site's first probe starts within its 2 s interval; 1.5 s more for a loaded machine.
+      await delay(3_500);
       const stopped = await agent.stop();
       assertEquals(stopped.code, 0, stopped.stderr);
       const totals = stoppedTotals(agent.stderr.text);

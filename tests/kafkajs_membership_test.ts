@@ -150,3 +150,33 @@ Deno.test("a coordinator that stays unavailable: the join gives up when the time
   assertEquals(attempts >= 2 && attempts <= 5, true, `${attempts} attempts in 200 ms with 50 ms pauses`);
   assertEquals(Date.now() - started < 5_000, true, "gave up long after its time");
 });
+
+Deno.test("a join retried while the coordinator moves: a wrapped cause counts, and a stopping consumer ends the tries", async () => {
+  // kafkajs wraps the last error of its own retries, e.g. a coordinator look-up refused every time.
+  const exhausted = new Error("Connection error: connect ECONNREFUSED 127.0.0.1:9092", {
+    cause: kafkaError("Connection error: connect ECONNREFUSED 127.0.0.1:9092", {
+      name: "KafkaJSConnectionError",
+    }),
+  });
+  exhausted.name = "KafkaJSNumberOfRetriesExceeded";
+  let attempts = 0;
+  await joinWhileCoordinatorMoves(
+    () => attempts++ === 0 ? Promise.reject(exhausted) : Promise.resolve(),
+    5_000,
+    10,
+  );
+  assertEquals(attempts, 2);
+
+  let tries = 0;
+  const loading = kafkaError("The coordinator is loading", { type: "GROUP_LOAD_IN_PROGRESS" });
+  const thrown = await joinWhileCoordinatorMoves(
+    () => {
+      tries++;
+      return Promise.reject(loading);
+    },
+    5_000,
+    10,
+    () => false,
+  ).catch((error) => error);
+  assertEquals([thrown, tries], [loading, 1]);
+});

@@ -11,12 +11,15 @@
  * accepted by its kernel, so connecting again fails only when the first request's answer times out, which
  * kafkajs retries as if the broker were merely slow (its default: 6 tries of 5 s).
  *
- * The fix: with more than one broker known, a broker whose produce or metadata request timed out is dropped
- * from its client's pool (as kafkajs does for a closed connection) and its connection closed, so the retry
- * reads fresh metadata from another broker and sends to the partitions' new leaders once the cluster has
- * moved them; and a connection whose first request is not answered within the connection timeout fails as a
- * connection error, which kafkajs answers by refreshing the metadata instead of connecting again. A send still
- * waits out one request timeout on a hung broker, so the agent's is short (../check/publisher.ts).
+ * The fix: a broker whose produce or metadata request timed out is dropped from its client's pool (as kafkajs
+ * does for a closed connection) and its connection closed, so the retry reads fresh metadata from another
+ * broker and sends to the partitions' new leaders once the cluster has moved them. Only while the pool keeps
+ * another broker that has not timed out itself: a healthy leader may time out too while it waits for a frozen
+ * follower to leave the in-sync replicas, and a pool left with only silent brokers would ask them forever.
+ * And a connection whose handshake (ApiVersions on a client's first connection, or SASL) goes
+ * unanswered fails as a connection error, which kafkajs answers by refreshing the metadata instead of
+ * connecting again. A send still waits out one request timeout on a hung broker, so the agent's is short
+ * (./publisher.ts).
  *
  * Applied in every isolate that publishes (kafkajs's modules are per isolate and shared by its clients).
  *
@@ -31,6 +34,8 @@ import { KafkaJSConnectionError } from "kafkajs/src/errors.js";
 
 /** The pool each broker was last handed out by: where a silent one is dropped from. */
 const poolOf = new WeakMap<Broker, BrokerPool>();
+/** Brokers that left a request unanswered (a broker back from the metadata is a new object). */
+const silent = new WeakSet<Broker>();
 let applied = false;
 
 /** Applies the fix once per isolate. */
@@ -66,8 +71,8 @@ export function fixKafkajsSilentBroker(): void {
     try {
       return await connect.call(this);
     } catch (error) {
+      // kafkajs closes the connection itself (BrokerPool.connectBroker) after a connection error.
       if (!isTimeout(error)) throw error;
-      await this.disconnect().catch(() => {});
       throw silentOnConnect(this, error as Error);
     }
   };
@@ -77,18 +82,19 @@ function isTimeout(error: unknown): boolean {
   return error instanceof Error && error.name === "KafkaJSRequestTimeoutError";
 }
 
-/** Drops `broker` from the pool that handed it out, when the pool knows another one to ask instead. */
+/** Drops `broker` from the pool that handed it out, when the pool keeps another one that has not timed out. */
 function dropSilentBroker(broker: Broker): void {
+  silent.add(broker);
   const pool = poolOf.get(broker);
   if (pool === undefined) return;
   const known = Object.values(pool.brokers);
-  if (known.length < 2 || !known.includes(broker)) return;
+  if (!known.includes(broker) || !known.some((other) => !silent.has(other))) return;
   const { host, port } = broker.connectionPool;
   pool.removeBroker({ host, port });
   broker.disconnect().catch(() => {});
 }
 
-/** The connection error a connection whose first request went unanswered fails with. */
+/** The connection error a connection whose handshake went unanswered fails with. */
 function silentOnConnect(broker: Broker, timeout: Error): KafkaJSConnectionError {
   const { host, port } = broker.connectionPool;
   return new KafkaJSConnectionError(

@@ -23,12 +23,15 @@
  * gives up on such a join at once, and its runner tries again with a backoff that doubles with each failure
  * (up to 15 s for the sink), so the sink could read nothing for many seconds after the coordinator was ready;
  * the failover test's CI run saw 22 s, ended by the stall detector. A join that fails so is now tried again
- * in place every half second, for up to {@linkcode JOIN_RETRY_MS}, with the member id it has.
+ * in place every half second, for up to {@linkcode JOIN_RETRY_MS}, with the member id it has, unless the
+ * consumer is being stopped (its runner's `stop()` was called), which must not wait on it.
  *
  * @module
  */
 // @ts-types="./_kafkajs_consumer_group.d.ts"
 import ConsumerGroup, { type GroupCluster } from "kafkajs/src/consumer/consumerGroup.js";
+// @ts-types="./_kafkajs_runner.d.ts"
+import Runner from "kafkajs/src/consumer/runner.js";
 import type { Kafka } from "kafkajs";
 import { deadline, delay } from "../async.ts";
 import { UNREACHABLE } from "./_kafkajs_lost_broker.ts";
@@ -42,6 +45,9 @@ const LEAVE_ATTEMPTS = 3;
 export const JOIN_RETRY_MS = 10_000;
 /** The pause between those tries. */
 const JOIN_PAUSE_MS = 500;
+
+/** Consumer groups whose runner was told to stop: a failed join of theirs is not tried again. */
+const stopping = new WeakSet<object>();
 
 /** Errors after which the group's coordinator is to be found again. */
 const MOVED_COORDINATOR = new Set([
@@ -62,6 +68,11 @@ export function fixKafkajsMembership(): void {
     await deadline(leaveAtCoordinator(this.cluster, groupId, memberId), LEAVE_MS);
     this.memberId = null;
   };
+  const stop = Runner.prototype.stop;
+  Runner.prototype.stop = function (this: Runner): Promise<void> {
+    stopping.add(this.consumerGroup);
+    return stop.call(this);
+  };
   const joinAndSync = ConsumerGroup.prototype.joinAndSync;
   ConsumerGroup.prototype.joinAndSync = async function (this: ConsumerGroup): Promise<void> {
     try {
@@ -69,11 +80,14 @@ export function fixKafkajsMembership(): void {
         () => joinAndSync.call(this),
         JOIN_RETRY_MS,
         JOIN_PAUSE_MS,
-        (error) =>
+        (error) => {
+          if (stopping.has(this)) return false;
           this.logger.warn("The group's coordinator is moving, joining again", {
             groupId: this.groupId,
             error: error.message,
-          }),
+          });
+          return true;
+        },
       );
     } catch (error) {
       // kafkajs restarts with a new ConsumerGroup, and so a new member id: this one would be left behind.
@@ -86,7 +100,8 @@ export function fixKafkajsMembership(): void {
 
 /**
  * Runs `join` until it succeeds, fails for another reason than a coordinator moving, loading or out of reach,
- * or `withinMs` would pass; waits `pauseMs` between tries, after telling `onRetry` why.
+ * or `withinMs` would pass; waits `pauseMs` between tries. `onRetry` is told why before each pause, and
+ * ends the tries by answering false.
  *
  * @example
  * ```ts
@@ -98,24 +113,31 @@ export async function joinWhileCoordinatorMoves(
   join: () => Promise<void>,
   withinMs: number,
   pauseMs: number,
-  onRetry: (error: Error) => void = () => {},
+  onRetry: (error: Error) => boolean = () => true,
 ): Promise<void> {
   const until = Date.now() + withinMs;
   for (;;) {
     try {
       return await join();
     } catch (error) {
-      if (!coordinatorMoving(error) || Date.now() + pauseMs > until) throw error;
-      onRetry(error as Error);
+      if (!coordinatorMoving(error) || Date.now() + pauseMs > until || !onRetry(error as Error)) throw error;
       await delay(pauseMs);
     }
   }
 }
 
-/** Whether `error` says the group's coordinator moved, is loading the group, or cannot be reached. */
+/**
+ * Whether `error`, or an error it wraps (kafkajs wraps the last error of its retries), says the group's
+ * coordinator moved, is loading the group, or cannot be reached or found.
+ */
 function coordinatorMoving(error: unknown): boolean {
-  const type = (error as { type?: string }).type;
-  return (type !== undefined && MOVED_COORDINATOR.has(type)) || UNREACHABLE.has((error as Error).name);
+  let cause = error;
+  for (let depth = 0; depth < 5 && cause instanceof Error; depth++, cause = cause.cause) {
+    const type = (cause as { type?: string }).type;
+    if (type !== undefined && MOVED_COORDINATOR.has(type)) return true;
+    if (UNREACHABLE.has(cause.name) || cause.name === "KafkaJSGroupCoordinatorNotFound") return true;
+  }
+  return false;
 }
 
 /**
@@ -125,7 +147,9 @@ function coordinatorMoving(error: unknown): boolean {
  *
  * @example
  * ```ts
- * import type { Kafka } from "kafkajs";
+ * // @ts-types="./_kafkajs_runner.d.ts"
+import Runner from "kafkajs/src/consumer/runner.js";
+import type { Kafka } from "kafkajs";
  * declare const kafka: Kafka;
  * await removeMember(kafka, "monitor-sink", "monitor-sink-3ec9bb81-e361-430f-bcf5-d93a3b3d3835");
  * ```
