@@ -147,9 +147,7 @@ function coordinatorMoving(error: unknown): boolean {
  *
  * @example
  * ```ts
- * // @ts-types="./_kafkajs_runner.d.ts"
-import Runner from "kafkajs/src/consumer/runner.js";
-import type { Kafka } from "kafkajs";
+ * import type { Kafka } from "kafkajs";
  * declare const kafka: Kafka;
  * await removeMember(kafka, "monitor-sink", "monitor-sink-3ec9bb81-e361-430f-bcf5-d93a3b3d3835");
  * ```
