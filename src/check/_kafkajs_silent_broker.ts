@@ -14,9 +14,9 @@
  * The fix: a broker whose produce or metadata request timed out is dropped from its client's pool (as kafkajs
  * does for a closed connection) and its connection closed, so the retry reads fresh metadata from another
  * broker and sends to the partitions' new leaders once the cluster has moved them. Only while the pool keeps
- * another broker that has not timed out itself: a healthy leader may time out too while it waits for a frozen
- * follower to leave the in-sync replicas, and a pool left with only silent brokers would ask them forever.
- * And a connection whose handshake (ApiVersions on a client's first connection, or SASL) goes
+ * another broker that has not timed out itself lately: a healthy leader may time out too while it waits for a
+ * frozen follower to leave the in-sync replicas, and a pool left with only silent brokers would ask them
+ * forever. And a connection whose handshake (ApiVersions on a client's first connection, or SASL) goes
  * unanswered fails as a connection error, which kafkajs answers by refreshing the metadata instead of
  * connecting again. A send still waits out one request timeout on a hung broker, so the agent's is short
  * (./publisher.ts).
@@ -34,8 +34,17 @@ import { KafkaJSConnectionError } from "kafkajs/src/errors.js";
 
 /** The pool each broker was last handed out by: where a silent one is dropped from. */
 const poolOf = new WeakMap<Broker, BrokerPool>();
-/** Brokers that left a request unanswered (a broker back from the metadata is a new object). */
-const silent = new WeakSet<Broker>();
+/**
+ * When each broker last left a request unanswered; an answer clears it. A broker object lives as long as its
+ * node keeps its address, through restarts, so a mark older than {@linkcode SILENT_FOR_MS} is ignored.
+ */
+const silentSince = new WeakMap<Broker, number>();
+const SILENT_FOR_MS = 60_000;
+
+function isSilent(broker: Broker): boolean {
+  const since = silentSince.get(broker);
+  return since !== undefined && Date.now() - since < SILENT_FOR_MS;
+}
 let applied = false;
 
 /** Applies the fix once per isolate. */
@@ -51,7 +60,9 @@ export function fixKafkajsSilentBroker(): void {
   const produce = Broker.prototype.produce;
   Broker.prototype.produce = async function (this: Broker, request: unknown) {
     try {
-      return await produce.call(this, request);
+      const answer = await produce.call(this, request);
+      silentSince.delete(this);
+      return answer;
     } catch (error) {
       if (isTimeout(error)) dropSilentBroker(this);
       throw error;
@@ -60,7 +71,9 @@ export function fixKafkajsSilentBroker(): void {
   const metadata = Broker.prototype.metadata;
   Broker.prototype.metadata = async function (this: Broker, topics?: string[]) {
     try {
-      return await metadata.call(this, topics);
+      const answer = await metadata.call(this, topics);
+      silentSince.delete(this);
+      return answer;
     } catch (error) {
       if (isTimeout(error)) dropSilentBroker(this);
       throw error;
@@ -82,13 +95,13 @@ function isTimeout(error: unknown): boolean {
   return error instanceof Error && error.name === "KafkaJSRequestTimeoutError";
 }
 
-/** Drops `broker` from the pool that handed it out, when the pool keeps another one that has not timed out. */
+/** Drops `broker` from the pool that handed it out, when the pool keeps one that has not timed out lately. */
 function dropSilentBroker(broker: Broker): void {
-  silent.add(broker);
+  silentSince.set(broker, Date.now());
   const pool = poolOf.get(broker);
   if (pool === undefined) return;
   const known = Object.values(pool.brokers);
-  if (!known.includes(broker) || !known.some((other) => !silent.has(other))) return;
+  if (!known.includes(broker) || known.every(isSilent)) return;
   const { host, port } = broker.connectionPool;
   pool.removeBroker({ host, port });
   broker.disconnect().catch(() => {});
