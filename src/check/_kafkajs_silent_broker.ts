@@ -57,28 +57,19 @@ export function fixKafkajsSilentBroker(): void {
     poolOf.set(broker, this);
     return broker;
   };
-  const produce = Broker.prototype.produce;
-  Broker.prototype.produce = async function (this: Broker, request: unknown) {
-    try {
-      const answer = await produce.call(this, request);
-      silentSince.delete(this);
-      return answer;
-    } catch (error) {
-      if (isTimeout(error)) dropSilentBroker(this);
-      throw error;
-    }
-  };
-  const metadata = Broker.prototype.metadata;
-  Broker.prototype.metadata = async function (this: Broker, topics?: string[]) {
-    try {
-      const answer = await metadata.call(this, topics);
-      silentSince.delete(this);
-      return answer;
-    } catch (error) {
-      if (isTimeout(error)) dropSilentBroker(this);
-      throw error;
-    }
-  };
+  for (const request of ["produce", "metadata"] as const) {
+    const send = Broker.prototype[request] as (this: Broker, ...args: unknown[]) => Promise<unknown>;
+    Broker.prototype[request] = async function (this: Broker, ...args: unknown[]) {
+      try {
+        const answer = await send.apply(this, args);
+        silentSince.delete(this);
+        return answer;
+      } catch (error) {
+        if (isTimeout(error)) dropSilentBroker(this);
+        throw error;
+      }
+    };
+  }
   const connect = Broker.prototype.connect;
   Broker.prototype.connect = async function (this: Broker) {
     try {
