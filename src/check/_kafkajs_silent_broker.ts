@@ -16,41 +16,35 @@
  * broker and sends to the partitions' new leaders once the cluster has moved them. Only while the pool keeps
  * another broker that has not timed out itself lately: a healthy leader may time out too while it waits for a
  * frozen follower to leave the in-sync replicas, and a pool left with only silent brokers would ask them
- * forever. And a connection whose handshake (ApiVersions on a client's first connection, or SASL) goes
- * unanswered fails as a connection error, which kafkajs answers by refreshing the metadata instead of
- * connecting again. A send still waits out one request timeout on a hung broker, so the agent's is short
- * (./publisher.ts).
+ * forever. Connecting to it again while it stays silent costs a short probe, not a request
+ * timeout (../_kafkajs_reconnect.ts). A send still waits out one request timeout on a hung broker, so the
+ * agent's is short (./publisher.ts).
  *
  * Applied in every isolate that publishes (kafkajs's modules are per isolate and shared by its clients).
  *
  * @module
  */
-// @ts-types="./_kafkajs_broker.d.ts"
+// @ts-types="../_kafkajs_broker.d.ts"
 import Broker from "kafkajs/src/broker/index.js";
-// @ts-types="./_kafkajs_broker_pool.d.ts"
+// @ts-types="../_kafkajs_broker_pool.d.ts"
 import BrokerPool from "kafkajs/src/cluster/brokerPool.js";
-// @ts-types="./_kafkajs_errors.d.ts"
-import { KafkaJSConnectionError } from "kafkajs/src/errors.js";
+import {
+  fixKafkajsReconnect,
+  isRequestTimeout,
+  isSilent,
+  markAnswered,
+  markSilent,
+} from "../_kafkajs_reconnect.ts";
 
 /** The pool each broker was last handed out by: where a silent one is dropped from. */
 const poolOf = new WeakMap<Broker, BrokerPool>();
-/**
- * When each broker last left a request unanswered; an answer clears it. A broker object lives as long as its
- * node keeps its address, through restarts, so a mark older than {@linkcode SILENT_FOR_MS} is ignored.
- */
-const silentSince = new WeakMap<Broker, number>();
-const SILENT_FOR_MS = 60_000;
-
-function isSilent(broker: Broker): boolean {
-  const since = silentSince.get(broker);
-  return since !== undefined && Date.now() - since < SILENT_FOR_MS;
-}
 let applied = false;
 
 /** Applies the fix once per isolate. */
 export function fixKafkajsSilentBroker(): void {
   if (applied) return;
   applied = true;
+  fixKafkajsReconnect();
   const findBroker = BrokerPool.prototype.findBroker;
   BrokerPool.prototype.findBroker = async function (this: BrokerPool, options: { nodeId: string }) {
     const broker = await findBroker.call(this, options);
@@ -62,47 +56,24 @@ export function fixKafkajsSilentBroker(): void {
     Broker.prototype[request] = async function (this: Broker, ...args: unknown[]) {
       try {
         const answer = await send.apply(this, args);
-        silentSince.delete(this);
+        markAnswered(this.connectionPool);
         return answer;
       } catch (error) {
-        if (isTimeout(error)) dropSilentBroker(this);
+        if (isRequestTimeout(error)) dropSilentBroker(this);
         throw error;
       }
     };
   }
-  const connect = Broker.prototype.connect;
-  Broker.prototype.connect = async function (this: Broker) {
-    try {
-      return await connect.call(this);
-    } catch (error) {
-      // kafkajs closes the connection itself (BrokerPool.connectBroker) after a connection error.
-      if (!isTimeout(error)) throw error;
-      throw silentOnConnect(this, error as Error);
-    }
-  };
-}
-
-function isTimeout(error: unknown): boolean {
-  return error instanceof Error && error.name === "KafkaJSRequestTimeoutError";
 }
 
 /** Drops `broker` from the pool that handed it out, when the pool keeps one that has not timed out lately. */
 function dropSilentBroker(broker: Broker): void {
-  silentSince.set(broker, Date.now());
+  markSilent(broker.connectionPool);
   const pool = poolOf.get(broker);
   if (pool === undefined) return;
   const known = Object.values(pool.brokers);
-  if (!known.includes(broker) || known.every(isSilent)) return;
+  if (!known.includes(broker) || known.every((other) => isSilent(other.connectionPool))) return;
   const { host, port } = broker.connectionPool;
   pool.removeBroker({ host, port });
   broker.disconnect().catch(() => {});
-}
-
-/** The connection error a connection whose handshake went unanswered fails with. */
-function silentOnConnect(broker: Broker, timeout: Error): KafkaJSConnectionError {
-  const { host, port } = broker.connectionPool;
-  return new KafkaJSConnectionError(
-    `Connected to ${host}:${port}, but the broker did not answer (${timeout.message})`,
-    { broker: `${host}:${port}`, code: "ETIMEDOUT" },
-  );
 }

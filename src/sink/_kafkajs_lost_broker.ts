@@ -21,6 +21,8 @@
  * and a silent broker is dropped from the pool (as kafkajs does for a closed connection; its connection is
  * closed), so the next fetch reads fresh metadata from another broker; the fetch returns no batches and the
  * other fetchers go on. With one broker known nothing else could be read, and kafkajs's own handling stays.
+ * While the cluster has not yet moved a silent broker's partitions, the fresh metadata names it again; the new
+ * connection to it then costs a short probe, not another request timeout (../_kafkajs_reconnect.ts).
  *
  * For the heartbeats: a fetch waits at most a second for the heartbeat in flight, and later calls do not wait
  * on it again. A heartbeat that cannot reach the coordinator asks for a rejoin (as "not the coordinator",
@@ -36,6 +38,7 @@
 // @ts-types="./_kafkajs_consumer_group.d.ts"
 import ConsumerGroup from "kafkajs/src/consumer/consumerGroup.js";
 import { deadline, delay } from "../async.ts";
+import { fixKafkajsReconnect, markSilent } from "../_kafkajs_reconnect.ts";
 
 /** How long a fetcher whose broker refuses connections waits before it tries (and refreshes metadata) again. */
 const REFUSED_PAUSE_MS = 1_000;
@@ -62,6 +65,7 @@ let applied = false;
 export function fixKafkajsLostBroker(): void {
   if (applied) return;
   applied = true;
+  fixKafkajsReconnect();
   const recoverFromFetch = ConsumerGroup.prototype.recoverFromFetch;
   ConsumerGroup.prototype.recoverFromFetch = async function (
     this: ConsumerGroup,
@@ -76,6 +80,7 @@ export function fixKafkajsLostBroker(): void {
       const silent = Object.values(this.cluster.brokerPool.brokers).find(({ connectionPool }) =>
         connectionPool.host === broker.host && connectionPool.port === broker.port
       );
+      markSilent(broker);
       this.cluster.removeBroker(broker);
       silent?.disconnect().catch(() => {});
       return;

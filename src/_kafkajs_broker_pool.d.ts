@@ -1,6 +1,6 @@
 import type Broker from "./_kafkajs_broker.d.ts";
 
-/** The part of kafkajs 2.2.4's internal broker pool (`src/cluster/brokerPool.js`) that ./_kafkajs_silent_broker.ts patches. */
+/** The part of kafkajs 2.2.4's internal broker pool (`src/cluster/brokerPool.js`) that ./check/_kafkajs_silent_broker.ts patches. */
 declare class BrokerPool {
   /** The brokers of the last metadata read, by node id. */
   readonly brokers: Record<string, Broker>;

@@ -1,0 +1,118 @@
+/**
+ * Brokers that left a request unanswered lately, by address, and a fix for kafkajs 2.2.4 connecting to one of
+ * them again as if nothing had happened. Used by the agent's and the sink's kafkajs fixes
+ * (./check/_kafkajs_silent_broker.ts, ./sink/_kafkajs_lost_broker.ts).
+ *
+ * Those fixes drop a broker whose request timed out, so the client reads fresh metadata from another. Until
+ * the cluster fences the silent node (Kafka's `broker.session.timeout.ms`, 9 s by default, and longer while
+ * the controller itself moves), that metadata still names it a leader, and kafkajs makes a new broker object
+ * for it. The kernel of a frozen process accepts the connection, and kafkajs skips the handshake with brokers
+ * it learned from metadata, so the first request waited out a whole request timeout again. Seen in the cluster
+ * failover test's SIGSTOP step: an agent that published nothing for 18-21 s, and a sink that stored nothing
+ * on four partitions until its stall detector replaced the consumer, 21 s in.
+ *
+ * The fix: a connection to an address that left a request unanswered in the last minute first asks for the
+ * broker's API versions (version 0: every broker answers it, and it needs no authentication), and waits
+ * {@linkcode PROBE_MS} for them. A broker that answers is used as before (a
+ * leader that was only slow, waiting for a frozen follower to leave its in-sync replicas, or a broker back
+ * from a pause), and its mark is cleared. One that does not fails the connection with a connection error,
+ * which kafkajs answers by refreshing its metadata before it tries again, so each try costs the probe, not a
+ * request timeout. And a connection whose own handshake (ApiVersions on a client's first connection, or SASL)
+ * goes unanswered fails as a connection error too, not as a request timeout, which kafkajs would retry against
+ * the same broker as if it were merely slow.
+ *
+ * Applied in every isolate that talks to Kafka through these fixes (kafkajs's modules are per isolate).
+ *
+ * @module
+ */
+// @ts-types="./_kafkajs_broker.d.ts"
+import Broker from "kafkajs/src/broker/index.js";
+// @ts-types="./_kafkajs_api_versions.d.ts"
+import * as ApiVersions from "kafkajs/src/protocol/requests/apiVersions/index.js";
+// @ts-types="./_kafkajs_errors.d.ts"
+import { KafkaJSConnectionError } from "kafkajs/src/errors.js";
+import { deadline, isTimeout } from "./async.ts";
+
+/** How long a connection to a broker that was silent lately waits for its API versions. */
+export const PROBE_MS = 3_000;
+
+/** A broker's address, as kafkajs's connection pool keeps it. */
+export interface BrokerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * When each address last left a request unanswered; an answer clears it. A mark older than
+ * {@linkcode SILENT_FOR_MS} is ignored: a node that restarted since answers at the same address.
+ */
+const silentSince = new Map<string, number>();
+const SILENT_FOR_MS = 60_000;
+
+const key = ({ host, port }: BrokerAddress) => `${host}:${port}`;
+
+/** Records that a request to `address` timed out. */
+export function markSilent(address: BrokerAddress): void {
+  silentSince.set(key(address), Date.now());
+}
+
+/** Records that `address` answered. */
+export function markAnswered(address: BrokerAddress): void {
+  silentSince.delete(key(address));
+}
+
+/** Whether a request to `address` timed out in the last minute, with no answer since. */
+export function isSilent(address: BrokerAddress): boolean {
+  const since = silentSince.get(key(address));
+  return since !== undefined && Date.now() - since < SILENT_FOR_MS;
+}
+
+/** Whether `error` is kafkajs's request timeout. */
+export function isRequestTimeout(error: unknown): boolean {
+  return error instanceof Error && error.name === "KafkaJSRequestTimeoutError";
+}
+
+let applied = false;
+
+/** Applies the fix once per isolate. */
+export function fixKafkajsReconnect(): void {
+  if (applied) return;
+  applied = true;
+  const connect = Broker.prototype.connect;
+  Broker.prototype.connect = async function (this: Broker) {
+    try {
+      await connect.call(this);
+    } catch (error) {
+      if (!isRequestTimeout(error)) throw error;
+      markSilent(this.connectionPool);
+      // kafkajs closes the connection itself (BrokerPool.connectBroker) after a connection error.
+      throw unanswered(this, error as Error);
+    }
+    if (!isSilent(this.connectionPool)) return;
+    const probe = this.connectionPool.send(ApiVersions.protocol({ version: 0 })());
+    try {
+      await deadline(probe, PROBE_MS);
+    } catch (error) {
+      const failure = unanswered(
+        this,
+        isTimeout(error) ? new Error(`no answer to ApiVersions within ${PROBE_MS} ms`) : error as Error,
+      );
+      // kafkajs closes a connection only once its requests have settled (and a request's timeout cannot be
+      // made shorter than the client's): a probe left pending would hold the close, and the caller, for a whole
+      // request timeout.
+      (await this.connectionPool.getConnection()).rejectRequests(failure);
+      probe.catch(() => {});
+      throw failure;
+    }
+    markAnswered(this.connectionPool);
+  };
+}
+
+/** The connection error a connection to a broker that does not answer fails with. */
+function unanswered(broker: Broker, cause: Error): KafkaJSConnectionError {
+  const { host, port } = broker.connectionPool;
+  return new KafkaJSConnectionError(
+    `Connected to ${host}:${port}, but the broker did not answer (${cause.message})`,
+    { broker: `${host}:${port}`, code: "ETIMEDOUT" },
+  );
+}

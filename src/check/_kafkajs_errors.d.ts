@@ -1,2 +1,0 @@
-/** The part of kafkajs 2.2.4's internal errors module (`src/errors.js`) that ./_kafkajs_silent_broker.ts uses. */
-export { KafkaJSConnectionError } from "kafkajs";

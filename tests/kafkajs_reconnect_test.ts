@@ -1,0 +1,96 @@
+/**
+ * kafkajs connecting again to a broker that left a request unanswered lately (src/_kafkajs_reconnect.ts), on a
+ * three-node cluster of the test's own: a frozen one fails the connection within a short probe, as a
+ * connection error (which kafkajs answers by refreshing its metadata), where kafkajs alone would connect and
+ * then wait out a whole request timeout on it; a live one answers the probe and is used as before.
+ */
+import { clusterKafka, createLaidOutTopic, partitionLeaders, startPrivateCluster } from "./_cluster.ts";
+import { assertEquals } from "./_assert.ts";
+import { createKafka } from "../src/kafka.ts";
+import { createLogger } from "../src/log.ts";
+import { fixKafkajsReconnect, isSilent, markSilent, PROBE_MS } from "../src/_kafkajs_reconnect.ts";
+import { PUBLISHER_REQUEST_TIMEOUT_MS } from "../src/check/publisher.ts";
+
+/** The innermost cause of a kafkajs error (its retrier wraps the last one). */
+function rootCause(error: unknown): Error {
+  let root = error as Error;
+  for (let depth = 0; depth < 10 && root.cause instanceof Error; depth++) root = root.cause;
+  return root;
+}
+
+Deno.test({
+  name: "a broker that timed out lately is probed before a new connection is used: a frozen one fails it " +
+    "within the probe, as a connection error, and a live one is used and its mark cleared",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  fixKafkajsReconnect();
+  const cluster = await startPrivateCluster(3);
+  const topic = `reconnect-${Date.now().toString(36)}`;
+  const addresses = cluster.brokers.split(",");
+  const addressOf = (node: number) => {
+    const [host = "", port = ""] = addresses[node - 1]!.split(":");
+    return { host, port: Number(port) };
+  };
+  /** A fresh client with the agent's settings and no retries, seeded with `seeds` (node ids). */
+  const client = (seeds: readonly number[]) =>
+    createKafka(
+      {
+        clientId: "reconnect-test",
+        brokers: seeds.map((node) => addresses[node - 1]!),
+        topic,
+        tls: null,
+        sasl: null,
+      },
+      createLogger({ format: "json", write: () => {} }),
+      { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS, retries: 0 },
+    ).producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+  let frozen = -1;
+  try {
+    // Partition p led by node p + 1, on every node.
+    await createLaidOutTopic(
+      clusterKafka(cluster.brokers),
+      topic,
+      3,
+      (p) => [0, 1, 2].map((i) => (p + i) % 3 + 1),
+    );
+    const leaders = await partitionLeaders(clusterKafka(cluster.brokers), topic);
+    const [live, silent] = [leaders.get(1)!, leaders.get(0)!];
+
+    // A live broker marked silent answers the probe: the send goes through, and the mark is cleared.
+    markSilent(addressOf(live));
+    const first = client(cluster.nodes.filter((node) => node !== live));
+    await first.connect();
+    await first.send({ topic, messages: [{ partition: 1, value: "to a live broker" }] });
+    await first.disconnect();
+    assertEquals(isSilent(addressOf(live)), false, "a live broker's mark is cleared once it answers");
+
+    // A frozen leader, marked as a timed-out request marks it. A fresh client learns of it from the metadata
+    // the others give (they still name it leader: the cluster fences it only 9 s after it fell silent).
+    frozen = silent;
+    await cluster.freezeNode(frozen, true);
+    markSilent(addressOf(frozen));
+    const second = client(cluster.nodes.filter((node) => node !== frozen));
+    await second.connect();
+    const started = Date.now();
+    const failure = await second.send({ topic, messages: [{ partition: 0, value: "to a frozen broker" }] })
+      .then(() => null, (error: unknown) => error);
+    const elapsed = Date.now() - started;
+    await second.disconnect().catch(() => {});
+    const cause = rootCause(failure);
+    assertEquals(
+      { name: cause.name, unanswered: /did not answer/.test(cause.message) },
+      { name: "KafkaJSConnectionError", unanswered: true },
+      `the send to the frozen leader failed with ${cause.name}: ${cause.message}`,
+    );
+    assertEquals(
+      elapsed < PROBE_MS + 4_000,
+      true,
+      `the send to the frozen leader failed after ${elapsed} ms, not within the ${PROBE_MS} ms probe`,
+    );
+    assertEquals(isSilent(addressOf(frozen)), true, "the frozen broker stays marked");
+  } finally {
+    if (frozen > 0) await cluster.freezeNode(frozen, false).catch(() => {});
+    await cluster.destroy();
+  }
+});
