@@ -1,13 +1,17 @@
+import type { ProbedConnection } from "./_kafkajs_reconnect.ts";
+
 /** The part of kafkajs 2.2.4's internal broker (`src/broker/index.js`) that ./_kafkajs_reconnect.ts and ./check/_kafkajs_silent_broker.ts patch. */
 declare class Broker {
   readonly connectionPool: {
     readonly host: string;
     readonly port: number;
-    /** Sends a request on the connection for everything but fetches. */
-    send(request: { request: unknown; response: unknown }): Promise<unknown>;
-    /** That connection, connected. */
-    getConnection(): Promise<{ rejectRequests(error: Error): void }>;
+    /**
+     * One of the broker's two connections, connected: 0 carries every request but fetches, 1 the fetches (so
+     * a producer's is free).
+     */
+    getConnection(index?: 0 | 1): Promise<ProbedConnection>;
   };
+  isConnected(): boolean;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   produce(request: unknown): Promise<unknown>;

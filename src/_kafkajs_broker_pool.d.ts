@@ -5,6 +5,8 @@ declare class BrokerPool {
   /** The brokers of the last metadata read, by node id. */
   readonly brokers: Record<string, Broker>;
   findBroker(options: { nodeId: string }): Promise<Broker>;
+  /** A connected broker to read metadata from (any; kafkajs shuffles them). */
+  findConnectedBroker(): Promise<Broker>;
   /** Forgets the broker and marks the metadata stale, so the next request reads it anew. */
   removeBroker(address: { host: string; port: number }): void;
 }

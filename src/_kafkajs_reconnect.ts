@@ -12,8 +12,7 @@
  * on four partitions until its stall detector replaced the consumer, 21 s in.
  *
  * The fix: a connection to an address that left a request unanswered in the last minute first asks for the
- * broker's API versions (version 0: every broker answers it, and it needs no authentication), and waits
- * {@linkcode PROBE_MS} for them. A broker that answers is used as before (a
+ * broker's API versions ({@linkcode probe}), and waits {@linkcode PROBE_MS} for them. A broker that answers is used as before (a
  * leader that was only slow, waiting for a frozen follower to leave its in-sync replicas, or a broker back
  * from a pause), and its mark is cleared. One that does not fails the connection with a connection error,
  * which kafkajs answers by refreshing its metadata before it tries again, so each try costs the probe, not a
@@ -67,9 +66,47 @@ export function isSilent(address: BrokerAddress): boolean {
   return since !== undefined && Date.now() - since < SILENT_FOR_MS;
 }
 
+/** Whether any address left a request unanswered in the last minute, with no answer since. */
+export function anySilent(): boolean {
+  const now = Date.now();
+  for (const since of silentSince.values()) if (now - since < SILENT_FOR_MS) return true;
+  return false;
+}
+
 /** Whether `error` is kafkajs's request timeout. */
 export function isRequestTimeout(error: unknown): boolean {
   return error instanceof Error && error.name === "KafkaJSRequestTimeoutError";
+}
+
+/** A kafkajs connection, as far as a probe needs it. */
+export interface ProbedConnection {
+  send(request: { request: unknown; response: unknown }): Promise<unknown>;
+  /** Fails every request in flight on the connection with `error`. */
+  rejectRequests(error: Error): void;
+}
+
+/**
+ * Asks the broker at `address` for its API versions on `connection` (version 0: every broker answers it, and it
+ * needs no authentication) and marks the address by what comes of it. Resolves to null when it answers within
+ * {@linkcode PROBE_MS}, else to the reason it did not; an unanswered probe is failed at once, with every other
+ * request in flight on `connection`, since kafkajs closes a connection only once its requests have settled
+ * (and a request's timeout cannot be made shorter than the client's).
+ */
+export async function probe(connection: ProbedConnection, address: BrokerAddress): Promise<Error | null> {
+  const request = connection.send(ApiVersions.protocol({ version: 0 })());
+  try {
+    await deadline(request, PROBE_MS);
+    markAnswered(address);
+    return null;
+  } catch (error) {
+    const why = isTimeout(error)
+      ? new Error(`no answer to ApiVersions within ${PROBE_MS} ms`)
+      : error as Error;
+    markSilent(address);
+    request.catch(() => {});
+    connection.rejectRequests(why);
+    return why;
+  }
 }
 
 let applied = false;
@@ -89,22 +126,8 @@ export function fixKafkajsReconnect(): void {
       throw unanswered(this, error as Error);
     }
     if (!isSilent(this.connectionPool)) return;
-    const probe = this.connectionPool.send(ApiVersions.protocol({ version: 0 })());
-    try {
-      await deadline(probe, PROBE_MS);
-    } catch (error) {
-      const failure = unanswered(
-        this,
-        isTimeout(error) ? new Error(`no answer to ApiVersions within ${PROBE_MS} ms`) : error as Error,
-      );
-      // kafkajs closes a connection only once its requests have settled (and a request's timeout cannot be
-      // made shorter than the client's): a probe left pending would hold the close, and the caller, for a whole
-      // request timeout.
-      (await this.connectionPool.getConnection()).rejectRequests(failure);
-      probe.catch(() => {});
-      throw failure;
-    }
-    markAnswered(this.connectionPool);
+    const failure = await probe(await this.connectionPool.getConnection(), this.connectionPool);
+    if (failure !== null) throw unanswered(this, failure);
   };
 }
 

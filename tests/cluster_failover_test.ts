@@ -158,6 +158,16 @@ Deno.test({
       await delay(15_000);
     }
 
+    // 5. A stalled database: the offsets table locked against writes for 10 s, so the sink's transactions wait.
+    // Its /metrics must show the lag that builds meanwhile (the faults above can pass between its watermark
+    // reads, 5 s apart: the agent publishes nothing while a leader is away, and catches up in a second or two).
+    recorder.event("database stalled (consumer_offsets locked 10 s)");
+    await db.sql.begin(async (tx) => {
+      await tx`lock table consumer_offsets in exclusive mode`;
+      await delay(10_000);
+    });
+    await delay(5_000);
+
     recorder.event("agent stopped (SIGTERM)");
     const stopped = await stopWithin(agent, 90_000, "agent");
     agent = null;

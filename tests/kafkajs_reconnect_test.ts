@@ -9,7 +9,28 @@ import { assertEquals } from "./_assert.ts";
 import { createKafka } from "../src/kafka.ts";
 import { createLogger } from "../src/log.ts";
 import { fixKafkajsReconnect, isSilent, markSilent, PROBE_MS } from "../src/_kafkajs_reconnect.ts";
+import { fixKafkajsSilentBroker } from "../src/check/_kafkajs_silent_broker.ts";
 import { PUBLISHER_REQUEST_TIMEOUT_MS } from "../src/check/publisher.ts";
+
+/** kafkajs's cluster of brokers, as far as the test looks into it. */
+interface KafkajsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findBroker(options: { nodeId: number }): Promise<unknown>;
+  readonly brokerPool: {
+    readonly brokers: Record<string, unknown>;
+    findConnectedBroker(): Promise<unknown>;
+  };
+}
+
+/** A kafkajs client's own cluster object (private to kafkajs: the one its producers and consumers use). */
+function kafkajsCluster(kafka: object): KafkajsCluster {
+  const create = Object.getOwnPropertySymbols(kafka).find((key) =>
+    key.description === "private:Kafka:createCluster"
+  );
+  return (kafka as Record<symbol, (options: object) => KafkajsCluster>)[create!]!({});
+}
 
 /** The innermost cause of a kafkajs error (its retrier wraps the last one). */
 function rootCause(error: unknown): Error {
@@ -20,11 +41,13 @@ function rootCause(error: unknown): Error {
 
 Deno.test({
   name: "a broker that timed out lately is probed before a new connection is used: a frozen one fails it " +
-    "within the probe, as a connection error, and a live one is used and its mark cleared",
+    "within the probe, as a connection error, and a live one is used and its mark cleared; metadata is then " +
+    "read from a broker that answers",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
   fixKafkajsReconnect();
+  fixKafkajsSilentBroker();
   const cluster = await startPrivateCluster(3);
   const topic = `reconnect-${Date.now().toString(36)}`;
   const addresses = cluster.brokers.split(",");
@@ -46,6 +69,7 @@ Deno.test({
       { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS, retries: 0 },
     ).producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
   let frozen = -1;
+  let connected: KafkajsCluster | null = null;
   try {
     // Partition p led by node p + 1, on every node.
     await createLaidOutTopic(
@@ -56,6 +80,18 @@ Deno.test({
     );
     const leaders = await partitionLeaders(clusterKafka(cluster.brokers), topic);
     const [live, silent] = [leaders.get(1)!, leaders.get(0)!];
+
+    // A client connected to every node before the freeze (the agent's client is, when a broker hangs).
+    connected = kafkajsCluster(
+      createKafka(
+        { clientId: "reconnect-test", brokers: addresses, topic, tls: null, sasl: null },
+        createLogger({ format: "json", write: () => {} }),
+        { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS },
+      ),
+    );
+    await connected.connect();
+    await connected.refreshMetadata();
+    for (const node of cluster.nodes) await connected.findBroker({ nodeId: node });
 
     // A live broker marked silent answers the probe: the send goes through, and the mark is cleared.
     markSilent(addressOf(live));
@@ -89,8 +125,19 @@ Deno.test({
       `the send to the frozen leader failed after ${elapsed} ms, not within the ${PROBE_MS} ms probe`,
     );
     assertEquals(isSilent(addressOf(frozen)), true, "the frozen broker stays marked");
+
+    // While a broker has timed out lately, the client connected before the freeze reads metadata from a broker
+    // that answers, not from the frozen one (kafkajs alone picks any connected broker: the frozen one a third
+    // of the time).
+    const frozenBroker = connected.brokerPool.brokers[String(frozen)];
+    let askedFrozen = 0;
+    for (let read = 0; read < 20; read++) {
+      if (await connected.brokerPool.findConnectedBroker() === frozenBroker) askedFrozen++;
+    }
+    assertEquals(askedFrozen, 0, "metadata reads sent to the frozen broker, of 20");
   } finally {
     if (frozen > 0) await cluster.freezeNode(frozen, false).catch(() => {});
+    await connected?.disconnect().catch(() => {});
     await cluster.destroy();
   }
 });

@@ -20,6 +20,13 @@
  * timeout (../_kafkajs_reconnect.ts). A send still waits out one request timeout on a hung broker, so the
  * agent's is short (./publisher.ts).
  *
+ * And while a broker has timed out lately, the metadata is read from a broker that answers. kafkajs reads it
+ * from any connected one, and when a freeze makes several requests time out together (a healthy leader's
+ * too, waiting for the frozen follower), the first timeout's retry would often ask the frozen broker, not yet
+ * dropped, and wait out another request timeout (seen as a 22 s gap in the failover test). Each connected
+ * broker is asked for its API versions on a connection of its own (its produce connection may be waiting on
+ * a request), and the first to answer is read from.
+ *
  * Applied in every isolate that publishes (kafkajs's modules are per isolate and shared by its clients).
  *
  * @module
@@ -29,12 +36,16 @@ import Broker from "kafkajs/src/broker/index.js";
 // @ts-types="../_kafkajs_broker_pool.d.ts"
 import BrokerPool from "kafkajs/src/cluster/brokerPool.js";
 import {
+  anySilent,
   fixKafkajsReconnect,
   isRequestTimeout,
   isSilent,
   markAnswered,
   markSilent,
+  probe,
+  PROBE_MS,
 } from "../_kafkajs_reconnect.ts";
+import { deadline } from "../async.ts";
 
 /** The pool each broker was last handed out by: where a silent one is dropped from. */
 const poolOf = new WeakMap<Broker, BrokerPool>();
@@ -50,6 +61,12 @@ export function fixKafkajsSilentBroker(): void {
     const broker = await findBroker.call(this, options);
     poolOf.set(broker, this);
     return broker;
+  };
+  const findConnectedBroker = BrokerPool.prototype.findConnectedBroker;
+  BrokerPool.prototype.findConnectedBroker = async function (this: BrokerPool) {
+    const connected = Object.values(this.brokers).filter((broker) => broker.isConnected());
+    if (connected.length < 2 || !anySilent()) return await findConnectedBroker.call(this);
+    return await Promise.any(connected.map(answering)).catch(() => findConnectedBroker.call(this));
   };
   for (const request of ["produce", "metadata"] as const) {
     const send = Broker.prototype[request] as (this: Broker, ...args: unknown[]) => Promise<unknown>;
@@ -76,4 +93,15 @@ function dropSilentBroker(broker: Broker): void {
   const { host, port } = broker.connectionPool;
   pool.removeBroker({ host, port });
   broker.disconnect().catch(() => {});
+}
+
+/**
+ * `broker`, once it answers a probe on its spare connection (a producer never fetches, so its fetch connection
+ * is free); rejects when it does not answer within the probe's time.
+ */
+async function answering(broker: Broker): Promise<Broker> {
+  const spare = await deadline(broker.connectionPool.getConnection(1), PROBE_MS);
+  const failure = await probe(spare, broker.connectionPool);
+  if (failure !== null) throw failure;
+  return broker;
 }
