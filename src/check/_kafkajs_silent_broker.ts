@@ -24,8 +24,9 @@
  * from any connected one, and when a freeze makes several requests time out together (a healthy leader's
  * too, waiting for the frozen follower), the first timeout's retry would often ask the frozen broker, not yet
  * dropped, and wait out another request timeout (seen as a 22 s gap in the failover test). Each connected
- * broker is asked for its API versions on a connection of its own (its produce connection may be waiting on
- * a request), and the first to answer is read from.
+ * broker is asked for its API versions, and the first to answer is read from. Metadata requests, and these
+ * probes, go on the connection kafkajs keeps for fetches, which a producer never uses: on the other, they
+ * would wait behind a produce, which a healthy leader holds while it waits for its in-sync replicas.
  *
  * Applied in every isolate that publishes (kafkajs's modules are per isolate and shared by its clients).
  *
@@ -35,6 +36,8 @@
 import Broker from "kafkajs/src/broker/index.js";
 // @ts-types="../_kafkajs_broker_pool.d.ts"
 import BrokerPool from "kafkajs/src/cluster/brokerPool.js";
+// @ts-types="../_kafkajs_connection_pool.d.ts"
+import ConnectionPool from "kafkajs/src/network/connectionPool.js";
 import {
   anySilent,
   fixKafkajsReconnect,
@@ -46,6 +49,16 @@ import {
   PROBE_MS,
 } from "../_kafkajs_reconnect.ts";
 import { deadline } from "../async.ts";
+
+/**
+ * The connection of a broker that kafkajs uses only for fetches, which a producer never sends: metadata goes
+ * there, and probes. On the other, a request waits for the ones before it (Kafka answers a connection's
+ * requests one at a time, in order), and a produce may wait long for its in-sync replicas: seen holding a
+ * metadata read for 15 s, until the frozen follower woke.
+ */
+const SPARE_CONNECTION = 1;
+/** Kafka's Metadata request. */
+const METADATA_API_KEY = 3;
 
 /** The pool each broker was last handed out by: where a silent one is dropped from. */
 const poolOf = new WeakMap<Broker, BrokerPool>();
@@ -61,6 +74,11 @@ export function fixKafkajsSilentBroker(): void {
     const broker = await findBroker.call(this, options);
     poolOf.set(broker, this);
     return broker;
+  };
+  const connectionFor = ConnectionPool.prototype.getConnectionByRequest;
+  ConnectionPool.prototype.getConnectionByRequest = function (this: ConnectionPool, protocolRequest) {
+    if (protocolRequest.request.apiKey === METADATA_API_KEY) return this.getConnection(SPARE_CONNECTION);
+    return connectionFor.call(this, protocolRequest);
   };
   const findConnectedBroker = BrokerPool.prototype.findConnectedBroker;
   BrokerPool.prototype.findConnectedBroker = async function (this: BrokerPool) {
@@ -95,12 +113,9 @@ function dropSilentBroker(broker: Broker): void {
   broker.disconnect().catch(() => {});
 }
 
-/**
- * `broker`, once it answers a probe on its spare connection (a producer never fetches, so its fetch connection
- * is free); rejects when it does not answer within the probe's time.
- */
+/** `broker`, once it answers a probe on its spare connection; rejects when it does not answer in time. */
 async function answering(broker: Broker): Promise<Broker> {
-  const spare = await deadline(broker.connectionPool.getConnection(1), PROBE_MS);
+  const spare = await deadline(broker.connectionPool.getConnection(SPARE_CONNECTION), PROBE_MS);
   const failure = await probe(spare, broker.connectionPool);
   if (failure !== null) throw failure;
   return broker;
