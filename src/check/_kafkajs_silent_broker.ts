@@ -23,8 +23,8 @@
  * And while a broker has timed out lately, the metadata is read from a broker that answers. kafkajs reads it
  * from any connected one, and when a freeze makes several requests time out together (a healthy leader's
  * too, waiting for the frozen follower), the first timeout's retry would often ask the frozen broker, not yet
- * dropped, and wait out another request timeout (seen as a 22 s gap in the failover test). Each connected
- * broker is asked for its API versions, and the first to answer is read from. Metadata requests, and these
+ * dropped, and wait out another request timeout (seen as a 22 s gap in the failover test). Each known broker
+ * is asked for its API versions, and the first to answer is read from. Metadata requests, and these
  * probes, go on the connection kafkajs keeps for fetches, which a producer never uses: on the other, they
  * would wait behind a produce, which a healthy leader holds while it waits for its in-sync replicas.
  *
@@ -82,9 +82,13 @@ export function fixKafkajsSilentBroker(): void {
   };
   const findConnectedBroker = BrokerPool.prototype.findConnectedBroker;
   BrokerPool.prototype.findConnectedBroker = async function (this: BrokerPool) {
-    const connected = Object.values(this.brokers).filter((broker) => broker.isConnected());
-    if (connected.length < 2 || !anySilent()) return await findConnectedBroker.call(this);
-    return await Promise.any(connected.map(answering)).catch(() => findConnectedBroker.call(this));
+    const known = Object.entries(this.brokers);
+    if (known.length < 2 || !anySilent()) return await findConnectedBroker.call(this);
+    // Every known broker, not only the connected ones: after a restart the agent may be connected to no other
+    // broker than the frozen one (seen in the failover test).
+    const first = await Promise.any(known.map(([nodeId, broker]) => answering(broker).then(() => nodeId)))
+      .catch(() => null);
+    return first === null ? await findConnectedBroker.call(this) : await this.findBroker({ nodeId: first });
   };
   for (const request of ["produce", "metadata"] as const) {
     const send = Broker.prototype[request] as (this: Broker, ...args: unknown[]) => Promise<unknown>;
