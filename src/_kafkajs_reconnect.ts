@@ -88,20 +88,25 @@ export interface ProbedConnection {
 /**
  * Asks the broker at `address` for its API versions on `connection` (version 0: every broker answers it, and it
  * needs no authentication) and marks the address by what comes of it. Resolves to null when it answers within
- * {@linkcode PROBE_MS}, else to the reason it did not; an unanswered probe is failed at once, with every other
- * request in flight on `connection`, since kafkajs closes a connection only once its requests have settled
- * (and a request's timeout cannot be made shorter than the client's).
+ * {@linkcode PROBE_MS}, else to the connection error that says it did not. An unanswered probe is failed at
+ * once, and every other request in flight on `connection` with it, as a connection error (what kafkajs and the
+ * sink's fixes handle as a broker out of reach), since kafkajs closes a connection only once its requests have
+ * settled (and a request's timeout cannot be made shorter than the client's).
  */
-export async function probe(connection: ProbedConnection, address: BrokerAddress): Promise<Error | null> {
+export async function probe(
+  connection: ProbedConnection,
+  address: BrokerAddress,
+): Promise<KafkaJSConnectionError | null> {
   const request = connection.send(ApiVersions.protocol({ version: 0 })());
   try {
     await deadline(request, PROBE_MS);
     markAnswered(address);
     return null;
   } catch (error) {
-    const why = isTimeout(error)
-      ? new Error(`no answer to ApiVersions within ${PROBE_MS} ms`)
-      : error as Error;
+    const why = unanswered(
+      address,
+      isTimeout(error) ? `no answer to ApiVersions within ${PROBE_MS} ms` : (error as Error).message,
+    );
     markSilent(address);
     request.catch(() => {});
     connection.rejectRequests(why);
@@ -123,19 +128,18 @@ export function fixKafkajsReconnect(): void {
       if (!isRequestTimeout(error)) throw error;
       markSilent(this.connectionPool);
       // kafkajs closes the connection itself (BrokerPool.connectBroker) after a connection error.
-      throw unanswered(this, error as Error);
+      throw unanswered(this.connectionPool, (error as Error).message);
     }
     if (!isSilent(this.connectionPool)) return;
     const failure = await probe(await this.connectionPool.getConnection(), this.connectionPool);
-    if (failure !== null) throw unanswered(this, failure);
+    if (failure !== null) throw failure;
   };
 }
 
-/** The connection error a connection to a broker that does not answer fails with. */
-function unanswered(broker: Broker, cause: Error): KafkaJSConnectionError {
-  const { host, port } = broker.connectionPool;
+/** The connection error of a broker at `address` that was connected to but did not answer. */
+function unanswered({ host, port }: BrokerAddress, why: string): KafkaJSConnectionError {
   return new KafkaJSConnectionError(
-    `Connected to ${host}:${port}, but the broker did not answer (${cause.message})`,
+    `Connected to ${host}:${port}, but the broker did not answer (${why})`,
     { broker: `${host}:${port}`, code: "ETIMEDOUT" },
   );
 }

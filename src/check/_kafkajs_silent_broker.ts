@@ -24,9 +24,9 @@
  * from any connected one, and when a freeze makes several requests time out together (a healthy leader's
  * too, waiting for the frozen follower), the first timeout's retry would often ask the frozen broker, not yet
  * dropped, and wait out another request timeout (seen as a 22 s gap in the failover test). Each known broker
- * is asked for its API versions, and the first to answer is read from. Metadata requests, and these
- * probes, go on the connection kafkajs keeps for fetches, which a producer never uses: on the other, they
- * would wait behind a produce, which a healthy leader holds while it waits for its in-sync replicas.
+ * is asked for its API versions, and the first to answer is read from. Meanwhile metadata requests, and
+ * these probes, go on the connection kafkajs keeps for fetches, which a producer never uses: on the other,
+ * they would wait behind a produce, which a healthy leader holds while it waits for its in-sync replicas.
  *
  * Applied in every isolate that publishes (kafkajs's modules are per isolate and shared by its clients).
  *
@@ -51,10 +51,11 @@ import {
 import { deadline } from "../async.ts";
 
 /**
- * The connection of a broker that kafkajs uses only for fetches, which a producer never sends: metadata goes
- * there, and probes. On the other, a request waits for the ones before it (Kafka answers a connection's
- * requests one at a time, in order), and a produce may wait long for its in-sync replicas: seen holding a
- * metadata read for 15 s, until the frozen follower woke.
+ * The connection of a broker that kafkajs uses only for fetches, which a producer never sends: while a broker
+ * has timed out lately, metadata goes there, and probes. On the other, a request waits for the ones before it
+ * (Kafka answers a connection's requests one at a time, in order), and a produce may wait long for its
+ * in-sync replicas: seen holding a metadata read for 15 s, until the frozen follower woke. Only then: it is a
+ * second connection to each broker, which a broker at its connection limit may refuse.
  */
 const SPARE_CONNECTION = 1;
 /** Kafka's Metadata request. */
@@ -77,7 +78,9 @@ export function fixKafkajsSilentBroker(): void {
   };
   const connectionFor = ConnectionPool.prototype.getConnectionByRequest;
   ConnectionPool.prototype.getConnectionByRequest = function (this: ConnectionPool, protocolRequest) {
-    if (protocolRequest.request.apiKey === METADATA_API_KEY) return this.getConnection(SPARE_CONNECTION);
+    if (protocolRequest.request.apiKey === METADATA_API_KEY && anySilent()) {
+      return this.getConnection(SPARE_CONNECTION);
+    }
     return connectionFor.call(this, protocolRequest);
   };
   const findConnectedBroker = BrokerPool.prototype.findConnectedBroker;
