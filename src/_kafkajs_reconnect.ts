@@ -12,9 +12,9 @@
  * on four partitions until its stall detector replaced the consumer, 21 s in.
  *
  * The fix: a connection to an address that left a request unanswered in the last minute first asks for the
- * broker's API versions ({@linkcode probe}), and waits {@linkcode PROBE_MS} for them. A broker that answers is used as before (a
- * leader that was only slow, waiting for a frozen follower to leave its in-sync replicas, or a broker back
- * from a pause), and its mark is cleared. One that does not fails the connection with a connection error,
+ * broker's API versions ({@linkcode probe}), and waits {@linkcode PROBE_MS} for them. A broker that answers
+ * is used as before (a leader that was only slow, waiting for a frozen follower to leave its in-sync
+ * replicas, or a broker back from a pause), and its mark is cleared. One that does not fails the connection with a connection error,
  * which kafkajs answers by refreshing its metadata before it tries again, so each try costs the probe, not a
  * request timeout. And a connection whose own handshake (ApiVersions on a client's first connection, or SASL)
  * goes unanswered fails as a connection error too, not as a request timeout, which kafkajs would retry against
