@@ -122,8 +122,21 @@ function dropSilentBroker(broker: Broker): void {
 
 /** `broker`, once it answers a probe on its spare connection; rejects when it does not answer in time. */
 async function answering(broker: Broker): Promise<Broker> {
+  const connectedHere = !broker.isConnected();
+  if (connectedHere) {
+    // Connected as kafkajs connects a broker first: kafkajs takes a broker with any open connection for a
+    // connected one, and a broker it never connected cannot send ("Broker not connected").
+    const connecting = broker.connect();
+    try {
+      await deadline(connecting, PROBE_MS);
+    } catch (error) {
+      connecting.then(() => broker.disconnect(), () => broker.disconnect()).catch(() => {});
+      throw error;
+    }
+  }
   const spare = await deadline(broker.connectionPool.getConnection(SPARE_CONNECTION), PROBE_MS);
   const failure = await probe(spare, broker.connectionPool);
-  if (failure !== null) throw failure;
-  return broker;
+  if (failure === null) return broker;
+  if (connectedHere) broker.disconnect().catch(() => {});
+  throw failure;
 }
