@@ -11,13 +11,13 @@
  * accepted by its kernel, so connecting again fails only when the first request's answer times out, which
  * kafkajs retries as if the broker were merely slow (its default: 6 tries of 5 s).
  *
- * The fix: a broker whose produce or metadata request timed out is dropped from its client's pool (as kafkajs
- * does for a closed connection) and its connection closed, so the retry reads fresh metadata from another
- * broker and sends to the partitions' new leaders once the cluster has moved them. Only while the pool keeps
- * another broker that has not timed out itself lately: a healthy leader may time out too while it waits for a
- * frozen follower to leave the in-sync replicas, and a pool left with only silent brokers would ask them
- * forever. Connecting to it again while it stays silent costs a short probe, not a request
- * timeout (../_kafkajs_reconnect.ts). A send still waits out one request timeout on a hung broker, so the
+ * The fix: a broker whose produce or metadata request timed out, and which does not answer a probe either
+ * (a healthy leader times out too while it waits for a frozen follower to leave the in-sync replicas), is
+ * dropped from its client's pool (as kafkajs does for a closed connection) and its connection closed, so the
+ * retry reads fresh metadata from another broker and sends to the partitions' new leaders once the cluster has
+ * moved them. Only while the pool keeps another broker that has not timed out itself lately: a pool left with
+ * only silent brokers would ask them forever. Connecting to it again while it stays silent costs a short
+ * probe, not a request timeout (../_kafkajs_reconnect.ts). A send still waits out one request timeout on a hung broker, so the
  * agent's is short (./publisher.ts).
  *
  * And while a broker has timed out lately, the metadata is read from a broker that answers. kafkajs reads it
@@ -101,16 +101,22 @@ export function fixKafkajsSilentBroker(): void {
         markAnswered(this.connectionPool);
         return answer;
       } catch (error) {
-        if (isRequestTimeout(error)) dropSilentBroker(this);
+        if (isRequestTimeout(error)) await dropIfSilent(this);
         throw error;
       }
     };
   }
 }
 
-/** Drops `broker` from the pool that handed it out, when the pool keeps one that has not timed out lately. */
-function dropSilentBroker(broker: Broker): void {
+/**
+ * Drops `broker`, whose request timed out, from the pool that handed it out, unless it answers a probe (a
+ * healthy leader times out too while it waits for a frozen follower to leave its in-sync replicas: dropped,
+ * it left the pool to the frozen broker alone, seen in the failover test), or the pool keeps no other broker
+ * that has not timed out lately.
+ */
+async function dropIfSilent(broker: Broker): Promise<void> {
   markSilent(broker.connectionPool);
+  if (await answering(broker).then(() => true, () => false)) return;
   const pool = poolOf.get(broker);
   if (pool === undefined) return;
   const known = Object.values(pool.brokers);
