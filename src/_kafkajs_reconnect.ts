@@ -88,7 +88,7 @@ export interface ProbedConnection {
 /**
  * Asks the broker at `address` for its API versions on `connection` (version 0: every broker answers it, and it
  * needs no authentication) and marks the address by what comes of it. Resolves to null when it answers within
- * {@linkcode PROBE_MS}, else to the connection error that says it did not. An unanswered probe is failed at
+ * `withinMs` (default {@linkcode PROBE_MS}), else to the connection error that says it did not. An unanswered probe is failed at
  * once, and every other request in flight on `connection` with it, as a connection error (what kafkajs and the
  * sink's fixes handle as a broker out of reach), since kafkajs closes a connection only once its requests have
  * settled (and a request's timeout cannot be made shorter than the client's).
@@ -96,16 +96,17 @@ export interface ProbedConnection {
 export async function probe(
   connection: ProbedConnection,
   address: BrokerAddress,
+  withinMs = PROBE_MS,
 ): Promise<KafkaJSConnectionError | null> {
   const request = connection.send(ApiVersions.protocol({ version: 0 })());
   try {
-    await deadline(request, PROBE_MS);
+    await deadline(request, withinMs);
     markAnswered(address);
     return null;
   } catch (error) {
     const why = unanswered(
       address,
-      isTimeout(error) ? `no answer to ApiVersions within ${PROBE_MS} ms` : (error as Error).message,
+      isTimeout(error) ? `no answer to ApiVersions within ${withinMs} ms` : (error as Error).message,
     );
     markSilent(address);
     request.catch(() => {});

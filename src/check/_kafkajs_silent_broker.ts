@@ -61,6 +61,13 @@ const SPARE_CONNECTION = 1;
 /** Kafka's Metadata request. */
 const METADATA_API_KEY = 3;
 
+/**
+ * How long a broker whose request timed out has to answer a probe before it is dropped: a live one answers in
+ * milliseconds, and the send's retry waits for the verdict. One that is only too loaded to answer in time is
+ * dropped, as it was before the probe.
+ */
+const DROP_PROBE_MS = 1_000;
+
 /** The pool each broker was last handed out by: where a silent one is dropped from. */
 const poolOf = new WeakMap<Broker, BrokerPool>();
 let applied = false;
@@ -116,7 +123,7 @@ export function fixKafkajsSilentBroker(): void {
  */
 async function dropIfSilent(broker: Broker): Promise<void> {
   markSilent(broker.connectionPool);
-  if (await answering(broker).then(() => true, () => false)) return;
+  if (await answering(broker, DROP_PROBE_MS).then(() => true, () => false)) return;
   const pool = poolOf.get(broker);
   if (pool === undefined) return;
   const known = Object.values(pool.brokers);
@@ -127,7 +134,7 @@ async function dropIfSilent(broker: Broker): Promise<void> {
 }
 
 /** `broker`, once it answers a probe on its spare connection; rejects when it does not answer in time. */
-async function answering(broker: Broker): Promise<Broker> {
+async function answering(broker: Broker, withinMs = PROBE_MS): Promise<Broker> {
   const connectedHere = !broker.isConnected();
   if (connectedHere) {
     // Connected as kafkajs connects a broker first: kafkajs takes a broker with any open connection for a
@@ -141,7 +148,7 @@ async function answering(broker: Broker): Promise<Broker> {
     }
   }
   const spare = await deadline(broker.connectionPool.getConnection(SPARE_CONNECTION), PROBE_MS);
-  const failure = await probe(spare, broker.connectionPool);
+  const failure = await probe(spare, broker.connectionPool, withinMs);
   if (failure === null) return broker;
   if (connectedHere) broker.disconnect().catch(() => {});
   throw failure;
