@@ -49,6 +49,8 @@ import {
   PROBE_MS,
 } from "../_kafkajs_reconnect.ts";
 import { deadline } from "../async.ts";
+// @ts-types="../_kafkajs_errors.d.ts"
+import { KafkaJSConnectionError } from "kafkajs/src/errors.js";
 
 /**
  * The connection of a broker that kafkajs uses only for fetches, which a producer never sends: while a broker
@@ -130,6 +132,14 @@ async function dropIfSilent(broker: Broker): Promise<void> {
   if (!known.includes(broker) || known.every((other) => isSilent(other.connectionPool))) return;
   const { host, port } = broker.connectionPool;
   pool.removeBroker({ host, port });
+  // A retry may have sent it another request while the probe ran: failed now, as a connection error (which
+  // kafkajs answers by reading the metadata anew), not after another request timeout. kafkajs closes a
+  // connection only once its requests have settled.
+  const gone = new KafkaJSConnectionError(`Dropped ${host}:${port}: it did not answer`, {
+    broker: `${host}:${port}`,
+    code: "ETIMEDOUT",
+  });
+  broker.connectionPool.map((connection) => connection.rejectRequests(gone));
   broker.disconnect().catch(() => {});
 }
 
