@@ -14,9 +14,9 @@
  * The fix: a connection to an address that left a request unanswered in the last minute first asks for the
  * broker's API versions ({@linkcode probe}), and waits {@linkcode PROBE_MS} for them. A broker that answers
  * is used as before (a leader that was only slow, waiting for a frozen follower to leave its in-sync
- * replicas, or a broker back from a pause), and its mark is cleared. One that does not fails the connection with a connection error,
- * which kafkajs answers by refreshing its metadata before it tries again, so each try costs the probe, not a
- * request timeout. And a connection whose own handshake (ApiVersions on a client's first connection, or SASL)
+ * replicas, or a broker back from a pause), and its mark is cleared. One that does not fails the connection
+ * with a connection error, which kafkajs answers by refreshing its metadata before it tries again, so each try
+ * costs the probe, not a request timeout. And a connection whose own handshake (ApiVersions on a client's first connection, or SASL)
  * goes unanswered fails as a connection error too, not as a request timeout, which kafkajs would retry against
  * the same broker as if it were merely slow.
  *
@@ -88,10 +88,10 @@ export interface ProbedConnection {
 /**
  * Asks the broker at `address` for its API versions on `connection` (version 0: every broker answers it, and it
  * needs no authentication) and marks the address by what comes of it. Resolves to null when it answers within
- * `withinMs` (default {@linkcode PROBE_MS}), else to the connection error that says it did not. An unanswered probe is failed at
- * once, and every other request in flight on `connection` with it, as a connection error (what kafkajs and the
- * sink's fixes handle as a broker out of reach), since kafkajs closes a connection only once its requests have
- * settled (and a request's timeout cannot be made shorter than the client's).
+ * `withinMs` (default {@linkcode PROBE_MS}), else to the connection error that says it did not. An unanswered
+ * probe is failed at once, and every other request in flight on `connection` with it, as a connection error
+ * (what kafkajs and the sink's fixes handle as a broker out of reach), since kafkajs closes a connection only
+ * once its requests have settled (and a request's timeout cannot be made shorter than the client's).
  */
 export async function probe(
   connection: ProbedConnection,
@@ -137,8 +137,11 @@ export function fixKafkajsReconnect(): void {
   };
 }
 
-/** The connection error of a broker at `address` that was connected to but did not answer. */
-function unanswered({ host, port }: BrokerAddress, why: string): KafkaJSConnectionError {
+/**
+ * The connection error of a broker at `address` that was connected to but did not answer: what kafkajs, and
+ * the sink's fixes, handle as a broker out of reach.
+ */
+export function unanswered({ host, port }: BrokerAddress, why: string): KafkaJSConnectionError {
   return new KafkaJSConnectionError(
     `Connected to ${host}:${port}, but the broker did not answer (${why})`,
     { broker: `${host}:${port}`, code: "ETIMEDOUT" },

@@ -119,33 +119,28 @@ Deno.test("a join that fails while the coordinator loads the group or moves is t
   assertEquals(attempts, 4);
 });
 
+/** A join that fails every time, with `error(attempt)`, and counts its attempts. */
+function failingJoin(error: (attempt: number) => Error): { attempts: number; join(): Promise<void> } {
+  const counted = { attempts: 0, join: () => Promise.reject(error(++counted.attempts)) };
+  return counted;
+}
+
 Deno.test("a join that fails for another reason is not tried again: the error is thrown at once", async () => {
-  let attempts = 0;
   const refused = kafkaError("The group member's supported protocols are incompatible", {
     type: "INCONSISTENT_GROUP_PROTOCOL",
   });
-  const thrown = await joinWhileCoordinatorMoves(
-    () => {
-      attempts++;
-      return Promise.reject(refused);
-    },
-    5_000,
-    10,
-  ).catch((error) => error);
-  assertEquals([thrown, attempts], [refused, 1]);
+  const failing = failingJoin(() => refused);
+  const thrown = await joinWhileCoordinatorMoves(failing.join, 5_000, 10).catch((error) => error);
+  assertEquals([thrown, failing.attempts], [refused, 1]);
 });
 
 Deno.test("a coordinator that stays unavailable: the join gives up when the time is up, with the last error", async () => {
-  let attempts = 0;
+  const failing = failingJoin((attempt) =>
+    kafkaError(`attempt ${attempt}`, { type: "GROUP_LOAD_IN_PROGRESS" })
+  );
   const started = Date.now();
-  const thrown = await joinWhileCoordinatorMoves(
-    () => {
-      attempts++;
-      return Promise.reject(kafkaError(`attempt ${attempts}`, { type: "GROUP_LOAD_IN_PROGRESS" }));
-    },
-    200,
-    50,
-  ).catch((error) => error as Error);
+  const thrown = await joinWhileCoordinatorMoves(failing.join, 200, 50).catch((error) => error as Error);
+  const { attempts } = failing;
   assertEquals((thrown as Error).message, `attempt ${attempts}`);
   assertEquals(attempts >= 2 && attempts <= 5, true, `${attempts} attempts in 200 ms with 50 ms pauses`);
   assertEquals(Date.now() - started < 5_000, true, "gave up long after its time");
@@ -167,16 +162,10 @@ Deno.test("a join retried while the coordinator moves: a wrapped cause counts, a
   );
   assertEquals(attempts, 2);
 
-  let tries = 0;
   const loading = kafkaError("The coordinator is loading", { type: "GROUP_LOAD_IN_PROGRESS" });
-  const thrown = await joinWhileCoordinatorMoves(
-    () => {
-      tries++;
-      return Promise.reject(loading);
-    },
-    5_000,
-    10,
-    () => false,
-  ).catch((error) => error);
-  assertEquals([thrown, tries], [loading, 1]);
+  const failing = failingJoin(() => loading);
+  const thrown = await joinWhileCoordinatorMoves(failing.join, 5_000, 10, () => false).catch((error) =>
+    error
+  );
+  assertEquals([thrown, failing.attempts], [loading, 1]);
 });

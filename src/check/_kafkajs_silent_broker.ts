@@ -17,8 +17,8 @@
  * retry reads fresh metadata from another broker and sends to the partitions' new leaders once the cluster has
  * moved them. Only while the pool keeps another broker that has not timed out itself lately: a pool left with
  * only silent brokers would ask them forever. Connecting to it again while it stays silent costs a short
- * probe, not a request timeout (../_kafkajs_reconnect.ts). A send still waits out one request timeout on a hung broker, so the
- * agent's is short (./publisher.ts).
+ * probe, not a request timeout (../_kafkajs_reconnect.ts). A send still waits out one request timeout on a
+ * hung broker, so the agent's is short (./publisher.ts).
  *
  * And while a broker has timed out lately, the metadata is read from a broker that answers. kafkajs reads it
  * from any connected one, and when a freeze makes several requests time out together (a healthy leader's
@@ -47,10 +47,9 @@ import {
   markSilent,
   probe,
   PROBE_MS,
+  unanswered,
 } from "../_kafkajs_reconnect.ts";
 import { deadline } from "../async.ts";
-// @ts-types="../_kafkajs_errors.d.ts"
-import { KafkaJSConnectionError } from "kafkajs/src/errors.js";
 
 /**
  * The connection of a broker that kafkajs uses only for fetches, which a producer never sends: while a broker
@@ -135,10 +134,7 @@ async function dropIfSilent(broker: Broker): Promise<void> {
   // A retry may have sent it another request while the probe ran: failed now, as a connection error (which
   // kafkajs answers by reading the metadata anew), not after another request timeout. kafkajs closes a
   // connection only once its requests have settled.
-  const gone = new KafkaJSConnectionError(`Dropped ${host}:${port}: it did not answer`, {
-    broker: `${host}:${port}`,
-    code: "ETIMEDOUT",
-  });
+  const gone = unanswered(broker.connectionPool, "dropped: a probe went unanswered too");
   broker.connectionPool.map((connection) => connection.rejectRequests(gone));
   broker.disconnect().catch(() => {});
 }
