@@ -10,6 +10,8 @@ declare class Broker {
      * a producer's is free).
      */
     getConnection(index?: 0 | 1): Promise<ProbedConnection>;
+    /** The broker's two connections, connected or not (indexes as for `getConnection`). */
+    readonly pool: readonly ProbedConnection[];
     /** Calls `callback` with each of the broker's connections, connected or not. */
     map<T>(callback: (connection: ProbedConnection) => T): T[];
   };

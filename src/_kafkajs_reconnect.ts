@@ -16,9 +16,13 @@
  * is used as before (a leader that was only slow, waiting for a frozen follower to leave its in-sync
  * replicas, or a broker back from a pause), and its mark is cleared. One that does not fails the connection
  * with a connection error, which kafkajs answers by refreshing its metadata before it tries again, so each try
- * costs the probe, not a request timeout. And a connection whose own handshake (ApiVersions on a client's first connection, or SASL)
- * goes unanswered fails as a connection error too, not as a request timeout, which kafkajs would retry against
- * the same broker as if it were merely slow.
+ * costs the probe, not a request timeout. The probe sits in the connection's own `connect`, not the broker's:
+ * kafkajs also opens a closed connection again by itself, inside the next request on it (its connection
+ * pool's `getConnection`), so a request that found the broker connected just before a failed probe closed it
+ * went to the frozen process unprobed and waited out a whole request timeout: the likely path of a failure of
+ * tests/kafkajs_reconnect_test.ts seen once in CI, which that test now reproduces directly. And a broker whose own handshake (ApiVersions on a client's first
+ * connection, or SASL) goes unanswered fails as a connection error too, not as a request timeout, which
+ * kafkajs would retry against the same broker as if it were merely slow.
  *
  * Applied in every isolate that talks to Kafka through these fixes (kafkajs's modules are per isolate).
  *
@@ -26,6 +30,8 @@
  */
 // @ts-types="./_kafkajs_broker.d.ts"
 import Broker from "kafkajs/src/broker/index.js";
+// @ts-types="./_kafkajs_connection.d.ts"
+import Connection from "kafkajs/src/network/connection.js";
 // @ts-types="./_kafkajs_api_versions.d.ts"
 import * as ApiVersions from "kafkajs/src/protocol/requests/apiVersions/index.js";
 // @ts-types="./_kafkajs_errors.d.ts"
@@ -80,6 +86,9 @@ export function isRequestTimeout(error: unknown): boolean {
 
 /** A kafkajs connection, as far as a probe needs it. */
 export interface ProbedConnection {
+  isConnected(): boolean;
+  connect(): Promise<unknown>;
+  disconnect(): Promise<unknown>;
   send(request: { request: unknown; response: unknown }): Promise<unknown>;
   /** Fails every request in flight on the connection with `error`. */
   rejectRequests(error: Error): void;
@@ -90,8 +99,9 @@ export interface ProbedConnection {
  * needs no authentication) and marks the address by what comes of it. Resolves to null when it answers within
  * `withinMs` (default {@linkcode PROBE_MS}), else to the connection error that says it did not. An unanswered
  * probe is failed at once, and every other request in flight on `connection` with it, as a connection error
- * (what kafkajs and the sink's fixes handle as a broker out of reach), since kafkajs closes a connection only
- * once its requests have settled (and a request's timeout cannot be made shorter than the client's).
+ * (what kafkajs and the sink's fixes handle as a broker out of reach), and the connection is closed, in the
+ * same turn, so no request is queued behind them: kafkajs closes a connection only once its requests have
+ * settled (and a request's timeout cannot be made shorter than the client's).
  */
 export async function probe(
   connection: ProbedConnection,
@@ -111,7 +121,25 @@ export async function probe(
     markSilent(address);
     request.catch(() => {});
     connection.rejectRequests(why);
+    connection.disconnect().catch(() => {});
     return why;
+  }
+}
+
+/** Connections being opened by a caller that probes them itself, with a deadline of its own. */
+const probedByCaller = new WeakSet<ProbedConnection>();
+
+/**
+ * Connects `connection`, unless it is connected, without the probe a connection to a silent address makes:
+ * for a caller that probes it right after, with a deadline of its own.
+ */
+export async function connectUnprobed(connection: ProbedConnection): Promise<void> {
+  if (connection.isConnected()) return;
+  probedByCaller.add(connection);
+  try {
+    await connection.connect();
+  } finally {
+    probedByCaller.delete(connection);
   }
 }
 
@@ -121,19 +149,26 @@ let applied = false;
 export function fixKafkajsReconnect(): void {
   if (applied) return;
   applied = true;
-  const connect = Broker.prototype.connect;
+  const connectConnection = Connection.prototype.connect;
+  Connection.prototype.connect = async function (this: Connection) {
+    if (this.isConnected() || probedByCaller.has(this) || !isSilent(this)) {
+      return await connectConnection.call(this);
+    }
+    await connectConnection.call(this);
+    const failure = await probe(this, this);
+    if (failure !== null) throw failure;
+    return true;
+  };
+  const connectBroker = Broker.prototype.connect;
   Broker.prototype.connect = async function (this: Broker) {
     try {
-      await connect.call(this);
+      await connectBroker.call(this);
     } catch (error) {
       if (!isRequestTimeout(error)) throw error;
       markSilent(this.connectionPool);
       // kafkajs closes the connection itself (BrokerPool.connectBroker) after a connection error.
       throw unanswered(this.connectionPool, (error as Error).message);
     }
-    if (!isSilent(this.connectionPool)) return;
-    const failure = await probe(await this.connectionPool.getConnection(), this.connectionPool);
-    if (failure !== null) throw failure;
   };
 }
 

@@ -40,6 +40,7 @@ import BrokerPool from "kafkajs/src/cluster/brokerPool.js";
 import ConnectionPool from "kafkajs/src/network/connectionPool.js";
 import {
   anySilent,
+  connectUnprobed,
   fixKafkajsReconnect,
   isRequestTimeout,
   isSilent,
@@ -153,7 +154,10 @@ async function answering(broker: Broker, withinMs = PROBE_MS): Promise<Broker> {
       throw error;
     }
   }
-  const spare = await deadline(broker.connectionPool.getConnection(SPARE_CONNECTION), PROBE_MS);
+  // Opened without the probe a connection to a silent broker makes (../_kafkajs_reconnect.ts): probed here,
+  // within `withinMs`.
+  const spare = broker.connectionPool.pool[SPARE_CONNECTION]!;
+  await deadline(connectUnprobed(spare), PROBE_MS);
   const failure = await probe(spare, broker.connectionPool, withinMs);
   if (failure === null) return broker;
   if (connectedHere) broker.disconnect().catch(() => {});
