@@ -172,6 +172,26 @@ export function fixKafkajsReconnect(): void {
   };
 }
 
+/** A kafkajs broker, as far as {@linkcode abandon} needs it. */
+export interface AbandonedBroker {
+  readonly connectionPool: BrokerAddress & {
+    map<T>(callback: (connection: ProbedConnection) => T): T[];
+  };
+  disconnect(): Promise<unknown>;
+}
+
+/**
+ * Closes a broker that was dropped from its pool for silence, failing every request still in flight on it at
+ * once, as the connection error `why` (which kafkajs answers by reading the metadata anew), not after another
+ * request timeout: kafkajs closes a connection only once its requests have settled, and a retry may have sent
+ * it one while the drop was decided (seen in a full-suite run of the cluster failover test).
+ */
+export function abandon(broker: AbandonedBroker, why: string): void {
+  const gone = unanswered(broker.connectionPool, why);
+  broker.connectionPool.map((connection) => connection.rejectRequests(gone));
+  broker.disconnect().catch(() => {});
+}
+
 /**
  * The connection error of a broker at `address` that was connected to but did not answer: what kafkajs, and
  * the sink's fixes, handle as a broker out of reach.

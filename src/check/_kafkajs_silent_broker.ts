@@ -39,6 +39,7 @@ import BrokerPool from "kafkajs/src/cluster/brokerPool.js";
 // @ts-types="../_kafkajs_connection_pool.d.ts"
 import ConnectionPool from "kafkajs/src/network/connectionPool.js";
 import {
+  abandon,
   anySilent,
   connectUnprobed,
   fixKafkajsReconnect,
@@ -48,7 +49,6 @@ import {
   markSilent,
   probe,
   PROBE_MS,
-  unanswered,
 } from "../_kafkajs_reconnect.ts";
 import { deadline } from "../async.ts";
 
@@ -132,12 +132,8 @@ async function dropIfSilent(broker: Broker): Promise<void> {
   if (!known.includes(broker) || known.every((other) => isSilent(other.connectionPool))) return;
   const { host, port } = broker.connectionPool;
   pool.removeBroker({ host, port });
-  // A retry may have sent it another request while the probe ran: failed now, as a connection error (which
-  // kafkajs answers by reading the metadata anew), not after another request timeout. kafkajs closes a
-  // connection only once its requests have settled.
-  const gone = unanswered(broker.connectionPool, "dropped: a probe went unanswered too");
-  broker.connectionPool.map((connection) => connection.rejectRequests(gone));
-  broker.disconnect().catch(() => {});
+  // A retry may have sent it another request while the probe ran.
+  abandon(broker, "dropped: a probe went unanswered too");
 }
 
 /** `broker`, once it answers a probe on its spare connection; rejects when it does not answer in time. */

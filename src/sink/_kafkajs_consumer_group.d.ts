@@ -1,3 +1,5 @@
+import type { AbandonedBroker } from "../_kafkajs_reconnect.ts";
+
 /** The part of kafkajs 2.2.4's internal consumer group (`src/consumer/consumerGroup.js`) that ./_kafkajs_membership.ts and ./_kafkajs_lost_broker.ts patch. */
 export interface GroupCluster {
   connect(): Promise<void>;
@@ -11,10 +13,7 @@ export interface FetchCluster {
   getNodeIds(): number[];
   removeBroker(broker: { host: string; port: number }): void;
   readonly brokerPool: {
-    readonly brokers: Record<string, {
-      readonly connectionPool: { readonly host: string; readonly port: number };
-      disconnect(): Promise<void>;
-    }>;
+    readonly brokers: Record<string, AbandonedBroker>;
   };
   findGroupCoordinatorMetadata(options: { groupId: string }): Promise<{ coordinator: { nodeId: number } }>;
 }

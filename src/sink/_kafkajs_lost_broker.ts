@@ -38,7 +38,7 @@
 // @ts-types="./_kafkajs_consumer_group.d.ts"
 import ConsumerGroup from "kafkajs/src/consumer/consumerGroup.js";
 import { deadline, delay } from "../async.ts";
-import { fixKafkajsReconnect, markSilent } from "../_kafkajs_reconnect.ts";
+import { abandon, fixKafkajsReconnect, markSilent } from "../_kafkajs_reconnect.ts";
 
 /** How long a fetcher whose broker refuses connections waits before it tries (and refreshes metadata) again. */
 const REFUSED_PAUSE_MS = 1_000;
@@ -82,7 +82,8 @@ export function fixKafkajsLostBroker(): void {
       );
       markSilent(broker);
       this.cluster.removeBroker(broker);
-      silent?.disconnect().catch(() => {});
+      // Its other requests (metadata, a heartbeat to it as coordinator) fail now, not a request timeout later.
+      if (silent !== undefined) abandon(silent, "dropped: a fetch went unanswered");
       return;
     }
     await delay(REFUSED_PAUSE_MS);
