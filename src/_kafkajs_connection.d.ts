@@ -2,6 +2,13 @@
 declare class Connection {
   readonly host: string;
   readonly port: number;
+  /** The SASL settings, when the listener wants authentication. */
+  readonly sasl?: unknown;
+  /** The API versions kafkajs negotiated with the broker, once it has (null before). */
+  readonly versions: unknown;
+  isAuthenticated(): boolean;
+  /** Authenticates with SASL, once `versions` is set. */
+  authenticate(): Promise<void>;
   /** True while connected, and also while disconnecting (kafkajs's own notion). */
   isConnected(): boolean;
   connect(): Promise<boolean>;

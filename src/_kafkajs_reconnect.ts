@@ -86,7 +86,14 @@ export function isRequestTimeout(error: unknown): boolean {
 
 /** A kafkajs connection, as far as a probe needs it. */
 export interface ProbedConnection {
+  /** The SASL settings, when the listener wants authentication. */
+  readonly sasl?: unknown;
+  /** The API versions kafkajs negotiated with the broker, once it has. */
+  readonly versions: unknown;
   isConnected(): boolean;
+  isAuthenticated(): boolean;
+  /** Authenticates with SASL, once kafkajs knows the broker's API versions. */
+  authenticate(): Promise<void>;
   connect(): Promise<unknown>;
   disconnect(): Promise<unknown>;
   send(request: { request: unknown; response: unknown }): Promise<unknown>;
@@ -95,8 +102,8 @@ export interface ProbedConnection {
 }
 
 /**
- * Asks the broker at `address` for its API versions on `connection` (version 0: every broker answers it, and it
- * needs no authentication) and marks the address by what comes of it. Resolves to null when it answers within
+ * Asks the broker at `address` for its API versions on `connection` (version 0: every broker answers it),
+ * after authenticating it if its listener wants SASL, and marks the address by what comes of it. Resolves to null when it answers within
  * `withinMs` (default {@linkcode PROBE_MS}), else to the connection error that says it did not. An unanswered
  * probe is failed at once, and every other request in flight on `connection` with it, as a connection error
  * (what kafkajs and the sink's fixes handle as a broker out of reach), and the connection is closed, in the
@@ -108,7 +115,12 @@ export async function probe(
   address: BrokerAddress,
   withinMs = PROBE_MS,
 ): Promise<KafkaJSConnectionError | null> {
-  const request = connection.send(ApiVersions.protocol({ version: 0 })());
+  // A SASL listener takes one ApiVersions before authentication and closes the connection at a second
+  // (kafkajs sends its own on a client's first connection): authenticated first, within the same deadline.
+  const ask = () => connection.send(ApiVersions.protocol({ version: 0 })());
+  const request = connection.sasl && !connection.isAuthenticated()
+    ? connection.authenticate().then(ask)
+    : ask();
   try {
     await deadline(request, withinMs);
     markAnswered(address);
@@ -124,6 +136,15 @@ export async function probe(
     connection.disconnect().catch(() => {});
     return why;
   }
+}
+
+/**
+ * Whether `connection` can be probed as it opens: not a SASL connection before kafkajs has learned the broker's
+ * API versions, since kafkajs then sends its own ApiVersions before authenticating, and a SASL listener closes
+ * the connection at a second one; it is probed once authenticated instead (`Broker.connect` below).
+ */
+function canProbeNow(connection: ProbedConnection): boolean {
+  return !connection.sasl || connection.versions !== null;
 }
 
 /** Connections being opened by a caller that probes them itself, with a deadline of its own. */
@@ -151,7 +172,7 @@ export function fixKafkajsReconnect(): void {
   applied = true;
   const connectConnection = Connection.prototype.connect;
   Connection.prototype.connect = async function (this: Connection) {
-    if (this.isConnected() || probedByCaller.has(this) || !isSilent(this)) {
+    if (this.isConnected() || probedByCaller.has(this) || !isSilent(this) || !canProbeNow(this)) {
       return await connectConnection.call(this);
     }
     await connectConnection.call(this);
@@ -161,6 +182,7 @@ export function fixKafkajsReconnect(): void {
   };
   const connectBroker = Broker.prototype.connect;
   Broker.prototype.connect = async function (this: Broker) {
+    const probeAfter = !this.isConnected() && isSilent(this.connectionPool);
     try {
       await connectBroker.call(this);
     } catch (error) {
@@ -169,6 +191,12 @@ export function fixKafkajsReconnect(): void {
       // kafkajs closes the connection itself (BrokerPool.connectBroker) after a connection error.
       throw unanswered(this.connectionPool, (error as Error).message);
     }
+    // A SASL connection that could not be probed as it opened (above) is probed now that it is authenticated.
+    if (!probeAfter || !isSilent(this.connectionPool)) return;
+    const connection = await this.connectionPool.getConnection();
+    if (connection.sasl === undefined || connection.sasl === null) return;
+    const failure = await probe(connection, this.connectionPool);
+    if (failure !== null) throw failure;
   };
 }
 

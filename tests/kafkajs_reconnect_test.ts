@@ -2,10 +2,21 @@
  * kafkajs connecting again to a broker that left a request unanswered lately (src/_kafkajs_reconnect.ts), on a
  * three-node cluster of the test's own: a frozen one fails the connection within a short probe, as a
  * connection error (which kafkajs answers by refreshing its metadata), where kafkajs alone would connect and
- * then wait out a whole request timeout on it; a live one answers the probe and is used as before.
+ * then wait out a whole request timeout on it; a live one answers the probe and is used as before. And on
+ * the dev broker's TLS and SASL_SSL listeners, a live broker's probe on a new and on a reopened connection:
+ * a SASL listener closes a connection that asks for the API versions twice before it authenticates.
  */
 import { clusterKafka, createLaidOutTopic, partitionLeaders, startPrivateCluster } from "./_cluster.ts";
 import { assertEquals } from "./_assert.ts";
+import {
+  CERTS,
+  createTopic,
+  readTopic,
+  SASL_BROKER,
+  SCRAM_PASSWORD,
+  SCRAM_USER,
+  SSL_BROKER,
+} from "./_kafka.ts";
 import { createKafka } from "../src/kafka.ts";
 import { createLogger } from "../src/log.ts";
 import { fixKafkajsReconnect, isSilent, markSilent, PROBE_MS } from "../src/_kafkajs_reconnect.ts";
@@ -14,6 +25,7 @@ import { PUBLISHER_REQUEST_TIMEOUT_MS } from "../src/check/publisher.ts";
 
 /** A kafkajs broker, as far as the test uses it. */
 interface KafkajsBroker {
+  connect(): Promise<void>;
   metadata(topics: string[]): Promise<unknown>;
   disconnect(): Promise<void>;
 }
@@ -183,4 +195,67 @@ Deno.test({
     await reopened?.disconnect().catch(() => {});
     await cluster.destroy();
   }
+});
+
+Deno.test({
+  name:
+    "a live broker marked silent answers the probe over TLS with a client certificate and over SASL_SSL " +
+    "(authenticated first), on new connections and on one kafkajs reopens: the mark is cleared",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  fixKafkajsReconnect();
+  fixKafkajsSilentBroker();
+  const topic = await createTopic("reconnect-tls");
+  const tls = {
+    ca: await Deno.readTextFile(`${CERTS}/ca.pem`),
+    cert: await Deno.readTextFile(`${CERTS}/client.pem`),
+    key: await Deno.readTextFile(`${CERTS}/client.key`),
+  };
+  const listeners = [
+    { name: "SSL", broker: SSL_BROKER, tls, sasl: null },
+    {
+      name: "SASL_SSL",
+      broker: SASL_BROKER,
+      tls: { ca: tls.ca },
+      sasl: { mechanism: "scram-sha-512" as const, username: SCRAM_USER, password: SCRAM_PASSWORD },
+    },
+  ];
+  for (const { name, broker, tls, sasl } of listeners) {
+    const [host = "", port = ""] = broker.split(":");
+    const address = { host, port: Number(port) };
+    const kafka = () =>
+      createKafka(
+        { clientId: "reconnect-test", brokers: [broker], topic, tls, sasl },
+        createLogger({ format: "json", write: () => {} }),
+        { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS, retries: 0 },
+      );
+    // New connections: the client's first (kafkajs asks for the API versions itself) and the broker's.
+    markSilent(address);
+    const producer = kafka().producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+    try {
+      await producer.connect();
+      await producer.send({ topic, messages: [{ value: `over ${name}` }] });
+    } finally {
+      await producer.disconnect().catch(() => {});
+    }
+    assertEquals(isSilent(address), false, `the ${name} listener's mark is cleared (new connections)`);
+
+    // A connection kafkajs opens again by itself inside a request (and authenticates there, for SASL).
+    const cluster = kafkajsCluster(kafka());
+    try {
+      await cluster.connect();
+      await cluster.refreshMetadata();
+      const [only] = Object.values(cluster.brokerPool.brokers);
+      await only!.connect();
+      await only!.disconnect();
+      markSilent(address);
+      await only!.metadata([topic]);
+    } finally {
+      await cluster.disconnect().catch(() => {});
+    }
+    assertEquals(isSilent(address), false, `the ${name} listener's mark is cleared (a reopened connection)`);
+  }
+  const read = await readTopic(topic, 2);
+  assertEquals(read.map((message) => message.value).sort(), ["over SASL_SSL", "over SSL"]);
 });
