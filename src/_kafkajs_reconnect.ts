@@ -103,8 +103,9 @@ export interface ProbedConnection {
 
 /**
  * Asks the broker at `address` for its API versions on `connection` (version 0: every broker answers it),
- * after authenticating it if its listener wants SASL, and marks the address by what comes of it. Resolves to null when it answers within
- * `withinMs` (default {@linkcode PROBE_MS}), else to the connection error that says it did not. An unanswered
+ * after authenticating it if its listener wants SASL, and marks the address by what comes of it. Resolves to
+ * null when it answers within `withinMs` (default {@linkcode PROBE_MS}), else to the connection error that
+ * says it did not; a refused authentication is thrown as it is, not taken for silence. An unanswered
  * probe is failed at once, and every other request in flight on `connection` with it, as a connection error
  * (what kafkajs and the sink's fixes handle as a broker out of reach), and the connection is closed, in the
  * same turn, so no request is queued behind them: kafkajs closes a connection only once its requests have
@@ -126,6 +127,10 @@ export async function probe(
     markAnswered(address);
     return null;
   } catch (error) {
+    if ((error as Error).name === "KafkaJSSASLAuthenticationError") {
+      connection.disconnect().catch(() => {});
+      throw error;
+    }
     const why = unanswered(
       address,
       isTimeout(error) ? `no answer to ApiVersions within ${withinMs} ms` : (error as Error).message,
