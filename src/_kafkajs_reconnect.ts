@@ -15,14 +15,15 @@
  * broker's API versions ({@linkcode probe}), and waits {@linkcode PROBE_MS} for them. A broker that answers
  * is used as before (a leader that was only slow, waiting for a frozen follower to leave its in-sync
  * replicas, or a broker back from a pause), and its mark is cleared. One that does not fails the connection
- * with a connection error, which kafkajs answers by refreshing its metadata before it tries again, so each try
- * costs the probe, not a request timeout. The probe sits in the connection's own `connect`, not the broker's:
- * kafkajs also opens a closed connection again by itself, inside the next request on it (its connection
- * pool's `getConnection`), so a request that found the broker connected just before a failed probe closed it
- * went to the frozen process unprobed and waited out a whole request timeout: the likely path of a failure of
- * tests/kafkajs_reconnect_test.ts seen once in CI, which that test now reproduces directly. And a broker whose own handshake (ApiVersions on a client's first
- * connection, or SASL) goes unanswered fails as a connection error too, not as a request timeout, which
- * kafkajs would retry against the same broker as if it were merely slow.
+ * with a connection error, which kafkajs answers by refreshing its metadata before it tries again, so each
+ * try costs the probe, not a request timeout. The probe sits in the connection's own `connect`, not the
+ * broker's: kafkajs also opens a closed connection again by itself, inside the next request on it (its
+ * connection pool's `getConnection`), so a request that found the broker connected just before a failed
+ * probe closed it went to the frozen process unprobed and waited out a whole request timeout: the likely
+ * path of a failure of tests/kafkajs_reconnect_test.ts seen once in CI, which that test now reproduces
+ * directly. And a broker whose own handshake (ApiVersions on a client's first connection, or SASL) goes
+ * unanswered fails as a connection error too, not as a request timeout, which kafkajs would retry against
+ * the same broker as if it were merely slow.
  *
  * Applied in every isolate that talks to Kafka through these fixes (kafkajs's modules are per isolate).
  *
@@ -144,9 +145,10 @@ export async function probe(
 }
 
 /**
- * Whether `connection` can be probed as it opens: not a SASL connection before kafkajs has learned the broker's
- * API versions, since kafkajs then sends its own ApiVersions before authenticating, and a SASL listener closes
- * the connection at a second one; it is probed once authenticated instead (`Broker.connect` below).
+ * Whether `connection` can be probed as it opens: not a SASL connection before kafkajs has learned the
+ * broker's API versions, since kafkajs then sends its own ApiVersions before authenticating, and a SASL
+ * listener closes the connection at a second one; it is probed once authenticated instead (`Broker.connect`
+ * below).
  */
 function canProbeNow(connection: ProbedConnection): boolean {
   return !connection.sasl || connection.versions !== null;
@@ -199,7 +201,7 @@ export function fixKafkajsReconnect(): void {
     // A SASL connection that could not be probed as it opened (above) is probed now that it is authenticated.
     if (!probeAfter || !isSilent(this.connectionPool)) return;
     const connection = await this.connectionPool.getConnection();
-    if (connection.sasl === undefined || connection.sasl === null) return;
+    if (!connection.sasl) return;
     const failure = await probe(connection, this.connectionPool);
     if (failure !== null) throw failure;
   };

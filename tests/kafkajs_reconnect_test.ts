@@ -59,9 +59,9 @@ function rootCause(error: unknown): Error {
 
 Deno.test({
   name:
-    "a broker that timed out lately is probed before a new or reopened connection is used: a frozen one fails it " +
-    "within the probe, as a connection error, and a live one is used and its mark cleared; metadata is then " +
-    "read from a broker that answers",
+    "a broker that timed out lately is probed before a new or reopened connection is used: a frozen one " +
+    "fails it within the probe, as a connection error, and a live one is used and its mark cleared; metadata " +
+    "is then read from a broker that answers",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -74,8 +74,8 @@ Deno.test({
     const [host = "", port = ""] = addresses[node - 1]!.split(":");
     return { host, port: Number(port) };
   };
-  /** A fresh client with the agent's settings and no retries, seeded with `seeds` (node ids). */
-  const client = (seeds: readonly number[]) =>
+  /** A quiet client with the agent's request timeout, seeded with `seeds` (node ids). */
+  const kafkaOf = (seeds: readonly number[], options: { retries?: number } = {}) =>
     createKafka(
       {
         clientId: "reconnect-test",
@@ -85,8 +85,11 @@ Deno.test({
         sasl: null,
       },
       createLogger({ format: "json", write: () => {} }),
-      { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS, retries: 0 },
-    ).producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+      { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS, ...options },
+    );
+  /** A fresh producer with no retries, seeded with `seeds`. */
+  const client = (seeds: readonly number[]) =>
+    kafkaOf(seeds, { retries: 0 }).producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
   let frozen = -1;
   let connected: KafkajsCluster | null = null;
   let reopened: KafkajsCluster | null = null;
@@ -103,24 +106,12 @@ Deno.test({
 
     // A client connected, before the freeze, to the node that will freeze and to no other (as the agent was
     // once the others had restarted and led nothing it wrote to); it knows the others from the metadata.
-    connected = kafkajsCluster(
-      createKafka(
-        { clientId: "reconnect-test", brokers: [addresses[silent - 1]!], topic, tls: null, sasl: null },
-        createLogger({ format: "json", write: () => {} }),
-        { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS },
-      ),
-    );
+    connected = kafkajsCluster(kafkaOf([silent]));
     await connected.connect();
     await connected.refreshMetadata();
     // And one whose connections to that node kafkajs closed before the freeze: kafkajs opens a closed
     // connection again by itself, inside the next request on it, without connecting the broker.
-    reopened = kafkajsCluster(
-      createKafka(
-        { clientId: "reconnect-test", brokers: [addresses[silent - 1]!], topic, tls: null, sasl: null },
-        createLogger({ format: "json", write: () => {} }),
-        { requestTimeoutMs: PUBLISHER_REQUEST_TIMEOUT_MS },
-      ),
-    );
+    reopened = kafkajsCluster(kafkaOf([silent]));
     await reopened.connect();
     await reopened.refreshMetadata();
     const closedBroker = reopened.brokerPool.brokers[String(silent)]!;
