@@ -94,7 +94,7 @@ function routes(
       case "/drip":
         return new Response(drip(closing));
       case "/drip-announced":
-        // With its length announced, the body is read in one call rather than streamed.
+        // Its length announced, the body is read into a buffer of that length, and what came is counted.
         return new Response(drip(closing), { headers: { "content-length": "100" } });
       case "/big": {
         const total = 50 * MIB;
@@ -264,7 +264,7 @@ const ROWS: readonly Row[] = [
     up: false,
     status: 200,
     kind: "timeout",
-    message: "Timed out after 300 ms: reading the body, 0 bytes read",
+    message: /^Timed out after 300 ms: reading the body, [1-9]\d? bytes read$/,
   },
   {
     name: "a 50 MiB body is read only up to maxBodyBytes",

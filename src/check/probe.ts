@@ -130,7 +130,7 @@ export async function probe(site: Site, context: ProbeContext): Promise<CheckRes
     regex: site.regex?.source ?? null,
     regex_matched: progress.regexMatched,
     cert_expires_at: plan.https ? context.certificates.expiryFor(plan.url) : null,
-    error: progress.error,
+    error: progress.error === null ? null : boundedError(progress.error),
     interval_ms: site.intervalMs,
   };
 }
@@ -188,7 +188,9 @@ async function run(
     await response.body?.cancel().catch(() => {});
     const next = URL.parse(location, url);
     if (next === null || (next.protocol !== "http:" && next.protocol !== "https:")) {
-      const what = next === null ? "an invalid Location" : `a Location with scheme '${next.protocol}'`;
+      const what = next === null
+        ? "an invalid Location"
+        : `a Location with scheme '${clip(next.protocol, 40)}'`;
       progress.error = { kind: "redirects", message: `Cannot follow redirect ${hops + 1}: it has ${what}` };
       return;
     }
@@ -227,7 +229,13 @@ async function run(
   if (!isExpectedStatus(site, response.status)) {
     progress.error = { kind: "http", message: `Status ${response.status} is not in ${describeRanges(site)}` };
   }
-  if (site.regex !== null) {
+  if (site.regex !== null && !read.present) {
+    // Nothing to match (a 204, a 304): the pattern cannot be found, and regex_matched is null on the wire.
+    progress.error ??= {
+      kind: "content",
+      message: `Body does not match ${describePattern(site.regex)}: the response has no body`,
+    };
+  } else if (site.regex !== null) {
     const found = await matchBody(site.regex, read.data, patterns, site.timeoutMs - progress.elapsed());
     progress.regexMatched = found?.matched ?? null;
     // A match cannot be interrupted (nor can the deadline's timer fire during it), so the clock decides: one
@@ -270,6 +278,21 @@ function describeRanges(site: Site): string {
 }
 
 function describePattern(regex: RegExp): string {
-  const text = `/${regex.source}/${regex.flags}`;
-  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+  return clip(`/${regex.source}/${regex.flags}`, 100);
+}
+
+/**
+ * The longest error message the agent publishes. Parts of a message come from the site (a redirect's Location,
+ * the text of a TLS or HTTP error), and a message too long for the sink (64 KiB in all) would lose the result.
+ */
+export const MAX_ERROR_MESSAGE_LENGTH = 1_000;
+
+function boundedError(error: CheckError): CheckError {
+  const message = clip(error.message, MAX_ERROR_MESSAGE_LENGTH);
+  return message === error.message ? error : { kind: error.kind, message };
+}
+
+/** `text` cut to at most `length` characters, with an ellipsis; never half a surrogate pair. */
+function clip(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…`.toWellFormed() : text;
 }
