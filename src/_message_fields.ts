@@ -196,6 +196,14 @@ export class FieldReader {
     return value;
   }
 
+  /**
+   * A duration of 0 to `max` milliseconds, to the microsecond (as the agent measures): a value below that, say
+   * 1e-320, is not one the database's `real` can hold, and would fail its whole batch.
+   */
+  milliseconds(field: string, max: number): number {
+    return Math.round(this.number(field, 0, max) * 1000) / 1000;
+  }
+
   integer(field: string, min: number, max: number): number {
     const value = this.number(field, min, max);
     if (!Number.isInteger(value)) this.#wrongType(field, "an integer", value);

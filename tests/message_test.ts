@@ -40,6 +40,16 @@ Deno.test("decodeCheck() reads a message without interval_ms (written before the
   assertEquals(decodeCheck(bytes(older)), { ...valid, interval_ms: 60_000 });
 });
 
+Deno.test("decodeCheck() reads durations to the microsecond, so a tiny one is 0, not a value the database refuses", () => {
+  // PostgreSQL's real refuses 1e-320 ("out of range for type real"): the batch failed until halving found it.
+  for (const tiny of [1e-320, 5e-324, 1e-50, 0.0004]) {
+    const decoded = decodeCheck(bytes({ ...valid, ttfb_ms: tiny, duration_ms: tiny }));
+    assertEquals([decoded.ttfb_ms, decoded.duration_ms], [0, 0]);
+  }
+  const decoded = decodeCheck(bytes({ ...valid, ttfb_ms: 12.3456789, duration_ms: 86_399_999.9996 }));
+  assertEquals([decoded.ttfb_ms, decoded.duration_ms], [12.346, 86_400_000]);
+});
+
 Deno.test("decodeCheck() accepts a ULID as the check id", () => {
   const id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
   assertEquals(decodeCheck(bytes({ ...valid, id })).id, id);
