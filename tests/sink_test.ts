@@ -95,6 +95,19 @@ async function expectStateFollowsChecks(sql: postgres.Sql): Promise<void> {
   await expectRollupsFollowChecks(sql);
 }
 
+/** The group's committed offsets in Kafka, as "partition:offset" in partition order. */
+async function committedInKafka(topic: string, group: string): Promise<string> {
+  const admin = plainKafka().admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return offsets!.partitions.toSorted((a, b) => a.partition - b.partition)
+      .map((p) => `${p.partition}:${p.offset}`).join(" ");
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<void> {
   const db = await createTestDatabase("monitor_sink");
   try {
@@ -278,6 +291,18 @@ Deno.test(
       const [total] = await db.sql`
         select sum(checks)::int as n from rollups_stored('-infinity', 'infinity', '1 day')`;
       assertEquals(total?.n, checks.length);
+      // Lag tools read Kafka's committed offsets: with the topic quiet they catch up with the database's.
+      const inDatabase = await db.sql`
+        select partition, next_offset::text as next from consumer_offsets where topic = ${topic}
+        order by partition`;
+      const expected = inDatabase.map((row) => `${row.partition}:${row.next}`).join(" ");
+      let inKafka = "";
+      await waitFor(
+        async () => (inKafka = await committedInKafka(topic, "crash")) === expected,
+        10_000,
+        "commits",
+      )
+        .catch(() => assertEquals(inKafka, expected, "Kafka's committed offsets against the database's"));
       const stopped = await second.stop();
       assertEquals(stopped.code, 0, stopped.stderr);
       console.log(`killed with ${atKill} of ${checks.length} stored`);

@@ -9,40 +9,96 @@ import type { Logger } from "../log.ts";
 
 /** How long a commit of offsets to Kafka may take before the next one may start. */
 const KAFKA_COMMIT_MS = 30_000;
+/** The least time between two commits. */
+const COMMIT_EVERY_MS = 1_000;
 
 /**
  * Offsets stored in the database and not yet committed to Kafka, sent at most once a second rather than once
  * per batch, and never waited for: an OffsetCommit goes to the group coordinator, and while that broker is
  * away kafkajs retries it for minutes, which held every batch (and so every partition) behind it in the
- * cluster test.
+ * cluster test. What is stored within a second of the last commit is sent a second later, so Kafka's offsets
+ * catch up with the database's when the topic goes quiet too (lag tools would show lag that is not there).
  */
 export class KafkaCommits {
   readonly #pending = new Map<number, string>();
   #last = 0;
   #committing = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #consumer: Consumer | null = null;
+  #owned = new Set<number>();
 
   constructor(private readonly topic: string, private readonly log: Logger) {}
 
-  /** Notes that the partition is stored up to `offset` (the next offset to read). */
-  stored(partition: number, offset: string): void {
-    this.#pending.set(partition, offset);
+  /**
+   * Commits through `consumer` from now on, for `partitions` only: the offsets pending for any other partition
+   * are dropped (its new owner commits them, and a late commit from here could move them back).
+   */
+  use(consumer: Consumer, partitions: readonly number[]): void {
+    this.#consumer = consumer;
+    this.#owned = new Set(partitions);
+    for (const partition of [...this.#pending.keys()]) {
+      if (!this.#owned.has(partition)) this.#pending.delete(partition);
+    }
   }
 
-  /** Commits what is pending through `consumer`, unless a commit is under way or one was sent within a second. */
-  commitNowAndThen(consumer: Consumer): void {
-    if (this.#committing || Date.now() - this.#last < 1_000) return;
+  /** Notes that the partition is stored up to `offset` (the next offset to read), to be committed soon. */
+  stored(partition: number, offset: string): void {
+    if (!this.#owned.has(partition)) return;
+    this.#pending.set(partition, offset);
+    this.#schedule();
+  }
+
+  /** Commits what is pending now through the consumer in use, waiting at most `ms`; then commits no more. */
+  async close(ms: number): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const consumer = this.#consumer;
+    this.#consumer = null;
+    if (consumer === null || this.#pending.size === 0) return;
+    await deadline(consumer.commitOffsets(this.#take()), ms).catch((error) => {
+      this.log.debug("cannot commit offsets to Kafka (the database has them)", {
+        error: (error as Error).message,
+      });
+    });
+  }
+
+  /** Commits now, or arms the timer for when a commit may start. */
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#committing || this.#consumer === null) return;
+    if (this.#pending.size === 0) return;
+    const wait = this.#last + COMMIT_EVERY_MS - Date.now();
+    if (wait > 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#schedule();
+      }, wait);
+      return;
+    }
+    const consumer = this.#consumer;
+    this.#last = Date.now();
+    this.#committing = true;
+    const offsets = this.#take();
+    deadline(consumer.commitOffsets(offsets), KAFKA_COMMIT_MS).catch((error) => {
+      this.log.debug("cannot commit offsets to Kafka (the database has them)", {
+        error: (error as Error).message,
+      });
+      // Tried again with the next commit, unless a later offset of the partition came meanwhile.
+      for (const { partition, offset } of offsets) {
+        if (this.#owned.has(partition) && !this.#pending.has(partition)) this.#pending.set(partition, offset);
+      }
+    }).finally(() => {
+      this.#committing = false;
+      this.#schedule();
+    });
+  }
+
+  #take(): { topic: string; partition: number; offset: string }[] {
     const offsets = [...this.#pending].map(([partition, offset]) => ({
       topic: this.topic,
       partition,
       offset,
     }));
     this.#pending.clear();
-    this.#last = Date.now();
-    this.#committing = true;
-    deadline(consumer.commitOffsets(offsets), KAFKA_COMMIT_MS).catch((error) => {
-      this.log.debug("cannot commit offsets to Kafka (the database has them)", {
-        error: (error as Error).message,
-      });
-    }).finally(() => this.#committing = false);
+    return offsets;
   }
 }

@@ -60,6 +60,8 @@ export interface SinkConsumerOptions {
 const STALLED_LEAVE_MS = 5_000;
 /** How long the consumer gets to finish its batch and leave the group at shutdown. */
 const SHUTDOWN_LEAVE_MS = 15_000;
+/** How long the last commit of offsets to Kafka may hold a stopping sink. */
+const KAFKA_CLOSE_COMMIT_MS = 2_000;
 
 /**
  * A kafkajs consumer and the payload of the last batch it handed out, whose `heartbeat` and `isRunning` serve
@@ -194,6 +196,7 @@ export class SinkConsumer {
       const partitions = event.payload.memberAssignment[topic] ?? [];
       log.info("joined the group", { group: this.options.group, partitions });
       this.#cache.clear();
+      this.#commits.use(consumer, partitions);
       // Batches fetched before the join are fetched again from the stored offsets.
       this.#epoch++;
       this.#queue.drop(() => true);
@@ -230,6 +233,9 @@ export class SinkConsumer {
     }
     if (shutdown.aborted) {
       log.info("stopping: finishing the batch in hand");
+      // What is stored so far reaches Kafka's offsets too, for lag tools; what the writers finish after this
+      // is committed by the next member to own the partition.
+      await this.#commits.close(KAFKA_CLOSE_COMMIT_MS);
       // Bounded: after a broker failure kafkajs can wait on a dead coordinator to leave the group.
       await deadline(consumer.disconnect(), SHUTDOWN_LEAVE_MS).catch((error) =>
         log.warn("did not leave the group in time; stopping anyway", { error: (error as Error).message })
@@ -259,6 +265,8 @@ export class SinkConsumer {
       if (offset === undefined) continue;
       consumer.seek({ topic, partition, offset });
       this.#tracker.stored(partition, BigInt(offset), now);
+      // Kafka's offsets catch up with the database's, which a member that stopped may have left behind.
+      this.#commits.stored(partition, offset);
     }
   }
 
@@ -334,7 +342,6 @@ export class SinkConsumer {
   /** Stores batches the queue took together (one partition's, in order); see {@linkcode WriteQueue}. */
   async #write(taken: readonly HandedBatch[]): Promise<void> {
     const { source, epoch } = taken.at(-1)!;
-    const { consumer } = source;
     // Stale once this member rejoined: the join seeks to the stored offsets, and the batch is fetched again.
     const payload = {
       heartbeat: () => source.latest!.heartbeat(),
@@ -367,7 +374,6 @@ export class SinkConsumer {
         this.#tracker.stored(partition, BigInt(nextOffset), Date.now());
         this.#commits.stored(partition, nextOffset);
         this.#counters.committed();
-        this.#commits.commitNowAndThen(consumer);
         return;
       }
       this.#readAgain(source, epoch, partition, outcome instanceof OffsetGap ? outcome.stored : fetchedFrom);
