@@ -115,7 +115,7 @@ export class FieldReader {
     }
     if (value.length < minLength || value.length > maxLength) {
       throw new RangeError(
-        `Cannot decode check: field '${field}' must be ${minLength} to ${maxLength} characters long: got ${value.length}`,
+        `Cannot decode check: field '${field}' must be ${minLength} to ${maxLength} UTF-16 code units long (an emoji counts 2): got ${value.length}`,
       );
     }
     return value;

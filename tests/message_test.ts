@@ -145,7 +145,7 @@ const bad: [
     "an empty site",
     { ...valid, site: "" },
     RangeError,
-    "Cannot decode check: field 'site' must be 1 to 200 characters long: got 0",
+    "Cannot decode check: field 'site' must be 1 to 200 UTF-16 code units long (an emoji counts 2): got 0",
   ],
   [
     "a NUL in a site",
