@@ -228,6 +228,12 @@ export class FieldReader {
     if (message.includes("\0")) {
       throw new RangeError("Cannot decode check: field 'error.message' must not contain NUL");
     }
+    // As in every other text field: PostgreSQL would store U+FFFD in its place, changing the message silently.
+    if (!message.isWellFormed()) {
+      throw new RangeError(
+        "Cannot decode check: field 'error.message' must be valid Unicode: it holds an unpaired surrogate",
+      );
+    }
     return { kind, message: knownTexts.share(message) };
   }
 }

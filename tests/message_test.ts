@@ -166,6 +166,12 @@ const bad: [
     "Cannot decode check: field 'region' must be valid Unicode: it holds an unpaired surrogate",
   ],
   [
+    "an unpaired surrogate in an error message",
+    { ...valid, error: { kind: "http", message: "bad \ud800 half" } },
+    RangeError,
+    "Cannot decode check: field 'error.message' must be valid Unicode: it holds an unpaired surrogate",
+  ],
+  [
     "a control character in an agent",
     { ...valid, agent: "a\nb" },
     RangeError,
