@@ -7,7 +7,8 @@ import { assert_, assertEquals } from "./_assert.ts";
 import { CertificateCache } from "../src/check/certificates.ts";
 import { readBody } from "../src/check/_probe_body.ts";
 import { decodeCheck, encodeCheck, MAX_MESSAGE_BYTES } from "../src/message.ts";
-import { createProbeClient, MAX_ERROR_MESSAGE_LENGTH, probe } from "../src/check/probe.ts";
+import { createProbeClient, probe } from "../src/check/probe.ts";
+import { boundedError, MAX_ERROR_MESSAGE_LENGTH } from "../src/check/_error_text.ts";
 import type { Site } from "../src/check/site.ts";
 
 const assertTrue: (condition: boolean, message?: string) => void = assert_.ok;
@@ -153,4 +154,35 @@ Deno.test("readBody(): a stream that is not a byte stream is read to the limit, 
   assertEquals(new TextDecoder().decode(read.data), "abcdefgh");
   const whole = await readBody(new Response(ReadableStream.from(chunks)), 11, new AbortController().signal);
   assertEquals([whole.bytes, whole.capped, new TextDecoder().decode(whole.data)], [11, false, "abcdefghijk"]);
+});
+
+Deno.test("boundedError(): a long message is cut to the limit, never through a surrogate pair", () => {
+  // "😀" is two UTF-16 code units; placed so that the cut falls between them.
+  const message = `${"x".repeat(MAX_ERROR_MESSAGE_LENGTH - 2)}😀${"y".repeat(60_000)}`;
+  const bounded = boundedError({ kind: "tls", message });
+  assertEquals(bounded.kind, "tls");
+  assertTrue(bounded.message.length <= MAX_ERROR_MESSAGE_LENGTH, `${bounded.message.length} chars`);
+  assertTrue(bounded.message.isWellFormed(), "no unpaired surrogate");
+  assertTrue(bounded.message.endsWith("…"), bounded.message.slice(-5));
+  const short = { kind: "http" as const, message: "Status 503 is not in 200-399" };
+  assertEquals(boundedError(short), short);
+  assertEquals(boundedError({ kind: "other", message: "half \ud800 a pair" }).message, "half \ufffd a pair");
+});
+
+Deno.test("probe(): a body of exactly the limit is whole, not cut; an empty one is 0 bytes", async () => {
+  const exact = await probeRaw(async (connection) => {
+    await connection.write(
+      encoder.encode(`HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n${"a".repeat(1000)}`),
+    );
+  }, { maxBodyBytes: 1000, regex: /z/ });
+  assertEquals([exact.bytes, exact.regex_matched], [1000, false]);
+  assertEquals(exact.error, { kind: "content", message: "Body does not match /z/" });
+  const longer = await probeRaw(async (connection) => {
+    await connection.write(encoder.encode(`HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n${"a".repeat(1001)}`));
+  }, { maxBodyBytes: 1000, regex: /z/ });
+  assertEquals(longer.error, { kind: "content", message: "Body does not match /z/ in its first 1000 bytes" });
+  const empty = await probeRaw(async (connection) => {
+    await connection.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  });
+  assertEquals([empty.up, empty.bytes, empty.error], [true, 0, null]);
 });

@@ -24,6 +24,8 @@ export interface BodyRead {
 
 // What an unannounced body's buffer starts at; it doubles as the body comes, up to the limit.
 const INITIAL_CAPACITY = 16 * 1024;
+// What an announced body's buffer starts at, at most.
+const MAX_INITIAL_CAPACITY = 1024 * 1024;
 
 /**
  * Reads the body into one buffer of its own, keeping at most `limit` bytes, and cancels the stream there.
@@ -41,12 +43,13 @@ export async function readBody(response: Response, limit: number, signal: AbortS
   const most = limit + 1;
   const announced = framedLength(response.headers);
   const reader = bufferReader(stream);
+  // A length announced is not trusted with more than a megabyte before the bytes come.
   let data: Uint8Array = new Uint8Array(
-    Math.max(1, Math.min(most, announced === null ? INITIAL_CAPACITY : announced + 1)),
+    Math.max(1, Math.min(most, announced === null ? INITIAL_CAPACITY : announced + 1, MAX_INITIAL_CAPACITY)),
   );
   let bytes = 0;
   try {
-    while (bytes < most && bytes !== announced) {
+    while (bytes < most && (announced === null || bytes < announced)) {
       if (bytes === data.byteLength) data = grown(data, Math.min(most, data.byteLength * 2));
       const { done, value } = await abortable(reader.fill(data.subarray(bytes)), signal);
       // A BYOB read takes the buffer over and hands it back as `value`'s (the old views are detached).
@@ -89,7 +92,7 @@ function bufferReader(stream: ReadableStream<Uint8Array>): BufferReader {
     return {
       fill: async (into) => {
         const { done, value } = await reader.read(into);
-        if (value === undefined) throw new Error("the body's stream was cancelled");
+        if (value === undefined) throw new Error("Cannot read the body: its stream was cancelled");
         return { done, value };
       },
       cancel: () => reader.cancel().catch(() => {}),

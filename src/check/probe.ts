@@ -10,6 +10,7 @@ import type { CertificateCache } from "./certificates.ts";
 import { newCheckId } from "../check_id.ts";
 import { isoTimestamp } from "../iso_timestamp.ts";
 import type { CheckError, CheckResult } from "../message.ts";
+import { boundedError, clip } from "./_error_text.ts";
 import { classifyFetchError, type ProbePhase } from "./probe_errors.ts";
 import type { PatternWorkers } from "./pattern_workers.ts";
 import { isExpectedStatus, type Site } from "./site.ts";
@@ -279,20 +280,4 @@ function describeRanges(site: Site): string {
 
 function describePattern(regex: RegExp): string {
   return clip(`/${regex.source}/${regex.flags}`, 100);
-}
-
-/**
- * The longest error message the agent publishes. Parts of a message come from the site (a redirect's Location,
- * the text of a TLS or HTTP error), and a message too long for the sink (64 KiB in all) would lose the result.
- */
-export const MAX_ERROR_MESSAGE_LENGTH = 1_000;
-
-function boundedError(error: CheckError): CheckError {
-  const message = clip(error.message, MAX_ERROR_MESSAGE_LENGTH);
-  return message === error.message ? error : { kind: error.kind, message };
-}
-
-/** `text` cut to at most `length` characters, with an ellipsis; never half a surrogate pair. */
-function clip(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…`.toWellFormed() : text;
 }

@@ -24,8 +24,10 @@ export class KafkaCommits {
   #last = 0;
   #committing = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #consumer: Consumer | null = null;
+  #consumer: Pick<Consumer, "commitOffsets"> | null = null;
   #owned = new Set<number>();
+  /** The highest offset noted of each owned partition: Kafka's committed offsets never move back. */
+  readonly #highest = new Map<number, bigint>();
 
   constructor(private readonly topic: string, private readonly log: Logger) {}
 
@@ -33,27 +35,45 @@ export class KafkaCommits {
    * Commits through `consumer` from now on, for `partitions` only: the offsets pending for any other partition
    * are dropped (its new owner commits them, and a late commit from here could move them back).
    */
-  use(consumer: Consumer, partitions: readonly number[]): void {
+  use(consumer: Pick<Consumer, "commitOffsets">, partitions: readonly number[]): void {
     this.#consumer = consumer;
     this.#owned = new Set(partitions);
-    for (const partition of [...this.#pending.keys()]) {
-      if (!this.#owned.has(partition)) this.#pending.delete(partition);
+    for (const partition of [...this.#pending.keys(), ...this.#highest.keys()]) {
+      if (this.#owned.has(partition)) continue;
+      this.#pending.delete(partition);
+      this.#highest.delete(partition);
     }
+    this.#schedule();
   }
 
-  /** Notes that the partition is stored up to `offset` (the next offset to read), to be committed soon. */
+  /**
+   * Stops committing through the consumer in use (it is being replaced), keeping what is pending for the next
+   * one: a stopped kafkajs consumer drops a commit without an error.
+   */
+  detach(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#consumer = null;
+  }
+
+  /**
+   * Notes that the partition is stored up to `offset` (the next offset to read), to be committed soon. An
+   * offset below one noted before is passed over: a write that ends after a later one, or after the join's
+   * reading of the database, may report where its own batch ended, below what the database holds.
+   */
   stored(partition: number, offset: string): void {
     if (!this.#owned.has(partition)) return;
+    const at = BigInt(offset);
+    if (at <= (this.#highest.get(partition) ?? -1n)) return;
+    this.#highest.set(partition, at);
     this.#pending.set(partition, offset);
     this.#schedule();
   }
 
   /** Commits what is pending now through the consumer in use, waiting at most `ms`; then commits no more. */
   async close(ms: number): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     const consumer = this.#consumer;
-    this.#consumer = null;
+    this.detach();
     if (consumer === null || this.#pending.size === 0) return;
     await deadline(consumer.commitOffsets(this.#take()), ms).catch((error) => {
       this.log.debug("cannot commit offsets to Kafka (the database has them)", {

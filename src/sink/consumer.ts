@@ -243,6 +243,7 @@ export class SinkConsumer {
       await this.#queue.settled(SHUTDOWN_LEAVE_MS);
       return;
     }
+    this.#commits.detach();
     // A stalled consumer may wait on a dead broker before it leaves the group, and the fresh one's join would
     // wait for it until its session timed out. So its member id leaves from a connection of its own, and it
     // stops in the background: its batches are fenced by the stored offsets if it ever wakes up.

@@ -1,0 +1,26 @@
+/**
+ * The text of a probe's error as published: bounded, and valid Unicode. Private to `probe.ts`.
+ *
+ * @module
+ */
+import type { CheckError } from "../message.ts";
+
+/**
+ * The longest error message the agent publishes. Parts of a message come from the site (a redirect's Location,
+ * the text of a TLS or HTTP error), and a message too long for the sink (64 KiB in all) would lose the result.
+ */
+export const MAX_ERROR_MESSAGE_LENGTH = 1_000;
+
+/**
+ * `error` with its message cut to {@linkcode MAX_ERROR_MESSAGE_LENGTH} characters and any unpaired surrogate
+ * replaced (the sink refuses a message that holds one).
+ */
+export function boundedError(error: CheckError): CheckError {
+  const message = clip(error.message, MAX_ERROR_MESSAGE_LENGTH).toWellFormed();
+  return message === error.message ? error : { kind: error.kind, message };
+}
+
+/** `text` cut to at most `length` characters, with an ellipsis; never half a surrogate pair. */
+export function clip(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…`.toWellFormed() : text;
+}
