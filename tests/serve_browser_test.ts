@@ -43,6 +43,11 @@ Deno.test({
     });
     try {
       const page = await browser.newPage();
+      // What the pages' content security policy refused, as Chromium reports it: nothing must be.
+      const refused: string[] = [];
+      page.on("console", (message) => {
+        if (/Content Security Policy/i.test(message.text())) refused.push(message.text());
+      });
       await page.emulateTimezone("Asia/Tokyo");
       await page.setViewport({ width: 1280, height: 800 });
       const response = await page.goto(serve.base + "/", { waitUntil: "load" });
@@ -114,6 +119,7 @@ Deno.test({
       }
       assertEquals(await page.$$eval("table.failures th", (ths) => ths.length), 5);
       await page.screenshot({ path: `${docs}site-page.png`, fullPage: true });
+      assertEquals(refused, []);
     } finally {
       await browser.close();
       await serve.stop();

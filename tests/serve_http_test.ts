@@ -262,6 +262,21 @@ Deno.test("badges show the state and the uptime of a period, escaped; unknown si
   assertEquals((await get("/badge/alpha/uptime.svg?period=1y")).status, 400);
 });
 
+Deno.test("pages and badges load nothing inline or from elsewhere, and no answer is sniffed", async () => {
+  for (const path of ["/", "/sites/alpha", "/badge/alpha.svg", "/no-such-page", "/api/sites", "/metrics"]) {
+    const { headers } = await getFrom(serve.base, path);
+    assertEquals(headers.get("x-content-type-options"), "nosniff", path);
+    const policy = headers.get("content-security-policy");
+    if (path.startsWith("/api/") || path === "/metrics") continue;
+    assertEquals(
+      policy?.includes("default-src 'none'") && policy.includes("frame-ancestors 'none'"),
+      true,
+      path,
+    );
+    assertEquals(policy?.includes("unsafe-inline"), false, path);
+  }
+});
+
 Deno.test("/metrics gives per-location probe series and the site's state", async () => {
   const { status, type, text } = await get("/metrics");
   assertEquals([status, type], [200, "text/plain; version=0.0.4; charset=utf-8"]);

@@ -152,6 +152,8 @@ Deno.test("status --every shorter than 1s is a usage error naming the flag and t
 Deno.test("the table sends a terminal no C0 or C1 controls, line separators or bidi controls", () => {
   assertEquals(oneLine("a\x00b\x1b[2Jc\x7fd\x9b31me\x85f"), "a b [2Jc d 31me f");
   assertEquals(oneLine("gut\u202eevil\u202c\u2066x\u2069\u2028y\u2029z"), "gut evil x y z");
+  assertEquals(oneLine("a\u200eb\u200fc\u061cd"), "a b c d");
+  assertEquals(terminalJson(JSON.stringify("a\u200eb\u061c")), '"a\\u200eb\\u061c"');
   assertEquals(oneLine("café 🚀 \u05e9\u05dc\u05d5\u05dd"), "café 🚀 \u05e9\u05dc\u05d5\u05dd");
   const at = new Date("2026-11-30T06:00:00Z");
   const site = {

@@ -23,6 +23,7 @@ import { html } from "./html.ts";
 import { page, type PageContext } from "./layout.ts";
 import { nameOf } from "./links.ts";
 import { formatServeMetrics } from "./metrics_text.ts";
+import { SharedRead } from "./shared_read.ts";
 import { sitePage } from "./page_site.ts";
 import { sitesPage } from "./page_sites.ts";
 import { PastDaysCache } from "./past_days.ts";
@@ -46,10 +47,24 @@ const TYPES: Record<Kind, string> = {
   svg: "image/svg+xml; charset=utf-8",
 };
 
+/**
+ * What a page or badge may load: its own stylesheet and script, nothing inline, no other origin, and no
+ * framing. Every name and message is escaped already; this is the second line, should one ever slip through.
+ */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 function respond(kind: Kind, body: string, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(body, {
     status,
-    headers: { "content-type": TYPES[kind], "cache-control": "no-store", ...headers },
+    headers: {
+      "content-type": TYPES[kind],
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "same-origin",
+      ...(kind === "html" || kind === "svg" ? { "content-security-policy": CONTENT_SECURITY_POLICY } : {}),
+      ...headers,
+    },
   });
 }
 
@@ -72,9 +87,18 @@ export function parsePeriod(text: string): { count: number; width: "hour" | "day
   return { count, width };
 }
 
+/** How long one reading of `/metrics` answers the scrapes that follow it. */
+export const METRICS_REUSE_MS = 5_000;
+
+/** What the handler keeps between requests. */
+interface Caches {
+  readonly pastDays: PastDaysCache;
+  readonly metrics: SharedRead<string>;
+}
+
 /** The request handler. */
 export function createHandler(context: RouteContext): (request: Request) => Promise<Response> {
-  const pastDays = new PastDaysCache();
+  const caches: Caches = { pastDays: new PastDaysCache(), metrics: new SharedRead(METRICS_REUSE_MS) };
   return async (request) => {
     const url = new URL(request.url);
     const kind = kindOf(url.pathname);
@@ -84,7 +108,7 @@ export function createHandler(context: RouteContext): (request: Request) => Prom
       });
     }
     try {
-      return await route(context, url, pastDays);
+      return await route(context, url, caches);
     } catch (error) {
       if (error instanceof RangeError) return problem(context, kind, 400, "Bad request", error.message);
       const unavailable = databaseUnavailable(error);
@@ -154,7 +178,8 @@ function problem(
   }
 }
 
-async function route(context: RouteContext, url: URL, pastDays: PastDaysCache): Promise<Response> {
+async function route(context: RouteContext, url: URL, caches: Caches): Promise<Response> {
+  const { pastDays } = caches;
   const path = url.pathname;
   const parts = path.split("/").slice(1);
   if (path === "/") {
@@ -203,11 +228,14 @@ async function route(context: RouteContext, url: URL, pastDays: PastDaysCache): 
     return await badgeRoute(context, url, parts);
   }
   if (path === "/metrics") {
-    const [sites, locations] = await context.read(
-      "read the metrics",
-      (sql) => Promise.all([readSites(sql).then((page) => page.sites), readLocations(sql, null)]),
-    );
-    return respond("text", formatServeMetrics(sites, locations), 200, {
+    const text = await caches.metrics.get(async () => {
+      const [sites, locations] = await context.read(
+        "read the metrics",
+        (sql) => Promise.all([readSites(sql).then((page) => page.sites), readLocations(sql, null)]),
+      );
+      return formatServeMetrics(sites, locations);
+    });
+    return respond("text", text, 200, {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
     });
   }

@@ -124,11 +124,12 @@ export function siteDetail(view: SiteView, color: boolean): string {
 
 // What a terminal must not be sent from a stored name or message: control characters, C0 and C1 (U+009B
 // alone starts an escape sequence, as ESC [ does), the line and paragraph separators, and the bidi
-// embeddings, overrides and isolates, which make a terminal show text in another order than it is.
-const UNSAFE_RUNS = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]+/gu;
+// embeddings, overrides, isolates and marks (U+200E, U+200F, U+061C), which make a terminal show text in
+// another order than it is.
+const UNSAFE_RUNS = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/gu;
 // Of those, the ones JSON.stringify leaves as they are (it escapes C0 in strings; a newline outside one is
 // the layout).
-const UNSAFE_IN_JSON = /[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * `text` as one harmless line for a terminal: runs of the characters a terminal must not be sent (control
