@@ -54,7 +54,12 @@ const TYPES: Record<Kind, string> = {
 const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
   "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-function respond(kind: Kind, body: string, status = 200, headers: Record<string, string> = {}): Response {
+function respond(
+  kind: Kind,
+  body: string | Uint8Array<ArrayBuffer>,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(body, {
     status,
     headers: {
@@ -87,13 +92,16 @@ export function parsePeriod(text: string): { count: number; width: "hour" | "day
   return { count, width };
 }
 
+const UTF8 = new TextEncoder();
+
 /** How long one reading of `/metrics` answers the scrapes that follow it. */
 export const METRICS_REUSE_MS = 5_000;
 
 /** What the handler keeps between requests. */
 interface Caches {
   readonly pastDays: PastDaysCache;
-  readonly metrics: SharedRead<string>;
+  /** The text of `/metrics`, encoded once for every scrape that shares it. */
+  readonly metrics: SharedRead<Uint8Array<ArrayBuffer>>;
 }
 
 /** The request handler. */
@@ -228,14 +236,14 @@ async function route(context: RouteContext, url: URL, caches: Caches): Promise<R
     return await badgeRoute(context, url, parts);
   }
   if (path === "/metrics") {
-    const text = await caches.metrics.get(async () => {
+    const bytes = await caches.metrics.get(async () => {
       const [sites, locations] = await context.read(
         "read the metrics",
         (sql) => Promise.all([readSites(sql).then((page) => page.sites), readLocations(sql, null)]),
       );
-      return formatServeMetrics(sites, locations);
+      return UTF8.encode(formatServeMetrics(sites, locations));
     });
-    return respond("text", text, 200, {
+    return respond("text", bytes, 200, {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
     });
   }
