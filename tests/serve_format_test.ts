@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { escapeHtml, html, raw } from "../src/serve/html.ts";
+import { page } from "../src/serve/layout.ts";
 import { formatDurationHuman, formatMs, formatPercent, formatUtc } from "../src/serve/format.ts";
 import { parseSiteQuery, sitesQueryString } from "../src/serve/query.ts";
 import { parsePeriod } from "../src/serve/routes.ts";
@@ -94,4 +95,9 @@ Deno.test("parseListen reads HOST:PORT and :PORT", () => {
     UsageError,
     "Cannot use flag '--listen': expected HOST:PORT or :PORT: got '8080'",
   );
+});
+
+Deno.test("a page's title holds no bidi control of a name, which would reverse the rest of it", () => {
+  const text = page({ title: "Status" }, { heading: "bidi\u202egnp.exe\u2066x\u200f", body: html`` });
+  assertEquals(/<title>(.*)<\/title>/.exec(text)?.[1], "bidignp.exex · Status");
 });

@@ -337,7 +337,7 @@ Deno.test("hostile names, URLs, titles and error messages render as text", async
   }
   assertMatch(
     front.text,
-    /<a href="\/sites\/%3Cscript%3Ealert\(1\)%3C%2Fscript%3E">&lt;script&gt;alert\(1\)&lt;\/script&gt;<\/a>/,
+    /<a href="\/sites\/%3Cscript%3Ealert\(1\)%3C%2Fscript%3E"><bdi>&lt;script&gt;alert\(1\)&lt;\/script&gt;<\/bdi><\/a>/,
   );
   assertMatch(front.text, /<title>Test &lt;status&gt;<\/title>/);
   assertMatch(

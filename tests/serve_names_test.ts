@@ -56,7 +56,7 @@ Deno.test("sites named . and .. are reachable from the front page, with their JS
   for (const name of NAMES) {
     const page = await get(sitePath(name));
     assertEquals(page.status, 200, name);
-    assertEquals(page.text.includes(`<h2 id="site-name">${name}</h2>`), true, name);
+    assertEquals(page.text.includes(`<h2 id="site-name"><bdi>${name}</bdi></h2>`), true, name);
     const [api] = links(page.text, /^\/api\/sites\//);
     const json = JSON.parse((await get(api!)).text);
     assertEquals([json.name, json.state], [name, "up"]);

@@ -13,6 +13,15 @@ export interface PageContext {
   readonly title: string;
 }
 
+// Bidi embeddings, overrides, isolates and marks: in the body a name is isolated (`<bdi>`), but a title is
+// text alone, and a name's unclosed U+202E would show the rest of it reversed.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` without bidi controls, for where markup cannot isolate it (a page's title). */
+export function withoutBidiControls(text: string): string {
+  return text.replace(BIDI_CONTROLS, "");
+}
+
 /** A full page. `refreshSeconds` makes it reload itself (keeping its URL, so filters stay). */
 export function page(
   context: PageContext,
@@ -26,7 +35,9 @@ export function page(
     <html lang="en">
       <head><meta charset="utf-8">
     <meta name="viewport" content="width=device-width,initial-scale=1">${refresh}
-    <title>${title}</title><link rel="stylesheet" href="/assets/style.css"><script src="/assets/time.js" defer></script>
+    <title>${withoutBidiControls(
+      title,
+    )}</title><link rel="stylesheet" href="/assets/style.css"><script src="/assets/time.js" defer></script>
       </head>
       <body><header><h1><a href="/">${context.title}</a></h1></header>
     ${options.body}

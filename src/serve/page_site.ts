@@ -17,7 +17,7 @@ export function sitePage(context: PageContext, view: SiteView): string {
   const { site } = view;
   const body = html`
     <p><a href="/">← all sites</a></p>
-    <h2 id="site-name">${site.name}</h2>
+    <h2 id="site-name"><bdi>${site.name}</bdi></h2>
     <p class="url">${/^https?:\/\//i.test(site.url)
       ? html`<a href="${site.url}" rel="nofollow noreferrer">${site.url}</a>`
       : site.url}</p>

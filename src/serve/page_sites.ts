@@ -47,7 +47,7 @@ export function sitesPage(context: PageContext, view: SitesView): string {
       }</div>`;
     return html`
       <tr class="site${site.openIncident ? " incident" : ""}" data-state="${site.state}">
-        <td><a href="${sitePath(site.name)}">${site.name}</a><div class="url">${site
+        <td><a href="${sitePath(site.name)}"><bdi>${site.name}</bdi></a><div class="url">${site
           .url}</div></td>
         <td>${stateLabel(site.state)}<div class="locs">${locationSummary(
           site,
