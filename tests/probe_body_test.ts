@@ -10,28 +10,11 @@ import { decodeCheck, encodeCheck, MAX_MESSAGE_BYTES } from "../src/message.ts";
 import { createProbeClient, probe } from "../src/check/probe.ts";
 import { boundedError, MAX_ERROR_MESSAGE_LENGTH } from "../src/check/_error_text.ts";
 import type { Site } from "../src/check/site.ts";
+import { makeSite } from "./_sites.ts";
 
 const assertTrue: (condition: boolean, message?: string) => void = assert_.ok;
 const encoder = new TextEncoder();
 const KIB = 1024;
-
-function makeSite(url: string, overrides: Partial<Site> = {}): Site {
-  return {
-    name: "hostile",
-    url,
-    shownUrl: url,
-    intervalMs: 60_000,
-    timeoutMs: 3_000,
-    method: "GET",
-    headers: {},
-    body: null,
-    expectStatus: [{ min: 200, max: 399 }],
-    regex: null,
-    followRedirects: true,
-    maxBodyBytes: 64 * KIB,
-    ...overrides,
-  };
-}
 
 /**
  * Probes `site` at a one-connection-at-a-time TCP server that reads a request's head, then lets `respond`
@@ -61,7 +44,11 @@ async function probeRaw(
   const client = createProbeClient();
   const certificates = new CertificateCache({ timeoutMs: 1000 });
   try {
-    const site = makeSite(`http://127.0.0.1:${listener.addr.port}/`, overrides);
+    const site = makeSite(`http://127.0.0.1:${listener.addr.port}/`, {
+      timeoutMs: 3_000,
+      maxBodyBytes: 64 * KIB,
+      ...overrides,
+    });
     const context = { agent: "test-agent", region: null, scheduledAt: Date.now(), client, certificates };
     const result = await probe(site, context);
     assertEquals(decodeCheck(encodeCheck(result)), result);

@@ -4,6 +4,7 @@ import { CertificateCache } from "../src/check/certificates.ts";
 import { decodeCheck, encodeCheck, type ErrorKind } from "../src/message.ts";
 import { createProbeClient, probe, type ProbeContext } from "../src/check/probe.ts";
 import type { Site } from "../src/check/site.ts";
+import { makeSite } from "./_sites.ts";
 import { VERSION } from "../src/version.ts";
 import { delay } from "../src/async.ts";
 
@@ -11,24 +12,6 @@ const encoder = new TextEncoder();
 // assert_.ok itself cannot be called as an assertion function: its export has no explicit type.
 const assertTrue: (condition: boolean, message?: string) => void = assert_.ok;
 const MIB = 1024 * 1024;
-
-function makeSite(url: string, overrides: Partial<Site> = {}): Site {
-  return {
-    name: "test",
-    url,
-    shownUrl: url,
-    intervalMs: 60_000,
-    timeoutMs: 2000,
-    method: "GET",
-    headers: {},
-    body: null,
-    expectStatus: [{ min: 200, max: 399 }],
-    regex: null,
-    followRedirects: true,
-    maxBodyBytes: MIB,
-    ...overrides,
-  };
-}
 
 /** A body that sends one byte every 50 ms until the client goes away (or 5 s pass). */
 function drip(signal: AbortSignal): ReadableStream<Uint8Array> {

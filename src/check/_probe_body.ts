@@ -122,11 +122,11 @@ function bufferReader(stream: ReadableStream<Uint8Array>): BufferReader {
  * then its compressed size: a few hundred bytes of brotli can hold a gigabyte).
  */
 function framedLength(headers: Headers): number | null {
-  const length = headers.get("content-length");
+  const length = headers.get("content-length")?.trim();
   const encoding = headers.get("content-encoding");
-  if (length === null || headers.has("transfer-encoding")) return null;
+  if (length === undefined || headers.has("transfer-encoding")) return null;
   if (encoding !== null && encoding.trim().toLowerCase() !== "identity") return null;
-  return /^\d{1,15}$/.test(length.trim()) ? Number(length.trim()) : null;
+  return /^\d{1,15}$/.test(length) ? Number(length) : null;
 }
 
 /** A buffer of `capacity` bytes that starts with `data`. */

@@ -6,6 +6,13 @@
  */
 
 /**
+ * The bidi embeddings, overrides, isolates and marks, as the inside of a regular expression's character class:
+ * in a stored name or message they make text show in another order than it is, so neither the terminal view
+ * nor a page's title (text alone, where markup cannot isolate a name) passes them on.
+ */
+export const BIDI_CONTROLS = "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
+
+/**
  * An uptime percentage with two decimals, truncated (99.999 % is "99.99%", never "100.00%": only a
  * period without a failed check shows 100 %); "–" when there is no data.
  *

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { formatUtc } from "./format.ts";
+import { BIDI_CONTROLS, formatUtc } from "./format.ts";
 import { type Html, html, type HtmlValue } from "./html.ts";
 
 /** What a page needs of the server. */
@@ -13,13 +13,13 @@ export interface PageContext {
   readonly title: string;
 }
 
-// Bidi embeddings, overrides, isolates and marks: in the body a name is isolated (`<bdi>`), but a title is
-// text alone, and a name's unclosed U+202E would show the rest of it reversed.
-const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// In the body a name is isolated (`<bdi>`), but a title is text alone, and a name's unclosed U+202E would show
+// the rest of it reversed.
+const BIDI_CONTROL = new RegExp(`[${BIDI_CONTROLS}]`, "g");
 
 /** `text` without bidi controls, for where markup cannot isolate it (a page's title). */
 export function withoutBidiControls(text: string): string {
-  return text.replace(BIDI_CONTROLS, "");
+  return text.replace(BIDI_CONTROL, "");
 }
 
 /** A full page. `refreshSeconds` makes it reload itself (keeping its URL, so filters stay). */

@@ -7,7 +7,7 @@
 import type { LocationRow } from "../db/read_locations.ts";
 import { SITE_STATES, type SiteRow } from "../db/read_sites.ts";
 import type { UptimeSummary } from "../db/read_uptime.ts";
-import { formatDurationHuman, formatMs, formatPercent, formatUtc } from "./format.ts";
+import { BIDI_CONTROLS, formatDurationHuman, formatMs, formatPercent, formatUtc } from "./format.ts";
 import type { SiteView } from "./views.ts";
 
 const COLORS: Record<string, string> = { up: "32", degraded: "33", down: "31", stale: "90" };
@@ -123,13 +123,11 @@ export function siteDetail(view: SiteView, color: boolean): string {
 }
 
 // What a terminal must not be sent from a stored name or message: control characters, C0 and C1 (U+009B
-// alone starts an escape sequence, as ESC [ does), the line and paragraph separators, and the bidi
-// embeddings, overrides, isolates and marks (U+200E, U+200F, U+061C), which make a terminal show text in
-// another order than it is.
-const UNSAFE_RUNS = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/gu;
+// alone starts an escape sequence, as ESC [ does), the line and paragraph separators, and the bidi controls.
+const UNSAFE_RUNS = new RegExp(`[\\p{Cc}\\u2028\\u2029${BIDI_CONTROLS}]+`, "gu");
 // Of those, the ones JSON.stringify leaves as they are (it escapes C0 in strings; a newline outside one is
 // the layout).
-const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON = new RegExp(`[\\x7f-\\x9f\\u2028\\u2029${BIDI_CONTROLS}]`, "g");
 
 /**
  * `text` as one harmless line for a terminal: runs of the characters a terminal must not be sent (control

@@ -7,6 +7,9 @@ import type { Consumer } from "kafkajs";
 import { deadline } from "../async.ts";
 import type { Logger } from "../log.ts";
 
+/** Offsets as kafkajs commits them. */
+type Offsets = { topic: string; partition: number; offset: string }[];
+
 /** How long a commit of offsets to Kafka may take before the next one may start. */
 const KAFKA_COMMIT_MS = 30_000;
 /** The least time between two commits. */
@@ -75,11 +78,7 @@ export class KafkaCommits {
     const consumer = this.#consumer;
     this.detach();
     if (consumer === null || this.#pending.size === 0) return;
-    await deadline(consumer.commitOffsets(this.#take()), ms).catch((error) => {
-      this.log.debug("cannot commit offsets to Kafka (the database has them)", {
-        error: (error as Error).message,
-      });
-    });
+    await this.#send(consumer, this.#take(), ms);
   }
 
   /** Commits now, or arms the timer for when a commit may start. */
@@ -98,10 +97,8 @@ export class KafkaCommits {
     this.#last = Date.now();
     this.#committing = true;
     const offsets = this.#take();
-    deadline(consumer.commitOffsets(offsets), KAFKA_COMMIT_MS).catch((error) => {
-      this.log.debug("cannot commit offsets to Kafka (the database has them)", {
-        error: (error as Error).message,
-      });
+    this.#send(consumer, offsets, KAFKA_COMMIT_MS).then((committed) => {
+      if (committed) return;
       // Tried again with the next commit, unless a later offset of the partition came meanwhile.
       for (const { partition, offset } of offsets) {
         if (this.#owned.has(partition) && !this.#pending.has(partition)) this.#pending.set(partition, offset);
@@ -112,7 +109,20 @@ export class KafkaCommits {
     });
   }
 
-  #take(): { topic: string; partition: number; offset: string }[] {
+  /** Commits `offsets` through `consumer` within `ms`; resolves to whether Kafka took them. Never rejects. */
+  async #send(consumer: Pick<Consumer, "commitOffsets">, offsets: Offsets, ms: number): Promise<boolean> {
+    try {
+      await deadline(consumer.commitOffsets(offsets), ms);
+      return true;
+    } catch (error) {
+      this.log.debug("cannot commit offsets to Kafka (the database has them)", {
+        error: (error as Error).message,
+      });
+      return false;
+    }
+  }
+
+  #take(): Offsets {
     const offsets = [...this.#pending].map(([partition, offset]) => ({
       topic: this.topic,
       partition,
