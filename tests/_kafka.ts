@@ -28,6 +28,21 @@ export interface ReadMessage {
 }
 
 /**
+ * The offsets `group` has committed in Kafka for `topic` (what lag tools read), per partition, as kafkajs gives
+ * them: decimal text, "-1" for a partition it never committed.
+ */
+export async function committedOffsets(topic: string, group: string): Promise<Map<number, string>> {
+  const admin = plainKafka().admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return new Map(offsets!.partitions.map((p) => [p.partition, p.offset]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * Reads every message of `topic` from the beginning until `count` arrived or `timeoutMs` passed
  * (with a plain consumer that assigns partitions itself, so no group is involved).
  */

@@ -7,7 +7,7 @@ import postgres from "postgres";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { type RunningMonitor, startMonitor, waitFor } from "./_cli.ts";
 import { manyChecks, produceChecks } from "./_checks.ts";
-import { BROKER, createTopic, plainKafka, startPrivateBroker } from "./_kafka.ts";
+import { BROKER, committedOffsets, createTopic, startPrivateBroker } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres } from "./_pg.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
@@ -48,16 +48,10 @@ async function count(sql: postgres.Sql): Promise<number> {
   return row?.n ?? 0;
 }
 
-/** Kafka's committed offsets of the group (the sink's acknowledgements), per partition. */
+/** Kafka's committed offsets of the group (the sink's acknowledgements), per partition; 0 for none. */
 async function committed(topic: string, group: string): Promise<Map<number, number>> {
-  const admin = plainKafka().admin();
-  await admin.connect();
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    return new Map(offsets!.partitions.map((p) => [p.partition, Math.max(0, Number(p.offset))]));
-  } finally {
-    await admin.disconnect();
-  }
+  const offsets = await committedOffsets(topic, group);
+  return new Map([...offsets].map(([partition, offset]) => [partition, Math.max(0, Number(offset))]));
 }
 
 /** The next offset stored in PostgreSQL with the rows, per partition. */

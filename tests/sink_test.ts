@@ -5,7 +5,7 @@
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runMonitor, type RunningMonitor, startMonitor, tempFile, waitFor } from "./_cli.ts";
 import { makeCheck, manyChecks, produce, produceChecks } from "./_checks.ts";
-import { BROKER, CERTS, createTopic, plainKafka } from "./_kafka.ts";
+import { BROKER, CERTS, committedOffsets, createTopic, plainKafka } from "./_kafka.ts";
 import { createTestDatabase, startPrivatePostgres, type TestDatabase } from "./_pg.ts";
 import postgres from "postgres";
 import { delay } from "../src/async.ts";
@@ -97,15 +97,10 @@ async function expectStateFollowsChecks(sql: postgres.Sql): Promise<void> {
 
 /** The group's committed offsets in Kafka, as "partition:offset" in partition order. */
 async function committedInKafka(topic: string, group: string): Promise<string> {
-  const admin = plainKafka().admin();
-  await admin.connect();
-  try {
-    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    return offsets!.partitions.toSorted((a, b) => a.partition - b.partition)
-      .map((p) => `${p.partition}:${p.offset}`).join(" ");
-  } finally {
-    await admin.disconnect();
-  }
+  const offsets = await committedOffsets(topic, group);
+  return [...offsets].sort(([a], [b]) => a - b).map(([partition, offset]) => `${partition}:${offset}`).join(
+    " ",
+  );
 }
 
 async function withDatabase(fn: (db: TestDatabase) => Promise<void>): Promise<void> {
