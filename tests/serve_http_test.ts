@@ -257,6 +257,7 @@ Deno.test("badges show the state and the uptime of a period, escaped; unknown si
   assertEquals(hostile.text.includes("<script>"), false);
   assertEquals(label((await get("/badge/beta/uptime.svg?period=24h")).text), "uptime 24h: 76.92%");
   assertEquals(label((await get("/badge/alpha/uptime.svg")).text), "uptime 30d: 100%");
+  assertEquals(label((await get("/badge/alpha/uptime.svg?period=")).text), "uptime 30d: 100%");
   const missing = await get("/badge/nope.svg");
   assertEquals([missing.status, label(missing.text)], [404, "nope: not found"]);
   assertEquals((await get("/badge/alpha/uptime.svg?period=1y")).status, 400);
@@ -344,6 +345,16 @@ Deno.test("hostile names, URLs, titles and error messages render as text", async
     (await get("/sites/beta")).text,
     /<code>http: Status 503 is not in 200-399: &lt;b&gt;Service Unavailable&lt;\/b&gt;<\/code>/,
   );
+});
+
+Deno.test("a page past the last says so and links back to the last page", async () => {
+  const past = await get("/?per_page=2&page=7");
+  assertEquals(past.status, 200);
+  assertMatch(past.text, /No site on this page\./);
+  assertMatch(past.text, /<span>page 7 of 2<\/span><a href="\/\?page=2&amp;per_page=2">← last page<\/a>/);
+  const alone = await get("/?page=3");
+  assertMatch(alone.text, /<span>page 3 of 1<\/span><a href="\/">← last page<\/a>/);
+  assertEquals((await get("/?q=nothing-like-this")).text.includes("No site matches."), true);
 });
 
 Deno.test("the front page shows every site with 90 bars, a sparkline, and reloads itself keeping the filter", async () => {

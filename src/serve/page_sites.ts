@@ -79,24 +79,28 @@ export function sitesPage(context: PageContext, view: SitesView): string {
         <a href="/">clear</a>
       `
       : ""}</form>
-    ${data.sites.length === 0 ? html`<p class="muted" id="empty">No site matches.</p>` : html`
-      <table class="sites">
-        <thead>
-          <tr>
-            <th>Site</th>
-            <th>State</th>
-            <th class="num">24 h</th>
-            <th class="num">7 d</th>
-            <th class="num">30 d</th>
-            <th>Last 90 days</th>
-            <th>p50, 24 h</th>
-          </tr>
-        </thead>
-        <tbody>
-      ${rows}
-        </tbody>
-      </table>
-    `}
+    ${data.sites.length === 0
+      ? html`<p class="muted" id="empty">${
+        data.total === 0 ? "No site matches." : "No site on this page."
+      }</p>`
+      : html`
+        <table class="sites">
+          <thead>
+            <tr>
+              <th>Site</th>
+              <th>State</th>
+              <th class="num">24 h</th>
+              <th class="num">7 d</th>
+              <th class="num">30 d</th>
+              <th>Last 90 days</th>
+              <th>p50, 24 h</th>
+            </tr>
+          </thead>
+          <tbody>
+        ${rows}
+          </tbody>
+        </table>
+      `}
     ${pager(data.total, query)}
     <footer>Updated ${time(
       data.now,
@@ -117,10 +121,16 @@ function locationSummary(site: SitePage["sites"][number]): string {
 
 function pager(total: number, query: SiteQuery): Html {
   const pages = Math.max(1, Math.ceil(total / query.perPage));
+  const link = (page: number, text: string) => html`<a href="/${sitesQueryString(query, page)}">${text}</a>`;
+  // A page past the last (a bookmark from when there were more sites) leads back to the last one.
+  if (query.page > pages) {
+    return html`
+      <nav class="pages"><span>page ${query.page} of ${pages}</span>${link(pages, "← last page")}</nav>
+    `;
+  }
   if (pages === 1) return html``;
   const first = (query.page - 1) * query.perPage + 1;
   const last = Math.min(total, query.page * query.perPage);
-  const link = (page: number, text: string) => html`<a href="/${sitesQueryString(query, page)}">${text}</a>`;
   return html`
     <nav
       class="pages"><span>${first}–${last} of ${total}</span>${query.page > 1

@@ -278,7 +278,8 @@ async function badgeRoute(context: RouteContext, url: URL, parts: readonly strin
     return respond("svg", badge(name ?? "site", "not found", "#9f9f9f"), 404);
   }
   if (!uptime) return respond("svg", badge(name, found.site.state, stateColor(found.site.state)));
-  const period = url.searchParams.get("period") ?? "30d";
+  // An empty `period=` is the default, as an empty parameter of the site lists is (./query.ts).
+  const period = url.searchParams.get("period") || "30d";
   const { count, width } = parsePeriod(period);
   const figures = await context.read(
     "read the uptime",
