@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { clip } from "../clip.ts";
 import type { CheckError } from "../message.ts";
 
 /**
@@ -18,9 +19,4 @@ export const MAX_ERROR_MESSAGE_LENGTH = 1_000;
 export function boundedError(error: CheckError): CheckError {
   const message = clip(error.message, MAX_ERROR_MESSAGE_LENGTH).toWellFormed();
   return message === error.message ? error : { kind: error.kind, message };
-}
-
-/** `text` cut to at most `length` characters, with an ellipsis; never half a surrogate pair. */
-export function clip(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…`.toWellFormed() : text;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { clip } from "../clip.ts";
 
 /**
  * The bidi embeddings, overrides, isolates and marks, as the inside of a regular expression's character class:
@@ -11,6 +12,26 @@
  * nor a page's title (text alone, where markup cannot isolate a name) passes them on.
  */
 export const BIDI_CONTROLS = "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
+
+/**
+ * The longest error message the pages and the terminal view show; the JSON API gives it whole. The agent
+ * publishes at most as much (src/check/_error_text.ts), but another producer's may be up to 64 KiB, which a
+ * page of 50 failures would repeat.
+ */
+export const MAX_SHOWN_ERROR_LENGTH = 1_000;
+
+/**
+ * A check's error as the pages and the terminal show it: its kind and its message, cut to
+ * {@linkcode MAX_SHOWN_ERROR_LENGTH} characters.
+ *
+ * @example
+ * ```ts
+ * errorText("http", "HTTP 503"); // "http: HTTP 503"
+ * ```
+ */
+export function errorText(kind: string, message: string | null): string {
+  return `${kind}: ${clip(message ?? "", MAX_SHOWN_ERROR_LENGTH)}`;
+}
 
 /**
  * An uptime percentage with two decimals, truncated (99.999 % is "99.99%", never "100.00%": only a

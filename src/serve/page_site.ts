@@ -5,7 +5,7 @@
  * @module
  */
 import { percentileChart, slots } from "./charts.ts";
-import { formatDurationHuman, formatMs, formatPercent } from "./format.ts";
+import { errorText, formatDurationHuman, formatMs, formatPercent } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { page, type PageContext, stateLabel, time } from "./layout.ts";
 import { siteApiPath, stateBadgePath, uptimeBadgePath } from "./links.ts";
@@ -90,7 +90,7 @@ function locations(view: SiteView): Html {
   if (view.locations.length === 0) return html`<p class="muted">No location has reported.</p>`;
   const rows = view.locations.map((l) => {
     const state = l.stale ? "stale" : l.up ? "up" : "down";
-    const error = l.errorKind === null ? "" : html`<code>${l.errorKind}: ${l.errorMessage ?? ""}</code>`;
+    const error = l.errorKind === null ? "" : html`<code>${errorText(l.errorKind, l.errorMessage)}</code>`;
     const uptime = view.locationUptime.get(l.location);
     return html`
       <tr class="location" data-state="${state}">
@@ -132,7 +132,7 @@ function incidents(view: SiteView): Html {
   if (view.incidents.length === 0) return html`<p class="muted">No incidents recorded.</p>`;
   const rows = view.incidents.map((i) => {
     const end = i.endedAt ?? view.now;
-    const cause = i.errorKind === null ? "–" : html`<code>${i.errorKind}: ${i.errorMessage ?? ""}</code>`;
+    const cause = i.errorKind === null ? "–" : html`<code>${errorText(i.errorKind, i.errorMessage)}</code>`;
     return html`
       <tr class="incident-row">
         <td>${time(i.startedAt)}</td>
@@ -170,7 +170,7 @@ function failures(view: SiteView): Html {
         <td>${f.location}</td>
         <td class="num">${f.status ?? "–"}</td>
         <td class="num">${formatMs(f.durationMs)}</td>
-        <td><code>${f.errorKind ?? ""}: ${f.errorMessage ?? ""}</code></td>
+        <td><code>${errorText(f.errorKind ?? "", f.errorMessage)}</code></td>
       </tr>
     `
   );

@@ -7,7 +7,14 @@
 import type { LocationRow } from "../db/read_locations.ts";
 import { SITE_STATES, type SiteRow } from "../db/read_sites.ts";
 import type { UptimeSummary } from "../db/read_uptime.ts";
-import { BIDI_CONTROLS, formatDurationHuman, formatMs, formatPercent, formatUtc } from "./format.ts";
+import {
+  BIDI_CONTROLS,
+  errorText,
+  formatDurationHuman,
+  formatMs,
+  formatPercent,
+  formatUtc,
+} from "./format.ts";
 import type { SiteView } from "./views.ts";
 
 const COLORS: Record<string, string> = { up: "32", degraded: "33", down: "31", stale: "90" };
@@ -103,7 +110,7 @@ export function siteDetail(view: SiteView, color: boolean): string {
     formatUtc(l.checkedAt),
     String(l.consecutiveFailures),
     l.status === null ? "-" : String(l.status),
-    l.errorKind === null ? "-" : `${l.errorKind}: ${oneLine(l.errorMessage ?? "")}`,
+    l.errorKind === null ? "-" : oneLine(errorText(l.errorKind, l.errorMessage)),
   ]);
   const locationText = columns(
     [["LOCATION", "STATE", "SINCE", "LAST CHECK", "FAILURES", "STATUS", "ERROR"], ...locations],
@@ -114,7 +121,7 @@ export function siteDetail(view: SiteView, color: boolean): string {
     i.endedAt === null ? "ongoing" : formatUtc(i.endedAt),
     formatDurationHuman((i.endedAt ?? view.now).getTime() - i.startedAt.getTime()),
     i.worstState,
-    i.errorKind === null ? "-" : `${i.errorKind}: ${oneLine(i.errorMessage ?? "")}`,
+    i.errorKind === null ? "-" : oneLine(errorText(i.errorKind, i.errorMessage)),
   ]);
   const incidentTextBlock = incidents.length === 0
     ? "No incidents recorded.\n"
