@@ -61,9 +61,9 @@ OPTIONS:
   -h, --help   show this help (and 'monitor <COMMAND> --help' for a command's options)
   --version    show the version
 
-Every option has an environment variable; see each command's help. Exit codes: 0 success, 1 a failure at
-run time (a site down with 'check --once', results left undelivered, a Kafka error that waiting cannot fix),
-2 a usage or configuration error.
+Every option that configures a running command has an environment variable; see each command's help.
+Exit codes: 0 success, 1 a failure at run time (a site down with 'check --once', results left undelivered, a
+Kafka error that waiting cannot fix), 2 a usage or configuration error.
 `;
 
 const encoder = new TextEncoder();
