@@ -1,3 +1,4 @@
+import { deadline } from "../src/async.ts";
 import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { ConfigError } from "../src/args.ts";
 import { formatSites, loadSites, parseSites } from "../src/check/config.ts";
@@ -432,6 +433,58 @@ const BAD: [string, string, string][] = [
     `sites.toml:6: Cannot load site 'api': key 'headers' must be a table with each header once: ` +
     `got "Accept" and "accept"`,
   ],
+  [
+    "rejects a name with a bidi control, which shows it reversed",
+    toml("[[site]]", 'name = "shop\\u202Egnp"', 'url = "https://api.example.com/"'),
+    "sites.toml:2: Cannot load site #1: key 'name' must not hold U+202E: invisible characters " +
+    "(zero-width, bidi controls, line separators) make a name look like another one, or show text around it reversed",
+  ],
+  [
+    "rejects a name with a zero-width space, which looks like the name without it",
+    toml(...SITE, "[[site]]", 'name = "api\\u200B"', 'url = "https://api.example.com/"'),
+    "sites.toml:5: Cannot load site #2: key 'name' must not hold U+200B: invisible characters (zero-width, " +
+    "bidi controls, line separators) make a name look like another one, or show text around it reversed",
+  ],
+  [
+    "rejects a name with a line separator",
+    toml("[[site]]", 'name = "a\\u2028b"', 'url = "https://api.example.com/"'),
+    "sites.toml:2: Cannot load site #1: key 'name' must not hold U+2028: invisible characters (zero-width, " +
+    "bidi controls, line separators) make a name look like another one, or show text around it reversed",
+  ],
+  [
+    "rejects a name that ends with white space, which looks like the name without it",
+    toml("[[site]]", 'name = "api "', 'url = "https://api.example.com/"'),
+    `sites.toml:2: Cannot load site #1: key 'name' must not start or end with white space: got "api "`,
+  ],
+  [
+    "rejects a name of spaces alone",
+    toml("[[site]]", 'name = "   "', 'url = "https://api.example.com/"'),
+    `sites.toml:2: Cannot load site #1: key 'name' must not start or end with white space: got "   "`,
+  ],
+  [
+    "rejects a pattern with method HEAD, whose response has no body to match",
+    toml(...SITE, 'method = "HEAD"', 'regex = "ok"'),
+    `sites.toml:5: Cannot load site 'api': key 'regex' must not be set with method "HEAD": a HEAD response ` +
+    "has no body to match",
+  ],
+  [
+    "rejects a pattern with max_body_bytes = 0, from [defaults] too",
+    toml("[defaults]", 'regex = "ok"', "max_body_bytes = 0", ...SITE),
+    "sites.toml:2: Cannot load site 'api': key 'regex' (from [defaults]) must not be set with max_body_bytes " +
+    "= 0: no byte of the body is read",
+  ],
+  [
+    "names the line of a table header of thousands of dotted parts",
+    toml(...SITE, "", `[site.headers.${Array(3_000).fill("a").join(".")}]`, "b = 1"),
+    `sites.toml:5: Cannot load site 'api': key 'headers' must be a table of header names to strings: ` +
+    `got a table for "a"`,
+  ],
+  [
+    "hides a user name and password written in a url of another scheme",
+    toml("[[site]]", 'name = "api"', 'url = "ftp://user:hunter2@127.0.0.1/"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got ` +
+    `"ftp://***@127.0.0.1/"`,
+  ],
 ];
 
 for (const [behaviour, text, message] of BAD) {
@@ -532,7 +585,7 @@ Deno.test("parseSites() lets a site inherit from [defaults] and override it, mer
     "expect_status = [204]",
     'regex = "ok"',
     "follow_redirects = false",
-    "max_body_bytes = 0",
+    "max_body_bytes = 10",
     "[defaults.headers]",
     'User-Agent = "monitor"',
     'Authorization = "Bearer a"',
@@ -555,7 +608,7 @@ Deno.test("parseSites() lets a site inherit from [defaults] and override it, mer
     body: "ping",
     expectStatus: [{ min: 204, max: 204 }],
     followRedirects: false,
-    maxBodyBytes: 0,
+    maxBodyBytes: 10,
   };
   assertEquals(api, {
     ...API,
@@ -753,6 +806,33 @@ Deno.test("loadSites() rejects a missing file with the path and the OS reason", 
   assertEquals(error.cause instanceof Deno.errors.NotFound, true);
 });
 
+Deno.test(
+  "loadSites() refuses what is not a regular file before reading it: a FIFO, a device, a folder",
+  io,
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const fifo = `${dir}/sites.toml`;
+      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      assertEquals(made.success, true);
+      // Opening a FIFO blocks until a writer comes: without the check this never settles.
+      await assertRejects(
+        () => deadline(loadSites(fifo), 5_000),
+        ConfigError,
+        `${fifo}: Cannot read file: it is not a regular file`,
+      );
+      await assertRejects(
+        () => loadSites("/dev/zero"),
+        ConfigError,
+        "/dev/zero: Cannot read file: it is not a regular file",
+      );
+      await assertRejects(() => loadSites(dir), ConfigError, `${dir}: Cannot read file: it is a directory`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 Deno.test("loadSites() rejects a file that is not UTF-8", io, async () => {
   const file = await Deno.makeTempFile();
   try {
@@ -869,12 +949,33 @@ const BAD_ENV: [string, string, string][] = [
     `sites.toml:3: Cannot load site 'api': key 'url' must not use port 10080: fetch refuses it (a "bad port" ` +
     "in the Fetch standard)",
   ],
+  [
+    "rejects a variable in the password whose value would end the host part and move the secret into the path",
+    toml("[[site]]", 'name = "api"', 'url = "http://${SHOP_USER}:${SLASHED}@127.0.0.1:8080/health"'),
+    "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'SLASHED' in the URL's user " +
+    "name or password, and its value holds '/', which would end that part (value not shown): percent-encode " +
+    "it (%2F)",
+  ],
+  [
+    "rejects a variable in the user name whose value holds '#'",
+    toml("[[site]]", 'name = "api"', 'url = "http://${HASHED}@127.0.0.1:8080/health"'),
+    "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'HASHED' in the URL's user name " +
+    "or password, and its value holds '#', which would end that part (value not shown): percent-encode it (%23)",
+  ],
 ];
 
 for (const [behaviour, text, message] of BAD_ENV) {
   Deno.test(`parseSites() ${behaviour}`, () => {
     assertThrows(
-      () => parseSites(text, "sites.toml", { ...ENV, TWO_LINES: "a\r\nb", EURO: "5€", PORT: "10080" }),
+      () =>
+        parseSites(text, "sites.toml", {
+          ...ENV,
+          TWO_LINES: "a\r\nb",
+          EURO: "5€",
+          PORT: "10080",
+          SLASHED: "8080/secret",
+          HASHED: "abc#secret",
+        }),
       ConfigError,
       message,
     );

@@ -15,13 +15,31 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Validates a site's `url` after substitution; returns it normalised (`URL.href`). */
 export function readUrl(value: unknown, fail: Fail, env: Env): string {
+  const failUrl = (detail: string) => fail(["url"], `key 'url' ${detail}`);
+  const userinfo = typeof value === "string" ? userinfoSpan(value) : null;
   const text = typeof value === "string"
-    ? substitute(value, env, (detail) => fail(["url"], `key 'url' ${detail}`))
+    ? substitute(value, env, failUrl, (name, found, at) => {
+      // A value in the user name or password that ends the host part would move the rest of it into the
+      // path: the request would go elsewhere, and the secret would be published as part of the URL. (An `@`
+      // is safe: the last one before the host ends the user name and password, and the others are encoded.)
+      const ender = userinfo !== null && at >= userinfo.start && at < userinfo.end
+        ? /[/?#\\]/.exec(found)?.[0]
+        : undefined;
+      if (ender !== undefined) {
+        failUrl(
+          `puts environment variable '${name}' in the URL's user name or password, and its value holds ` +
+            `'${ender}', which would end that part (value not shown): percent-encode it ` +
+            `(${encodeURIComponent(ender)})`,
+        );
+      }
+    })
     : value;
-  // An error shows the URL as written: a value from the environment may be a secret.
+  // An error shows the URL as written, its user name and password hidden: a value from the environment may be
+  // a secret, and so may what is written there.
   const url = typeof text === "string" && URL.canParse(text) ? new URL(text) : null;
   if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    fail(["url"], `key 'url' must be an absolute http or https URL: got ${show(value)}`);
+    const shown = typeof value === "string" ? show(hideWrittenUserinfo(value)) : show(value);
+    fail(["url"], `key 'url' must be an absolute http or https URL: got ${shown}`);
   }
   if (isBadPort(url.port)) {
     fail(
@@ -89,18 +107,48 @@ export function readHeaders(value: unknown, must: Must, fail: Fail, env: Env): R
 
 /**
  * Replaces each `${NAME}` in `text` with the environment variable NAME; `$${` stands for a literal `${`.
- * `fail` gets the detail of a reference that is malformed or names a variable that is not set.
+ * `fail` gets the detail of a reference that is malformed or names a variable that is not set; `check` sees
+ * each value found, with the reference's offset in `text`.
  */
-function substitute(text: string, env: Env, fail: (detail: string) => never): string {
-  return text.replace(/\$\$\{|\$\{([^}]*)(\}?)/g, (match, name: string | undefined, close: string) => {
-    if (match === "$${") return "${";
-    if (close !== "}" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name ?? "")) {
-      fail(`has a malformed reference ${show(match)}: expected \${NAME} with letters, digits and '_'`);
-    }
-    const found = env[name!];
-    if (found === undefined) fail(`uses environment variable '${name}', which is not set`);
-    return found;
-  });
+function substitute(
+  text: string,
+  env: Env,
+  fail: (detail: string) => never,
+  check?: (name: string, value: string, at: number) => void,
+): string {
+  return text.replace(
+    /\$\$\{|\$\{([^}]*)(\}?)/g,
+    (match, name: string | undefined, close: string, at: number) => {
+      if (match === "$${") return "${";
+      if (close !== "}" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name ?? "")) {
+        fail(`has a malformed reference ${show(match)}: expected \${NAME} with letters, digits and '_'`);
+      }
+      const found = env[name!];
+      if (found === undefined) fail(`uses environment variable '${name}', which is not set`);
+      check?.(name!, found, at);
+      return found;
+    },
+  );
+}
+
+/**
+ * Where the user name and password are in a URL as written (`scheme://USER:PASSWORD@host`), or null: from
+ * after `//` to the last `@` before the host's end (the first `/`, `?`, `#` or `\`).
+ */
+function userinfoSpan(text: string): { start: number; end: number } | null {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(text);
+  if (scheme === null) return null;
+  const start = scheme[0].length;
+  const hostEnd = text.slice(start).search(/[/?#\\]/);
+  const authority = text.slice(start, hostEnd < 0 ? undefined : start + hostEnd);
+  const at = authority.lastIndexOf("@");
+  return at < 0 ? null : { start, end: start + at };
+}
+
+/** A URL as written with its user name and password replaced by `***`, for error messages. */
+function hideWrittenUserinfo(text: string): string {
+  const span = userinfoSpan(text);
+  return span === null ? text : `${text.slice(0, span.start)}***${text.slice(span.end)}`;
 }
 
 /**

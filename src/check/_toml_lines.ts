@@ -7,6 +7,13 @@
 
 const pathKey = (path: readonly string[]): string => JSON.stringify(path);
 
+/**
+ * The deepest key path recorded. The deepest a valid config goes is `site.N.headers.NAME`; anything deeper is
+ * an error found at a shallower key, whose line is recorded. Without a bound, a key of n dotted parts recorded
+ * all its n prefixes, each made into text: 30,000 parts took 16 s and 1.9 GB.
+ */
+const MAX_RECORDED_DEPTH = 8;
+
 /** The line of `path`, or of its deepest recorded prefix (a table header), or 1. */
 export function lineOf(lines: ReadonlyMap<string, number>, path: readonly string[]): number {
   for (let n = path.length; n > 0; n--) {
@@ -29,7 +36,9 @@ export function locateKeys(text: string): Map<string, number> {
     for (let i = 0; i < count && pos < text.length; i++) if (text[pos++] === "\n") line++;
   };
   const record = (path: readonly string[], at: number): void => {
-    if (!lines.has(pathKey(path))) lines.set(pathKey(path), at);
+    if (path.length > MAX_RECORDED_DEPTH) return;
+    const key = pathKey(path);
+    if (!lines.has(key)) lines.set(key, at);
   };
   const skipBlank = (newlines: boolean): void => {
     for (
@@ -120,16 +129,19 @@ export function locateKeys(text: string): Map<string, number> {
       advance(isArray ? 2 : 1);
       const keys = readKey();
       table = [];
-      keys.forEach((key, i) => {
+      for (const [i, key] of keys.entries()) {
         table.push(key);
+        // Past the recorded depth no line is looked up: the rest of the header is not followed.
+        if (table.length > MAX_RECORDED_DEPTH) break;
         const count = arrayCounts.get(pathKey(table));
         // [[site]] opens element n of "site"; [site.headers] lands in its latest element.
         if (isArray && i === keys.length - 1) {
           arrayCounts.set(pathKey(table), (count ?? 0) + 1);
           table.push(String(count ?? 0));
         } else if (count !== undefined) table.push(String(count - 1));
-      });
-      record(table, at);
+        // Each table the header names is defined here, unless an earlier line defined it.
+        record(table, at);
+      }
     } else readKeyValue(table);
     while (pos < text.length && text[pos] !== "\n") advance(); // only a comment can follow
     if (pos === start) advance();

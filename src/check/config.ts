@@ -24,6 +24,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 const NAME_EXPECTED = `a string of 1 to ${MAX_NAME_LENGTH} characters without control characters`;
 const CONTROL = /\p{Cc}/u;
+// Format characters (zero-width spaces and joiners, bidi marks and controls) and the line and paragraph
+// separators: allowed in results (the read side isolates them), refused in the names of the agent's own sites.
+const INVISIBLE = /[\p{Cf}\u2028\u2029]/u;
 
 /**
  * Parses the text of a sites.toml into validated sites, in file order. Pure: reads nothing.
@@ -77,7 +80,7 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
     const base = ["site", String(index)];
     const name = table.name;
     const problem = typeof name === "string"
-      ? nameProblem(name)
+      ? nameProblem(name) ?? lookalikeProblem(name)
       : `must be ${NAME_EXPECTED}: got ${show(name)}`;
     const label = problem === null ? `site '${name}'` : `site #${index + 1}`;
     const fail: Fail = failer(base, label);
@@ -115,6 +118,23 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
       const detail = `must not be set with method "${method}": a GET or HEAD request has no body`;
       failCross(at("body", "method"), `key 'body'${from("body")} ${detail}`);
     }
+    const regex = merged.regex ?? null;
+    const maxBodyBytes = merged.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    // A pattern that could never match would make the site down on every probe, whatever it answers.
+    if (regex !== null && method === "HEAD") {
+      failCross(
+        at("regex", "method"),
+        `key 'regex'${
+          from("regex")
+        } must not be set with method "HEAD": a HEAD response has no body to match`,
+      );
+    }
+    if (regex !== null && maxBodyBytes === 0) {
+      failCross(
+        at("regex", "max_body_bytes"),
+        `key 'regex'${from("regex")} must not be set with max_body_bytes = 0: no byte of the body is read`,
+      );
+    }
     const headers = merged.headers ?? {};
     const framing = Object.keys(headers).find((header) => header.toLowerCase() === BODY_FRAMING_HEADER);
     if (framing !== undefined && body === null) {
@@ -135,9 +155,9 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
       headers: Object.freeze(headers),
       body,
       expectStatus: Object.freeze(merged.expectStatus ?? [Object.freeze({ min: 200, max: 399 })]),
-      regex: merged.regex ?? null,
+      regex,
       followRedirects: merged.followRedirects ?? true,
-      maxBodyBytes: merged.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      maxBodyBytes,
     });
   }));
 }
@@ -158,14 +178,43 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
 export async function loadSites(path: string, env: Env = {}): Promise<readonly Site[]> {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(path));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(await readRegularFile(path, MAX_FILE_BYTES));
   } catch (error) {
     const reason = error instanceof TypeError
       ? "the file is not valid UTF-8"
-      : String(error instanceof Error ? error.message : error).replace(/: readfile '.*'$/, "");
+      : String(error instanceof Error ? error.message : error).replace(/: (stat|open|read) '.*'$/, "");
     throw new ConfigError(`${path}: Cannot read file: ${reason}`, { cause: error });
   }
   return parseSites(text, path, env);
+}
+
+/** The largest sites file read: 100,000 sites take about 10 MB. */
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The bytes of the regular file at `path`, at most `limit` of them. Anything else is refused before it is
+ * opened or read whole: a FIFO would hold startup until something wrote to it, and a device such as /dev/zero
+ * never ends.
+ */
+async function readRegularFile(path: string, limit: number): Promise<Uint8Array> {
+  const info = await Deno.stat(path);
+  if (!info.isFile) throw new Error(info.isDirectory ? "it is a directory" : "it is not a regular file");
+  using file = await Deno.open(path);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buffer = new Uint8Array(1024 * 1024);
+  for (let read = await file.read(buffer); read !== null; read = await file.read(buffer)) {
+    total += read;
+    if (total > limit) throw new Error(`it is over ${limit / 1024 / 1024} MiB, the most a sites file may be`);
+    chunks.push(buffer.slice(0, read));
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /**
@@ -200,6 +249,20 @@ export function formatSites(sites: readonly Site[]): string {
     const rows = fields.map(([key, value]) => `  ${`${key}:`.padEnd(18)}${value}\n`);
     return `site '${site.name}'\n${rows.join("")}`;
   }).join("\n");
+}
+
+/**
+ * What makes a site's name look like another, or change the text around it, as the detail of an error, or
+ * null: an invisible character, or white space at either end.
+ */
+function lookalikeProblem(name: string): string | null {
+  const invisible = INVISIBLE.exec(name)?.[0];
+  if (invisible !== undefined) {
+    const code = invisible.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    return `must not hold U+${code}: invisible characters (zero-width, bidi controls, line separators) make a ` +
+      "name look like another one, or show text around it reversed";
+  }
+  return name.trim() === name ? null : `must not start or end with white space: got ${show(name)}`;
 }
 
 /**
