@@ -462,6 +462,11 @@ const BAD: [string, string, string][] = [
     `sites.toml:2: Cannot load site #1: key 'name' must not start or end with white space: got "   "`,
   ],
   [
+    "rejects a duration too large to count as over the limit, not as no duration",
+    toml(...SITE, 'timeout = "99999999999999999999h"'),
+    `sites.toml:4: Cannot load site 'api': key 'timeout' must be at most "24h": got "99999999999999999999h"`,
+  ],
+  [
     "rejects a pattern with method HEAD, whose response has no body to match",
     toml(...SITE, 'method = "HEAD"', 'regex = "ok"'),
     `sites.toml:5: Cannot load site 'api': key 'regex' must not be set with method "HEAD": a HEAD response ` +

@@ -53,10 +53,13 @@ export function readOptions(table: Table, allowed: readonly string[], fail: Fail
         let ms = NaN;
         try {
           if (typeof value === "string") ms = parseDuration(value);
-        } catch { /* reported below */ }
+        } catch (error) {
+          // A duration too large to count is over the limit below; any other error is reported as not one.
+          if (error instanceof RangeError) ms = Infinity;
+        }
         if (Number.isNaN(ms)) must(`a duration such as "30s", "1m" or "500ms"`);
         if (key === "interval" && ms < 1000) must(`at least "1s"`);
-        if (key === "interval" && ms > MAX_INTERVAL_MS) must(`at most "24h"`);
+        if (ms > MAX_INTERVAL_MS) must(`at most "24h"`);
         if (key === "timeout" && ms <= 0) must(`more than "0s"`);
         out[key === "interval" ? "intervalMs" : "timeoutMs"] = ms;
         break;
