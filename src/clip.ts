@@ -5,7 +5,9 @@
  */
 
 /**
- * `text` cut to at most `length` characters, with an ellipsis; never half a surrogate pair.
+ * `text` cut to at most `length` UTF-16 code units, with an ellipsis. A character whose pair of code units the
+ * cut would split is left out whole (one code unit shorter), and any other unpaired surrogate of the kept part
+ * becomes U+FFFD.
  *
  * @example
  * ```ts
@@ -13,5 +15,8 @@
  * ```
  */
 export function clip(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…`.toWellFormed() : text;
+  if (text.length <= length) return text;
+  const kept = text.slice(0, length - 1);
+  const whole = /[\uD800-\uDBFF]$/.test(kept) ? kept.slice(0, -1) : kept;
+  return `${whole}…`.toWellFormed();
 }

@@ -64,6 +64,11 @@ export const DEFAULT_INTERVAL_MS = 60_000;
 export const MAX_INTERVAL_MS = 86_400_000;
 /** The largest body size, in bytes, that fits the database's integer column. */
 export const MAX_BODY_BYTES = 2_147_483_647;
+/**
+ * The longest error message the agent publishes, and the most of one the pages and the terminal view show (a
+ * reader takes longer ones, up to the message's 64 KiB, from other producers).
+ */
+export const MAX_ERROR_MESSAGE_LENGTH = 1_000;
 
 import { describe, FieldReader, isObject, shareText } from "./_message_fields.ts";
 

@@ -490,6 +490,12 @@ const BAD: [string, string, string][] = [
     `sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got ` +
     `"ftp://***@127.0.0.1/"`,
   ],
+  [
+    "hides a user name and password written without slashes after the scheme",
+    toml("[[site]]", 'name = "api"', 'url = "https:user:hunter2@127.0.0.1:99999/"'),
+    `sites.toml:3: Cannot load site 'api': key 'url' must be an absolute http or https URL: got ` +
+    `"https:***@127.0.0.1:99999/"`,
+  ],
 ];
 
 for (const [behaviour, text, message] of BAD) {
@@ -812,7 +818,7 @@ Deno.test("loadSites() rejects a missing file with the path and the OS reason", 
 });
 
 Deno.test(
-  "loadSites() refuses what is not a regular file before reading it: a FIFO, a device, a folder",
+  "loadSites() reads a FIFO that is written, and stops at a signal while one is not",
   io,
   async () => {
     const dir = await Deno.makeTempDir();
@@ -820,23 +826,46 @@ Deno.test(
       const fifo = `${dir}/sites.toml`;
       const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
       assertEquals(made.success, true);
-      // Opening a FIFO blocks until a writer comes: without the check this never settles.
-      await assertRejects(
-        () => deadline(loadSites(fifo), 5_000),
-        ConfigError,
-        `${fifo}: Cannot read file: it is not a regular file`,
-      );
-      await assertRejects(
-        () => loadSites("/dev/zero"),
-        ConfigError,
-        "/dev/zero: Cannot read file: it is not a regular file",
-      );
-      await assertRejects(() => loadSites(dir), ConfigError, `${dir}: Cannot read file: it is a directory`);
+      const writing = (async () => {
+        using writer = await Deno.open(fifo, { write: true });
+        await writer.write(new TextEncoder().encode(toml(...SITE)));
+      })();
+      const [sites] = await Promise.all([loadSites(fifo), writing]);
+      assertEquals(sites.map((site) => site.name), ["api"]);
+      // Opening a FIFO waits for a writer: without a bound this never settles, and SIGTERM was not heard.
+      const shutdown = new AbortController();
+      const timer = setTimeout(() => shutdown.abort(), 200);
+      try {
+        await assertRejects(
+          () => deadline(loadSites(fifo, {}, shutdown.signal), 5_000),
+          ConfigError,
+          `${fifo}: Cannot read file: stopped by a signal before it was read`,
+        );
+      } finally {
+        clearTimeout(timer);
+        // Lets the abandoned open of the FIFO finish, so that no operation is left behind.
+        (await Deno.open(fifo, { write: true })).close();
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
 );
+
+Deno.test("loadSites() reads at most 64 MiB, of a device too, and refuses a folder", io, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const over = `${dir}/huge.toml`;
+    await Deno.writeFile(over, new Uint8Array(0));
+    await Deno.truncate(over, 64 * 1024 * 1024 + 1); // sparse: no 64 MiB written
+    const tooLarge = "Cannot read file: it is over 64 MiB, the most a sites file may be";
+    await assertRejects(() => loadSites(over), ConfigError, `${over}: ${tooLarge}`);
+    await assertRejects(() => loadSites("/dev/zero"), ConfigError, `/dev/zero: ${tooLarge}`);
+    await assertRejects(() => loadSites(dir), ConfigError, `${dir}: Cannot read file: it is a directory`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("loadSites() rejects a file that is not UTF-8", io, async () => {
   const file = await Deno.makeTempFile();
@@ -958,14 +987,28 @@ const BAD_ENV: [string, string, string][] = [
     "rejects a variable in the password whose value would end the host part and move the secret into the path",
     toml("[[site]]", 'name = "api"', 'url = "http://${SHOP_USER}:${SLASHED}@127.0.0.1:8080/health"'),
     "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'SLASHED' in the URL's user " +
-    "name or password, and its value holds '/', which would end that part (value not shown): percent-encode " +
-    "it (%2F)",
+    "name or password, and its value holds '/', which would end the host part and move the rest into the path " +
+    "(value not shown): percent-encode it (%2F)",
   ],
   [
     "rejects a variable in the user name whose value holds '#'",
     toml("[[site]]", 'name = "api"', 'url = "http://${HASHED}@127.0.0.1:8080/health"'),
     "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'HASHED' in the URL's user name " +
-    "or password, and its value holds '#', which would end that part (value not shown): percent-encode it (%23)",
+    "or password, and its value holds '#', which would end the host part and move the rest into the path " +
+    "(value not shown): percent-encode it (%23)",
+  ],
+  [
+    "finds the user part however the URL parser does: no slashes after the scheme, a port from a variable",
+    toml("[[site]]", 'name = "api"', 'url = " https:${SHOP_USER}:${SLASHED}@127.0.0.1:${PORT}/health"'),
+    "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'SLASHED' in the URL's user " +
+    "name or password, and its value holds '/', which would end the host part and move the rest into the path " +
+    "(value not shown): percent-encode it (%2F)",
+  ],
+  [
+    "rejects a variable in the host whose value holds '@', which would send the request to another host",
+    toml("[[site]]", 'name = "api"', 'url = "https://u:${SHOP_PASSWORD}@${AT_HOST}/"'),
+    "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'AT_HOST' in the URL's host, " +
+    "and its value holds '@', which would send the request to the host after it (value not shown)",
   ],
 ];
 
@@ -980,6 +1023,7 @@ for (const [behaviour, text, message] of BAD_ENV) {
           PORT: "10080",
           SLASHED: "8080/secret",
           HASHED: "abc#secret",
+          AT_HOST: "evil@good.example",
         }),
       ConfigError,
       message,

@@ -8,7 +8,8 @@ import { CertificateCache } from "../src/check/certificates.ts";
 import { readBody } from "../src/check/_probe_body.ts";
 import { decodeCheck, encodeCheck, MAX_MESSAGE_BYTES } from "../src/message.ts";
 import { createProbeClient, probe } from "../src/check/probe.ts";
-import { boundedError, MAX_ERROR_MESSAGE_LENGTH } from "../src/check/_error_text.ts";
+import { boundedError } from "../src/check/_error_text.ts";
+import { MAX_ERROR_MESSAGE_LENGTH } from "../src/message.ts";
 import type { Site } from "../src/check/site.ts";
 import { makeSite } from "./_sites.ts";
 

@@ -1,6 +1,6 @@
 /**
- * The floor under the sink's memory that comes from kafkajs alone (issue 11): a process with the project's
- * permissions and V8 flags that only consumes a topic with the sink's consumer settings, decoding each value
+ * The floor under the sink's memory that comes from kafkajs alone (issue 11): a process with the V8 flags
+ * `monitor` runs with that only consumes a topic with the sink's consumer settings, decoding each value
  * with `decodeCheck` and keeping nothing (./raw.ts `rawConsume`), then prints its rate and its peak resident set
  * (`VmHWM`). No database, no queue, no writer: whatever the sink does on top of this comes on top of its peak.
  *

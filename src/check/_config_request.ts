@@ -16,20 +16,27 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** Validates a site's `url` after substitution; returns it normalised (`URL.href`). */
 export function readUrl(value: unknown, fail: Fail, env: Env): string {
   const failUrl = (detail: string) => fail(["url"], `key 'url' ${detail}`);
-  const userinfo = typeof value === "string" ? userinfoSpan(value) : null;
+  const parts = typeof value === "string" ? referenceParts(value) : [];
   const text = typeof value === "string"
-    ? substitute(value, env, failUrl, (name, found, at) => {
-      // A value in the user name or password that ends the host part would move the rest of it into the
-      // path: the request would go elsewhere, and the secret would be published as part of the URL. (An `@`
-      // is safe: the last one before the host ends the user name and password, and the others are encoded.)
-      const ender = userinfo !== null && at >= userinfo.start && at < userinfo.end
+    ? substitute(value, env, failUrl, (name, found, index) => {
+      // A value in the user name or password that ends the host part would move the rest of it into the path:
+      // the request would go elsewhere, and the secret would be published as part of the URL. (An `@` is safe
+      // there: the last one before the host ends the user part, and the others are encoded.) An `@` in a value
+      // in the host would make what comes before it a user part, and send the request to what follows it.
+      const part = parts[index];
+      const ender = part === "userinfo"
         ? /[/?#\\]/.exec(found)?.[0]
+        : part === "host"
+        ? /@/.exec(found)?.[0]
         : undefined;
       if (ender !== undefined) {
         failUrl(
-          `puts environment variable '${name}' in the URL's user name or password, and its value holds ` +
-            `'${ender}', which would end that part (value not shown): percent-encode it ` +
-            `(${encodeURIComponent(ender)})`,
+          part === "host"
+            ? `puts environment variable '${name}' in the URL's host, and its value holds '@', which would send ` +
+              "the request to the host after it (value not shown)"
+            : `puts environment variable '${name}' in the URL's user name or password, and its value holds ` +
+              `'${ender}', which would end the host part and move the rest into the path (value not shown): ` +
+              `percent-encode it (${encodeURIComponent(ender)})`,
         );
       }
     })
@@ -108,47 +115,60 @@ export function readHeaders(value: unknown, must: Must, fail: Fail, env: Env): R
 /**
  * Replaces each `${NAME}` in `text` with the environment variable NAME; `$${` stands for a literal `${`.
  * `fail` gets the detail of a reference that is malformed or names a variable that is not set; `check` sees
- * each value found, with the reference's offset in `text`.
+ * each value found, with the reference's number (from 0, in the order of the text).
  */
 function substitute(
   text: string,
   env: Env,
   fail: (detail: string) => never,
-  check?: (name: string, value: string, at: number) => void,
+  check?: (name: string, value: string, index: number) => void,
 ): string {
-  return text.replace(
-    /\$\$\{|\$\{([^}]*)(\}?)/g,
-    (match, name: string | undefined, close: string, at: number) => {
-      if (match === "$${") return "${";
-      if (close !== "}" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name ?? "")) {
-        fail(`has a malformed reference ${show(match)}: expected \${NAME} with letters, digits and '_'`);
-      }
-      const found = env[name!];
-      if (found === undefined) fail(`uses environment variable '${name}', which is not set`);
-      check?.(name!, found, at);
-      return found;
-    },
-  );
+  let index = 0;
+  return text.replace(REFERENCE, (match, name: string | undefined, close: string) => {
+    if (match === "$${") return "${";
+    if (close !== "}" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name ?? "")) {
+      fail(`has a malformed reference ${show(match)}: expected \${NAME} with letters, digits and '_'`);
+    }
+    const found = env[name!];
+    if (found === undefined) fail(`uses environment variable '${name}', which is not set`);
+    check?.(name!, found, index++);
+    return found;
+  });
+}
+
+const REFERENCE = /\$\$\{|\$\{([^}]*)(\}?)/g;
+
+/**
+ * Which part of the URL each `${NAME}` of `template` is in, by parsing the template with each reference
+ * replaced by a marker, as the URL parser itself will split it: `"userinfo"`, `"host"` or `"other"`. The
+ * markers are letters, or digits where a reference stands for a port; empty when neither parses (a reference
+ * that holds the scheme or the whole URL decides the parts itself).
+ */
+function referenceParts(template: string): ("userinfo" | "host" | "other")[] {
+  for (const markerOf of [(i: number) => `zq${i}envref`, (i: number) => `9${i}9`]) {
+    const markers: string[] = [];
+    const marked = template.replace(REFERENCE, (match) => {
+      if (match === "$${") return match;
+      markers.push(markerOf(markers.length));
+      return markers.at(-1)!;
+    });
+    if (!URL.canParse(marked)) continue;
+    const url = new URL(marked);
+    const userinfo = `${url.username}:${url.password}`.toLowerCase();
+    const host = url.hostname.toLowerCase();
+    return markers.map((marker) =>
+      userinfo.includes(marker) ? "userinfo" : host.includes(marker) ? "host" : "other"
+    );
+  }
+  return [];
 }
 
 /**
- * Where the user name and password are in a URL as written (`scheme://USER:PASSWORD@host`), or null: from
- * after `//` to the last `@` before the host's end (the first `/`, `?`, `#` or `\`).
+ * A URL as written with what may be a user name and password replaced by `***`, for error messages: whatever
+ * stands between the scheme's `:` (and any slashes) and the last `@` before the host ends.
  */
-function userinfoSpan(text: string): { start: number; end: number } | null {
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(text);
-  if (scheme === null) return null;
-  const start = scheme[0].length;
-  const hostEnd = text.slice(start).search(/[/?#\\]/);
-  const authority = text.slice(start, hostEnd < 0 ? undefined : start + hostEnd);
-  const at = authority.lastIndexOf("@");
-  return at < 0 ? null : { start, end: start + at };
-}
-
-/** A URL as written with its user name and password replaced by `***`, for error messages. */
 function hideWrittenUserinfo(text: string): string {
-  const span = userinfoSpan(text);
-  return span === null ? text : `${text.slice(0, span.start)}***${text.slice(span.end)}`;
+  return text.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:[\s/\\]*)[^/?#\\]*@/, "$1***@");
 }
 
 /**

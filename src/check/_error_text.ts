@@ -4,13 +4,10 @@
  * @module
  */
 import { clip } from "../clip.ts";
-import type { CheckError } from "../message.ts";
+import { type CheckError, MAX_ERROR_MESSAGE_LENGTH } from "../message.ts";
 
-/**
- * The longest error message the agent publishes. Parts of a message come from the site (a redirect's Location,
- * the text of a TLS or HTTP error), and a message too long for the sink (64 KiB in all) would lose the result.
- */
-export const MAX_ERROR_MESSAGE_LENGTH = 1_000;
+// Parts of a message come from the site (a redirect's Location, the text of a TLS or HTTP error), and a message
+// too long for the sink (64 KiB in all) would lose the result.
 
 /**
  * `error` with its message cut to {@linkcode MAX_ERROR_MESSAGE_LENGTH} characters and any unpaired surrogate

@@ -13,6 +13,8 @@ const pathKey = (path: readonly string[]): string => JSON.stringify(path);
  * all its n prefixes, each made into text: 30,000 parts took 16 s and 1.9 GB.
  */
 const MAX_RECORDED_DEPTH = 8;
+/** The most key paths recorded: an array of millions of elements would otherwise fill the map. */
+const MAX_RECORDED_PATHS = 1_000_000;
 
 /** The line of `path`, or of its deepest recorded prefix (a table header), or 1. */
 export function lineOf(lines: ReadonlyMap<string, number>, path: readonly string[]): number {
@@ -36,7 +38,7 @@ export function locateKeys(text: string): Map<string, number> {
     for (let i = 0; i < count && pos < text.length; i++) if (text[pos++] === "\n") line++;
   };
   const record = (path: readonly string[], at: number): void => {
-    if (path.length > MAX_RECORDED_DEPTH) return;
+    if (path.length > MAX_RECORDED_DEPTH || lines.size >= MAX_RECORDED_PATHS) return;
     const key = pathKey(path);
     if (!lines.has(key)) lines.set(key, at);
   };
@@ -99,8 +101,10 @@ export function locateKeys(text: string): Map<string, number> {
       const start = pos;
       if (pos >= text.length || text[pos] === (open === "[" ? "]" : "}")) break;
       if (open === "[") {
-        record([...path, String(index)], line);
-        readValue([...path, String(index)]);
+        // Past the recorded depth the path is not followed, so that a deep key's elements are not copies of it.
+        const element = path.length < MAX_RECORDED_DEPTH ? [...path, String(index)] : path;
+        record(element, line);
+        readValue(element);
       } else readKeyValue(path);
       skipBlank(true);
       if (text[pos] === ",") advance();
@@ -112,6 +116,7 @@ export function locateKeys(text: string): Map<string, number> {
     const at = line;
     const path = [...table];
     for (const key of readKey()) {
+      if (path.length >= MAX_RECORDED_DEPTH) break;
       path.push(key);
       record(path, at);
     }

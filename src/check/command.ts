@@ -158,7 +158,7 @@ export async function checkCommand(
   const flags = parseFlags(args, CHECK_FLAGS, env);
   const log = createLogger(logOptions(flags));
   const sitesFile = flags.sites ?? "sites.toml";
-  const sites = await loadSites(sitesFile, env);
+  const sites = await loadSites(sitesFile, env, shutdown);
   const patterned = sites.find((site) => site.regex !== null);
   if (patterned !== undefined && !linearEngineEnabled()) {
     throw new ConfigError(

@@ -8,6 +8,7 @@
  */
 import { parse, TomlError } from "smol-toml";
 import { ConfigError } from "../args.ts";
+import { deadline, isTimeout } from "../async.ts";
 import { formatDuration } from "../duration.ts";
 import { MAX_NAME_LENGTH } from "../message.ts";
 import type { Site } from "./site.ts";
@@ -120,7 +121,7 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
     }
     const regex = merged.regex ?? null;
     const maxBodyBytes = merged.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    // A pattern that could never match would make the site down on every probe, whatever it answers.
+    // No body is read to match a pattern against: the site would be down on every probe, whatever it answers.
     if (regex !== null && method === "HEAD") {
       failCross(
         at("regex", "method"),
@@ -172,16 +173,26 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
  *
  * @param path The file's path, used as given in error messages.
  * @param env Where `${NAME}` references are looked up (the program passes its environment).
+ * @param signal Stops the read (the program's shutdown: SIGINT or SIGTERM while a FIFO waits for a writer).
  * @returns The sites, frozen, every default applied.
  * @throws {ConfigError} If the file cannot be read, is not UTF-8 or is not a valid config.
  */
-export async function loadSites(path: string, env: Env = {}): Promise<readonly Site[]> {
+export async function loadSites(path: string, env: Env = {}, signal?: AbortSignal): Promise<readonly Site[]> {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(await readRegularFile(path, MAX_FILE_BYTES));
+    const bytes = await deadline(
+      readSitesFile(path, MAX_FILE_BYTES),
+      READ_TIMEOUT_MS,
+      signal ? { signal } : {},
+    );
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (error) {
     const reason = error instanceof TypeError
       ? "the file is not valid UTF-8"
+      : isTimeout(error)
+      ? `it did not open and end within ${READ_TIMEOUT_MS / 1000} s (a FIFO that nothing writes to?)`
+      : signal?.aborted
+      ? "stopped by a signal before it was read"
       : String(error instanceof Error ? error.message : error).replace(/: (stat|open|read) '.*'$/, "");
     throw new ConfigError(`${path}: Cannot read file: ${reason}`, { cause: error });
   }
@@ -190,15 +201,15 @@ export async function loadSites(path: string, env: Env = {}): Promise<readonly S
 
 /** The largest sites file read: 100,000 sites take about 10 MB. */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** How long reading the sites file may take: a FIFO's open waits for a writer, and a pipe for its end. */
+const READ_TIMEOUT_MS = 10_000;
 
 /**
- * The bytes of the regular file at `path`, at most `limit` of them. Anything else is refused before it is
- * opened or read whole: a FIFO would hold startup until something wrote to it, and a device such as /dev/zero
- * never ends.
+ * The bytes of the file at `path`, at most `limit` of them: a device such as /dev/zero never ends. A pipe or
+ * FIFO is read too (`--sites <(envsubst < sites.tmpl)`, `/dev/stdin`); the caller bounds how long it waits.
  */
-async function readRegularFile(path: string, limit: number): Promise<Uint8Array> {
-  const info = await Deno.stat(path);
-  if (!info.isFile) throw new Error(info.isDirectory ? "it is a directory" : "it is not a regular file");
+async function readSitesFile(path: string, limit: number): Promise<Uint8Array> {
+  if ((await Deno.stat(path)).isDirectory) throw new Error("it is a directory");
   using file = await Deno.open(path);
   const chunks: Uint8Array[] = [];
   let total = 0;

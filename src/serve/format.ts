@@ -5,6 +5,7 @@
  * @module
  */
 import { clip } from "../clip.ts";
+import { MAX_ERROR_MESSAGE_LENGTH } from "../message.ts";
 
 /**
  * The bidi embeddings, overrides, isolates and marks, as the inside of a regular expression's character class:
@@ -14,15 +15,9 @@ import { clip } from "../clip.ts";
 export const BIDI_CONTROLS = "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
 
 /**
- * The longest error message the pages and the terminal view show; the JSON API gives it whole. The agent
- * publishes at most as much (src/check/_error_text.ts), but another producer's may be up to 64 KiB, which a
- * page of 50 failures would repeat.
- */
-export const MAX_SHOWN_ERROR_LENGTH = 1_000;
-
-/**
  * A check's error as the pages and the terminal show it: its kind and its message, cut to
- * {@linkcode MAX_SHOWN_ERROR_LENGTH} characters.
+ * {@linkcode MAX_ERROR_MESSAGE_LENGTH} characters, the most the agent publishes (another producer's may hold
+ * 64 KiB, which a page of 20 failures would repeat; the JSON API gives it whole).
  *
  * @example
  * ```ts
@@ -30,7 +25,7 @@ export const MAX_SHOWN_ERROR_LENGTH = 1_000;
  * ```
  */
 export function errorText(kind: string, message: string | null): string {
-  return `${kind}: ${clip(message ?? "", MAX_SHOWN_ERROR_LENGTH)}`;
+  return `${kind}: ${clip(message ?? "", MAX_ERROR_MESSAGE_LENGTH)}`;
 }
 
 /**
