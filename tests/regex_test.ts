@@ -32,6 +32,16 @@ Deno.test("compilePattern() names the construct that cannot be bounded and what 
       "bound; repeat the group's pattern instead",
   );
   assertThrows(
+    () => compilePattern("(?i:ok)"),
+    RangeError,
+    "Cannot use a modifier group ('(?i:'): V8 cannot match it in linear time; write the cases out in classes " +
+      "instead, such as '[Oo][Kk]' for '(?i:ok)'",
+  );
+  assertThrows(() => compilePattern("a(?-s:.)"), RangeError, /^Cannot use a modifier group \('\(\?-s:'\)/);
+  // Without a named group `\k<n>` is the letters "k<n>", not a backreference.
+  assertEquals(compilePattern("k<n>\\k<n>").test("k<n>k<n>"), true);
+  assertEquals(compilePattern("(?:ok)").test("ok"), true);
+  assertThrows(
     () => compilePattern("(unclosed"),
     SyntaxError,
     "Invalid regular expression: /(unclosed/: Unterminated group",

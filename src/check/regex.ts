@@ -72,6 +72,8 @@ export function compilePattern(source: string): RegExp {
  * Checked without V8's help so the message is specific and the same with or without the flags.
  */
 function unboundedConstruct(source: string): string | null {
+  // Without a named group, `\k<n>` is no backreference but the letters "k<n>" (outside Unicode mode).
+  const hasNamedGroup = /\(\?<(?![=!])/.test(source);
   let inClass = false;
   for (let i = 0; i < source.length; i++) {
     const char = source[i];
@@ -88,7 +90,7 @@ function unboundedConstruct(source: string): string | null {
         return `Cannot use a backreference ('${escape}'): only a backtracking match can check it, which has ` +
           "no time bound; repeat the group's pattern instead, such as '(\\w)\\w' for '(\\w)\\1'";
       }
-      if (!inClass && next === "k" && source[i + 2] === "<") {
+      if (!inClass && next === "k" && source[i + 2] === "<" && hasNamedGroup) {
         return "Cannot use a backreference ('\\k<…>'): only a backtracking match can check it, which has " +
           "no time bound; repeat the group's pattern instead";
       }
@@ -97,6 +99,12 @@ function unboundedConstruct(source: string): string | null {
       inClass = true;
     } else if (char === "]" && inClass) {
       inClass = false;
+    } else if (
+      !inClass && /^\(\?[ims]*(-[ims]*)?:/.test(source.slice(i, i + 12)) && source[i + 2] !== ":"
+    ) {
+      const end = source.indexOf(":", i);
+      return `Cannot use a modifier group ('${source.slice(i, end + 1)}'): V8 cannot match it in linear ` +
+        "time; write the cases out in classes instead, such as '[Oo][Kk]' for '(?i:ok)'";
     } else if (!inClass && (source.startsWith("(?=", i) || source.startsWith("(?!", i))) {
       const negative = source[i + 2] === "!";
       return `Cannot use a lookahead ('${source.slice(i, i + 3)}'): only a backtracking match can check ` +
