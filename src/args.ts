@@ -1,7 +1,8 @@
 /**
  * Command-line flags and their environment variables, in one place: every flag that configures a running
  * command has a variable so containers and systemd units need no wrapper, a flag wins over its variable, and
- * secrets come only from the environment or files. Each table carries its help text, from which every command's help is made.
+ * secrets come only from the environment or files. Each table carries its help text, from which every
+ * command's help is made.
  *
  * @module
  */

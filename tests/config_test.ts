@@ -930,6 +930,12 @@ Deno.test("formatSites() lists resolved values and hides header values", () => {
 
 const ENV = { API_TOKEN: "t0ken", SHOP_USER: "shop", SHOP_PASSWORD: "pa:ss@word", HOST: "api.example.com" };
 
+/** The error for ${SLASHED} (a value holding '/') in the user part of line 3's url. */
+const SLASHED_IN_USER_PART =
+  "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'SLASHED' in the URL's user " +
+  "name or password, and its value holds '/', which would end the host part and move the rest into the path " +
+  "(value not shown): percent-encode it (%2F)";
+
 /** [behaviour, sites.toml text, the exact ConfigError message] with {@linkcode ENV} as the environment. */
 const BAD_ENV: [string, string, string][] = [
   [
@@ -986,9 +992,7 @@ const BAD_ENV: [string, string, string][] = [
   [
     "rejects a variable in the password whose value would end the host part and move the secret into the path",
     toml("[[site]]", 'name = "api"', 'url = "http://${SHOP_USER}:${SLASHED}@127.0.0.1:8080/health"'),
-    "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'SLASHED' in the URL's user " +
-    "name or password, and its value holds '/', which would end the host part and move the rest into the path " +
-    "(value not shown): percent-encode it (%2F)",
+    SLASHED_IN_USER_PART,
   ],
   [
     "rejects a variable in the user name whose value holds '#'",
@@ -1000,9 +1004,7 @@ const BAD_ENV: [string, string, string][] = [
   [
     "finds the user part however the URL parser does: no slashes after the scheme, a port from a variable",
     toml("[[site]]", 'name = "api"', 'url = " https:${SHOP_USER}:${SLASHED}@127.0.0.1:${PORT}/health"'),
-    "sites.toml:3: Cannot load site 'api': key 'url' puts environment variable 'SLASHED' in the URL's user " +
-    "name or password, and its value holds '/', which would end the host part and move the rest into the path " +
-    "(value not shown): percent-encode it (%2F)",
+    SLASHED_IN_USER_PART,
   ],
   [
     "rejects a variable in the host whose value holds '@', which would send the request to another host",

@@ -21,22 +21,21 @@ export function readUrl(value: unknown, fail: Fail, env: Env): string {
     ? substitute(value, env, failUrl, (name, found, index) => {
       // A value in the user name or password that ends the host part would move the rest of it into the path:
       // the request would go elsewhere, and the secret would be published as part of the URL. (An `@` is safe
-      // there: the last one before the host ends the user part, and the others are encoded.) An `@` in a value
-      // in the host would make what comes before it a user part, and send the request to what follows it.
-      const part = parts[index];
-      const ender = part === "userinfo"
-        ? /[/?#\\]/.exec(found)?.[0]
-        : part === "host"
-        ? /@/.exec(found)?.[0]
-        : undefined;
+      // there: the last one before the host ends the user part, and the others are encoded.)
+      const ender = parts[index] === "userinfo" ? /[/?#\\]/.exec(found)?.[0] : undefined;
       if (ender !== undefined) {
         failUrl(
-          part === "host"
-            ? `puts environment variable '${name}' in the URL's host, and its value holds '@', which would send ` +
-              "the request to the host after it (value not shown)"
-            : `puts environment variable '${name}' in the URL's user name or password, and its value holds ` +
-              `'${ender}', which would end the host part and move the rest into the path (value not shown): ` +
-              `percent-encode it (${encodeURIComponent(ender)})`,
+          `puts environment variable '${name}' in the URL's user name or password, and its value holds ` +
+            `'${ender}', which would end the host part and move the rest into the path (value not shown): ` +
+            `percent-encode it (${encodeURIComponent(ender)})`,
+        );
+      }
+      // An `@` in a value in the host would make what comes before it a user part, and send the request to
+      // what follows it.
+      if (parts[index] === "host" && found.includes("@")) {
+        failUrl(
+          `puts environment variable '${name}' in the URL's host, and its value holds '@', which would send ` +
+            "the request to the host after it (value not shown)",
         );
       }
     })

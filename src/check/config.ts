@@ -122,19 +122,12 @@ export function parseSites(text: string, file: string, env: Env = {}): readonly 
     const regex = merged.regex ?? null;
     const maxBodyBytes = merged.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     // No body is read to match a pattern against: the site would be down on every probe, whatever it answers.
+    const regexKey = `key 'regex'${from("regex")} must not be set with`;
     if (regex !== null && method === "HEAD") {
-      failCross(
-        at("regex", "method"),
-        `key 'regex'${
-          from("regex")
-        } must not be set with method "HEAD": a HEAD response has no body to match`,
-      );
+      failCross(at("regex", "method"), `${regexKey} method "HEAD": a HEAD response has no body to match`);
     }
     if (regex !== null && maxBodyBytes === 0) {
-      failCross(
-        at("regex", "max_body_bytes"),
-        `key 'regex'${from("regex")} must not be set with max_body_bytes = 0: no byte of the body is read`,
-      );
+      failCross(at("regex", "max_body_bytes"), `${regexKey} max_body_bytes = 0: no byte of the body is read`);
     }
     const headers = merged.headers ?? {};
     const framing = Object.keys(headers).find((header) => header.toLowerCase() === BODY_FRAMING_HEADER);
